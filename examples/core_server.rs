@@ -1,0 +1,137 @@
+//! A server laid out like datarhei Core's API, guarded by tower-jwt-login.
+//!
+//! ```text
+//! cargo run --example core_server
+//! ```
+//!
+//! Routes: `GET /api` (minimal about without a valid access token, full about with one),
+//! `POST /api/login`, `GET /api/login/refresh`, protected `GET /api/v3/process` (`[]`), public
+//! `GET /ping` (`pong`). Every other path under `/api` is protected; unknown paths answer 404 in
+//! the error shape of PROTOCOL.md §2.
+//!
+//! Configuration, as Core reads it: `CORE_ADDRESS` (default `127.0.0.1:8080`),
+//! `CORE_API_AUTH_ENABLE`, `CORE_API_AUTH_USERNAME`/`RS_USERNAME`,
+//! `CORE_API_AUTH_PASSWORD`/`RS_PASSWORD`, `CORE_API_AUTH_JWT_SECRET`,
+//! `CORE_API_AUTH_LOGIN_FAILURE_DELAY` (seconds). With none set, auth is enabled for user `admin`
+//! with a generated password printed once at start-up.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use http::{HeaderValue, Method, StatusCode, header};
+use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
+use tower_jwt_login::config::{CoreAuthConfig, random_password};
+use tower_jwt_login::discovery::{About, LOCAL_JWT};
+use tower_jwt_login::error::error_response;
+use tower_jwt_login::login::{LoginService, RefreshService};
+use tower_jwt_login::{Claims, JwtConfig, KeyError};
+
+/// The whole app for an auth configuration: what `main` serves, and what the tests drive.
+pub fn app(auth: &CoreAuthConfig) -> Result<Router, KeyError> {
+    let auths: &[&str] = if auth.enable { &[LOCAL_JWT] } else { &[] };
+    let about = Arc::new(About::new("core_server", instance_id()).auths(auths.iter().copied()));
+    let router = Router::new()
+        .route("/api", get(about_handler))
+        .route("/api/v3/process", get(process_list))
+        .route("/ping", get(|| async { "pong" }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .with_state(about);
+    if !auth.enable {
+        return Ok(router);
+    }
+
+    let jwt = JwtConfig::new(auth.jwt_key()).build()?;
+    let login = LoginService::new(jwt.clone(), auth.credential_store())
+        .failure_delay(auth.login_failure_delay);
+    let policy = PathPolicy::new()
+        .login_routes("/api")
+        .optional_for(Method::GET, "/api")
+        .protected("/api")
+        .protected("/api/*")
+        .public("/*");
+    Ok(router
+        .route_service("/api/login", login)
+        .route_service("/api/login/refresh", RefreshService::new(jwt.clone()))
+        .layer(JwtAuthLayer::new(jwt).policy(policy)))
+}
+
+async fn about_handler(State(about): State<Arc<About>>, req: Request) -> impl IntoResponse {
+    about.response(req.method(), req.extensions().get::<Claims>())
+}
+
+async fn process_list() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        "[]\n",
+    )
+}
+
+async fn not_found(method: Method) -> impl IntoResponse {
+    error_response(&method, StatusCode::NOT_FOUND, "Not Found")
+}
+
+fn instance_id() -> String {
+    format!("{:x}", std::process::id())
+}
+
+/// Reads `CORE_ADDRESS` like Core (`:8080` means every interface).
+fn listen_address() -> Result<SocketAddr, String> {
+    let raw = std::env::var("CORE_ADDRESS").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
+    let full = if raw.starts_with(':') {
+        format!("0.0.0.0{raw}")
+    } else {
+        raw.clone()
+    };
+    full.parse()
+        .map_err(|_| format!("CORE_ADDRESS={raw:?} is not an address like 127.0.0.1:8080"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let generated = random_password();
+    let auth = CoreAuthConfig::default()
+        .enable(true)
+        .username("admin")
+        .password(generated.clone())
+        .with_env()?;
+    if auth.enable && auth.expose_password() == generated {
+        println!(
+            "login with username {:?} and the generated password {generated}",
+            auth.username
+        );
+    }
+    let address = listen_address()?;
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    tracing::info!(address = %listener.local_addr()?, auth = auth.enable, "core_server listening");
+    axum::serve(listener, app(&auth)?)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

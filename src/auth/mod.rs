@@ -1,0 +1,166 @@
+//! [`JwtAuthLayer`]: guards any `Service<http::Request<B>>` with Bearer access tokens.
+//!
+//! request → [`Access`] of the path → extract the bearer → verify an *access* token → put the
+//! [`Claims`] into the request extensions → inner service. A refused request never reaches the
+//! inner service; it gets the [`OnRejection`] response (by default PROTOCOL.md §2's 401).
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{Request, Response, StatusCode};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
+//! use tower_jwt_login::{Claims, JwtConfig, JwtKey};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let jwt = JwtConfig::new(JwtKey::from_secret("0123456789abcdef0123456789abcdef").unwrap())
+//!     .build()
+//!     .unwrap();
+//! let service = ServiceBuilder::new()
+//!     .layer(JwtAuthLayer::new(jwt.clone()).policy(PathPolicy::new().public("/ping")))
+//!     .service(service_fn(|req: Request<String>| async move {
+//!         let who = req.extensions().get::<Claims>().map(|c| c.subject().to_owned());
+//!         Ok::<_, Infallible>(Response::new(who.unwrap_or_default()))
+//!     }));
+//!
+//! let token = jwt.issue_pair("admin").access_token;
+//! let req = Request::get("/api/v3/process")
+//!     .header("authorization", format!("Bearer {token}"))
+//!     .body(String::new())
+//!     .unwrap();
+//! let res = service.clone().oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::OK);
+//!
+//! let req = Request::get("/api/v3/process").body(String::new()).unwrap();
+//! let res = service.oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//! assert_eq!(res.headers()["www-authenticate"], "Bearer");
+//! # });
+//! ```
+
+mod future;
+mod policy;
+mod rejection;
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use http_body_util::Either;
+use tower_layer::Layer;
+use tower_service::Service;
+
+pub use future::ResponseFuture;
+pub use policy::{Access, PathPolicy};
+pub use rejection::{DefaultRejection, OnRejection};
+
+use crate::bearer::bearer_token;
+use crate::error::{AuthError, ResponseBody};
+use crate::token::{Claims, Jwt, TokenUse};
+
+/// Guards routes with Bearer access tokens. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct JwtAuthLayer<R = DefaultRejection> {
+    jwt: Jwt,
+    policy: Arc<PathPolicy>,
+    rejection: R,
+}
+
+impl JwtAuthLayer {
+    /// Every path protected, default rejection.
+    pub fn new(jwt: Jwt) -> Self {
+        JwtAuthLayer {
+            jwt,
+            policy: Arc::new(PathPolicy::new()),
+            rejection: DefaultRejection,
+        }
+    }
+}
+
+impl<R> JwtAuthLayer<R> {
+    /// Sets the per-path policy.
+    pub fn policy(mut self, policy: PathPolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    /// Replaces the rejection response.
+    pub fn on_rejection<R2: OnRejection>(self, rejection: R2) -> JwtAuthLayer<R2> {
+        JwtAuthLayer {
+            jwt: self.jwt,
+            policy: self.policy,
+            rejection,
+        }
+    }
+}
+
+impl<S, R: Clone> Layer<S> for JwtAuthLayer<R> {
+    type Service = JwtAuth<S, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        JwtAuth {
+            inner,
+            jwt: self.jwt.clone(),
+            policy: Arc::clone(&self.policy),
+            rejection: self.rejection.clone(),
+        }
+    }
+}
+
+/// The service [`JwtAuthLayer`] produces.
+#[derive(Debug, Clone)]
+pub struct JwtAuth<S, R = DefaultRejection> {
+    inner: S,
+    jwt: Jwt,
+    policy: Arc<PathPolicy>,
+    rejection: R,
+}
+
+impl<S, R> JwtAuth<S, R> {
+    /// The verified access-token claims of `req`, or why there are none.
+    fn authenticate<B>(&self, req: &Request<B>) -> Result<Claims, AuthError> {
+        let token = bearer_token(req.headers())?;
+        Ok(self.jwt.verify(token, TokenUse::Access)?)
+    }
+}
+
+impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    R: OnRejection,
+{
+    type Response = Response<Either<ResBody, ResponseBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        match self.policy.access(req.method(), req.uri().path()) {
+            Access::Public => {}
+            Access::Optional => {
+                if let Ok(claims) = self.authenticate(&req) {
+                    req.extensions_mut().insert(claims);
+                }
+            }
+            Access::Protected => match self.authenticate(&req) {
+                Ok(claims) => {
+                    req.extensions_mut().insert(claims);
+                }
+                Err(error) => {
+                    tracing::debug!(reason = %error, path = req.uri().path(), "request refused");
+                    let (parts, _body) = req.into_parts();
+                    let mut response = self.rejection.on_rejection(&error, &parts);
+                    response.extensions_mut().insert(error);
+                    return ResponseFuture::rejected(response);
+                }
+            },
+        }
+        // `poll_ready` was called on `self.inner`, not on a fresh clone: call the ready one and
+        // leave the clone in its place (tower's "be careful when cloning inner services").
+        let clone = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::authorized(ready.call(req))
+    }
+}

@@ -1,0 +1,213 @@
+//! Core-compatible configuration from the environment (`CORE_API_AUTH_*`).
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use tower_jwt_login::config::{ConfigError, CoreAuthConfig};
+//!
+//! let env = HashMap::from([
+//!     ("CORE_API_AUTH_ENABLE", "true"),
+//!     ("RS_USERNAME", "admin"),
+//!     ("CORE_API_AUTH_PASSWORD", "datarhei"),
+//!     ("CORE_API_AUTH_JWT_SECRET", "secretsecret"),
+//!     ("CORE_API_AUTH_LOGIN_FAILURE_DELAY", "0"),
+//! ]);
+//! let config = CoreAuthConfig::default()
+//!     .with_lookup(|k| env.get(k).map(|v| v.to_string()))
+//!     .unwrap();
+//! assert!(config.enable);
+//! assert_eq!(config.username, "admin");
+//! assert_eq!(config.jwt_key().expose_secret(), b"admindatarheisecretsecret");
+//!
+//! let env = HashMap::from([("CORE_API_AUTH_ENABLE", "true"), ("CORE_API_AUTH_USERNAME", "admin")]);
+//! let err = CoreAuthConfig::default().with_lookup(|k| env.get(k).map(|v| v.to_string()));
+//! assert_eq!(err.unwrap_err(), ConfigError::MissingCredentials);
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::store::PlaintextUser;
+use crate::token::JwtKey;
+
+/// The auth part of datarhei Core's configuration, plus the crate's login failure delay.
+#[derive(Clone)]
+pub struct CoreAuthConfig {
+    /// `CORE_API_AUTH_ENABLE`: whether the API requires login.
+    pub enable: bool,
+    /// `CORE_API_AUTH_USERNAME` (alias `RS_USERNAME`).
+    pub username: String,
+    password: Zeroizing<String>,
+    jwt_secret: Zeroizing<String>,
+    /// `CORE_API_AUTH_LOGIN_FAILURE_DELAY` in seconds (the crate's; default 5 like Core).
+    pub login_failure_delay: Duration,
+}
+
+impl Default for CoreAuthConfig {
+    /// Core's defaults: auth disabled, no user, no secret, 5 s failure delay.
+    fn default() -> Self {
+        CoreAuthConfig {
+            enable: false,
+            username: String::new(),
+            password: Zeroizing::new(String::new()),
+            jwt_secret: Zeroizing::new(String::new()),
+            login_failure_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An invalid Core configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Auth is enabled but the username or the password is empty.
+    MissingCredentials,
+    /// A boolean variable holds something Go's `strconv.ParseBool` would refuse.
+    InvalidBool {
+        /// The variable.
+        var: &'static str,
+    },
+    /// A duration variable is not a non-negative number of seconds.
+    InvalidSeconds {
+        /// The variable.
+        var: &'static str,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::MissingCredentials => f.write_str(
+                "CORE_API_AUTH_ENABLE is true but CORE_API_AUTH_USERNAME (RS_USERNAME) or \
+                 CORE_API_AUTH_PASSWORD (RS_PASSWORD) is empty",
+            ),
+            ConfigError::InvalidBool { var } => {
+                write!(
+                    f,
+                    "{var} must be true or false (1, t, T, TRUE, true, True, 0, f, …)"
+                )
+            }
+            ConfigError::InvalidSeconds { var } => {
+                write!(f, "{var} must be a non-negative number of seconds")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl CoreAuthConfig {
+    /// These settings, overridden by the process environment; then validated.
+    pub fn with_env(self) -> Result<Self, ConfigError> {
+        self.with_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// These settings, overridden by the variables `lookup` finds; then validated. A `CORE_*`
+    /// variable wins over its `RS_*` alias.
+    pub fn with_lookup(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        if let Some(v) = lookup("CORE_API_AUTH_ENABLE") {
+            self.enable = parse_bool(&v).ok_or(ConfigError::InvalidBool {
+                var: "CORE_API_AUTH_ENABLE",
+            })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_USERNAME").or_else(|| lookup("RS_USERNAME")) {
+            self.username = v;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_PASSWORD").or_else(|| lookup("RS_PASSWORD")) {
+            self.password = Zeroizing::new(v);
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_JWT_SECRET") {
+            self.jwt_secret = Zeroizing::new(v);
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_LOGIN_FAILURE_DELAY") {
+            self.login_failure_delay = parse_seconds(&v).ok_or(ConfigError::InvalidSeconds {
+                var: "CORE_API_AUTH_LOGIN_FAILURE_DELAY",
+            })?;
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Refuses auth enabled without a username or password.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.enable && (self.username.is_empty() || self.password.is_empty()) {
+            return Err(ConfigError::MissingCredentials);
+        }
+        Ok(())
+    }
+
+    /// Enables or disables auth.
+    pub fn enable(mut self, enable: bool) -> Self {
+        self.enable = enable;
+        self
+    }
+
+    /// Sets the username.
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = username.into();
+        self
+    }
+
+    /// Sets the password.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Zeroizing::new(password.into());
+        self
+    }
+
+    /// Sets the JWT secret.
+    pub fn jwt_secret(mut self, secret: impl Into<String>) -> Self {
+        self.jwt_secret = Zeroizing::new(secret.into());
+        self
+    }
+
+    /// The configured password.
+    pub fn expose_password(&self) -> &str {
+        &self.password
+    }
+
+    /// Core's key: `username + password + jwt_secret` (random secret when empty).
+    pub fn jwt_key(&self) -> JwtKey {
+        JwtKey::core_compatible(&self.username, &self.password, &self.jwt_secret)
+    }
+
+    /// Core's one user as a credential store.
+    pub fn credential_store(&self) -> PlaintextUser {
+        PlaintextUser::new(self.username.clone(), &self.password)
+    }
+}
+
+impl fmt::Debug for CoreAuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CoreAuthConfig")
+            .field("enable", &self.enable)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("jwt_secret", &"<redacted>")
+            .field("login_failure_delay", &self.login_failure_delay)
+            .finish()
+    }
+}
+
+/// A random 24-character password from `[A-Za-z0-9]` (about 143 bits), for generated defaults.
+pub fn random_password() -> String {
+    let chars = crate::token::random_alphanumeric::<24>();
+    String::from_utf8_lossy(chars.as_slice()).into_owned()
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_seconds(v: &str) -> Option<Duration> {
+    let secs: f64 = v.trim().parse().ok()?;
+    Duration::try_from_secs_f64(secs).ok()
+}

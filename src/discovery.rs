@@ -1,0 +1,185 @@
+//! Core's about documents (PROTOCOL.md §6): what the official clients read first, from
+//! `GET /api`, to decide whether and how to log in.
+//!
+//! ```
+//! use tower_jwt_login::discovery::About;
+//!
+//! let about = About::new("my-core", "c1d2e3").version("16.16.0").auths(["localjwt"]);
+//! assert_eq!(
+//!     about.minimal_json(),
+//!     "{\"app\":\"datarhei-core\",\"auths\":[\"localjwt\"],\"version\":{\"number\":\"16.0.0\"}}\n"
+//! );
+//! assert!(about.full_json().starts_with("{\"app\":\"datarhei-core\",\"auths\":[\"localjwt\"],\"name\":\"my-core\",\"id\":\"c1d2e3\",\"created_at\":\""));
+//! ```
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use http::{Method, Response};
+use serde::Serialize;
+
+use crate::Claims;
+use crate::error::{ResponseBody, json_response};
+use crate::json::json_line;
+
+/// The `auths` entry of the local username/password login.
+pub const LOCAL_JWT: &str = "localjwt";
+
+/// The app's identity, rendered as Core's minimal or full about document.
+#[derive(Debug, Clone)]
+pub struct About {
+    name: String,
+    id: String,
+    created_at: String,
+    started: Instant,
+    version: String,
+    auths: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Minimal<'a> {
+    app: &'static str,
+    auths: &'a [String],
+    version: MinimalVersion,
+}
+
+#[derive(Serialize)]
+struct MinimalVersion {
+    number: String,
+}
+
+#[derive(Serialize)]
+struct Full<'a> {
+    app: &'static str,
+    auths: &'a [String],
+    name: &'a str,
+    id: &'a str,
+    created_at: &'a str,
+    uptime_seconds: u64,
+    version: FullVersion<'a>,
+}
+
+#[derive(Serialize)]
+struct FullVersion<'a> {
+    number: &'a str,
+    repository_commit: &'static str,
+    repository_branch: &'static str,
+    build_date: &'static str,
+    arch: &'static str,
+    compiler: &'static str,
+}
+
+impl About {
+    /// An app named `name` with instance id `id`, created now, version `16.16.0`, no auths.
+    pub fn new(name: impl Into<String>, id: impl Into<String>) -> Self {
+        About {
+            name: name.into(),
+            id: id.into(),
+            created_at: rfc3339(SystemTime::now()),
+            started: Instant::now(),
+            version: "16.16.0".to_owned(),
+            auths: Vec::new(),
+        }
+    }
+
+    /// The full version number (the clients require major 16).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// The `auths` list, in order: [`LOCAL_JWT`] first, then one entry per Auth0 tenant.
+    pub fn auths<I, A>(mut self, auths: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        self.auths = auths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// `{"app":"datarhei-core","auths":[…],"version":{"number":"<major>.0.0"}}` + newline.
+    pub fn minimal_json(&self) -> String {
+        String::from_utf8_lossy(&json_line(&self.minimal())).into_owned()
+    }
+
+    /// The full about document + newline.
+    pub fn full_json(&self) -> String {
+        String::from_utf8_lossy(&json_line(&self.full())).into_owned()
+    }
+
+    fn minimal(&self) -> Minimal<'_> {
+        let major = self.version.split('.').next().unwrap_or("0");
+        Minimal {
+            app: "datarhei-core",
+            auths: &self.auths,
+            version: MinimalVersion {
+                number: format!("{major}.0.0"),
+            },
+        }
+    }
+
+    fn full(&self) -> Full<'_> {
+        Full {
+            app: "datarhei-core",
+            auths: &self.auths,
+            name: &self.name,
+            id: &self.id,
+            created_at: &self.created_at,
+            uptime_seconds: self.started.elapsed().as_secs(),
+            version: FullVersion {
+                number: &self.version,
+                repository_commit: "",
+                repository_branch: "",
+                build_date: "",
+                arch: std::env::consts::ARCH,
+                compiler: "rustc",
+            },
+        }
+    }
+
+    /// `GET /api`: the full document with verified claims, the minimal one without — always 200.
+    pub fn response(&self, method: &Method, claims: Option<&Claims>) -> Response<ResponseBody> {
+        match claims {
+            Some(_) => json_response(method, &self.full()),
+            None => json_response(method, &self.minimal()),
+        }
+    }
+}
+
+/// RFC 3339 UTC timestamp with second precision (`2026-11-28T04:14:42Z`).
+fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_839_282);
+        assert_eq!(rfc3339(t), "2026-11-28T04:14:42Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+}

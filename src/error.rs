@@ -1,0 +1,286 @@
+//! Errors, and the one place that renders them as HTTP responses (PROTOCOL.md §2).
+//!
+//! Every error the crate answers with has the same body:
+//! `{"code":<status>,"message":"<reason phrase>","details":["…"]}` followed by a newline,
+//! with `Content-Type: application/json`. A `HEAD` request gets the status and headers only.
+//!
+//! ```
+//! use http::{Method, StatusCode};
+//! use http_body_util::BodyExt;
+//! use tower_jwt_login::error::error_response;
+//!
+//! # tokio_test_block_on(async {
+//! let res = error_response(&Method::GET, StatusCode::NOT_FOUND, "Not Found");
+//! assert_eq!(res.status(), 404);
+//! assert_eq!(res.headers()["content-type"], "application/json");
+//! let body = res.into_body().collect().await.unwrap().to_bytes();
+//! assert_eq!(&body[..], b"{\"code\":404,\"message\":\"Not Found\",\"details\":[\"Not Found\"]}\n");
+//! # });
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::Full;
+use serde::Serialize;
+
+use crate::json::json_line;
+
+/// The body type of every response the crate builds itself.
+pub type ResponseBody = Full<Bytes>;
+
+/// The `details` string of every refused protected request and refresh (Core's wording).
+pub const INVALID_TOKEN_DETAIL: &str = "Missing or invalid JWT token";
+/// The `details` string of a login without usable credentials (Core's wording).
+pub const MISSING_CREDENTIALS_DETAIL: &str = "Missing authorization credentials";
+/// The `details` string of a login with wrong credentials (Core's wording).
+pub const INVALID_CREDENTIALS_DETAIL: &str =
+    "Invalid authorization credentials: invalid username or password";
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: u16,
+    message: &'a str,
+    details: [&'a str; 1],
+}
+
+/// Renders the PROTOCOL.md §2 error response: `status`, the standard reason phrase and one
+/// `details` string. For `HEAD` the body is empty; status and headers are the same.
+pub fn error_response(method: &Method, status: StatusCode, detail: &str) -> Response<ResponseBody> {
+    let body = if method == Method::HEAD {
+        Bytes::new()
+    } else {
+        let message = status.canonical_reason().unwrap_or("Error");
+        let error = ErrorBody {
+            code: status.as_u16(),
+            message,
+            details: [detail],
+        };
+        json_line(&error)
+    };
+    let mut res = Response::new(Full::new(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// Renders a 200 JSON response (compact, trailing newline, `Content-Type: application/json`).
+pub(crate) fn json_response<T: Serialize + ?Sized>(
+    method: &Method,
+    value: &T,
+) -> Response<ResponseBody> {
+    let body = if method == Method::HEAD {
+        Bytes::new()
+    } else {
+        json_line(value)
+    };
+    let mut res = Response::new(Full::new(body));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// Why a token was not accepted. The `Display` text is for logs; it never contains the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Longer than the configured maximum token length.
+    TooLong,
+    /// Not three base64url segments of JSON objects (including JWE and JSON serializations).
+    Malformed,
+    /// The header names another algorithm than the configured one (`none` included).
+    UnsupportedAlgorithm,
+    /// The header carries `crit`, or a `typ` other than `JWT`.
+    UnsupportedHeader,
+    /// The signature does not match.
+    InvalidSignature,
+    /// A claim has the wrong JSON type, or appears twice.
+    InvalidClaims,
+    /// A required claim (`exp`, `iss`, `sub`, `usefor`) is missing.
+    MissingClaim(&'static str),
+    /// `exp` has passed.
+    Expired,
+    /// `nbf` is in the future.
+    NotYetValid,
+    /// `iat` is in the future.
+    IssuedInFuture,
+    /// `iss` is not the configured issuer.
+    InvalidIssuer,
+    /// `usefor` does not match the use (a refresh token on a protected route, or the reverse).
+    WrongTokenUse,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            TokenError::TooLong => "token too long",
+            TokenError::Malformed => "malformed token",
+            TokenError::UnsupportedAlgorithm => "unsupported algorithm",
+            TokenError::UnsupportedHeader => "unsupported token header",
+            TokenError::InvalidSignature => "invalid signature",
+            TokenError::InvalidClaims => "invalid claims",
+            TokenError::MissingClaim(name) => return write!(f, "missing claim `{name}`"),
+            TokenError::Expired => "token expired",
+            TokenError::NotYetValid => "token not yet valid",
+            TokenError::IssuedInFuture => "token issued in the future",
+            TokenError::InvalidIssuer => "invalid issuer",
+            TokenError::WrongTokenUse => "wrong token use",
+        };
+        f.write_str(text)
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// Why a request to a protected route (or the refresh route) was refused.
+///
+/// The layer puts it into the extensions of the rejection response, so outer layers can log or
+/// count rejections by reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No `Authorization` header.
+    MissingToken,
+    /// More than one `Authorization` header.
+    MultipleAuthorizationHeaders,
+    /// An `Authorization` header that is not `Bearer <token>` (for example `Basic …`).
+    InvalidAuthorizationHeader,
+    /// A bearer token that failed verification.
+    InvalidToken(TokenError),
+}
+
+impl AuthError {
+    /// Whether the client presented something in `Authorization` (then RFC 6750 wants
+    /// `error="invalid_token"` in `WWW-Authenticate`).
+    pub fn token_presented(&self) -> bool {
+        !matches!(self, AuthError::MissingToken)
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::MissingToken => f.write_str("missing bearer token"),
+            AuthError::MultipleAuthorizationHeaders => {
+                f.write_str("more than one Authorization header")
+            }
+            AuthError::InvalidAuthorizationHeader => f.write_str("invalid Authorization header"),
+            AuthError::InvalidToken(e) => write!(f, "invalid token: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AuthError::InvalidToken(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<TokenError> for AuthError {
+    fn from(e: TokenError) -> Self {
+        AuthError::InvalidToken(e)
+    }
+}
+
+/// Renders the default 401 for an [`AuthError`]: the §2 body with Core's detail and an RFC 6750
+/// `WWW-Authenticate` header.
+pub fn unauthorized_response(method: &Method, error: &AuthError) -> Response<ResponseBody> {
+    let mut res = error_response(method, StatusCode::UNAUTHORIZED, INVALID_TOKEN_DETAIL);
+    let challenge = if error.token_presented() {
+        HeaderValue::from_static("Bearer error=\"invalid_token\"")
+    } else {
+        HeaderValue::from_static("Bearer")
+    };
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, challenge);
+    res
+}
+
+/// Why a login failed. Each variant maps to one status and one fixed `details` string.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoginError {
+    /// No usable credentials: malformed or missing body fields, wrong `Content-Type`, a bearer
+    /// that no Auth0 tenant claims (400).
+    MissingCredentials,
+    /// Wrong username or password (401).
+    InvalidCredentials,
+    /// The body exceeds the configured limit (413).
+    PayloadTooLarge,
+    /// The credential store failed (500). The source is logged, never sent.
+    Store(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl LoginError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            LoginError::MissingCredentials => StatusCode::BAD_REQUEST,
+            LoginError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            LoginError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            LoginError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The fixed `details` string sent to the client.
+    pub fn detail(&self) -> &'static str {
+        match self {
+            LoginError::MissingCredentials => MISSING_CREDENTIALS_DETAIL,
+            LoginError::InvalidCredentials => INVALID_CREDENTIALS_DETAIL,
+            LoginError::PayloadTooLarge => "Request body too large",
+            LoginError::Store(_) => "Internal Server Error",
+        }
+    }
+
+    /// Whether Core's failure delay applies (every 400 and 401 of the login route).
+    pub fn is_delayed(&self) -> bool {
+        matches!(
+            self,
+            LoginError::MissingCredentials | LoginError::InvalidCredentials
+        )
+    }
+
+    /// A short label for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            LoginError::MissingCredentials => "missing_credentials",
+            LoginError::InvalidCredentials => "invalid_credentials",
+            LoginError::PayloadTooLarge => "payload_too_large",
+            LoginError::Store(_) => "store_error",
+        }
+    }
+
+    pub(crate) fn into_response(self, method: &Method) -> Response<ResponseBody> {
+        error_response(method, self.status(), self.detail())
+    }
+}
+
+impl fmt::Display for LoginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoginError::Store(e) => write!(f, "credential store error: {e}"),
+            other => f.write_str(other.reason()),
+        }
+    }
+}
+
+impl std::error::Error for LoginError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoginError::Store(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}

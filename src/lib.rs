@@ -1,0 +1,63 @@
+//! # tower-jwt-login
+//!
+//! The JWT login protocol of [datarhei Core](https://github.com/datarhei/core) (the media server
+//! behind Restreamer) for any tower app — axum, tonic, plain hyper:
+//!
+//! - [`auth::JwtAuthLayer`] guards routes with `Authorization: Bearer <access token>`;
+//! - [`login::LoginService`] (`POST /api/login`) and [`login::RefreshService`]
+//!   (`GET /api/login/refresh`) mint Core's HS256 access (600 s) and refresh (24 h) tokens;
+//! - [`store::CredentialStore`] says where users come from ([`store::PlaintextUser`] for Core's
+//!   one configured user, [`store::Argon2Store`] for Argon2id hashes, or your own).
+//!
+//! Tokens are byte-compatible with Core's (header, claim order, `exi`, `usefor`, and — with
+//! [`JwtKey::core_compatible`] — the key), so Core's clients log in unchanged. Validation is
+//! strict where Core is lax; every error is answered in Core's JSON error shape, never a panic.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
+//! use tower_jwt_login::login::{LoginService, RefreshService};
+//! use tower_jwt_login::store::PlaintextUser;
+//! use tower_jwt_login::{JwtConfig, JwtKey};
+//!
+//! let jwt = JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
+//!     .build()
+//!     .unwrap();
+//! let app: Router = Router::new()
+//!     .route("/api/v3/process", get(|| async { "[]" }))
+//!     .route_service("/api/login", LoginService::new(jwt.clone(), PlaintextUser::new("admin", "datarhei")))
+//!     .route_service("/api/login/refresh", RefreshService::new(jwt.clone()))
+//!     .layer(JwtAuthLayer::new(jwt).policy(PathPolicy::new().login_routes("/api")));
+//! # let _ = app;
+//! ```
+//!
+//! Modules: [`token`] mints and verifies, [`auth`] guards, [`login`] serves the login routes,
+//! [`store`] checks credentials, [`error`] renders every error, [`config`] reads Core's
+//! environment variables, [`discovery`] renders Core's about documents, [`bearer`] parses
+//! `Authorization`.
+//!
+//! Crypto: the crate's own HS256/384/512 path uses RustCrypto's `hmac` and `sha2` directly
+//! (pre-keyed, constant-time). `jsonwebtoken`'s backend is chosen by the features `rust_crypto`
+//! (default: pure Rust, no C toolchain, fastest to build on small machines) or `aws_lc_rs`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod auth;
+pub mod bearer;
+pub mod config;
+pub mod discovery;
+pub mod error;
+mod json;
+pub mod login;
+pub mod store;
+pub mod token;
+
+pub use token::{Algorithm, Claims, Jwt, JwtConfig, JwtKey, KeyError, TokenPair, TokenUse};

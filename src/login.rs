@@ -1,0 +1,314 @@
+//! [`LoginService`] (`POST /api/login`) and [`RefreshService`] (`GET /api/login/refresh`):
+//! mountable tower services implementing PROTOCOL.md §1 and §3.
+//!
+//! login: body → [`Credentials`] → [`CredentialStore`] → [`Jwt::issue_pair`] → response.
+//! refresh: bearer → [`Jwt::verify`] as a *refresh* token → [`Jwt::issue_access`] → response.
+//!
+//! ```
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use http::{Request, StatusCode};
+//! use http_body_util::{BodyExt, Full};
+//! use tower::ServiceExt;
+//! use tower_jwt_login::login::LoginService;
+//! use tower_jwt_login::store::PlaintextUser;
+//! use tower_jwt_login::{JwtConfig, JwtKey};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let jwt = JwtConfig::new(JwtKey::core_compatible("admin", "datarhei", "secret")).build().unwrap();
+//! let login = LoginService::new(jwt, PlaintextUser::new("admin", "datarhei"))
+//!     .failure_delay(Duration::ZERO);
+//!
+//! let req = Request::post("/api/login")
+//!     .header("content-type", "application/json")
+//!     .body(Full::new(Bytes::from_static(br#"{"username":"admin","password":"datarhei"}"#)))
+//!     .unwrap();
+//! let res = login.clone().oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::OK);
+//!
+//! let req = Request::post("/api/login")
+//!     .header("content-type", "application/json")
+//!     .body(Full::new(Bytes::from_static(br#"{"username":"admin","password":"wrong"}"#)))
+//!     .unwrap();
+//! let res = login.oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//! let body = res.into_body().collect().await.unwrap().to_bytes();
+//! assert_eq!(
+//!     &body[..],
+//!     &b"{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Invalid authorization credentials: invalid username or password\"]}\n"[..]
+//! );
+//! # });
+//! ```
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::{Deserialize, Serialize};
+use tower_service::Service;
+use zeroize::Zeroize;
+
+use crate::bearer::bearer_token;
+use crate::error::{
+    LoginError, ResponseBody, error_response, json_response, unauthorized_response,
+};
+use crate::json::parse_object;
+use crate::store::{CredentialStore, Credentials};
+use crate::token::{Jwt, TokenUse};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The login route. Generic over the request body; answers `POST` only (any other method gets
+/// `404` in the §2 shape — with [`PathPolicy::login_routes`](crate::auth::PathPolicy::login_routes)
+/// the layer answers those with 401 first, like Core).
+pub struct LoginService<S> {
+    jwt: Jwt,
+    store: Arc<S>,
+    failure_delay: Duration,
+    body_limit: usize,
+}
+
+impl<S> Clone for LoginService<S> {
+    fn clone(&self) -> Self {
+        LoginService {
+            jwt: self.jwt.clone(),
+            store: Arc::clone(&self.store),
+            failure_delay: self.failure_delay,
+            body_limit: self.body_limit,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for LoginService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginService")
+            .field("failure_delay", &self.failure_delay)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+impl<S: CredentialStore> LoginService<S> {
+    /// Core's defaults: 5 s failure delay, 16 KiB body limit.
+    pub fn new(jwt: Jwt, store: S) -> Self {
+        LoginService {
+            jwt,
+            store: Arc::new(store),
+            failure_delay: Duration::from_secs(5),
+            body_limit: 16 * 1024,
+        }
+    }
+
+    /// How long every failed login (400 and 401) waits before it is answered (default 5 s, like
+    /// Core).
+    pub fn failure_delay(mut self, delay: Duration) -> Self {
+        self.failure_delay = delay;
+        self
+    }
+
+    /// Largest accepted body in bytes (default 16 KiB); larger bodies get 413 at once, unread.
+    pub fn body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+
+    async fn handle<B>(self, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let method = req.method().clone();
+        if method != Method::POST {
+            return error_response(&method, StatusCode::NOT_FOUND, "Not Found");
+        }
+        match self.login(req).await {
+            Ok(pair) => {
+                tracing::info!(outcome = "success", "login");
+                json_response(&method, &pair)
+            }
+            Err(error) => {
+                if let LoginError::Store(source) = &error {
+                    tracing::error!(error = %source, "credential store failed");
+                } else {
+                    tracing::info!(outcome = error.reason(), "login failed");
+                }
+                if error.is_delayed() && !self.failure_delay.is_zero() {
+                    tokio::time::sleep(self.failure_delay).await;
+                }
+                error.into_response(&method)
+            }
+        }
+    }
+
+    async fn login<B>(&self, req: Request<B>) -> Result<crate::TokenPair, LoginError>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = req.into_parts();
+        let credentials = if is_json(&parts.headers) {
+            read_credentials(&parts.headers, body, self.body_limit).await?
+        } else {
+            None
+        };
+        let Some(credentials) = credentials else {
+            // A bearer here would be an Auth0 token; with no provider to claim it, it is "no
+            // credentials", exactly like a missing body (PROTOCOL.md §3).
+            return Err(LoginError::MissingCredentials);
+        };
+        match self.store.authenticate(&credentials).await {
+            Ok(Some(subject)) => {
+                tracing::info!(subject = %subject, "credentials accepted");
+                Ok(self.jwt.issue_pair(&subject))
+            }
+            Ok(None) => Err(LoginError::InvalidCredentials),
+            Err(e) => Err(LoginError::Store(Box::new(e))),
+        }
+    }
+}
+
+/// `Content-Type` starts with `application/json` (parameters such as `; charset=utf-8` allowed).
+fn is_json(headers: &http::HeaderMap) -> bool {
+    const JSON: &[u8] = b"application/json";
+    headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes()
+            .get(..JSON.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(JSON))
+    })
+}
+
+/// Reads at most `limit` bytes and parses `{"username":"…","password":"…"}`. `Ok(None)` for
+/// anything that is not two non-empty strings in a JSON object; the buffer is zeroized after.
+async fn read_credentials<B>(
+    headers: &http::HeaderMap,
+    body: B,
+    limit: usize,
+) -> Result<Option<Credentials>, LoginError>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(LoginError::PayloadTooLarge);
+    }
+    let bytes: Bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(LoginError::PayloadTooLarge);
+        }
+        Err(_) => return Ok(None),
+    };
+    let parsed: Option<LoginBody> = parse_object(&bytes);
+    if let Ok(mut owned) = bytes.try_into_mut() {
+        owned.as_mut().zeroize();
+    }
+    Ok(parsed.and_then(|b| {
+        if b.username.is_empty() || b.password.is_empty() {
+            let mut password = b.password;
+            password.zeroize();
+            None
+        } else {
+            Some(Credentials::new(b.username, b.password))
+        }
+    }))
+}
+
+impl<S, B> Service<Request<B>> for LoginService<S>
+where
+    S: CredentialStore,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(req).await) })
+    }
+}
+
+/// The refresh route: `GET` with `Authorization: Bearer <refresh token>` answers
+/// `{"access_token":"…"}`; anything else 401 `Missing or invalid JWT token` (any method other
+/// than `GET` gets 404 in the §2 shape).
+#[derive(Debug, Clone)]
+pub struct RefreshService {
+    jwt: Jwt,
+}
+
+#[derive(Serialize)]
+struct AccessOnly<'a> {
+    access_token: &'a str,
+}
+
+impl RefreshService {
+    /// The refresh route for tokens of `jwt`.
+    pub fn new(jwt: Jwt) -> Self {
+        RefreshService { jwt }
+    }
+
+    fn handle<B>(&self, req: &Request<B>) -> Response<ResponseBody> {
+        let method = req.method();
+        if method != Method::GET {
+            return error_response(method, StatusCode::NOT_FOUND, "Not Found");
+        }
+        let claims = bearer_token(req.headers())
+            .and_then(|token| Ok(self.jwt.verify(token, TokenUse::Refresh)?));
+        match claims {
+            Ok(claims) => {
+                let access_token = self.jwt.issue_access(claims.subject());
+                tracing::info!(subject = claims.subject(), outcome = "success", "refresh");
+                json_response(
+                    method,
+                    &AccessOnly {
+                        access_token: &access_token,
+                    },
+                )
+            }
+            Err(error) => {
+                tracing::info!(reason = %error, outcome = "refused", "refresh");
+                unauthorized_response(method, &error)
+            }
+        }
+    }
+}
+
+impl<B> Service<Request<B>> for RefreshService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        ready(Ok(self.handle(&req)))
+    }
+}

@@ -1,0 +1,211 @@
+//! Many users with Argon2id password hashes (PHC strings).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2};
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+use super::{CredentialStore, Credentials};
+use crate::token::fill_random;
+
+/// Why a hash was refused or could not be checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Argon2Error {
+    /// Not a valid PHC string.
+    InvalidHash,
+    /// A valid PHC string of another algorithm than Argon2id.
+    NotArgon2id,
+    /// Hashing failed (invalid parameters).
+    Hashing,
+    /// The blocking verification task did not finish (runtime shutting down).
+    TaskFailed,
+}
+
+impl fmt::Display for Argon2Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Argon2Error::InvalidHash => "not a valid PHC password hash",
+            Argon2Error::NotArgon2id => "password hash is not Argon2id",
+            Argon2Error::Hashing => "password hashing failed",
+            Argon2Error::TaskFailed => "password verification task failed",
+        })
+    }
+}
+
+impl std::error::Error for Argon2Error {}
+
+/// Hashes `password` with Argon2id (the crate's default parameters, OWASP's minimum: m=19 MiB,
+/// t=2, p=1) and a random salt; returns the PHC string.
+pub fn hash_password(password: &str) -> Result<String, Argon2Error> {
+    let mut salt = [0u8; 16];
+    fill_random(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|_| Argon2Error::Hashing)?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| Argon2Error::Hashing)
+}
+
+/// Checks `password` against a PHC string (blocking; compare in constant time). `false` for a
+/// wrong password and for a malformed hash.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .and_then(|hash| Argon2::default().verify_password(password.as_bytes(), &hash))
+        .is_ok()
+}
+
+/// Users with Argon2id PHC hashes. The subject is the username.
+///
+/// Verification runs on tokio's blocking pool, at most `max_concurrency` at a time (default: the
+/// number of CPUs), so a burst of logins neither stalls the async executor nor exhausts memory
+/// (each Argon2 run allocates its `m` KiB). An unknown user is checked against a dummy hash with
+/// the same parameters, so it costs the same as a wrong password.
+///
+/// ```
+/// use tower_jwt_login::store::{Argon2Store, CredentialStore, Credentials, hash_password};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Argon2Store::new().with_hash("alice", &hash_password("wonderland").unwrap()).unwrap();
+/// let ok = store.authenticate(&Credentials::new("alice", "wonderland")).await.unwrap();
+/// assert_eq!(ok.as_deref(), Some("alice"));
+/// let unknown = store.authenticate(&Credentials::new("bob", "wonderland")).await.unwrap();
+/// assert_eq!(unknown, None);
+/// # });
+/// ```
+pub struct Argon2Store {
+    users: HashMap<String, String>,
+    /// A PHC string with the parameters of the first user and a random salt and output: checking
+    /// any password against it fails, after the same work as a real check.
+    dummy: String,
+    permits: Arc<Semaphore>,
+}
+
+impl Default for Argon2Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Argon2Store {
+    /// No users yet.
+    pub fn new() -> Self {
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let dummy = dummy_like(None).unwrap_or_default();
+        Argon2Store {
+            users: HashMap::new(),
+            dummy,
+            permits: Arc::new(Semaphore::new(workers)),
+        }
+    }
+
+    /// Adds a user with an Argon2id PHC string (as made by [`hash_password`] or any Argon2
+    /// implementation).
+    pub fn with_hash(
+        mut self,
+        username: impl Into<String>,
+        phc: &str,
+    ) -> Result<Self, Argon2Error> {
+        let hash = PasswordHash::new(phc).map_err(|_| Argon2Error::InvalidHash)?;
+        if hash.algorithm != Algorithm::Argon2id.ident() {
+            return Err(Argon2Error::NotArgon2id);
+        }
+        if self.users.is_empty() {
+            self.dummy = dummy_like(Some(&hash))?;
+        }
+        self.users.insert(username.into(), phc.to_owned());
+        Ok(self)
+    }
+
+    /// Adds a user, hashing `password` now with [`hash_password`].
+    pub fn with_password(
+        self,
+        username: impl Into<String>,
+        password: &str,
+    ) -> Result<Self, Argon2Error> {
+        let phc = hash_password(password)?;
+        self.with_hash(username, &phc)
+    }
+
+    /// At most `n` verifications at once (at least 1).
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.permits = Arc::new(Semaphore::new(n.max(1)));
+        self
+    }
+
+    /// How many users are stored.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether no user is stored.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+}
+
+/// A PHC string with `like`'s algorithm, version and parameters (default Argon2id parameters
+/// without one) and random salt and output.
+fn dummy_like(like: Option<&PasswordHash<'_>>) -> Result<String, Argon2Error> {
+    let mut salt = [0u8; 16];
+    let mut output = [0u8; 32];
+    fill_random(&mut salt);
+    fill_random(&mut output);
+    let salt = SaltString::encode_b64(&salt).map_err(|_| Argon2Error::Hashing)?;
+    let output = Output::new(&output).map_err(|_| Argon2Error::Hashing)?;
+    let hash = match like {
+        Some(like) => PasswordHash {
+            algorithm: like.algorithm,
+            version: like.version,
+            params: like.params.clone(),
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        },
+        None => {
+            let params = argon2::Params::default();
+            PasswordHash {
+                algorithm: Algorithm::Argon2id.ident(),
+                version: Some(argon2::Version::V0x13.into()),
+                params: (&params).try_into().map_err(|_| Argon2Error::Hashing)?,
+                salt: Some(salt.as_salt()),
+                hash: Some(output),
+            }
+        }
+    };
+    Ok(hash.to_string())
+}
+
+impl fmt::Debug for Argon2Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Argon2Store")
+            .field("users", &self.users.len())
+            .field("available_permits", &self.permits.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CredentialStore for Argon2Store {
+    type Error = Argon2Error;
+
+    async fn authenticate(&self, credentials: &Credentials) -> Result<Option<String>, Argon2Error> {
+        let (known, phc) = match self.users.get(credentials.username()) {
+            Some(phc) => (true, phc.clone()),
+            None => (false, self.dummy.clone()),
+        };
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Argon2Error::TaskFailed)?;
+        let password = Zeroizing::new(credentials.password().to_owned());
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify_password(&password, &phc)
+        })
+        .await
+        .map_err(|_| Argon2Error::TaskFailed)?;
+        Ok((known && ok).then(|| credentials.username().to_owned()))
+    }
+}

@@ -1,0 +1,104 @@
+//! The one place that mints tokens, byte for byte as datarhei Core does (PROTOCOL.md §4).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+
+use super::mac::MAX_TAG_LEN;
+use super::{JwtInner, TokenPair, TokenUse, fill_random, now_secs};
+
+/// The claims in Core's order (it serializes a sorted map): `exi exp iat iss jti sub usefor`.
+/// serde writes struct fields in declaration order, so this order is the wire order.
+#[derive(Serialize)]
+struct MintedClaims<'a> {
+    exi: u64,
+    exp: u64,
+    iat: u64,
+    iss: &'a str,
+    jti: &'a str,
+    sub: &'a str,
+    usefor: &'static str,
+}
+
+impl JwtInner {
+    pub(crate) fn issue_pair(&self, subject: &str) -> TokenPair {
+        let iat = now_secs();
+        let mut random = [0u8; 32];
+        fill_random(&mut random);
+        let (a, r) = random.split_at(16);
+        TokenPair {
+            access_token: self.mint(subject, TokenUse::Access, iat, &uuid_v4(a)),
+            refresh_token: self.mint(subject, TokenUse::Refresh, iat, &uuid_v4(r)),
+        }
+    }
+
+    pub(crate) fn issue_access(&self, subject: &str) -> String {
+        let mut random = [0u8; 16];
+        fill_random(&mut random);
+        self.mint(subject, TokenUse::Access, now_secs(), &uuid_v4(&random))
+    }
+
+    fn mint(&self, subject: &str, usefor: TokenUse, iat: u64, jti: &str) -> String {
+        let ttl = match usefor {
+            TokenUse::Access => self.access_ttl,
+            TokenUse::Refresh => self.refresh_ttl,
+        };
+        let claims = MintedClaims {
+            exi: ttl,
+            exp: iat.saturating_add(ttl),
+            iat,
+            iss: &self.issuer,
+            jti,
+            sub: subject,
+            usefor: usefor.as_str(),
+        };
+        // Serializing integers and strings into a Vec cannot fail.
+        let json = serde_json::to_vec(&claims).unwrap_or_default();
+
+        let mut token = String::with_capacity(self.header_b64.len() + json.len() * 4 / 3 + 92);
+        token.push_str(&self.header_b64);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+        let mut tag = [0u8; MAX_TAG_LEN];
+        let n = self.mac.sign(token.as_bytes(), &mut tag);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(tag.get(..n).unwrap_or_default(), &mut token);
+        token
+    }
+}
+
+/// Formats 16 random bytes as an RFC 9562 version 4 UUID (lowercase, hyphenated).
+fn uuid_v4(random: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut bytes = [0u8; 16];
+    for (dst, src) in bytes.iter_mut().zip(random) {
+        *dst = *src;
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // variant 10xx
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from(
+                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uuid_v4;
+
+    #[test]
+    fn uuid_v4_shape() {
+        let id = uuid_v4(&[0xff; 16]);
+        assert_eq!(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        let id = uuid_v4(&[0; 16]);
+        assert_eq!(id, "00000000-0000-4000-8000-000000000000");
+    }
+}

@@ -1,0 +1,314 @@
+//! The crate's own tokens (PROTOCOL.md §4): one place mints them ([`Jwt::issue_pair`],
+//! [`Jwt::issue_access`]), one place verifies them ([`Jwt::verify`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jwt_login::{JwtConfig, JwtKey, TokenUse};
+//!
+//! let jwt = JwtConfig::new(JwtKey::core_compatible("admin", "datarhei", "secretsecret"))
+//!     .access_ttl(Duration::from_secs(600))
+//!     .build()
+//!     .unwrap();
+//! let pair = jwt.issue_pair("admin");
+//! let claims = jwt.verify(&pair.access_token, TokenUse::Access).unwrap();
+//! assert_eq!(claims.subject(), "admin");
+//! assert_eq!(claims.issuer(), "datarhei-core");
+//! assert_eq!(claims.lifetime(), Some(600));
+//! // A refresh token is not an access token.
+//! assert!(jwt.verify(&pair.refresh_token, TokenUse::Access).is_err());
+//! ```
+
+mod key;
+mod mac;
+mod mint;
+mod verify;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+
+pub use key::{JwtKey, KeyError};
+pub(crate) use key::{fill_random, random_alphanumeric};
+
+use crate::error::TokenError;
+use mac::PreKeyed;
+
+/// The HMAC algorithm of the crate's tokens. Only the configured one is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// HMAC with SHA-256 (Core's algorithm, the default).
+    #[default]
+    HS256,
+    /// HMAC with SHA-384.
+    HS384,
+    /// HMAC with SHA-512.
+    HS512,
+}
+
+impl Algorithm {
+    /// The JOSE name, as in the token header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::HS256 => "HS256",
+            Algorithm::HS384 => "HS384",
+            Algorithm::HS512 => "HS512",
+        }
+    }
+}
+
+/// What a token is for: the `usefor` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenUse {
+    /// An access token (`"usefor":"access"`), accepted on protected routes.
+    Access,
+    /// A refresh token (`"usefor":"refresh"`), accepted only by the refresh route.
+    Refresh,
+}
+
+impl TokenUse {
+    /// The claim value: `access` or `refresh`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenUse::Access => "access",
+            TokenUse::Refresh => "refresh",
+        }
+    }
+}
+
+/// The verified claims of a token. The layer puts them into the request extensions.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Claims {
+    subject: String,
+    jti: Option<String>,
+    issuer: Arc<str>,
+    expires_at: u64,
+    issued_at: Option<u64>,
+    not_before: Option<u64>,
+    lifetime: Option<u64>,
+    token_use: TokenUse,
+}
+
+impl Claims {
+    /// `sub`: the user the token was issued to.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+    /// `jti`: the token's unique id, when present.
+    pub fn jti(&self) -> Option<&str> {
+        self.jti.as_deref()
+    }
+    /// `iss`: always the configured issuer (anything else is refused).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    /// `exp`, seconds since the Unix epoch.
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+    /// `iat`, seconds since the Unix epoch, when present.
+    pub fn issued_at(&self) -> Option<u64> {
+        self.issued_at
+    }
+    /// `nbf`, seconds since the Unix epoch, when present.
+    pub fn not_before(&self) -> Option<u64> {
+        self.not_before
+    }
+    /// `exi`: the lifetime in seconds at issue time, when present.
+    pub fn lifetime(&self) -> Option<u64> {
+        self.lifetime
+    }
+    /// `usefor`.
+    pub fn token_use(&self) -> TokenUse {
+        self.token_use
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claims")
+            .field("sub", &self.subject)
+            .field("jti", &self.jti)
+            .field("iss", &&*self.issuer)
+            .field("exp", &self.expires_at)
+            .field("iat", &self.issued_at)
+            .field("usefor", &self.token_use)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The login answer: `{"access_token":"…","refresh_token":"…"}`.
+#[derive(Clone, Serialize, PartialEq, Eq)]
+pub struct TokenPair {
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+impl fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenPair { .. }")
+    }
+}
+
+/// Settings of the crate's tokens; [`JwtConfig::build`] turns them into a [`Jwt`].
+///
+/// Defaults are Core's: HS256, issuer `datarhei-core`, 600 s access and 86 400 s refresh
+/// lifetimes, no leeway.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    key: JwtKey,
+    algorithm: Algorithm,
+    issuer: String,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+    leeway: Duration,
+    max_token_len: usize,
+}
+
+impl JwtConfig {
+    /// Core's defaults with the given key.
+    pub fn new(key: JwtKey) -> Self {
+        JwtConfig {
+            key,
+            algorithm: Algorithm::HS256,
+            issuer: "datarhei-core".to_owned(),
+            access_ttl: Duration::from_secs(600),
+            refresh_ttl: Duration::from_secs(86_400),
+            leeway: Duration::ZERO,
+            max_token_len: 8 * 1024,
+        }
+    }
+    /// The signing algorithm (HS256 by default). Tokens with any other `alg` are refused.
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+    /// The `iss` claim minted and required (default `datarhei-core`).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self
+    }
+    /// Access token lifetime (default 600 s). Sub-second parts are dropped.
+    pub fn access_ttl(mut self, ttl: Duration) -> Self {
+        self.access_ttl = ttl;
+        self
+    }
+    /// Refresh token lifetime (default 86 400 s). Sub-second parts are dropped.
+    pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_ttl = ttl;
+        self
+    }
+    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 0, like Core).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+    /// Longest token accepted, in bytes (default 8 KiB); longer ones are refused unread.
+    pub fn max_token_len(mut self, len: usize) -> Self {
+        self.max_token_len = len;
+        self
+    }
+
+    /// Keys the HMAC once and freezes the settings.
+    pub fn build(self) -> Result<Jwt, KeyError> {
+        let mac = PreKeyed::new(self.algorithm, self.key.expose_secret()).ok_or(KeyError::Empty)?;
+        let header_json = format!(
+            "{{\"alg\":\"{}\",\"typ\":\"JWT\"}}",
+            self.algorithm.as_str()
+        );
+        Ok(Jwt {
+            inner: Arc::new(JwtInner {
+                mac,
+                algorithm: self.algorithm,
+                header_b64: URL_SAFE_NO_PAD.encode(header_json),
+                issuer: Arc::from(self.issuer),
+                access_ttl: self.access_ttl.as_secs(),
+                refresh_ttl: self.refresh_ttl.as_secs(),
+                leeway: self.leeway.as_secs(),
+                max_token_len: self.max_token_len,
+            }),
+        })
+    }
+}
+
+/// Mints and verifies the crate's tokens. Cheap to clone (one `Arc`); share it between the
+/// layer and the login and refresh services.
+#[derive(Clone)]
+pub struct Jwt {
+    inner: Arc<JwtInner>,
+}
+
+pub(crate) struct JwtInner {
+    mac: PreKeyed,
+    algorithm: Algorithm,
+    /// The base64url of `{"alg":"…","typ":"JWT"}`: what we mint, and the verifier's fast path.
+    header_b64: String,
+    issuer: Arc<str>,
+    access_ttl: u64,
+    refresh_ttl: u64,
+    leeway: u64,
+    max_token_len: usize,
+}
+
+impl Jwt {
+    /// Mints the login answer: an access and a refresh token for `subject`, sharing `iat`.
+    pub fn issue_pair(&self, subject: &str) -> TokenPair {
+        self.inner.issue_pair(subject)
+    }
+
+    /// Mints the refresh answer: a new access token for `subject`.
+    pub fn issue_access(&self, subject: &str) -> String {
+        self.inner.issue_access(subject)
+    }
+
+    /// Verifies `token` strictly for `usefor` (PROTOCOL.md §4 "better").
+    pub fn verify(&self, token: &str, usefor: TokenUse) -> Result<Claims, TokenError> {
+        self.inner.verify(token, usefor)
+    }
+
+    /// The configured issuer.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// The configured algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.inner.algorithm
+    }
+
+    /// The access token lifetime in seconds.
+    pub fn access_ttl(&self) -> u64 {
+        self.inner.access_ttl
+    }
+
+    /// The refresh token lifetime in seconds.
+    pub fn refresh_ttl(&self) -> u64 {
+        self.inner.refresh_ttl
+    }
+}
+
+impl fmt::Debug for Jwt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jwt")
+            .field("algorithm", &self.inner.algorithm)
+            .field("issuer", &&*self.inner.issuer)
+            .field("access_ttl", &self.inner.access_ttl)
+            .field("refresh_ttl", &self.inner.refresh_ttl)
+            .field("leeway", &self.inner.leeway)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
