@@ -40,6 +40,7 @@
 //! (pre-keyed, constant-time). `jsonwebtoken`'s backend is chosen by the features `rust_crypto`
 //! (default: pure Rust, no C toolchain, fastest to build on small machines) or `aws_lc_rs`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(
     not(test),
     deny(
