@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
@@ -217,6 +218,8 @@ pub enum LoginError {
     MissingCredentials,
     /// Wrong username or password (401).
     InvalidCredentials,
+    /// An Auth0 token claimed by a tenant but refused (401); the fixed reason is sent.
+    Auth0Rejected(&'static str),
     /// The body exceeds the configured limit (413).
     PayloadTooLarge,
     /// The credential store failed (500). The source is logged, never sent.
@@ -228,19 +231,24 @@ impl LoginError {
     pub fn status(&self) -> StatusCode {
         match self {
             LoginError::MissingCredentials => StatusCode::BAD_REQUEST,
-            LoginError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            LoginError::InvalidCredentials | LoginError::Auth0Rejected(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             LoginError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             LoginError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    /// The fixed `details` string sent to the client.
-    pub fn detail(&self) -> &'static str {
+    /// The `details` string sent to the client (fixed texts only).
+    pub fn detail(&self) -> Cow<'static, str> {
         match self {
-            LoginError::MissingCredentials => MISSING_CREDENTIALS_DETAIL,
-            LoginError::InvalidCredentials => INVALID_CREDENTIALS_DETAIL,
-            LoginError::PayloadTooLarge => "Request body too large",
-            LoginError::Store(_) => "Internal Server Error",
+            LoginError::MissingCredentials => Cow::Borrowed(MISSING_CREDENTIALS_DETAIL),
+            LoginError::InvalidCredentials => Cow::Borrowed(INVALID_CREDENTIALS_DETAIL),
+            LoginError::Auth0Rejected(reason) => {
+                Cow::Owned(format!("Invalid authorization credentials: {reason}"))
+            }
+            LoginError::PayloadTooLarge => Cow::Borrowed("Request body too large"),
+            LoginError::Store(_) => Cow::Borrowed("Internal Server Error"),
         }
     }
 
@@ -248,7 +256,9 @@ impl LoginError {
     pub fn is_delayed(&self) -> bool {
         matches!(
             self,
-            LoginError::MissingCredentials | LoginError::InvalidCredentials
+            LoginError::MissingCredentials
+                | LoginError::InvalidCredentials
+                | LoginError::Auth0Rejected(_)
         )
     }
 
@@ -257,13 +267,14 @@ impl LoginError {
         match self {
             LoginError::MissingCredentials => "missing_credentials",
             LoginError::InvalidCredentials => "invalid_credentials",
+            LoginError::Auth0Rejected(_) => "auth0_rejected",
             LoginError::PayloadTooLarge => "payload_too_large",
             LoginError::Store(_) => "store_error",
         }
     }
 
     pub(crate) fn into_response(self, method: &Method) -> Response<ResponseBody> {
-        error_response(method, self.status(), self.detail())
+        error_response(method, self.status(), &self.detail())
     }
 }
 

@@ -52,6 +52,7 @@
 )]
 
 pub mod auth;
+pub mod auth0;
 pub mod bearer;
 pub mod config;
 pub mod discovery;

@@ -55,6 +55,7 @@ use serde::{Deserialize, Serialize};
 use tower_service::Service;
 use zeroize::Zeroize;
 
+use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
 use crate::error::{
     LoginError, ResponseBody, error_response, json_response, unauthorized_response,
@@ -68,25 +69,27 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The login route. Generic over the request body; answers `POST` only (any other method gets
 /// `404` in the §2 shape — with [`PathPolicy::login_routes`](crate::auth::PathPolicy::login_routes)
 /// the layer answers those with 401 first, like Core).
-pub struct LoginService<S> {
+pub struct LoginService<S, A = NoAuth0> {
     jwt: Jwt,
     store: Arc<S>,
+    auth0: Arc<A>,
     failure_delay: Duration,
     body_limit: usize,
 }
 
-impl<S> Clone for LoginService<S> {
+impl<S, A> Clone for LoginService<S, A> {
     fn clone(&self) -> Self {
         LoginService {
             jwt: self.jwt.clone(),
             store: Arc::clone(&self.store),
+            auth0: Arc::clone(&self.auth0),
             failure_delay: self.failure_delay,
             body_limit: self.body_limit,
         }
     }
 }
 
-impl<S> std::fmt::Debug for LoginService<S> {
+impl<S, A> std::fmt::Debug for LoginService<S, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginService")
             .field("failure_delay", &self.failure_delay)
@@ -102,13 +105,28 @@ struct LoginBody {
 }
 
 impl<S: CredentialStore> LoginService<S> {
-    /// Core's defaults: 5 s failure delay, 16 KiB body limit.
+    /// Core's defaults: 5 s failure delay, 16 KiB body limit, no Auth0.
     pub fn new(jwt: Jwt, store: S) -> Self {
         LoginService {
             jwt,
             store: Arc::new(store),
+            auth0: Arc::new(NoAuth0),
             failure_delay: Duration::from_secs(5),
             body_limit: 16 * 1024,
+        }
+    }
+}
+
+impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
+    /// Accepts Auth0 bearer tokens through `provider` (PROTOCOL.md §5). A JSON body with
+    /// credentials is always the local login; only without one is a bearer given to `provider`.
+    pub fn auth0<A2: Auth0Provider>(self, provider: A2) -> LoginService<S, A2> {
+        LoginService {
+            jwt: self.jwt,
+            store: self.store,
+            auth0: Arc::new(provider),
+            failure_delay: self.failure_delay,
+            body_limit: self.body_limit,
         }
     }
 
@@ -167,9 +185,19 @@ impl<S: CredentialStore> LoginService<S> {
             None
         };
         let Some(credentials) = credentials else {
-            // A bearer here would be an Auth0 token; with no provider to claim it, it is "no
+            // No usable body: a bearer may be an Auth0 token. One that no tenant claims is "no
             // credentials", exactly like a missing body (PROTOCOL.md §3).
-            return Err(LoginError::MissingCredentials);
+            let Ok(bearer) = bearer_token(&parts.headers) else {
+                return Err(LoginError::MissingCredentials);
+            };
+            return match self.auth0.verify(bearer).await {
+                Auth0Verdict::Valid { subject } => {
+                    tracing::info!(subject = %subject, "auth0 token accepted");
+                    Ok(self.jwt.issue_pair(&subject))
+                }
+                Auth0Verdict::Invalid { reason } => Err(LoginError::Auth0Rejected(reason)),
+                Auth0Verdict::NotMine => Err(LoginError::MissingCredentials),
+            };
         };
         match self.store.authenticate(&credentials).await {
             Ok(Some(subject)) => {
@@ -233,9 +261,10 @@ where
     }))
 }
 
-impl<S, B> Service<Request<B>> for LoginService<S>
+impl<S, A, B> Service<Request<B>> for LoginService<S, A>
 where
     S: CredentialStore,
+    A: Auth0Provider,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,

@@ -20,7 +20,10 @@ async fn server() -> std::net::SocketAddr {
 #[tokio::test]
 async fn login_answers_token_pair_as_compact_json_with_newline() {
     let addr = server().await;
-    let reply = Req::post("/api/login").json(login_body(USER, PASSWORD)).send(addr).await;
+    let reply = Req::post("/api/login")
+        .json(login_body(USER, PASSWORD))
+        .send(addr)
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("application/json"));
     let v = reply.json();
@@ -78,9 +81,13 @@ async fn protected_route_without_token_is_401_with_challenge() {
 async fn token_is_never_taken_from_query_or_cookie() {
     let addr = server().await;
     let (access, _) = login(addr).await;
-    let reply = Req::get(&format!("/api/v3/process?token={access}")).send(addr).await;
+    let reply = Req::get(&format!("/api/v3/process?token={access}"))
+        .send(addr)
+        .await;
     reply.assert_unauthorized(false);
-    let reply = Req::get(&format!("/api/v3/process?access_token={access}")).send(addr).await;
+    let reply = Req::get(&format!("/api/v3/process?access_token={access}"))
+        .send(addr)
+        .await;
     reply.assert_unauthorized(false);
     let reply = Req::get("/api/v3/process")
         .header("Cookie", format!("token={access}; access_token={access}"))
@@ -94,12 +101,18 @@ async fn refresh_issues_a_fresh_access_token_only() {
     let addr = server().await;
     let (access, refresh) = login(addr).await;
     tokio::time::sleep(Duration::from_millis(1100)).await; // a new second: iat/exp must move
-    let reply = Req::get("/api/login/refresh").bearer(&refresh).send(addr).await;
+    let reply = Req::get("/api/login/refresh")
+        .bearer(&refresh)
+        .send(addr)
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.header("content-type"), Some("application/json"));
     let v = reply.json();
     let new_access = v["access_token"].as_str().unwrap();
-    assert_eq!(reply.text(), format!("{{\"access_token\":\"{new_access}\"}}\n"));
+    assert_eq!(
+        reply.text(),
+        format!("{{\"access_token\":\"{new_access}\"}}\n")
+    );
     assert_eq!(v.as_object().unwrap().len(), 1);
 
     let old: serde_json::Value = serde_json::from_str(&decode_parts(&access).1).unwrap();
@@ -109,10 +122,16 @@ async fn refresh_issues_a_fresh_access_token_only() {
     assert_eq!(new["iss"], "datarhei-core");
     assert_eq!(new["exi"], 600);
     assert!(new["iat"].as_u64().unwrap() > old["iat"].as_u64().unwrap());
-    assert_eq!(new["exp"].as_u64().unwrap(), new["iat"].as_u64().unwrap() + 600);
+    assert_eq!(
+        new["exp"].as_u64().unwrap(),
+        new["iat"].as_u64().unwrap() + 600
+    );
     assert_ne!(new["jti"], old["jti"]);
 
-    let reply = Req::get("/api/v3/process").bearer(new_access).send(addr).await;
+    let reply = Req::get("/api/v3/process")
+        .bearer(new_access)
+        .send(addr)
+        .await;
     assert_eq!(reply.status, 200);
 }
 
@@ -120,7 +139,10 @@ async fn refresh_issues_a_fresh_access_token_only() {
 async fn refresh_refuses_access_tokens_and_missing_tokens() {
     let addr = server().await;
     let (access, _) = login(addr).await;
-    let reply = Req::get("/api/login/refresh").bearer(&access).send(addr).await;
+    let reply = Req::get("/api/login/refresh")
+        .bearer(&access)
+        .send(addr)
+        .await;
     reply.assert_unauthorized(true);
     let reply = Req::get("/api/login/refresh").send(addr).await;
     reply.assert_unauthorized(false);
@@ -130,7 +152,10 @@ async fn refresh_refuses_access_tokens_and_missing_tokens() {
 async fn refresh_token_is_not_an_access_token() {
     let addr = server().await;
     let (_, refresh) = login(addr).await;
-    let reply = Req::get("/api/v3/process").bearer(&refresh).send(addr).await;
+    let reply = Req::get("/api/v3/process")
+        .bearer(&refresh)
+        .send(addr)
+        .await;
     reply.assert_unauthorized(true);
 }
 
@@ -148,7 +173,10 @@ async fn auth_runs_before_routing() {
     assert_eq!(reply.text(), NOT_FOUND);
     assert_eq!(reply.header("content-type"), Some("application/json"));
     // A known path with another method is 404 too, never 405.
-    let reply = Req::new("DELETE", "/api/v3/process").bearer(&access).send(addr).await;
+    let reply = Req::new("DELETE", "/api/v3/process")
+        .bearer(&access)
+        .send(addr)
+        .await;
     assert_eq!(reply.status, 404);
     assert_eq!(reply.text(), NOT_FOUND);
 }
@@ -194,8 +222,14 @@ async fn errors_never_echo_token_or_password() {
     let reply = Req::get("/api/v3/process").bearer(token).send(addr).await;
     reply.assert_unauthorized(true);
     assert!(!reply.text().contains("eyJ"));
-    let reply = Req::post("/api/login").json(login_body("admin", "hunter2-secret")).send(addr).await;
-    reply.assert_error(401, "Invalid authorization credentials: invalid username or password");
+    let reply = Req::post("/api/login")
+        .json(login_body("admin", "hunter2-secret"))
+        .send(addr)
+        .await;
+    reply.assert_error(
+        401,
+        "Invalid authorization credentials: invalid username or password",
+    );
     assert!(!reply.text().contains("hunter2"));
     assert!(reply.headers.iter().all(|(_, v)| !v.contains("hunter2")));
 }
@@ -217,18 +251,78 @@ async fn login_outcomes_table() {
     let addr = server().await;
     let json = |body: &str| Req::post("/api/login").json(body);
     let cases: Vec<(&str, Req, u16, &str)> = vec![
-        ("wrong password", json(&login_body(USER, "wrong")), 401, INVALID_CREDENTIALS),
-        ("unknown user", json(&login_body("root", PASSWORD)), 401, INVALID_CREDENTIALS),
-        ("password case", json(&login_body(USER, "DATARHEI")), 401, INVALID_CREDENTIALS),
-        ("missing password", json(r#"{"username":"admin"}"#), 400, MISSING_CREDENTIALS),
-        ("missing username", json(r#"{"password":"datarhei"}"#), 400, MISSING_CREDENTIALS),
-        ("empty username", json(r#"{"username":"","password":"datarhei"}"#), 400, MISSING_CREDENTIALS),
-        ("empty password", json(r#"{"username":"admin","password":""}"#), 400, MISSING_CREDENTIALS),
-        ("null password", json(r#"{"username":"admin","password":null}"#), 400, MISSING_CREDENTIALS),
-        ("number password", json(r#"{"username":"admin","password":123}"#), 400, MISSING_CREDENTIALS),
-        ("array username", json(r#"{"username":["admin"],"password":"datarhei"}"#), 400, MISSING_CREDENTIALS),
-        ("malformed json", json(r#"{"username":"admin","password":"datarhei""#), 400, MISSING_CREDENTIALS),
-        ("json array", json(r#"["admin","datarhei"]"#), 400, MISSING_CREDENTIALS),
+        (
+            "wrong password",
+            json(&login_body(USER, "wrong")),
+            401,
+            INVALID_CREDENTIALS,
+        ),
+        (
+            "unknown user",
+            json(&login_body("root", PASSWORD)),
+            401,
+            INVALID_CREDENTIALS,
+        ),
+        (
+            "password case",
+            json(&login_body(USER, "DATARHEI")),
+            401,
+            INVALID_CREDENTIALS,
+        ),
+        (
+            "missing password",
+            json(r#"{"username":"admin"}"#),
+            400,
+            MISSING_CREDENTIALS,
+        ),
+        (
+            "missing username",
+            json(r#"{"password":"datarhei"}"#),
+            400,
+            MISSING_CREDENTIALS,
+        ),
+        (
+            "empty username",
+            json(r#"{"username":"","password":"datarhei"}"#),
+            400,
+            MISSING_CREDENTIALS,
+        ),
+        (
+            "empty password",
+            json(r#"{"username":"admin","password":""}"#),
+            400,
+            MISSING_CREDENTIALS,
+        ),
+        (
+            "null password",
+            json(r#"{"username":"admin","password":null}"#),
+            400,
+            MISSING_CREDENTIALS,
+        ),
+        (
+            "number password",
+            json(r#"{"username":"admin","password":123}"#),
+            400,
+            MISSING_CREDENTIALS,
+        ),
+        (
+            "array username",
+            json(r#"{"username":["admin"],"password":"datarhei"}"#),
+            400,
+            MISSING_CREDENTIALS,
+        ),
+        (
+            "malformed json",
+            json(r#"{"username":"admin","password":"datarhei""#),
+            400,
+            MISSING_CREDENTIALS,
+        ),
+        (
+            "json array",
+            json(r#"["admin","datarhei"]"#),
+            400,
+            MISSING_CREDENTIALS,
+        ),
         ("empty body", json(""), 400, MISSING_CREDENTIALS),
         (
             "no content type",
@@ -246,7 +340,9 @@ async fn login_outcomes_table() {
         ),
         (
             "text/plain with json",
-            Req::post("/api/login").header("Content-Type", "text/plain").body(login_body(USER, PASSWORD)),
+            Req::post("/api/login")
+                .header("Content-Type", "text/plain")
+                .body(login_body(USER, PASSWORD)),
             400,
             MISSING_CREDENTIALS,
         ),
@@ -258,7 +354,9 @@ async fn login_outcomes_table() {
         ),
         (
             "bearer with empty credentials body",
-            Req::post("/api/login").bearer("abc.def.ghi").json(r#"{"username":"","password":""}"#),
+            Req::post("/api/login")
+                .bearer("abc.def.ghi")
+                .json(r#"{"username":"","password":""}"#),
             400,
             MISSING_CREDENTIALS,
         ),
@@ -267,8 +365,16 @@ async fn login_outcomes_table() {
         let reply = req.send(addr).await;
         assert_eq!(reply.status, status, "{name}: {}", reply.text());
         assert_eq!(reply.text(), body, "{name}");
-        assert_eq!(reply.header("content-type"), Some("application/json"), "{name}");
-        assert_eq!(reply.header("www-authenticate"), None, "{name}: login errors carry no challenge");
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/json"),
+            "{name}"
+        );
+        assert_eq!(
+            reply.header("www-authenticate"),
+            None,
+            "{name}: login errors carry no challenge"
+        );
     }
     // Right credentials still work afterwards.
     let reply = json(&login_body(USER, PASSWORD)).send(addr).await;
@@ -283,18 +389,32 @@ async fn failed_logins_are_delayed_and_successes_are_not() {
         let start = Instant::now();
         let reply = Req::post("/api/login").json(&body).send(addr).await;
         assert!(reply.status == 401 || reply.status == 400);
-        assert!(start.elapsed() >= delay, "failure answered after {:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= delay,
+            "failure answered after {:?}",
+            start.elapsed()
+        );
     }
     let start = Instant::now();
-    let reply = Req::post("/api/login").json(login_body(USER, PASSWORD)).send(addr).await;
+    let reply = Req::post("/api/login")
+        .json(login_body(USER, PASSWORD))
+        .send(addr)
+        .await;
     assert_eq!(reply.status, 200);
-    assert!(start.elapsed() < delay, "success took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < delay,
+        "success took {:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn oversized_login_body_is_413_in_error_shape() {
     let addr = server().await;
-    let big = format!("{{\"username\":\"admin\",\"password\":\"{}\"}}", "x".repeat(64 * 1024));
+    let big = format!(
+        "{{\"username\":\"admin\",\"password\":\"{}\"}}",
+        "x".repeat(64 * 1024)
+    );
     let reply = Req::post("/api/login").json(&big).send(addr).await;
     reply.assert_error(413, "Request body too large");
 
@@ -331,7 +451,11 @@ async fn minted_tokens_match_core_byte_for_byte() {
     let r: serde_json::Value = serde_json::from_str(&rc).unwrap();
     let iat = a["iat"].as_u64().unwrap();
     assert!(before <= iat && iat <= after);
-    assert_eq!(r["iat"].as_u64().unwrap(), iat, "both tokens of a login share iat");
+    assert_eq!(
+        r["iat"].as_u64().unwrap(),
+        iat,
+        "both tokens of a login share iat"
+    );
     let (ajti, rjti) = (a["jti"].as_str().unwrap(), r["jti"].as_str().unwrap());
     assert_ne!(ajti, rjti);
     for jti in [ajti, rjti] {
@@ -340,11 +464,17 @@ async fn minted_tokens_match_core_byte_for_byte() {
     // Exact bytes: key order, types, no whitespace.
     assert_eq!(
         ac,
-        format!("{{\"exi\":600,\"exp\":{},\"iat\":{iat},\"iss\":\"datarhei-core\",\"jti\":\"{ajti}\",\"sub\":\"admin\",\"usefor\":\"access\"}}", iat + 600)
+        format!(
+            "{{\"exi\":600,\"exp\":{},\"iat\":{iat},\"iss\":\"datarhei-core\",\"jti\":\"{ajti}\",\"sub\":\"admin\",\"usefor\":\"access\"}}",
+            iat + 600
+        )
     );
     assert_eq!(
         rc,
-        format!("{{\"exi\":86400,\"exp\":{},\"iat\":{iat},\"iss\":\"datarhei-core\",\"jti\":\"{rjti}\",\"sub\":\"admin\",\"usefor\":\"refresh\"}}", iat + 86400)
+        format!(
+            "{{\"exi\":86400,\"exp\":{},\"iat\":{iat},\"iss\":\"datarhei-core\",\"jti\":\"{rjti}\",\"sub\":\"admin\",\"usefor\":\"refresh\"}}",
+            iat + 86400
+        )
     );
 }
 
@@ -371,7 +501,10 @@ async fn core_compatible_key_is_username_password_secret() {
         let (input, sig) = token.rsplit_once('.').unwrap();
         let tag = hmac_sha256(b"admindatarheisecretsecret", input.as_bytes());
         use base64::Engine;
-        assert_eq!(sig, base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag));
+        assert_eq!(
+            sig,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
+        );
     }
     // jsonwebtoken agrees too.
     let key = jsonwebtoken::DecodingKey::from_secret(b"admindatarheisecretsecret");
@@ -389,12 +522,27 @@ async fn tokens_minted_like_core_are_accepted() {
     let access = sign_hs256(&core_key(), CORE_HEADER, &core_claims("access", iat, 600));
     let reply = Req::get("/api/v3/process").bearer(&access).send(addr).await;
     assert_eq!(reply.status, 200);
-    let refresh = sign_hs256(&core_key(), CORE_HEADER, &core_claims("refresh", iat, 86400));
-    let reply = Req::get("/api/login/refresh").bearer(&refresh).send(addr).await;
+    let refresh = sign_hs256(
+        &core_key(),
+        CORE_HEADER,
+        &core_claims("refresh", iat, 86400),
+    );
+    let reply = Req::get("/api/login/refresh")
+        .bearer(&refresh)
+        .send(addr)
+        .await;
     assert_eq!(reply.status, 200);
     // Another secret is another key.
-    let other = sign_hs256(b"admindatarheiothersecret", CORE_HEADER, &core_claims("access", iat, 600));
-    Req::get("/api/v3/process").bearer(&other).send(addr).await.assert_unauthorized(true);
+    let other = sign_hs256(
+        b"admindatarheiothersecret",
+        CORE_HEADER,
+        &core_claims("access", iat, 600),
+    );
+    Req::get("/api/v3/process")
+        .bearer(&other)
+        .send(addr)
+        .await
+        .assert_unauthorized(true);
 }
 
 #[tokio::test]
@@ -409,18 +557,116 @@ async fn strict_validation_rows() {
         )
     };
     let cases: Vec<(&str, String)> = vec![
-        ("HS384 header with Core's key", sign_hs256(&key, r#"{"alg":"HS384","typ":"JWT"}"#, &claims(""))),
-        ("no exp", sign_hs256(&key, CORE_HEADER, &format!(r#"{{"iat":{t},"iss":"datarhei-core","sub":"admin","usefor":"access"}}"#))),
-        ("expired", sign_hs256(&key, CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","usefor":"access"}}"#, t - 1))),
-        ("nbf in the future", sign_hs256(&key, CORE_HEADER, &claims(&format!(",\"nbf\":{}", t + 60)))),
-        ("iat in the future", sign_hs256(&key, CORE_HEADER, &format!(r#"{{"exp":{},"iat":{},"iss":"datarhei-core","sub":"admin","usefor":"access"}}"#, t + 600, t + 60))),
-        ("wrong issuer", sign_hs256(&key, CORE_HEADER, &format!(r#"{{"exp":{},"iss":"evil","sub":"admin","usefor":"access"}}"#, t + 600))),
-        ("no issuer", sign_hs256(&key, CORE_HEADER, &format!(r#"{{"exp":{},"sub":"admin","usefor":"access"}}"#, t + 600))),
-        ("usefor number", sign_hs256(&key, CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","usefor":1}}"#, t + 600))),
-        ("usefor missing", sign_hs256(&key, CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","sub":"admin"}}"#, t + 600))),
-        ("sub number", sign_hs256(&key, CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","sub":7,"usefor":"access"}}"#, t + 600))),
-        ("sub missing", sign_hs256(&key, CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","usefor":"access"}}"#, t + 600))),
-        ("crit header", sign_hs256(&key, r#"{"alg":"HS256","typ":"JWT","crit":["exp"]}"#, &claims(""))),
+        (
+            "HS384 header with Core's key",
+            sign_hs256(&key, r#"{"alg":"HS384","typ":"JWT"}"#, &claims("")),
+        ),
+        (
+            "no exp",
+            sign_hs256(
+                &key,
+                CORE_HEADER,
+                &format!(r#"{{"iat":{t},"iss":"datarhei-core","sub":"admin","usefor":"access"}}"#),
+            ),
+        ),
+        (
+            "expired",
+            sign_hs256(
+                &key,
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","usefor":"access"}}"#,
+                    t - 1
+                ),
+            ),
+        ),
+        (
+            "nbf in the future",
+            sign_hs256(&key, CORE_HEADER, &claims(&format!(",\"nbf\":{}", t + 60))),
+        ),
+        (
+            "iat in the future",
+            sign_hs256(
+                &key,
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iat":{},"iss":"datarhei-core","sub":"admin","usefor":"access"}}"#,
+                    t + 600,
+                    t + 60
+                ),
+            ),
+        ),
+        (
+            "wrong issuer",
+            sign_hs256(
+                &key,
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"evil","sub":"admin","usefor":"access"}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "no issuer",
+            sign_hs256(
+                &key,
+                CORE_HEADER,
+                &format!(r#"{{"exp":{},"sub":"admin","usefor":"access"}}"#, t + 600),
+            ),
+        ),
+        (
+            "usefor number",
+            sign_hs256(
+                &key,
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","usefor":1}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "usefor missing",
+            sign_hs256(
+                &key,
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","sub":"admin"}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "sub number",
+            sign_hs256(
+                &key,
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","sub":7,"usefor":"access"}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "sub missing",
+            sign_hs256(
+                &key,
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","usefor":"access"}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "crit header",
+            sign_hs256(
+                &key,
+                r#"{"alg":"HS256","typ":"JWT","crit":["exp"]}"#,
+                &claims(""),
+            ),
+        ),
     ];
     for (name, token) in cases {
         let reply = Req::get("/api/v3/process").bearer(&token).send(addr).await;
@@ -429,7 +675,14 @@ async fn strict_validation_rows() {
     }
     // Control: the same construction with nothing wrong passes.
     let good = sign_hs256(&key, CORE_HEADER, &claims(""));
-    assert_eq!(Req::get("/api/v3/process").bearer(&good).send(addr).await.status, 200);
+    assert_eq!(
+        Req::get("/api/v3/process")
+            .bearer(&good)
+            .send(addr)
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -441,13 +694,22 @@ async fn discovery_minimal_without_token_full_with_one() {
         reply.text(),
         "{\"app\":\"datarhei-core\",\"auths\":[\"localjwt\"],\"version\":{\"number\":\"16.0.0\"}}\n"
     );
-    let reply = Req::get("/api").bearer("garbage.token.here").send(addr).await;
-    assert_eq!(reply.status, 200, "an invalid token still gets the minimal about");
+    let reply = Req::get("/api")
+        .bearer("garbage.token.here")
+        .send(addr)
+        .await;
+    assert_eq!(
+        reply.status, 200,
+        "an invalid token still gets the minimal about"
+    );
     assert!(reply.json().get("id").is_none());
 
     let (access, refresh) = login(addr).await;
     let reply = Req::get("/api").bearer(&refresh).send(addr).await;
-    assert!(reply.json().get("id").is_none(), "a refresh token is not an access token");
+    assert!(
+        reply.json().get("id").is_none(),
+        "a refresh token is not an access token"
+    );
     let reply = Req::get("/api").bearer(&access).send(addr).await;
     assert_eq!(reply.status, 200);
     let v = reply.json();
@@ -467,7 +729,10 @@ async fn auth_disabled_serves_everything_without_login_routes() {
     config.enable = false;
     let addr = spawn_core(config).await;
     assert_eq!(Req::get("/api/v3/process").send(addr).await.status, 200);
-    let reply = Req::post("/api/login").json(login_body(USER, PASSWORD)).send(addr).await;
+    let reply = Req::post("/api/login")
+        .json(login_body(USER, PASSWORD))
+        .send(addr)
+        .await;
     reply.assert_error(404, "Not Found");
     let reply = Req::get("/api").send(addr).await;
     assert_eq!(reply.json()["auths"], serde_json::json!([]));

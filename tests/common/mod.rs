@@ -22,7 +22,8 @@ pub const INVALID_TOKEN: &str =
     "{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Missing or invalid JWT token\"]}\n";
 pub const MISSING_CREDENTIALS: &str = "{\"code\":400,\"message\":\"Bad Request\",\"details\":[\"Missing authorization credentials\"]}\n";
 pub const INVALID_CREDENTIALS: &str = "{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Invalid authorization credentials: invalid username or password\"]}\n";
-pub const NOT_FOUND: &str = "{\"code\":404,\"message\":\"Not Found\",\"details\":[\"Not Found\"]}\n";
+pub const NOT_FOUND: &str =
+    "{\"code\":404,\"message\":\"Not Found\",\"details\":[\"Not Found\"]}\n";
 
 /// Core's configuration for admin/datarhei/secretsecret with the given failure delay.
 pub fn core_config(delay: Duration) -> CoreAuthConfig {
@@ -82,9 +83,17 @@ impl Reply {
     /// Asserts the PROTOCOL.md §2 error: status, exact body, `Content-Type`.
     #[track_caller]
     pub fn assert_error(&self, status: u16, detail: &str) {
-        assert_eq!(self.status, status, "status; body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(
+            self.status,
+            status,
+            "status; body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
         assert_eq!(self.header("content-type"), Some("application/json"));
-        let reason = http::StatusCode::from_u16(status).unwrap().canonical_reason().unwrap();
+        let reason = http::StatusCode::from_u16(status)
+            .unwrap()
+            .canonical_reason()
+            .unwrap();
         let expected = format!(
             "{{\"code\":{status},\"message\":\"{reason}\",\"details\":[{}]}}\n",
             serde_json::to_string(detail).unwrap()
@@ -96,7 +105,11 @@ impl Reply {
     #[track_caller]
     pub fn assert_unauthorized(&self, token_presented: bool) {
         self.assert_error(401, "Missing or invalid JWT token");
-        let challenge = if token_presented { "Bearer error=\"invalid_token\"" } else { "Bearer" };
+        let challenge = if token_presented {
+            "Bearer error=\"invalid_token\""
+        } else {
+            "Bearer"
+        };
         assert_eq!(self.header("www-authenticate"), Some(challenge));
     }
 }
@@ -128,7 +141,8 @@ impl Req {
         Self::new("POST", path)
     }
     pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        self.headers.push((name.to_owned(), value.as_ref().to_vec()));
+        self.headers
+            .push((name.to_owned(), value.as_ref().to_vec()));
         self
     }
     pub fn bearer(self, token: &str) -> Self {
@@ -145,7 +159,11 @@ impl Req {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = format!("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", self.method, self.path).into_bytes();
+        let mut out = format!(
+            "{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
+            self.method, self.path
+        )
+        .into_bytes();
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
@@ -184,7 +202,8 @@ pub async fn send_raw(addr: SocketAddr, raw: &[u8], head: bool) -> Reply {
                 }
             }
         }
-        parse_complete(&buf, head).unwrap_or_else(|| panic!("incomplete response: {:?}", String::from_utf8_lossy(&buf)))
+        parse_complete(&buf, head)
+            .unwrap_or_else(|| panic!("incomplete response: {:?}", String::from_utf8_lossy(&buf)))
     })
     .await;
     read.expect("response within 30 s")
@@ -214,13 +233,19 @@ fn parse_complete(buf: &[u8], head: bool) -> Option<Reply> {
         }
         buf[body_start..body_start + len].to_vec()
     };
-    Some(Reply { status, headers, body })
+    Some(Reply {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Logs in as admin/datarhei; returns (access, refresh).
 pub async fn login(addr: SocketAddr) -> (String, String) {
     let reply = Req::post("/api/login")
-        .json(format!("{{\"username\":\"{USER}\",\"password\":\"{PASSWORD}\"}}"))
+        .json(format!(
+            "{{\"username\":\"{USER}\",\"password\":\"{PASSWORD}\"}}"
+        ))
         .send(addr)
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -251,13 +276,24 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     }
     let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
     let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let inner = Sha256::new().chain_update(&ipad).chain_update(message).finalize();
-    Sha256::new().chain_update(&opad).chain_update(inner).finalize().into()
+    let inner = Sha256::new()
+        .chain_update(&ipad)
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(&opad)
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 /// Signs `header.claims` (JSON texts) with HS256 under `key`, independently of the crate.
 pub fn sign_hs256(key: &[u8], header: &str, claims: &str) -> String {
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
     let tag = hmac_sha256(key, input.as_bytes());
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
