@@ -7,8 +7,10 @@ use std::time::Duration;
 use tower_jwt_login::config::{ConfigError, CoreAuthConfig, random_password};
 
 fn load(vars: &[(&str, &str)]) -> Result<CoreAuthConfig, ConfigError> {
-    let env: HashMap<String, String> =
-        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     CoreAuthConfig::default().with_lookup(|k| env.get(k).cloned())
 }
 
@@ -22,7 +24,12 @@ fn core_defaults_disable_auth() {
 #[test]
 fn go_parsebool_spellings() {
     for v in ["1", "t", "T", "TRUE", "true", "True"] {
-        let c = load(&[("CORE_API_AUTH_ENABLE", v), ("CORE_API_AUTH_USERNAME", "a"), ("CORE_API_AUTH_PASSWORD", "b")]).unwrap();
+        let c = load(&[
+            ("CORE_API_AUTH_ENABLE", v),
+            ("CORE_API_AUTH_USERNAME", "a"),
+            ("CORE_API_AUTH_PASSWORD", "b"),
+        ])
+        .unwrap();
         assert!(c.enable, "{v}");
     }
     for v in ["0", "f", "F", "FALSE", "false", "False"] {
@@ -31,7 +38,9 @@ fn go_parsebool_spellings() {
     for v in ["yes", "on", "", "tRUE", " true"] {
         assert_eq!(
             load(&[("CORE_API_AUTH_ENABLE", v)]).unwrap_err(),
-            ConfigError::InvalidBool { var: "CORE_API_AUTH_ENABLE" },
+            ConfigError::InvalidBool {
+                var: "CORE_API_AUTH_ENABLE"
+            },
             "{v}"
         );
     }
@@ -41,20 +50,38 @@ fn go_parsebool_spellings() {
 fn enabled_without_username_or_password_is_refused_clearly() {
     for vars in [
         vec![("CORE_API_AUTH_ENABLE", "true")],
-        vec![("CORE_API_AUTH_ENABLE", "true"), ("CORE_API_AUTH_USERNAME", "admin")],
-        vec![("CORE_API_AUTH_ENABLE", "true"), ("CORE_API_AUTH_PASSWORD", "x")],
-        vec![("CORE_API_AUTH_ENABLE", "true"), ("CORE_API_AUTH_USERNAME", "admin"), ("CORE_API_AUTH_PASSWORD", "")],
+        vec![
+            ("CORE_API_AUTH_ENABLE", "true"),
+            ("CORE_API_AUTH_USERNAME", "admin"),
+        ],
+        vec![
+            ("CORE_API_AUTH_ENABLE", "true"),
+            ("CORE_API_AUTH_PASSWORD", "x"),
+        ],
+        vec![
+            ("CORE_API_AUTH_ENABLE", "true"),
+            ("CORE_API_AUTH_USERNAME", "admin"),
+            ("CORE_API_AUTH_PASSWORD", ""),
+        ],
     ] {
         let err = load(&vars).unwrap_err();
         assert_eq!(err, ConfigError::MissingCredentials, "{vars:?}");
         let text = err.to_string();
-        assert!(text.contains("CORE_API_AUTH_USERNAME") && text.contains("CORE_API_AUTH_PASSWORD"), "{text}");
+        assert!(
+            text.contains("CORE_API_AUTH_USERNAME") && text.contains("CORE_API_AUTH_PASSWORD"),
+            "{text}"
+        );
     }
 }
 
 #[test]
 fn rs_aliases_and_core_precedence() {
-    let c = load(&[("CORE_API_AUTH_ENABLE", "true"), ("RS_USERNAME", "rs-user"), ("RS_PASSWORD", "rs-pass")]).unwrap();
+    let c = load(&[
+        ("CORE_API_AUTH_ENABLE", "true"),
+        ("RS_USERNAME", "rs-user"),
+        ("RS_PASSWORD", "rs-pass"),
+    ])
+    .unwrap();
     assert_eq!(c.username, "rs-user");
     assert_eq!(c.expose_password(), "rs-pass");
     let c = load(&[
@@ -80,7 +107,12 @@ fn jwt_key_is_cores_derivation() {
     .unwrap();
     assert_eq!(c.jwt_key().expose_secret(), b"admindatarheisecretsecret");
     // Without a secret: username + password + 32 random characters, different every time.
-    let c = load(&[("CORE_API_AUTH_ENABLE", "true"), ("CORE_API_AUTH_USERNAME", "admin"), ("CORE_API_AUTH_PASSWORD", "datarhei")]).unwrap();
+    let c = load(&[
+        ("CORE_API_AUTH_ENABLE", "true"),
+        ("CORE_API_AUTH_USERNAME", "admin"),
+        ("CORE_API_AUTH_PASSWORD", "datarhei"),
+    ])
+    .unwrap();
     let (k1, k2) = (c.jwt_key(), c.jwt_key());
     assert_eq!(k1.expose_secret().len(), "admindatarhei".len() + 32);
     assert!(k1.expose_secret().starts_with(b"admindatarhei"));
@@ -89,12 +121,30 @@ fn jwt_key_is_cores_derivation() {
 
 #[test]
 fn failure_delay_in_seconds() {
-    assert_eq!(load(&[("CORE_API_AUTH_LOGIN_FAILURE_DELAY", "0")]).unwrap().login_failure_delay, Duration::ZERO);
-    assert_eq!(load(&[("CORE_API_AUTH_LOGIN_FAILURE_DELAY", "2")]).unwrap().login_failure_delay, Duration::from_secs(2));
-    assert_eq!(load(&[("CORE_API_AUTH_LOGIN_FAILURE_DELAY", "0.25")]).unwrap().login_failure_delay, Duration::from_millis(250));
+    assert_eq!(
+        load(&[("CORE_API_AUTH_LOGIN_FAILURE_DELAY", "0")])
+            .unwrap()
+            .login_failure_delay,
+        Duration::ZERO
+    );
+    assert_eq!(
+        load(&[("CORE_API_AUTH_LOGIN_FAILURE_DELAY", "2")])
+            .unwrap()
+            .login_failure_delay,
+        Duration::from_secs(2)
+    );
+    assert_eq!(
+        load(&[("CORE_API_AUTH_LOGIN_FAILURE_DELAY", "0.25")])
+            .unwrap()
+            .login_failure_delay,
+        Duration::from_millis(250)
+    );
     for bad in ["-1", "abc", "", "NaN", "inf", "1e30"] {
         assert!(
-            matches!(load(&[("CORE_API_AUTH_LOGIN_FAILURE_DELAY", bad)]), Err(ConfigError::InvalidSeconds { .. })),
+            matches!(
+                load(&[("CORE_API_AUTH_LOGIN_FAILURE_DELAY", bad)]),
+                Err(ConfigError::InvalidSeconds { .. })
+            ),
             "{bad}"
         );
     }
@@ -102,9 +152,15 @@ fn failure_delay_in_seconds() {
 
 #[test]
 fn debug_output_redacts_secrets() {
-    let c = CoreAuthConfig::default().username("admin").password("datarhei").jwt_secret("secretsecret");
+    let c = CoreAuthConfig::default()
+        .username("admin")
+        .password("datarhei")
+        .jwt_secret("secretsecret");
     let text = format!("{c:?}");
-    assert!(!text.contains("datarhei") && !text.contains("secretsecret"), "{text}");
+    assert!(
+        !text.contains("datarhei") && !text.contains("secretsecret"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -42,7 +42,10 @@ fn bad_tokens() -> Vec<(&'static str, String)> {
         ("one segment", "abc".to_owned()),
         ("two segments", format!("{h}.{c}")),
         ("four segments", format!("{good}.x")),
-        ("five segments (JWE shape)", format!("{h}.{c}.{sig}.{sig}.{sig}")),
+        (
+            "five segments (JWE shape)",
+            format!("{h}.{c}.{sig}.{sig}.{sig}"),
+        ),
         ("empty segments", "..".to_owned()),
         ("empty signature", format!("{h}.{c}.")),
         ("empty claims", format!("{h}..{sig}")),
@@ -73,7 +76,10 @@ fn bad_tokens() -> Vec<(&'static str, String)> {
                 claims = format!("{{\"pad\":\"{}\",{}", "?".repeat(i), &good_claims()[1..]);
                 i += 1;
             }
-            sign_input(&format!("{h}.{}", STANDARD.encode(&claims).trim_end_matches('=')))
+            sign_input(&format!(
+                "{h}.{}",
+                STANDARD.encode(&claims).trim_end_matches('=')
+            ))
         }),
         ("non-canonical trailing bits in claims", {
             let mut claims = good_claims();
@@ -91,38 +97,205 @@ fn bad_tokens() -> Vec<(&'static str, String)> {
         }),
         ("header not base64", format!("%%%.{c}.{sig}")),
         ("header not json", signed("not json", &good_claims())),
-        ("header json array", signed(r#"["HS256","JWT"]"#, &good_claims())),
+        (
+            "header json array",
+            signed(r#"["HS256","JWT"]"#, &good_claims()),
+        ),
         ("header json string", signed(r#""HS256""#, &good_claims())),
-        ("alg none", format!("{}.{c}.", b64(r#"{"alg":"none","typ":"JWT"}"#))),
-        ("alg None with signature", signed(r#"{"alg":"None","typ":"JWT"}"#, &good_claims())),
+        (
+            "alg none",
+            format!("{}.{c}.", b64(r#"{"alg":"none","typ":"JWT"}"#)),
+        ),
+        (
+            "alg None with signature",
+            signed(r#"{"alg":"None","typ":"JWT"}"#, &good_claims()),
+        ),
         ("alg NONE", format!("{}.{c}.", b64(r#"{"alg":"NONE"}"#))),
-        ("alg hs256 lowercase", signed(r#"{"alg":"hs256","typ":"JWT"}"#, &good_claims())),
-        ("alg RS256", signed(r#"{"alg":"RS256","typ":"JWT"}"#, &good_claims())),
-        ("alg number", signed(r#"{"alg":256,"typ":"JWT"}"#, &good_claims())),
+        (
+            "alg hs256 lowercase",
+            signed(r#"{"alg":"hs256","typ":"JWT"}"#, &good_claims()),
+        ),
+        (
+            "alg RS256",
+            signed(r#"{"alg":"RS256","typ":"JWT"}"#, &good_claims()),
+        ),
+        (
+            "alg number",
+            signed(r#"{"alg":256,"typ":"JWT"}"#, &good_claims()),
+        ),
         ("alg missing", signed(r#"{"typ":"JWT"}"#, &good_claims())),
-        ("duplicate alg", signed(r#"{"alg":"HS256","alg":"none"}"#, &good_claims())),
-        ("typ JWE", signed(r#"{"alg":"HS256","typ":"JWE"}"#, &good_claims())),
+        (
+            "duplicate alg",
+            signed(r#"{"alg":"HS256","alg":"none"}"#, &good_claims()),
+        ),
+        (
+            "typ JWE",
+            signed(r#"{"alg":"HS256","typ":"JWE"}"#, &good_claims()),
+        ),
         ("claims not json", signed(CORE_HEADER, "{not json")),
-        ("claims array", signed(CORE_HEADER, r#"[600,1,2,"datarhei-core","x","admin","access"]"#)),
+        (
+            "claims array",
+            signed(
+                CORE_HEADER,
+                r#"[600,1,2,"datarhei-core","x","admin","access"]"#,
+            ),
+        ),
         ("claims null", signed(CORE_HEADER, "null")),
         ("claims number", signed(CORE_HEADER, "42")),
-        ("claims invalid utf-8", sign_input(&format!("{h}.{}", URL_SAFE_NO_PAD.encode([0x7b, 0xff, 0xfe, 0x7d])))),
-        ("duplicate usefor", signed(CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","usefor":"refresh","usefor":"access"}}"#, t + 600))),
-        ("duplicate sub", signed(CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","sub":"root","usefor":"access"}}"#, t + 600))),
-        ("usefor null", signed(CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","usefor":null}}"#, t + 600))),
-        ("usefor array", signed(CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","usefor":["access"]}}"#, t + 600))),
-        ("usefor object", signed(CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","usefor":{{"a":1}}}}"#, t + 600))),
-        ("iss number", signed(CORE_HEADER, &format!(r#"{{"exp":{},"iss":1,"sub":"admin","usefor":"access"}}"#, t + 600))),
-        ("sub null", signed(CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","sub":null,"usefor":"access"}}"#, t + 600))),
-        ("sub empty", signed(CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","sub":"","usefor":"access"}}"#, t + 600))),
-        ("exp string", signed(CORE_HEADER, &format!(r#"{{"exp":"{}","iss":"datarhei-core","sub":"admin","usefor":"access"}}"#, t + 600))),
-        ("exp float", signed(CORE_HEADER, &format!(r#"{{"exp":{}.5,"iss":"datarhei-core","sub":"admin","usefor":"access"}}"#, t + 600))),
-        ("exp huge", signed(CORE_HEADER, r#"{"exp":1e400,"iss":"datarhei-core","sub":"admin","usefor":"access"}"#)),
-        ("exp negative", signed(CORE_HEADER, r#"{"exp":-1,"iss":"datarhei-core","sub":"admin","usefor":"access"}"#)),
-        ("exp beyond u64", signed(CORE_HEADER, r#"{"exp":18446744073709551616,"iss":"datarhei-core","sub":"admin","usefor":"access"}"#)),
-        ("iat string", signed(CORE_HEADER, &format!(r#"{{"exp":{},"iat":"now","iss":"datarhei-core","sub":"admin","usefor":"access"}}"#, t + 600))),
-        ("deeply nested sub", signed(CORE_HEADER, &format!(r#"{{"exp":{},"iss":"datarhei-core","sub":{}{},"usefor":"access"}}"#, t + 600, "[".repeat(200), "]".repeat(200)))),
-        ("1 MB token", format!("{h}.{}.{sig}", "A".repeat(1024 * 1024))),
+        (
+            "claims invalid utf-8",
+            sign_input(&format!(
+                "{h}.{}",
+                URL_SAFE_NO_PAD.encode([0x7b, 0xff, 0xfe, 0x7d])
+            )),
+        ),
+        (
+            "duplicate usefor",
+            signed(
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","usefor":"refresh","usefor":"access"}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "duplicate sub",
+            signed(
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","sub":"root","usefor":"access"}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "usefor null",
+            signed(
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","usefor":null}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "usefor array",
+            signed(
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","usefor":["access"]}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "usefor object",
+            signed(
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","sub":"admin","usefor":{{"a":1}}}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "iss number",
+            signed(
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":1,"sub":"admin","usefor":"access"}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "sub null",
+            signed(
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","sub":null,"usefor":"access"}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "sub empty",
+            signed(
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","sub":"","usefor":"access"}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "exp string",
+            signed(
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":"{}","iss":"datarhei-core","sub":"admin","usefor":"access"}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "exp float",
+            signed(
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{}.5,"iss":"datarhei-core","sub":"admin","usefor":"access"}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "exp huge",
+            signed(
+                CORE_HEADER,
+                r#"{"exp":1e400,"iss":"datarhei-core","sub":"admin","usefor":"access"}"#,
+            ),
+        ),
+        (
+            "exp negative",
+            signed(
+                CORE_HEADER,
+                r#"{"exp":-1,"iss":"datarhei-core","sub":"admin","usefor":"access"}"#,
+            ),
+        ),
+        (
+            "exp beyond u64",
+            signed(
+                CORE_HEADER,
+                r#"{"exp":18446744073709551616,"iss":"datarhei-core","sub":"admin","usefor":"access"}"#,
+            ),
+        ),
+        (
+            "iat string",
+            signed(
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iat":"now","iss":"datarhei-core","sub":"admin","usefor":"access"}}"#,
+                    t + 600
+                ),
+            ),
+        ),
+        (
+            "deeply nested sub",
+            signed(
+                CORE_HEADER,
+                &format!(
+                    r#"{{"exp":{},"iss":"datarhei-core","sub":{}{},"usefor":"access"}}"#,
+                    t + 600,
+                    "[".repeat(200),
+                    "]".repeat(200)
+                ),
+            ),
+        ),
+        (
+            "1 MB token",
+            format!("{h}.{}.{sig}", "A".repeat(1024 * 1024)),
+        ),
         ("non-ASCII in token", format!("{h}.{c}.{sig}é")),
     ]
 }
@@ -145,14 +318,24 @@ async fn bad_tokens_are_401_in_error_shape() {
             s => panic!("{name}: status {s}: {}", reply.text()),
         }
         // The same token on the refresh route.
-        let reply = Req::get("/api/login/refresh").bearer(token).send(addr).await;
+        let reply = Req::get("/api/login/refresh")
+            .bearer(token)
+            .send(addr)
+            .await;
         if reply.status != 431 {
             reply.assert_error(401, "Missing or invalid JWT token");
         }
     }
     // Still serving.
     let (access, _) = login(addr).await;
-    assert_eq!(Req::get("/api/v3/process").bearer(&access).send(addr).await.status, 200);
+    assert_eq!(
+        Req::get("/api/v3/process")
+            .bearer(&access)
+            .send(addr)
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -164,13 +347,37 @@ async fn bad_authorization_headers_are_401_in_error_shape() {
         ("Bearer and a space", vec![b"Bearer ".to_vec()]),
         ("Basic", vec![b"Basic YWRtaW46ZGF0YXJoZWk=".to_vec()]),
         ("Token scheme", vec![format!("Token {access}").into_bytes()]),
-        ("Bearer without space", vec![format!("Bearer{access}").into_bytes()]),
-        ("Bearer with tab", vec![format!("Bearer\t{access}").into_bytes()]),
-        ("two tokens", vec![format!("Bearer {access} {access}").into_bytes()]),
-        ("two headers, both valid", vec![format!("Bearer {access}").into_bytes(), format!("Bearer {access}").into_bytes()]),
-        ("two headers, second valid", vec![b"Basic x".to_vec(), format!("Bearer {access}").into_bytes()]),
-        ("quoted token", vec![format!("Bearer \"{access}\"").into_bytes()]),
-        ("comma list", vec![format!("Bearer {access}, Basic x").into_bytes()]),
+        (
+            "Bearer without space",
+            vec![format!("Bearer{access}").into_bytes()],
+        ),
+        (
+            "Bearer with tab",
+            vec![format!("Bearer\t{access}").into_bytes()],
+        ),
+        (
+            "two tokens",
+            vec![format!("Bearer {access} {access}").into_bytes()],
+        ),
+        (
+            "two headers, both valid",
+            vec![
+                format!("Bearer {access}").into_bytes(),
+                format!("Bearer {access}").into_bytes(),
+            ],
+        ),
+        (
+            "two headers, second valid",
+            vec![b"Basic x".to_vec(), format!("Bearer {access}").into_bytes()],
+        ),
+        (
+            "quoted token",
+            vec![format!("Bearer \"{access}\"").into_bytes()],
+        ),
+        (
+            "comma list",
+            vec![format!("Bearer {access}, Basic x").into_bytes()],
+        ),
         ("latin-1 bytes", vec![b"Bearer \xe9\xe9\xe9".to_vec()]),
         ("empty value", vec![Vec::new()]),
     ];
@@ -182,7 +389,13 @@ async fn bad_authorization_headers_are_401_in_error_shape() {
         let reply = req.send(addr).await;
         assert_eq!(reply.status, 401, "{name}: {}", reply.text());
         reply.assert_error(401, "Missing or invalid JWT token");
-        assert!(reply.header("www-authenticate").unwrap().starts_with("Bearer"), "{name}");
+        assert!(
+            reply
+                .header("www-authenticate")
+                .unwrap()
+                .starts_with("Bearer"),
+            "{name}"
+        );
     }
     // Extra spaces between scheme and token are allowed (RFC 6750 `1*SP`).
     let reply = Req::get("/api/v3/process")
@@ -199,21 +412,65 @@ async fn bad_login_bodies_are_400_or_413_in_error_shape() {
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("not json", b"username=admin".to_vec(), 400),
         ("truncated", br#"{"username":"admin","#.to_vec(), 400),
-        ("trailing garbage", br#"{"username":"admin","password":"datarhei"} x"#.to_vec(), 400),
-        ("two objects", br#"{"username":"admin","password":"datarhei"}{}"#.to_vec(), 400),
+        (
+            "trailing garbage",
+            br#"{"username":"admin","password":"datarhei"} x"#.to_vec(),
+            400,
+        ),
+        (
+            "two objects",
+            br#"{"username":"admin","password":"datarhei"}{}"#.to_vec(),
+            400,
+        ),
         ("null", b"null".to_vec(), 400),
         ("string", br#""admin""#.to_vec(), 400),
         ("number", b"12".to_vec(), 400),
-        ("bool password", br#"{"username":"admin","password":true}"#.to_vec(), 400),
-        ("object password", br#"{"username":"admin","password":{"p":"datarhei"}}"#.to_vec(), 400),
-        ("duplicate username", br#"{"username":"admin","username":"x","password":"datarhei"}"#.to_vec(), 400),
+        (
+            "bool password",
+            br#"{"username":"admin","password":true}"#.to_vec(),
+            400,
+        ),
+        (
+            "object password",
+            br#"{"username":"admin","password":{"p":"datarhei"}}"#.to_vec(),
+            400,
+        ),
+        (
+            "duplicate username",
+            br#"{"username":"admin","username":"x","password":"datarhei"}"#.to_vec(),
+            400,
+        ),
         ("deep nesting", nested.into_bytes(), 400),
-        ("invalid utf-8", b"{\"username\":\"\xff\xfe\",\"password\":\"datarhei\"}".to_vec(), 400),
-        ("lone surrogate escape", br#"{"username":"\ud800","password":"datarhei"}"#.to_vec(), 400),
-        ("BOM", b"\xef\xbb\xbf{\"username\":\"admin\",\"password\":\"datarhei\"}".to_vec(), 400),
-        ("NUL in username", br#"{"username":"admin\u0000","password":"datarhei"}"#.to_vec(), 401),
-        ("unicode username", br#"{"username":"\u00e4dmin","password":"datarhei"}"#.to_vec(), 401),
-        ("whitespace username", br#"{"username":" admin","password":"datarhei"}"#.to_vec(), 401),
+        (
+            "invalid utf-8",
+            b"{\"username\":\"\xff\xfe\",\"password\":\"datarhei\"}".to_vec(),
+            400,
+        ),
+        (
+            "lone surrogate escape",
+            br#"{"username":"\ud800","password":"datarhei"}"#.to_vec(),
+            400,
+        ),
+        (
+            "BOM",
+            b"\xef\xbb\xbf{\"username\":\"admin\",\"password\":\"datarhei\"}".to_vec(),
+            400,
+        ),
+        (
+            "NUL in username",
+            br#"{"username":"admin\u0000","password":"datarhei"}"#.to_vec(),
+            401,
+        ),
+        (
+            "unicode username",
+            br#"{"username":"\u00e4dmin","password":"datarhei"}"#.to_vec(),
+            401,
+        ),
+        (
+            "whitespace username",
+            br#"{"username":" admin","password":"datarhei"}"#.to_vec(),
+            401,
+        ),
         ("huge", vec![b' '; 1024 * 1024], 413),
     ];
     for (name, body, status) in cases {

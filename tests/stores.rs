@@ -46,7 +46,10 @@ fn body(user: &str, pass: &str) -> String {
 }
 
 async fn whoami(addr: std::net::SocketAddr, user: &str, pass: &str) -> String {
-    let reply = Req::post("/api/login").json(body(user, pass)).send(addr).await;
+    let reply = Req::post("/api/login")
+        .json(body(user, pass))
+        .send(addr)
+        .await;
     assert_eq!(reply.status, 200, "{user}: {}", reply.text());
     let access = reply.json()["access_token"].as_str().unwrap().to_owned();
     let reply = Req::get("/api/whoami").bearer(&access).send(addr).await;
@@ -57,7 +60,10 @@ async fn whoami(addr: std::net::SocketAddr, user: &str, pass: &str) -> String {
 #[tokio::test]
 async fn argon2_store_over_http() {
     let alice = hash_password("wonderland").unwrap();
-    assert!(alice.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{alice}");
+    assert!(
+        alice.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{alice}"
+    );
     let store = Argon2Store::new()
         .with_hash("alice", &alice)
         .unwrap()
@@ -68,9 +74,20 @@ async fn argon2_store_over_http() {
 
     assert_eq!(whoami(addr, "alice", "wonderland").await, "alice");
     assert_eq!(whoami(addr, "bob", "builder").await, "bob");
-    for (user, pass) in [("alice", "builder"), ("bob", "wonderland"), ("carol", "wonderland"), ("Alice", "wonderland")] {
-        let reply = Req::post("/api/login").json(body(user, pass)).send(addr).await;
-        reply.assert_error(401, "Invalid authorization credentials: invalid username or password");
+    for (user, pass) in [
+        ("alice", "builder"),
+        ("bob", "wonderland"),
+        ("carol", "wonderland"),
+        ("Alice", "wonderland"),
+    ] {
+        let reply = Req::post("/api/login")
+            .json(body(user, pass))
+            .send(addr)
+            .await;
+        reply.assert_error(
+            401,
+            "Invalid authorization credentials: invalid username or password",
+        );
     }
 }
 
@@ -81,7 +98,9 @@ async fn argon2_store_refuses_bad_hashes() {
         Argon2Error::InvalidHash
     );
     // A valid PHC string of Argon2i (not id) is refused.
-    let argon2i = hash_password("x").unwrap().replacen("$argon2id$", "$argon2i$", 1);
+    let argon2i = hash_password("x")
+        .unwrap()
+        .replacen("$argon2id$", "$argon2i$", 1);
     assert_eq!(
         Argon2Store::new().with_hash("a", &argon2i).unwrap_err(),
         Argon2Error::NotArgon2id
@@ -94,9 +113,21 @@ async fn argon2_store_refuses_bad_hashes() {
 async fn plaintext_user_needs_both_fields_exactly() {
     let (addr, _) = serve(PlaintextUser::new("admin", "datarhei")).await;
     assert_eq!(whoami(addr, "admin", "datarhei").await, "admin");
-    for (user, pass) in [("Admin", "datarhei"), ("admin", "datarhei "), ("admi", "datarhei"), ("adminx", "datarhei"), ("datarhei", "admin")] {
-        let reply = Req::post("/api/login").json(body(user, pass)).send(addr).await;
-        reply.assert_error(401, "Invalid authorization credentials: invalid username or password");
+    for (user, pass) in [
+        ("Admin", "datarhei"),
+        ("admin", "datarhei "),
+        ("admi", "datarhei"),
+        ("adminx", "datarhei"),
+        ("datarhei", "admin"),
+    ] {
+        let reply = Req::post("/api/login")
+            .json(body(user, pass))
+            .send(addr)
+            .await;
+        reply.assert_error(
+            401,
+            "Invalid authorization credentials: invalid username or password",
+        );
     }
 }
 
@@ -115,9 +146,14 @@ async fn custom_store_decides_the_subject() {
     let (addr, jwt) = serve(ById).await;
     assert_eq!(whoami(addr, "carol", "pw").await, "user-0042");
     // The refresh token carries the same subject.
-    let reply = Req::post("/api/login").json(body("carol", "pw")).send(addr).await;
+    let reply = Req::post("/api/login")
+        .json(body("carol", "pw"))
+        .send(addr)
+        .await;
     let refresh = reply.json()["refresh_token"].as_str().unwrap().to_owned();
-    let claims = jwt.verify(&refresh, tower_jwt_login::TokenUse::Refresh).unwrap();
+    let claims = jwt
+        .verify(&refresh, tower_jwt_login::TokenUse::Refresh)
+        .unwrap();
     assert_eq!(claims.subject(), "user-0042");
 }
 
@@ -141,7 +177,10 @@ impl CredentialStore for Failing {
 #[tokio::test]
 async fn failing_store_is_a_500_that_leaks_nothing() {
     let (addr, _) = serve(Failing).await;
-    let reply = Req::post("/api/login").json(body("admin", "x")).send(addr).await;
+    let reply = Req::post("/api/login")
+        .json(body("admin", "x"))
+        .send(addr)
+        .await;
     reply.assert_error(500, "Internal Server Error");
     assert!(!reply.text().contains("hunter2"));
 }
