@@ -12,19 +12,30 @@
 //! Configuration, as Core reads it: `CORE_ADDRESS` (default `127.0.0.1:8080`),
 //! `CORE_API_AUTH_ENABLE`, `CORE_API_AUTH_USERNAME`/`RS_USERNAME`,
 //! `CORE_API_AUTH_PASSWORD`/`RS_PASSWORD`, `CORE_API_AUTH_JWT_SECRET`,
-//! `CORE_API_AUTH_LOGIN_FAILURE_DELAY` (seconds). With none set, auth is enabled for user `admin`
+//! `CORE_API_AUTH_LOGIN_FAILURE_DELAY` (seconds), and the crate's own
+//! `CORE_API_AUTH_LOGIN_MAX_FAILURES` (failed logins per account and client address before 429;
+//! default 10, `0` turns throttling off), `CORE_API_AUTH_LOGIN_FAILURE_WINDOW` (seconds, default
+//! 900) and `CORE_API_AUTH_TRUSTED_PROXIES` (comma-separated proxy networks whose
+//! `X-Forwarded-For` is believed; default none). With none set, auth is enabled for user `admin`
 //! with a generated password printed once at start-up.
+//!
+//! Auth0 logins (PROTOCOL.md §5) need the `auth0` feature: `CORE_API_AUTH_AUTH0_ENABLE=true
+//! CORE_API_AUTH_AUTH0_TENANTS='auth0://<clientid>@<domain>?aud=<audience>&user=<sub>'
+//! cargo run --features auth0 --example core_server` (several tenants comma-separated; each may
+//! also be base64 of `{"domain","audience","clientid","users":[…]}`, as in Core).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{HeaderValue, Method, StatusCode, header};
 use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
+use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
+use tower_jwt_login::client_addr::ClientAddrResolver;
 use tower_jwt_login::config::{CoreAuthConfig, random_password};
 use tower_jwt_login::discovery::{About, LOCAL_JWT};
 use tower_jwt_login::error::error_response;
@@ -33,8 +44,24 @@ use tower_jwt_login::{Claims, JwtConfig, KeyError};
 
 /// The whole app for an auth configuration: what `main` serves, and what the tests drive.
 pub fn app(auth: &CoreAuthConfig) -> Result<Router, KeyError> {
-    let auths: &[&str] = if auth.enable { &[LOCAL_JWT] } else { &[] };
-    let about = Arc::new(About::new("core_server", instance_id()).auths(auths.iter().copied()));
+    app_with_auth0(auth, NoAuth0, Vec::new())
+}
+
+/// The app with Auth0 logins through `auth0`, whose tenants' discovery entries are
+/// `auth0_auths` (listed after `"localjwt"`).
+pub fn app_with_auth0<A: Auth0Provider>(
+    auth: &CoreAuthConfig,
+    auth0: A,
+    auth0_auths: Vec<String>,
+) -> Result<Router, KeyError> {
+    let auths: Vec<String> = if auth.enable {
+        std::iter::once(LOCAL_JWT.to_owned())
+            .chain(auth0_auths)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let about = Arc::new(About::new("core_server", instance_id()).auths(auths));
     let router = Router::new()
         .route("/api", get(about_handler))
         .route("/api/v3/process", get(process_list))
@@ -47,8 +74,18 @@ pub fn app(auth: &CoreAuthConfig) -> Result<Router, KeyError> {
     }
 
     let jwt = JwtConfig::new(auth.jwt_key()).build()?;
-    let login = LoginService::new(jwt.clone(), auth.credential_store())
-        .failure_delay(auth.login_failure_delay);
+    // The client address for the login throttle: the TCP peer that axum records with
+    // `into_make_service_with_connect_info`, or what a trusted proxy forwarded.
+    let client_addr = ClientAddrResolver::new()
+        .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
+        .trusted_proxies(auth.trusted_proxies.clone());
+    let mut login = LoginService::new(jwt.clone(), auth.credential_store())
+        .failure_delay(auth.login_failure_delay)
+        .client_addr(client_addr)
+        .auth0(auth0);
+    if let Some(throttle) = auth.login_throttle() {
+        login = login.throttle(throttle);
+    }
     let policy = PathPolicy::new()
         .login_routes("/api")
         .optional_for(Method::GET, "/api")
@@ -125,13 +162,45 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             auth.username
         );
     }
+    let app = app_from_env(&auth)?.into_make_service_with_connect_info::<SocketAddr>();
     let address = listen_address()?;
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(address = %listener.local_addr()?, auth = auth.enable, "core_server listening");
-    axum::serve(listener, app(&auth)?)
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
     Ok(())
+}
+
+/// The app, with Auth0 logins when `CORE_API_AUTH_AUTH0_ENABLE=true` (tenants from
+/// `CORE_API_AUTH_AUTH0_TENANTS`; needs `--features auth0`). Keys are fetched on the first
+/// Auth0 login, so the server starts even when a tenant's JWKS endpoint is down.
+fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Error>> {
+    let auth0 = Auth0Config::from_env()?;
+    if !auth0.enable {
+        return Ok(app(auth)?);
+    }
+    if !auth.enable {
+        tracing::warn!("CORE_API_AUTH_AUTH0_ENABLE is ignored: CORE_API_AUTH_ENABLE is false");
+        return Ok(app(auth)?);
+    }
+    #[cfg(feature = "auth0")]
+    {
+        let provider = tower_jwt_login::auth0::JwksProvider::new(auth0.tenants)?;
+        for tenant in provider.tenants() {
+            tracing::info!(issuer = %tenant.issuer(), users = tenant.allowed_users().len(), "auth0 tenant");
+        }
+        let auths = provider.auths();
+        Ok(app_with_auth0(auth, provider, auths)?)
+    }
+    #[cfg(not(feature = "auth0"))]
+    {
+        Err(
+            "CORE_API_AUTH_AUTH0_ENABLE is true, but this build has no Auth0 support: \
+             run `cargo run --features auth0 --example core_server`"
+                .into(),
+        )
+    }
 }

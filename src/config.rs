@@ -10,6 +10,9 @@
 //!     ("CORE_API_AUTH_PASSWORD", "datarhei"),
 //!     ("CORE_API_AUTH_JWT_SECRET", "secretsecret"),
 //!     ("CORE_API_AUTH_LOGIN_FAILURE_DELAY", "0"),
+//!     ("CORE_API_AUTH_LOGIN_MAX_FAILURES", "5"),
+//!     ("CORE_API_AUTH_LOGIN_FAILURE_WINDOW", "600"),
+//!     ("CORE_API_AUTH_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8"),
 //! ]);
 //! let config = CoreAuthConfig::default()
 //!     .with_lookup(|k| env.get(k).map(|v| v.to_string()))
@@ -17,6 +20,10 @@
 //! assert!(config.enable);
 //! assert_eq!(config.username, "admin");
 //! assert_eq!(config.jwt_key().expose_secret(), b"admindatarheisecretsecret");
+//! let throttle = config.login_throttle().unwrap();
+//! assert_eq!(throttle.config().max_failures(), 5);
+//! assert_eq!(throttle.config().window().as_secs(), 600);
+//! assert!(config.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
 //!
 //! let env = HashMap::from([("CORE_API_AUTH_ENABLE", "true"), ("CORE_API_AUTH_USERNAME", "admin")]);
 //! let err = CoreAuthConfig::default().with_lookup(|k| env.get(k).map(|v| v.to_string()));
@@ -28,7 +35,9 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use crate::client_addr::TrustedProxies;
 use crate::store::PlaintextUser;
+use crate::throttle::{LoginThrottle, ThrottleConfig};
 use crate::token::JwtKey;
 
 /// The auth part of datarhei Core's configuration, plus the crate's login failure delay.
@@ -42,6 +51,14 @@ pub struct CoreAuthConfig {
     jwt_secret: Zeroizing<String>,
     /// `CORE_API_AUTH_LOGIN_FAILURE_DELAY` in seconds (the crate's; default 5 like Core).
     pub login_failure_delay: Duration,
+    /// `CORE_API_AUTH_LOGIN_MAX_FAILURES`: failed logins per account and client address in the
+    /// window before `429` (the crate's; default 10; `0` turns throttling off).
+    pub login_max_failures: u32,
+    /// `CORE_API_AUTH_LOGIN_FAILURE_WINDOW` in seconds (the crate's; default 900).
+    pub login_failure_window: Duration,
+    /// `CORE_API_AUTH_TRUSTED_PROXIES`: proxy networks whose `X-Forwarded-For`/`X-Real-IP` are
+    /// believed, comma-separated CIDRs (the crate's; default none).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for CoreAuthConfig {
@@ -53,6 +70,9 @@ impl Default for CoreAuthConfig {
             password: Zeroizing::new(String::new()),
             jwt_secret: Zeroizing::new(String::new()),
             login_failure_delay: Duration::from_secs(5),
+            login_max_failures: 10,
+            login_failure_window: Duration::from_secs(15 * 60),
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }
@@ -73,6 +93,16 @@ pub enum ConfigError {
         /// The variable.
         var: &'static str,
     },
+    /// A count variable is not a non-negative integer.
+    InvalidCount {
+        /// The variable.
+        var: &'static str,
+    },
+    /// A network list variable is not comma-separated CIDRs.
+    InvalidNetworks {
+        /// The variable.
+        var: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -90,6 +120,15 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::InvalidSeconds { var } => {
                 write!(f, "{var} must be a non-negative number of seconds")
+            }
+            ConfigError::InvalidCount { var } => {
+                write!(f, "{var} must be a non-negative integer")
+            }
+            ConfigError::InvalidNetworks { var } => {
+                write!(
+                    f,
+                    "{var} must be comma-separated networks like 10.0.0.0/8, fd00::/8"
+                )
             }
         }
     }
@@ -126,6 +165,21 @@ impl CoreAuthConfig {
         if let Some(v) = lookup("CORE_API_AUTH_LOGIN_FAILURE_DELAY") {
             self.login_failure_delay = parse_seconds(&v).ok_or(ConfigError::InvalidSeconds {
                 var: "CORE_API_AUTH_LOGIN_FAILURE_DELAY",
+            })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_LOGIN_MAX_FAILURES") {
+            self.login_max_failures = v.trim().parse().map_err(|_| ConfigError::InvalidCount {
+                var: "CORE_API_AUTH_LOGIN_MAX_FAILURES",
+            })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_LOGIN_FAILURE_WINDOW") {
+            self.login_failure_window = parse_seconds(&v).ok_or(ConfigError::InvalidSeconds {
+                var: "CORE_API_AUTH_LOGIN_FAILURE_WINDOW",
+            })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_TRUSTED_PROXIES") {
+            self.trusted_proxies = v.parse().map_err(|_| ConfigError::InvalidNetworks {
+                var: "CORE_API_AUTH_TRUSTED_PROXIES",
             })?;
         }
         self.validate()?;
@@ -174,6 +228,15 @@ impl CoreAuthConfig {
         JwtKey::core_compatible(&self.username, &self.password, &self.jwt_secret)
     }
 
+    /// The login throttle of these settings ([`login_max_failures`](Self::login_max_failures)
+    /// per account and address in [`login_failure_window`](Self::login_failure_window), the
+    /// other limits at their defaults); `None` when `login_max_failures` is 0.
+    pub fn login_throttle(&self) -> Option<LoginThrottle> {
+        (self.login_max_failures > 0).then(|| {
+            ThrottleConfig::new(self.login_max_failures, self.login_failure_window).build()
+        })
+    }
+
     /// Core's one user as a credential store.
     pub fn credential_store(&self) -> PlaintextUser {
         PlaintextUser::new(self.username.clone(), &self.password)
@@ -188,6 +251,9 @@ impl fmt::Debug for CoreAuthConfig {
             .field("password", &"<redacted>")
             .field("jwt_secret", &"<redacted>")
             .field("login_failure_delay", &self.login_failure_delay)
+            .field("login_max_failures", &self.login_max_failures)
+            .field("login_failure_window", &self.login_failure_window)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }

@@ -12,10 +12,15 @@
 //! assert!(about.full_json().starts_with("{\"app\":\"datarhei-core\",\"auths\":[\"localjwt\"],\"name\":\"my-core\",\"id\":\"c1d2e3\",\"created_at\":\""));
 //! ```
 
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use http::{Method, Response};
+use http::{Method, Request, Response};
 use serde::Serialize;
+use tower_service::Service;
 
 use crate::Claims;
 use crate::error::{ResponseBody, json_response};
@@ -97,6 +102,42 @@ impl About {
         self
     }
 
+    /// The `auths` list from the app's login configuration: [`LOCAL_JWT`] when the local
+    /// username/password login is on, then the Auth0 entries (such as
+    /// `JwksProvider::auths` gives with the `auth0` feature), in that order.
+    ///
+    /// ```
+    /// use tower_jwt_login::discovery::About;
+    ///
+    /// let tenants = ["auth0 domain=example.eu.auth0.com audience=https://api clientid=abc"];
+    /// let about = About::new("core", "id").login_methods(true, tenants);
+    /// assert!(about.minimal_json().contains(
+    ///     r#""auths":["localjwt","auth0 domain=example.eu.auth0.com audience=https://api clientid=abc"]"#
+    /// ));
+    /// ```
+    pub fn login_methods<I, A>(mut self, local: bool, auth0: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        self.auths = local
+            .then(|| LOCAL_JWT.to_owned())
+            .into_iter()
+            .chain(auth0.into_iter().map(Into::into))
+            .collect();
+        self
+    }
+
+    /// `GET /api` as a tower service: mount it on the optional path
+    /// ([`PathPolicy::optional_for`](crate::auth::PathPolicy::optional_for)) so the layer attaches
+    /// the claims of a valid access token; [`response`](Self::response) decides. Any method
+    /// other than `GET` and `HEAD` gets 404 in the error shape.
+    pub fn into_service(self) -> AboutService {
+        AboutService {
+            about: Arc::new(self),
+        }
+    }
+
     /// `{"app":"datarhei-core","auths":[…],"version":{"number":"<major>.0.0"}}` + newline.
     pub fn minimal_json(&self) -> String {
         String::from_utf8_lossy(&json_line(&self.minimal())).into_owned()
@@ -143,6 +184,51 @@ impl About {
             Some(_) => json_response(method, &self.full()),
             None => json_response(method, &self.minimal()),
         }
+    }
+}
+
+/// [`About`] as a tower service ([`About::into_service`]): the full document when the request
+/// carries verified [`Claims`], the minimal one otherwise.
+///
+/// ```
+/// use http::{Method, Request};
+/// use http_body_util::BodyExt;
+/// use tower::ServiceExt;
+/// use tower_jwt_login::discovery::About;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let service = About::new("core", "id").login_methods(true, [] as [&str; 0]).into_service();
+/// let res = service.oneshot(Request::get("/api").body(()).unwrap()).await.unwrap();
+/// let body = res.into_body().collect().await.unwrap().to_bytes();
+/// assert_eq!(&body[..], b"{\"app\":\"datarhei-core\",\"auths\":[\"localjwt\"],\"version\":{\"number\":\"16.0.0\"}}\n");
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct AboutService {
+    about: Arc<About>,
+}
+
+impl<B> Service<Request<B>> for AboutService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let method = req.method();
+        if method != Method::GET && method != Method::HEAD {
+            return ready(Ok(crate::error::error_response(
+                method,
+                http::StatusCode::NOT_FOUND,
+                "Not Found",
+            )));
+        }
+        ready(Ok(self
+            .about
+            .response(method, req.extensions().get::<Claims>())))
     }
 }
 

@@ -41,6 +41,8 @@ pub const MISSING_CREDENTIALS_DETAIL: &str = "Missing authorization credentials"
 /// The `details` string of a login with wrong credentials (Core's wording).
 pub const INVALID_CREDENTIALS_DETAIL: &str =
     "Invalid authorization credentials: invalid username or password";
+/// The `details` string of a login refused by the [throttle](crate::throttle) (429).
+pub const THROTTLED_DETAIL: &str = "Too many failed login attempts, try again later";
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -222,6 +224,9 @@ pub enum LoginError {
     Auth0Rejected(&'static str),
     /// The body exceeds the configured limit (413).
     PayloadTooLarge,
+    /// Too many failed logins for the account or client address (429, with `Retry-After`);
+    /// answered at once, without the failure delay.
+    Throttled(crate::throttle::Throttled),
     /// The credential store failed (500). The source is logged, never sent.
     Store(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -235,6 +240,7 @@ impl LoginError {
                 StatusCode::UNAUTHORIZED
             }
             LoginError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            LoginError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             LoginError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -248,6 +254,7 @@ impl LoginError {
                 Cow::Owned(format!("Invalid authorization credentials: {reason}"))
             }
             LoginError::PayloadTooLarge => Cow::Borrowed("Request body too large"),
+            LoginError::Throttled(_) => Cow::Borrowed(THROTTLED_DETAIL),
             LoginError::Store(_) => Cow::Borrowed("Internal Server Error"),
         }
     }
@@ -269,12 +276,20 @@ impl LoginError {
             LoginError::InvalidCredentials => "invalid_credentials",
             LoginError::Auth0Rejected(_) => "auth0_rejected",
             LoginError::PayloadTooLarge => "payload_too_large",
+            LoginError::Throttled(_) => "throttled",
             LoginError::Store(_) => "store_error",
         }
     }
 
     pub(crate) fn into_response(self, method: &Method) -> Response<ResponseBody> {
-        error_response(method, self.status(), &self.detail())
+        let mut res = error_response(method, self.status(), &self.detail());
+        if let LoginError::Throttled(throttled) = &self {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(throttled.retry_after_secs()),
+            );
+        }
+        res
     }
 }
 

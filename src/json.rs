@@ -20,10 +20,15 @@ pub(crate) fn json_line<T: Serialize + ?Sized>(value: &T) -> Bytes {
 /// (positionally); tokens and login bodies must be objects, so arrays are refused here.
 /// Duplicate keys, wrong types and nesting deeper than serde_json's limit are refused by the
 /// parse itself.
+///
+/// The whole text must be UTF-8 (RFC 8259 §8.1): serde_json skips ignored members without
+/// validating them, so without this check a token with invalid UTF-8 inside an unknown claim
+/// would verify (found by the `verify_differential` fuzz target; `jsonwebtoken` refuses it).
 pub(crate) fn parse_object<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Option<T> {
     let first = json.iter().find(|b| !b.is_ascii_whitespace())?;
     if *first != b'{' {
         return None;
     }
-    serde_json::from_slice(json).ok()
+    let text = std::str::from_utf8(json).ok()?;
+    serde_json::from_str(text).ok()
 }

@@ -34,7 +34,16 @@
 //! Modules: [`token`] mints and verifies, [`auth`] guards, [`login`] serves the login routes,
 //! [`store`] checks credentials, [`error`] renders every error, [`config`] reads Core's
 //! environment variables, [`discovery`] renders Core's about documents, [`bearer`] parses
-//! `Authorization`.
+//! `Authorization`, [`throttle`] limits failed logins per account and client address, whose
+//! address [`client_addr`] finds.
+//!
+//! Observability: [`metrics::Metrics`] counts logins, refreshes, rejections, throttling and JWKS
+//! fetches; login, refresh and rejection run in `tracing` spans (`login`, `refresh`,
+//! `jwt_auth.reject`) carrying the subject and the outcome, never a password, token or secret.
+//!
+//! Integrations: `axum` (feature `axum`: the `Claims` extractor, `RouterExt::login_routes`) and
+//! `tonic` (feature `tonic`: `ClaimsExt` for `tonic::Request`; the layer itself guards tonic
+//! servers and refuses gRPC requests with `grpc-status: 16`, no feature needed).
 //!
 //! Crypto: the crate's own HS256/384/512 path uses RustCrypto's `hmac` and `sha2` directly
 //! (pre-keyed, constant-time). `jsonwebtoken`'s backend is chosen by the features `rust_crypto`
@@ -53,13 +62,50 @@
 
 pub mod auth;
 pub mod auth0;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 pub mod bearer;
+pub mod client_addr;
 pub mod config;
 pub mod discovery;
 pub mod error;
 mod json;
 pub mod login;
+pub mod metrics;
 pub mod store;
+pub mod throttle;
 pub mod token;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub mod tonic;
 
 pub use token::{Algorithm, Claims, Jwt, JwtConfig, JwtKey, KeyError, TokenPair, TokenUse};
+
+#[cfg(all(
+    feature = "auth0",
+    not(any(feature = "rust_crypto", feature = "aws_lc_rs"))
+))]
+compile_error!(
+    "the `auth0` feature needs a jsonwebtoken backend: enable `rust_crypto` or `aws_lc_rs`"
+);
+
+/// Gives `jsonwebtoken` a process-wide crypto backend when it cannot pick one itself.
+///
+/// With exactly one of the features `rust_crypto` / `aws_lc_rs`, jsonwebtoken chooses on its own
+/// and this does nothing. With both (as `--all-features` does) jsonwebtoken would panic on first
+/// use; this installs aws-lc-rs's provider (the explicit, non-default choice wins). The crate
+/// calls it before its own first use of jsonwebtoken (the Auth0 path); call it yourself first if
+/// your code uses jsonwebtoken directly in such a build. Idempotent.
+///
+/// ```
+/// tower_jwt_login::ensure_jsonwebtoken_backend();
+/// tower_jwt_login::ensure_jsonwebtoken_backend();
+/// ```
+pub fn ensure_jsonwebtoken_backend() {
+    #[cfg(all(feature = "rust_crypto", feature = "aws_lc_rs"))]
+    {
+        // Err only means a provider is installed already: fine either way.
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    }
+}

@@ -53,15 +53,20 @@ use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
 use tower_service::Service;
+use tracing::Instrument;
+use tracing::field::Empty;
 use zeroize::Zeroize;
 
 use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
+use crate::client_addr::ClientAddrResolver;
 use crate::error::{
     LoginError, ResponseBody, error_response, json_response, unauthorized_response,
 };
 use crate::json::parse_object;
+use crate::metrics::Metrics;
 use crate::store::{CredentialStore, Credentials};
+use crate::throttle::LoginThrottle;
 use crate::token::{Jwt, TokenUse};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -75,6 +80,9 @@ pub struct LoginService<S, A = NoAuth0> {
     auth0: Arc<A>,
     failure_delay: Duration,
     body_limit: usize,
+    metrics: Option<Metrics>,
+    throttle: Option<LoginThrottle>,
+    client_addr: ClientAddrResolver,
 }
 
 impl<S, A> Clone for LoginService<S, A> {
@@ -85,6 +93,9 @@ impl<S, A> Clone for LoginService<S, A> {
             auth0: Arc::clone(&self.auth0),
             failure_delay: self.failure_delay,
             body_limit: self.body_limit,
+            metrics: self.metrics.clone(),
+            throttle: self.throttle.clone(),
+            client_addr: self.client_addr.clone(),
         }
     }
 }
@@ -113,6 +124,9 @@ impl<S: CredentialStore> LoginService<S> {
             auth0: Arc::new(NoAuth0),
             failure_delay: Duration::from_secs(5),
             body_limit: 16 * 1024,
+            metrics: None,
+            throttle: None,
+            client_addr: ClientAddrResolver::new(),
         }
     }
 }
@@ -127,7 +141,34 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             auth0: Arc::new(provider),
             failure_delay: self.failure_delay,
             body_limit: self.body_limit,
+            metrics: self.metrics,
+            throttle: self.throttle,
+            client_addr: self.client_addr,
         }
+    }
+
+    /// Counts successes and failures by reason into `metrics`
+    /// ([`Metrics::record_login_success`], [`Metrics::record_login_failure`]).
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Throttles failed username/password logins per account and client address
+    /// ([`LoginThrottle`]): over a limit, the login answers `429 Too Many Requests` with
+    /// `Retry-After` at once, without asking the store. Off by default; the example server and
+    /// [`CoreAuthConfig::login_throttle`](crate::config::CoreAuthConfig::login_throttle) turn it
+    /// on (10 failures per 15 minutes).
+    pub fn throttle(mut self, throttle: LoginThrottle) -> Self {
+        self.throttle = Some(throttle).filter(LoginThrottle::is_enabled);
+        self
+    }
+
+    /// How the client address is found for the throttle (default: the
+    /// [`ClientAddr`](crate::client_addr::ClientAddr) extension, no trusted proxy).
+    pub fn client_addr(mut self, resolver: ClientAddrResolver) -> Self {
+        self.client_addr = resolver;
+        self
     }
 
     /// How long every failed login (400 and 401) waits before it is answered (default 5 s, like
@@ -155,10 +196,18 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         }
         match self.login(req).await {
             Ok(pair) => {
+                tracing::Span::current().record("outcome", "success");
                 tracing::info!(outcome = "success", "login");
+                if let Some(metrics) = &self.metrics {
+                    metrics.record_login_success();
+                }
                 json_response(&method, &pair)
             }
             Err(error) => {
+                tracing::Span::current().record("outcome", error.reason());
+                if let Some(metrics) = &self.metrics {
+                    metrics.record_login_failure(&error);
+                }
                 if let LoginError::Store(source) = &error {
                     tracing::error!(error = %source, "credential store failed");
                 } else {
@@ -192,6 +241,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             };
             return match self.auth0.verify(bearer).await {
                 Auth0Verdict::Valid { subject } => {
+                    tracing::Span::current().record("subject", subject.as_str());
                     tracing::info!(subject = %subject, "auth0 token accepted");
                     Ok(self.jwt.issue_pair(&subject))
                 }
@@ -199,8 +249,34 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 Auth0Verdict::NotMine => Err(LoginError::MissingCredentials),
             };
         };
-        match self.store.authenticate(&credentials).await {
+        let client = self.throttle.as_ref().map(|throttle| {
+            let client = self.client_addr.resolve(&parts.headers, &parts.extensions);
+            if client.is_none() {
+                tracing::debug!("no client address: only the per-account login ceiling applies");
+            }
+            (throttle, client)
+        });
+        if let Some((throttle, addr)) = client {
+            throttle
+                .begin(credentials.username(), addr)
+                .map_err(|refused| {
+                    // Once per window the throttle itself warns; each refusal is only debug, so
+                    // a flood cannot flood the log.
+                    tracing::debug!(client = ?addr, limit = refused.scope().as_str(), "login throttled");
+                    LoginError::Throttled(refused)
+                })?;
+        }
+        let outcome = self.store.authenticate(&credentials).await;
+        if let Some((throttle, addr)) = client {
+            match &outcome {
+                Ok(Some(_)) => throttle.succeeded(credentials.username(), addr),
+                Ok(None) => {}
+                Err(_) => throttle.refund(credentials.username(), addr),
+            }
+        }
+        match outcome {
             Ok(Some(subject)) => {
+                tracing::Span::current().record("subject", subject.as_str());
                 tracing::info!(subject = %subject, "credentials accepted");
                 Ok(self.jwt.issue_pair(&subject))
             }
@@ -279,7 +355,9 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
+        // `subject` is recorded on success only; never the password or a token.
+        let span = tracing::info_span!("login", subject = Empty, outcome = Empty);
+        Box::pin(async move { Ok(this.handle(req).await) }.instrument(span))
     }
 }
 
@@ -289,6 +367,7 @@ where
 #[derive(Debug, Clone)]
 pub struct RefreshService {
     jwt: Jwt,
+    metrics: Option<Metrics>,
 }
 
 #[derive(Serialize)]
@@ -299,7 +378,14 @@ struct AccessOnly<'a> {
 impl RefreshService {
     /// The refresh route for tokens of `jwt`.
     pub fn new(jwt: Jwt) -> Self {
-        RefreshService { jwt }
+        RefreshService { jwt, metrics: None }
+    }
+
+    /// Counts refreshes and refused refreshes into `metrics` ([`Metrics::record_refresh`],
+    /// [`Metrics::record_refresh_failure`]).
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn handle<B>(&self, req: &Request<B>) -> Response<ResponseBody> {
@@ -307,11 +393,17 @@ impl RefreshService {
         if method != Method::GET {
             return error_response(method, StatusCode::NOT_FOUND, "Not Found");
         }
+        let span = tracing::info_span!("refresh", subject = Empty, outcome = Empty).entered();
         let claims = bearer_token(req.headers())
             .and_then(|token| Ok(self.jwt.verify(token, TokenUse::Refresh)?));
         match claims {
             Ok(claims) => {
                 let access_token = self.jwt.issue_access(claims.subject());
+                span.record("subject", claims.subject());
+                span.record("outcome", "success");
+                if let Some(metrics) = &self.metrics {
+                    metrics.record_refresh();
+                }
                 tracing::info!(subject = claims.subject(), outcome = "success", "refresh");
                 json_response(
                     method,
@@ -321,6 +413,10 @@ impl RefreshService {
                 )
             }
             Err(error) => {
+                span.record("outcome", "refused");
+                if let Some(metrics) = &self.metrics {
+                    metrics.record_refresh_failure();
+                }
                 tracing::info!(reason = %error, outcome = "refused", "refresh");
                 unauthorized_response(method, &error)
             }

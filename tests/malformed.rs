@@ -61,7 +61,7 @@ fn bad_tokens() -> Vec<(&'static str, String)> {
             // Make sure padding is needed (length not a multiple of 3), then sign the padded
             // segment itself: only the encoding is wrong.
             let mut claims = good_claims();
-            while claims.len() % 3 == 0 {
+            while claims.len().is_multiple_of(3) {
                 claims.insert(1, ' ');
             }
             let input = format!("{h}.{}", URL_SAFE.encode(&claims));
@@ -83,7 +83,7 @@ fn bad_tokens() -> Vec<(&'static str, String)> {
         }),
         ("non-canonical trailing bits in claims", {
             let mut claims = good_claims();
-            while claims.len() % 3 == 0 {
+            while claims.len().is_multiple_of(3) {
                 claims.insert(1, ' ');
             }
             let enc = URL_SAFE_NO_PAD.encode(&claims);

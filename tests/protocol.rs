@@ -507,6 +507,7 @@ async fn core_compatible_key_is_username_password_secret() {
         );
     }
     // jsonwebtoken agrees too.
+    tower_jwt_login::ensure_jsonwebtoken_backend();
     let key = jsonwebtoken::DecodingKey::from_secret(b"admindatarheisecretsecret");
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.set_issuer(&["datarhei-core"]);

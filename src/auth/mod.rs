@@ -51,10 +51,13 @@ use tower_service::Service;
 
 pub use future::ResponseFuture;
 pub use policy::{Access, PathPolicy};
-pub use rejection::{DefaultRejection, OnRejection};
+pub use rejection::{
+    DefaultRejection, OnRejection, grpc_unauthenticated_response, is_grpc_request,
+};
 
 use crate::bearer::bearer_token;
 use crate::error::{AuthError, ResponseBody};
+use crate::metrics::Metrics;
 use crate::token::{Claims, Jwt, TokenUse};
 
 /// Guards routes with Bearer access tokens. See the [module docs](self).
@@ -63,6 +66,7 @@ pub struct JwtAuthLayer<R = DefaultRejection> {
     jwt: Jwt,
     policy: Arc<PathPolicy>,
     rejection: R,
+    metrics: Option<Metrics>,
 }
 
 impl JwtAuthLayer {
@@ -72,6 +76,7 @@ impl JwtAuthLayer {
             jwt,
             policy: Arc::new(PathPolicy::new()),
             rejection: DefaultRejection,
+            metrics: None,
         }
     }
 }
@@ -89,7 +94,14 @@ impl<R> JwtAuthLayer<R> {
             jwt: self.jwt,
             policy: self.policy,
             rejection,
+            metrics: self.metrics,
         }
+    }
+
+    /// Counts refused requests by reason into `metrics` ([`Metrics::record_rejection`]).
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 }
 
@@ -102,6 +114,7 @@ impl<S, R: Clone> Layer<S> for JwtAuthLayer<R> {
             jwt: self.jwt.clone(),
             policy: Arc::clone(&self.policy),
             rejection: self.rejection.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -113,6 +126,7 @@ pub struct JwtAuth<S, R = DefaultRejection> {
     jwt: Jwt,
     policy: Arc<PathPolicy>,
     rejection: R,
+    metrics: Option<Metrics>,
 }
 
 impl<S, R> JwtAuth<S, R> {
@@ -139,17 +153,31 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         match self.policy.access(req.method(), req.uri().path()) {
             Access::Public => {}
-            Access::Optional => {
-                if let Ok(claims) = self.authenticate(&req) {
+            Access::Optional => match self.authenticate(&req) {
+                Ok(claims) => {
                     req.extensions_mut().insert(claims);
                 }
-            }
+                // Kept for handlers (and the axum `Claims` extractor) that want to know why.
+                Err(error) => {
+                    req.extensions_mut().insert(error);
+                }
+            },
             Access::Protected => match self.authenticate(&req) {
                 Ok(claims) => {
                     req.extensions_mut().insert(claims);
                 }
                 Err(error) => {
-                    tracing::debug!(reason = %error, path = req.uri().path(), "request refused");
+                    let _span = tracing::debug_span!(
+                        "jwt_auth.reject",
+                        path = req.uri().path(),
+                        reason = %error,
+                        outcome = "rejected"
+                    )
+                    .entered();
+                    tracing::debug!("request refused");
+                    if let Some(metrics) = &self.metrics {
+                        metrics.record_rejection(&error);
+                    }
                     let (parts, _body) = req.into_parts();
                     let mut response = self.rejection.on_rejection(&error, &parts);
                     response.extensions_mut().insert(error);

@@ -27,8 +27,43 @@
 //! # });
 //! # use tower_jwt_login::auth0::NoAuth0;
 //! ```
+#![cfg_attr(
+    feature = "auth0",
+    doc = "
+The crate's own provider is [`JwksProvider`] (cargo feature `auth0`): Core's tenants
+([`Auth0Tenant`], read from the environment by [`Auth0Config`]), each token verified against
+the tenant's JWKS, fetched over HTTPS by a [`JwksCache`] that refreshes, re-fetches once on an
+unknown `kid` and keeps serving cached keys through an outage."
+)]
+#![cfg_attr(
+    not(feature = "auth0"),
+    doc = "
+The crate's own provider, `JwksProvider`, needs the cargo feature `auth0`; Core's tenants
+([`Auth0Tenant`], read from the environment by [`Auth0Config`]) are always available."
+)]
 
 use std::future::Future;
+
+mod tenant;
+pub use tenant::{Auth0Config, Auth0Tenant, TenantError, TenantProblem};
+
+#[cfg(feature = "auth0")]
+mod fetch;
+#[cfg(feature = "auth0")]
+mod jwk;
+#[cfg(feature = "auth0")]
+mod jwks;
+#[cfg(feature = "auth0")]
+mod provider;
+#[cfg(feature = "auth0")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth0")))]
+pub use fetch::{FetchError, HttpsFetcher, JwksFetcher, TlsSetupError};
+#[cfg(feature = "auth0")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth0")))]
+pub use jwks::{JwksCache, JwksSettings};
+#[cfg(feature = "auth0")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth0")))]
+pub use provider::JwksProvider;
 
 /// What a provider says about a bearer token.
 #[derive(Debug, Clone, PartialEq, Eq)]

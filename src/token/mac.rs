@@ -62,3 +62,102 @@ impl PreKeyed {
         }
     }
 }
+
+/// Wycheproof's HMAC vectors against the pre-keyed MAC, and truncated tags against the verify
+/// path.
+#[cfg(test)]
+mod wycheproof_tests {
+    use std::time::Duration;
+
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use wycheproof::TestResult;
+    use wycheproof::mac::{TestName, TestSet};
+
+    use super::{MAX_TAG_LEN, PreKeyed};
+    use crate::error::TokenError;
+    use crate::token::{Algorithm, JwtConfig, JwtKey, TokenUse};
+
+    fn run(name: TestName, alg: Algorithm) {
+        let set = TestSet::load(name).unwrap();
+        let full_bits = PreKeyed::new(alg, b"k").unwrap().tag_len() * 8;
+        let (mut full, mut truncated) = (0, 0);
+        for group in &set.test_groups {
+            for test in &group.tests {
+                let mac = PreKeyed::new(alg, &test.key).unwrap();
+                let tag: &[u8] = &test.tag;
+                let mut ours = [0u8; MAX_TAG_LEN];
+                let n = mac.sign(&test.msg, &mut ours);
+                let valid = test.result == TestResult::Valid;
+                let id = (test.tc_id, &test.comment);
+                if group.tag_size == full_bits {
+                    full += 1;
+                    assert_eq!(mac.verify(&test.msg, tag), valid, "{id:?}");
+                    assert_eq!(&ours[..n] == tag, valid, "{id:?}");
+                } else {
+                    // A truncated tag is never enough, even when it is a correct prefix
+                    // (RFC 7518 §3.2: HS256 uses the full 256-bit output).
+                    truncated += 1;
+                    assert!(!mac.verify(&test.msg, tag), "{id:?}");
+                    if valid {
+                        assert!(ours[..n].starts_with(tag), "{id:?}");
+                    }
+                }
+            }
+        }
+        assert!(
+            full > 0 && truncated > 0,
+            "{name:?}: {full} full, {truncated} truncated"
+        );
+    }
+
+    #[test]
+    fn hmac_sha256_vectors() {
+        run(TestName::HmacSha256, Algorithm::HS256);
+    }
+
+    #[test]
+    fn hmac_sha384_vectors() {
+        run(TestName::HmacSha384, Algorithm::HS384);
+    }
+
+    #[test]
+    fn hmac_sha512_vectors() {
+        run(TestName::HmacSha512, Algorithm::HS512);
+    }
+
+    /// With each Wycheproof HMAC-SHA256 key, a token whose signature is the correct tag cut to
+    /// the vector's tag size is refused by `Jwt::verify`; the full tag is accepted.
+    #[test]
+    fn truncated_tags_are_refused_by_verify() {
+        let set = TestSet::load(TestName::HmacSha256).unwrap();
+        let mut checked = 0;
+        for group in &set.test_groups {
+            let bytes = group.tag_size / 8;
+            let Some(test) = group.tests.iter().find(|t| !t.key.is_empty()) else {
+                continue;
+            };
+            let jwt = JwtConfig::new(JwtKey::from_secret(&*test.key).unwrap())
+                .access_ttl(Duration::from_secs(600))
+                .build()
+                .unwrap();
+            let token = jwt.issue_access("admin");
+            let (input, _) = token.rsplit_once('.').unwrap();
+            let mac = PreKeyed::new(Algorithm::HS256, &test.key).unwrap();
+            let mut tag = [0u8; MAX_TAG_LEN];
+            let n = mac.sign(input.as_bytes(), &mut tag);
+            let cut = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&tag[..bytes.min(n)]));
+            if bytes == n {
+                assert!(jwt.verify(&cut, TokenUse::Access).is_ok());
+            } else {
+                assert_eq!(
+                    jwt.verify(&cut, TokenUse::Access).unwrap_err(),
+                    TokenError::InvalidSignature,
+                    "{bytes}-byte tag"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 0);
+    }
+}

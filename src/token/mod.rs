@@ -83,8 +83,8 @@ impl TokenUse {
 /// The verified claims of a token. The layer puts them into the request extensions.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Claims {
-    subject: String,
-    jti: Option<String>,
+    /// `sub` and `jti`.
+    text: ClaimText,
     issuer: Arc<str>,
     expires_at: u64,
     issued_at: Option<u64>,
@@ -96,11 +96,11 @@ pub struct Claims {
 impl Claims {
     /// `sub`: the user the token was issued to.
     pub fn subject(&self) -> &str {
-        &self.subject
+        self.text.subject()
     }
     /// `jti`: the token's unique id, when present.
     pub fn jti(&self) -> Option<&str> {
-        self.jti.as_deref()
+        self.text.jti()
     }
     /// `iss`: always the configured issuer (anything else is refused).
     pub fn issuer(&self) -> &str {
@@ -131,8 +131,8 @@ impl Claims {
 impl fmt::Debug for Claims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Claims")
-            .field("sub", &self.subject)
-            .field("jti", &self.jti)
+            .field("sub", &self.subject())
+            .field("jti", &self.jti())
             .field("iss", &&*self.issuer)
             .field("exp", &self.expires_at)
             .field("iat", &self.issued_at)
@@ -140,6 +140,110 @@ impl fmt::Debug for Claims {
             .finish_non_exhaustive()
     }
 }
+
+/// Longest `sub` + `jti` kept inside [`Claims`] itself: a UUID `jti` (36 bytes) and a subject
+/// of up to 44 bytes need no allocation.
+const INLINE_TEXT: usize = 80;
+
+/// `sub` and `jti` of [`Claims`] in one buffer, so that verifying a token allocates nothing for
+/// them (inline, the common case) or exactly once (longer texts). The buffer beyond the two
+/// texts is always zero and the representation depends on the lengths only, yet equality is
+/// still defined on the texts, not the bytes.
+#[derive(Clone)]
+enum ClaimText {
+    Inline {
+        buf: [u8; INLINE_TEXT],
+        sub_len: u8,
+        /// `u8::MAX` for no `jti` (an inline `jti` is at most `INLINE_TEXT` bytes long).
+        jti_len: u8,
+    },
+    Heap {
+        /// `sub` followed by `jti`.
+        text: Box<str>,
+        sub_len: usize,
+        has_jti: bool,
+    },
+}
+
+const NO_JTI: u8 = u8::MAX;
+
+impl ClaimText {
+    fn new(subject: &str, jti: Option<&str>) -> Self {
+        let jti_len = jti.map_or(0, str::len);
+        let total = subject.len() + jti_len;
+        if total <= INLINE_TEXT {
+            let mut buf = [0u8; INLINE_TEXT];
+            if let Some(dst) = buf.get_mut(..subject.len()) {
+                dst.copy_from_slice(subject.as_bytes());
+            }
+            if let (Some(jti), Some(dst)) = (jti, buf.get_mut(subject.len()..total)) {
+                dst.copy_from_slice(jti.as_bytes());
+            }
+            // Both lengths are at most INLINE_TEXT < u8::MAX.
+            let sub_len = u8::try_from(subject.len()).unwrap_or(0);
+            let jti_len = match jti {
+                Some(_) => u8::try_from(jti_len).unwrap_or(0),
+                None => NO_JTI,
+            };
+            ClaimText::Inline {
+                buf,
+                sub_len,
+                jti_len,
+            }
+        } else {
+            let mut text = String::with_capacity(total);
+            text.push_str(subject);
+            text.push_str(jti.unwrap_or_default());
+            ClaimText::Heap {
+                text: text.into_boxed_str(),
+                sub_len: subject.len(),
+                has_jti: jti.is_some(),
+            }
+        }
+    }
+
+    fn subject(&self) -> &str {
+        match self {
+            ClaimText::Inline { buf, sub_len, .. } => inline_str(buf, 0, usize::from(*sub_len)),
+            ClaimText::Heap { text, sub_len, .. } => text.get(..*sub_len).unwrap_or_default(),
+        }
+    }
+
+    fn jti(&self) -> Option<&str> {
+        match self {
+            ClaimText::Inline {
+                jti_len: NO_JTI, ..
+            } => None,
+            ClaimText::Inline {
+                buf,
+                sub_len,
+                jti_len,
+            } => {
+                let start = usize::from(*sub_len);
+                Some(inline_str(buf, start, start + usize::from(*jti_len)))
+            }
+            ClaimText::Heap { has_jti: false, .. } => None,
+            ClaimText::Heap { text, sub_len, .. } => Some(text.get(*sub_len..).unwrap_or_default()),
+        }
+    }
+}
+
+/// The text at `start..end` of an inline buffer. It was copied from `&str`s at those very
+/// bounds, so it is always valid UTF-8; the check (a few nanoseconds on ASCII) is what keeps
+/// this free of `unsafe`.
+fn inline_str(buf: &[u8], start: usize, end: usize) -> &str {
+    buf.get(start..end)
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .unwrap_or_default()
+}
+
+impl PartialEq for ClaimText {
+    fn eq(&self, other: &Self) -> bool {
+        self.subject() == other.subject() && self.jti() == other.jti()
+    }
+}
+
+impl Eq for ClaimText {}
 
 /// The login answer: `{"access_token":"…","refresh_token":"…"}`.
 #[derive(Clone, Serialize, PartialEq, Eq)]
@@ -311,4 +415,39 @@ pub(crate) fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ClaimText, INLINE_TEXT};
+
+    #[test]
+    fn claim_text_inline_and_heap_keep_both_texts() {
+        let uuid = "6a1f0c52-7c4e-4b8e-9d0a-1f2e3d4c5b6a";
+        let long = "s".repeat(INLINE_TEXT);
+        let cases: [(&str, Option<&str>); 7] = [
+            ("admin", Some(uuid)),
+            ("admin", None),
+            ("admin", Some("")),
+            ("", None),
+            ("auth0|ünïcödé-subject", Some(uuid)),
+            (&long, Some(uuid)),
+            (&long, None),
+        ];
+        for (sub, jti) in cases {
+            let text = ClaimText::new(sub, jti);
+            assert_eq!(text.subject(), sub);
+            assert_eq!(text.jti(), jti);
+            let inline = matches!(text, ClaimText::Inline { .. });
+            assert_eq!(inline, sub.len() + jti.map_or(0, str::len) <= INLINE_TEXT);
+            assert!(text == text.clone());
+        }
+        assert!(ClaimText::new("ab", Some("c")) != ClaimText::new("a", Some("bc")));
+        assert!(ClaimText::new("a", None) != ClaimText::new("a", Some("")));
+        let exact = "x".repeat(INLINE_TEXT - uuid.len());
+        assert!(matches!(
+            ClaimText::new(&exact, Some(uuid)),
+            ClaimText::Inline { .. }
+        ));
+    }
 }

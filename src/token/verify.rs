@@ -14,27 +14,44 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::mac::MAX_TAG_LEN;
-use super::{Claims, JwtInner, TokenUse, now_secs};
+use super::{ClaimText, Claims, JwtInner, TokenUse, now_secs};
 use crate::error::TokenError;
 use crate::json::parse_object;
 
 /// Claims as they appear in the token. Missing and mistyped claims are told apart: a mistyped
-/// one fails the parse (`InvalidClaims`), a missing one is `None` (`MissingClaim`). Duplicate
-/// keys fail the parse too.
+/// one fails the parse (`InvalidClaims`), a missing one is `None` (`MissingClaim`). An explicit
+/// `null` is mistyped, not missing (it is no NumericDate nor string). Duplicate keys fail the
+/// parse too.
+///
+/// Strings are [`Text`], not `Cow<str>`: serde's `#[serde(borrow)]` does not reach through
+/// `Option`, so an `Option<Cow<str>>` would allocate for every claim.
 #[derive(Deserialize)]
 struct RawClaims<'a> {
+    #[serde(default, deserialize_with = "non_null")]
     exi: Option<u64>,
+    #[serde(default, deserialize_with = "non_null")]
     exp: Option<u64>,
+    #[serde(default, deserialize_with = "non_null")]
     iat: Option<u64>,
+    #[serde(default, deserialize_with = "non_null")]
     nbf: Option<u64>,
-    #[serde(borrow)]
-    iss: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    jti: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    sub: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    usefor: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "non_null")]
+    iss: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "non_null")]
+    jti: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "non_null")]
+    sub: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "non_null")]
+    usefor: Option<Text<'a>>,
+}
+
+/// A present claim: its value must be a `T` (`null` included in "not a `T`").
+fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// The header fields that matter. `kid`, `jku`, `x5u`, `jwk`, `x5c` are never consulted: the
@@ -42,10 +59,43 @@ struct RawClaims<'a> {
 #[derive(Deserialize)]
 struct RawHeader<'a> {
     #[serde(borrow)]
-    alg: Option<Cow<'a, str>>,
+    alg: Option<Text<'a>>,
     #[serde(borrow)]
-    typ: Option<Cow<'a, str>>,
+    typ: Option<Text<'a>>,
     crit: Option<IgnoredAny>,
+}
+
+/// A JSON string borrowed from the decoded segment when it has no escapes (always, for the
+/// crate's own tokens), owned otherwise. Anything but a string is a type error.
+struct Text<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// Claims of a Core token are about 200 bytes; anything up to this size decodes on the stack.
@@ -89,7 +139,10 @@ impl JwtInner {
             }
             Err(e) => return Err(e),
         };
-        let raw: RawClaims<'_> = parse_object(json).ok_or(TokenError::InvalidClaims)?;
+        let raw = match parse_minted(json) {
+            Some(raw) => raw,
+            None => parse_object::<RawClaims<'_>>(json).ok_or(TokenError::InvalidClaims)?,
+        };
         self.check_claims(raw, usefor)
     }
 
@@ -129,7 +182,7 @@ impl JwtInner {
             return Err(TokenError::InvalidIssuer);
         }
         let token_use = raw.usefor.ok_or(TokenError::MissingClaim("usefor"))?;
-        if token_use != usefor.as_str() {
+        if *token_use != *usefor.as_str() {
             return Err(TokenError::WrongTokenUse);
         }
         let subject = raw.sub.ok_or(TokenError::MissingClaim("sub"))?;
@@ -137,8 +190,7 @@ impl JwtInner {
             return Err(TokenError::MissingClaim("sub"));
         }
         Ok(Claims {
-            subject: subject.into_owned(),
-            jti: raw.jti.map(Cow::into_owned),
+            text: ClaimText::new(&subject, raw.jti.as_deref()),
             issuer: Arc::clone(&self.issuer),
             expires_at: exp,
             issued_at: raw.iat,
@@ -147,6 +199,65 @@ impl JwtInner {
             token_use: usefor,
         })
     }
+}
+
+/// The fast path for claims laid out exactly as the crate and Core mint them:
+/// `{"exi":N,"exp":N,"iat":N,"iss":"…","jti":"…","sub":"…","usefor":"…"}` — no whitespace,
+/// plain integers, strings without escapes. Whatever deviates in the least (another order, a
+/// missing or extra claim, an escape, whitespace, a number serde would read differently) is
+/// `None`, and the claims go through the general serde parse instead. For every input this
+/// accepts, serde yields the same `RawClaims`: seven distinct known keys, integers within
+/// `u64` without sign, fraction, exponent or leading zero, and UTF-8 strings with no escape
+/// and no control character. The differential test (tests/differential.rs) compares both
+/// paths' verdicts with `jsonwebtoken`'s.
+fn parse_minted(json: &[u8]) -> Option<RawClaims<'_>> {
+    let rest = json.strip_prefix(b"{\"exi\":")?;
+    let (exi, rest) = plain_u64(rest)?;
+    let (exp, rest) = plain_u64(rest.strip_prefix(b",\"exp\":")?)?;
+    let (iat, rest) = plain_u64(rest.strip_prefix(b",\"iat\":")?)?;
+    let (iss, rest) = plain_str(rest.strip_prefix(b",\"iss\":")?)?;
+    let (jti, rest) = plain_str(rest.strip_prefix(b",\"jti\":")?)?;
+    let (sub, rest) = plain_str(rest.strip_prefix(b",\"sub\":")?)?;
+    let (usefor, rest) = plain_str(rest.strip_prefix(b",\"usefor\":")?)?;
+    if rest != b"}" {
+        return None;
+    }
+    Some(RawClaims {
+        exi: Some(exi),
+        exp: Some(exp),
+        iat: Some(iat),
+        nbf: None,
+        iss: Some(iss),
+        jti: Some(jti),
+        sub: Some(sub),
+        usefor: Some(usefor),
+    })
+}
+
+/// A JSON integer in `0..=u64::MAX` written plainly (`0`, or digits without a leading zero),
+/// and what follows it.
+fn plain_u64(input: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = input.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (number, rest) = input.split_at_checked(digits)?;
+    if number.is_empty() || (number.len() > 1 && number.first() == Some(&b'0')) {
+        return None;
+    }
+    let value = number.iter().try_fold(0u64, |acc, d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })?;
+    Some((value, rest))
+}
+
+/// A JSON string without escapes or control characters, borrowed, and what follows it.
+fn plain_str(input: &[u8]) -> Option<(Text<'_>, &[u8])> {
+    let body = input.strip_prefix(b"\"")?;
+    let len = body
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    let (text, rest) = body.split_at_checked(len)?;
+    let rest = rest.strip_prefix(b"\"")?;
+    let text = std::str::from_utf8(text).ok()?;
+    Some((Text(Cow::Borrowed(text)), rest))
 }
 
 /// Strict base64url (no padding, canonical trailing bits) into `out`. `TooLong` when `out` is
@@ -158,4 +269,70 @@ fn decode_into(segment: &str, out: &mut [u8]) -> Result<usize, TokenError> {
     URL_SAFE_NO_PAD
         .decode_slice(segment, out)
         .map_err(|_| TokenError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RawClaims, parse_minted};
+    use crate::json::parse_object;
+
+    fn summary(raw: &RawClaims<'_>) -> String {
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            raw.exi,
+            raw.exp,
+            raw.iat,
+            raw.nbf,
+            raw.iss.as_deref(),
+            raw.jti.as_deref(),
+            raw.sub.as_deref(),
+            raw.usefor.as_deref()
+        )
+    }
+
+    /// Whatever the fast path accepts, serde accepts with the same values; what it declines is
+    /// left to serde.
+    #[test]
+    fn fast_path_agrees_with_serde() {
+        let minted = r#"{"exi":600,"exp":1700000600,"iat":1700000000,"iss":"datarhei-core","jti":"6a1f0c52-7c4e-4b8e-9d0a-1f2e3d4c5b6a","sub":"admin","usefor":"access"}"#;
+        let taken = [
+            minted.to_owned(),
+            minted.replace("600,", "0,"),
+            minted.replace("1700000600", "18446744073709551615"),
+            minted.replace("admin", "ünïcödé"),
+            minted.replace("\"admin\"", "\"\""),
+        ];
+        for json in &taken {
+            let fast = parse_minted(json.as_bytes()).expect(json);
+            let slow: RawClaims<'_> = parse_object(json.as_bytes()).expect(json);
+            assert_eq!(summary(&fast), summary(&slow), "{json}");
+        }
+        let declined = [
+            minted.replace("600,", "0600,"),
+            minted.replace("600,", "600.0,"),
+            minted.replace("600,", "6e2,"),
+            minted.replace("600,", "-600,"),
+            minted.replace("1700000600", "18446744073709551616"),
+            minted.replace("admin", "ad\\\"min"),
+            minted.replace("admin", "ad\\u006din"),
+            minted.replace("admin", "ad\tmin"),
+            minted.replace(":600", ": 600"),
+            minted.replace("\"exi\"", "\"\\u0065xi\""),
+            format!("{minted} "),
+            format!(" {minted}"),
+            minted.replace("}", ",\"nbf\":1}"),
+            minted.replace("\"exi\":600,", ""),
+            minted.replace("\"exi\":600,", "\"exi\":600,\"exi\":600,"),
+            minted.replace("\"admin\"", "null"),
+            minted.replace("\"admin\"", "1"),
+        ];
+        for json in &declined {
+            assert!(parse_minted(json.as_bytes()).is_none(), "{json}");
+        }
+        let mut bad_utf8 = minted.as_bytes().to_vec();
+        let at = minted.find("admin").unwrap();
+        bad_utf8[at] = 0xff;
+        assert!(parse_minted(&bad_utf8).is_none());
+        assert!(parse_object::<RawClaims<'_>>(&bad_utf8).is_none());
+    }
 }

@@ -46,7 +46,13 @@ pub async fn spawn_router(app: axum::Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
+        // With the peer address, like `main`: the login throttle counts per client address.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     addr
 }
@@ -181,11 +187,34 @@ impl Req {
     pub async fn send(&self, addr: SocketAddr) -> Reply {
         send_raw(addr, &self.to_bytes(), self.method == "HEAD").await
     }
+
+    /// Sends from the local address `from` (any of 127.0.0.0/8 works on Linux loopback), so
+    /// the server sees another client address.
+    pub async fn send_from(&self, addr: SocketAddr, from: std::net::IpAddr) -> Reply {
+        send_raw_from(addr, Some(from), &self.to_bytes(), self.method == "HEAD").await
+    }
 }
 
 /// Writes `raw` and reads the whole response (the server closes: `Connection: close`).
 pub async fn send_raw(addr: SocketAddr, raw: &[u8], head: bool) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    send_raw_from(addr, None, raw, head).await
+}
+
+/// [`send_raw`] from the local address `from`.
+pub async fn send_raw_from(
+    addr: SocketAddr,
+    from: Option<std::net::IpAddr>,
+    raw: &[u8],
+    head: bool,
+) -> Reply {
+    let mut stream = match from {
+        None => TcpStream::connect(addr).await.unwrap(),
+        Some(ip) => {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(SocketAddr::new(ip, 0)).unwrap();
+            socket.connect(addr).await.unwrap()
+        }
+    };
     // The server may answer (413) before reading the whole body; ignore a reset while writing.
     let _ = stream.write_all(raw).await;
     let mut buf = Vec::new();

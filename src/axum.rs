@@ -1,0 +1,230 @@
+//! axum integration (feature `axum`): the [`Claims`] extractor and [`RouterExt::login_routes`].
+//!
+//! - `Claims` as a handler argument: the claims [`JwtAuthLayer`](crate::auth::JwtAuthLayer)
+//!   verified for this request; without them the handler is not called and the client gets
+//!   PROTOCOL.md §2's 401 with `WWW-Authenticate` ([`ClaimsRejection`]).
+//! - `Option<Claims>`: for [optional](crate::auth::Access::Optional) paths such as Core's
+//!   `GET /api`: `Some` with a valid access token, `None` otherwise; never a rejection.
+//! - [`RouterExt::login_routes`] mounts [`LoginService`] and [`RefreshService`] under a prefix,
+//!   the routes that [`PathPolicy::login_routes`](crate::auth::PathPolicy::login_routes) with the
+//!   same prefix makes public.
+//!
+//! The extractor does not verify tokens itself: the layer is the one place that does. Put the
+//! layer on the whole router (so it runs before routing, like Core) and use the extractor in the
+//! handlers.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tower::ServiceExt;
+//! use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
+//! use tower_jwt_login::axum::RouterExt;
+//! use tower_jwt_login::login::{LoginService, RefreshService};
+//! use tower_jwt_login::store::PlaintextUser;
+//! use tower_jwt_login::{Claims, JwtConfig, JwtKey};
+//!
+//! async fn whoami(claims: Claims) -> String {
+//!     format!("hello {}", claims.subject())
+//! }
+//!
+//! async fn about(claims: Option<Claims>) -> &'static str {
+//!     if claims.is_some() { "full" } else { "minimal" }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let jwt = JwtConfig::new(JwtKey::from_secret("0123456789abcdef0123456789abcdef").unwrap())
+//!     .build()
+//!     .unwrap();
+//! let store = PlaintextUser::new("admin", "datarhei");
+//! let app: Router = Router::new()
+//!     .route("/api", get(about))
+//!     .route("/api/whoami", get(whoami))
+//!     .login_routes("/api", LoginService::new(jwt.clone(), store), RefreshService::new(jwt.clone()))
+//!     .layer(JwtAuthLayer::new(jwt.clone()).policy(
+//!         PathPolicy::new().login_routes("/api").optional_for(http::Method::GET, "/api"),
+//!     ));
+//!
+//! let token = jwt.issue_pair("admin").access_token;
+//! let req = http::Request::get("/api/whoami")
+//!     .header("authorization", format!("Bearer {token}"))
+//!     .body(axum::body::Body::empty())
+//!     .unwrap();
+//! let res = app.clone().oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), 200);
+//!
+//! let req = http::Request::get("/api").body(axum::body::Body::empty()).unwrap();
+//! let res = app.oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), 200); // "minimal"
+//! # });
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+
+use ::axum::Router;
+use ::axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use ::axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderMap, Method, header};
+
+use crate::Claims;
+use crate::auth::{grpc_unauthenticated_response, is_grpc_request};
+use crate::auth0::Auth0Provider;
+use crate::error::{AuthError, unauthorized_response};
+use crate::login::{LoginService, RefreshService};
+use crate::store::CredentialStore;
+
+/// Extracts the access-token claims the [`JwtAuthLayer`](crate::auth::JwtAuthLayer) attached.
+/// Refuses the request with [`ClaimsRejection`] (a §2 401) when there are none.
+impl<S: Send + Sync> FromRequestParts<S> for Claims {
+    type Rejection = ClaimsRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(claims) = parts.extensions.get::<Claims>() {
+            return Ok(claims.clone());
+        }
+        Err(ClaimsRejection::new(parts))
+    }
+}
+
+/// `Option<Claims>`: `Some` when the layer attached claims (a valid access token), `None`
+/// otherwise. Never refuses the request.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Claims>().cloned())
+    }
+}
+
+/// Why the [`Claims`] extractor refused a request. As a response: PROTOCOL.md §2's
+/// `401 Missing or invalid JWT token` with `WWW-Authenticate: Bearer` (plus
+/// `error="invalid_token"` when a token was presented) — or, for a gRPC request, the gRPC
+/// refusal ([`grpc_unauthenticated_response`]). The [`AuthError`] goes into the response
+/// extensions, as with the layer's own rejections.
+#[derive(Debug, Clone)]
+pub struct ClaimsRejection {
+    error: Option<AuthError>,
+    token_presented: bool,
+    method: Method,
+    grpc_headers: Option<HeaderMap>,
+}
+
+impl ClaimsRejection {
+    fn new(parts: &Parts) -> Self {
+        // On optional paths the layer leaves the reason in the extensions.
+        let error = parts.extensions.get::<AuthError>().copied();
+        if error.is_none() {
+            tracing::debug!(
+                path = parts.uri.path(),
+                "Claims extractor on a request the JwtAuthLayer did not authenticate \
+                 (no layer, or a public path)"
+            );
+        }
+        let grpc_headers = is_grpc_request(&parts.headers).then(|| {
+            let mut headers = HeaderMap::new();
+            if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
+                headers.insert(header::CONTENT_TYPE, ct.clone());
+            }
+            headers
+        });
+        ClaimsRejection {
+            token_presented: error.map_or_else(
+                || parts.headers.contains_key(header::AUTHORIZATION),
+                |e| e.token_presented(),
+            ),
+            error,
+            method: parts.method.clone(),
+            grpc_headers,
+        }
+    }
+
+    /// Why the layer refused the token, when the layer looked at this request (optional paths);
+    /// `None` when it did not (no layer, or a public path).
+    pub fn auth_error(&self) -> Option<&AuthError> {
+        self.error.as_ref()
+    }
+}
+
+impl fmt::Display for ClaimsRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            Some(error) => write!(f, "no verified claims: {error}"),
+            None => f.write_str("no verified claims: request not authenticated by JwtAuthLayer"),
+        }
+    }
+}
+
+impl std::error::Error for ClaimsRejection {}
+
+impl IntoResponse for ClaimsRejection {
+    fn into_response(self) -> Response {
+        // Only `token_presented` shapes the default response; pick an error that carries it.
+        let error = self.error.unwrap_or(if self.token_presented {
+            AuthError::InvalidAuthorizationHeader
+        } else {
+            AuthError::MissingToken
+        });
+        let mut response = match &self.grpc_headers {
+            Some(headers) => grpc_unauthenticated_response(headers),
+            None => unauthorized_response(&self.method, &error),
+        }
+        .into_response();
+        response.extensions_mut().insert(error);
+        response
+    }
+}
+
+/// Mounting the login routes on an [`axum::Router`].
+pub trait RouterExt: Sized {
+    /// Mounts `login` at `{prefix}/login` and `refresh` at `{prefix}/login/refresh` (Core's
+    /// paths under `/api`). `prefix` starts with `/` (`"/api"`), or is empty for `/login`;
+    /// a trailing `/` is ignored. Pair it with
+    /// [`PathPolicy::login_routes`](crate::auth::PathPolicy::login_routes) with the same prefix,
+    /// so that `POST` login and `GET` refresh pass the layer and every other method on them
+    /// stays protected.
+    fn login_routes<C, A>(
+        self,
+        prefix: &str,
+        login: LoginService<C, A>,
+        refresh: RefreshService,
+    ) -> Self
+    where
+        C: CredentialStore,
+        A: Auth0Provider;
+}
+
+impl<S> RouterExt for Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    fn login_routes<C, A>(
+        self,
+        prefix: &str,
+        login: LoginService<C, A>,
+        refresh: RefreshService,
+    ) -> Self
+    where
+        C: CredentialStore,
+        A: Auth0Provider,
+    {
+        let prefix = prefix.trim_end_matches('/');
+        self.route_service(&format!("{prefix}/login"), login)
+            .route_service(&format!("{prefix}/login/refresh"), refresh)
+    }
+}
+
+/// Lets a handler read the reason next to the claims: `Option<AuthError>` is `Some` when the
+/// layer looked at an optional path's token and refused it.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for AuthError {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<AuthError>().copied())
+    }
+}

@@ -1,0 +1,81 @@
+//! Heap allocations per verified request, counted by a counting global allocator
+//! (`stats_alloc`). Issue 5's target: at most 3 through `JwtAuthLayer`.
+//!
+//! The three are `http::Extensions`' own: the boxed map, its table, and the boxed `Claims` value
+//! — the price of putting anything into the extensions of a fresh request. Verifying a Core
+//! token allocates nothing. The `jsonwebtoken` figures are printed for comparison
+//! (`cargo test --test alloc -- --nocapture`).
+//!
+//! One `#[test]` only: the counter is process-wide, so nothing may run beside it.
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use std::alloc::System;
+
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tower_jwt_login::TokenUse;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Allocations made by `f`, the smallest of a few runs (first-use effects such as lazily
+/// initialized statics are not per-request costs).
+fn allocations<T>(mut f: impl FnMut() -> T) -> usize {
+    (0..5)
+        .map(|_| {
+            let region = Region::new(GLOBAL);
+            let out = f();
+            let allocs = region.change().allocations + region.change().reallocations;
+            drop(out);
+            allocs
+        })
+        .min()
+        .unwrap()
+}
+
+#[test]
+fn allocations_per_verified_request() {
+    let jwt = common::jwt();
+    let token = jwt.issue_pair(common::USER).access_token;
+    let baseline = common::Baseline::new();
+    let bearer = common::bearer(&token);
+
+    let verify = allocations(|| jwt.verify(&token, TokenUse::Access).unwrap());
+    let verify_jwt = allocations(|| baseline.verify_access(&token).unwrap());
+
+    // Through the stacks; the request is built outside the counted region.
+    let mut ours = common::ours(&jwt);
+    let mut diy = common::diy();
+    let mut bare = common::inner();
+    let through = |svc: &mut dyn FnMut(http::Request<()>) -> http::StatusCode| {
+        (0..5)
+            .map(|_| {
+                let req = common::request(&bearer);
+                let region = Region::new(GLOBAL);
+                let status = svc(req);
+                let change = region.change();
+                assert_eq!(status, http::StatusCode::OK);
+                change.allocations + change.reallocations
+            })
+            .min()
+            .unwrap()
+    };
+    let layer_bare = through(&mut |req| common::drive(&mut bare, req).status());
+    let layer_ours = through(&mut |req| common::drive(&mut ours, req).status());
+    let layer_diy = through(&mut |req| common::drive(&mut diy, req).status());
+
+    println!("allocations per verified request");
+    println!("  Jwt::verify                       {verify}");
+    println!("  jsonwebtoken::decode              {verify_jwt}");
+    println!("  bare stack                        {layer_bare}");
+    println!("  JwtAuthLayer                      {layer_ours}");
+    println!("  tower-http + jsonwebtoken         {layer_diy}");
+
+    assert_eq!(verify, 0, "Jwt::verify of a Core token allocates nothing");
+    assert_eq!(layer_bare, 0, "the trivial stack allocates nothing");
+    assert!(
+        layer_ours <= 3,
+        "JwtAuthLayer: {layer_ours} allocations per verified request (target: at most 3)"
+    );
+}

@@ -1,0 +1,199 @@
+//! The SQLite credential store example against a real SQLite file in a temporary directory, over
+//! real HTTP on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+#[path = "../examples/sqlite_store.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod sqlite_store;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::{INVALID_CREDENTIALS, Req, spawn_router};
+use sqlite_store::{SqliteStore, StoreError, app, command};
+use tower_jwt_login::store::{CredentialStore, Credentials};
+use tower_jwt_login::{Jwt, JwtConfig, JwtKey, TokenUse};
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tower-jwt-login-sqlite-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    fn db(&self) -> PathBuf {
+        self.0.join("users.db")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn jwt() -> Jwt {
+    JwtConfig::new(JwtKey::from_secret("a test secret of at least 32 bytes!!").unwrap())
+        .build()
+        .unwrap()
+}
+
+fn body(user: &str, password: &str) -> String {
+    serde_json::json!({ "username": user, "password": password }).to_string()
+}
+
+async fn serve(store: &SqliteStore) -> SocketAddr {
+    spawn_router(app(store.clone(), jwt(), Duration::ZERO)).await
+}
+
+async fn login(addr: SocketAddr, user: &str, password: &str) -> common::Reply {
+    Req::post("/api/login")
+        .json(body(user, password))
+        .send(addr)
+        .await
+}
+
+fn open(db: &Path) -> SqliteStore {
+    SqliteStore::open(db).unwrap()
+}
+
+#[tokio::test]
+async fn added_user_logs_in_over_http_and_reaches_a_protected_route() {
+    let dir = TempDir::new();
+    let store = open(&dir.db());
+    store.add_user("alice", "wonderland").unwrap();
+    let addr = serve(&store).await;
+
+    let reply = login(addr, "alice", "wonderland").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let access = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let claims = jwt().verify(&access, TokenUse::Access).unwrap();
+    assert_eq!(claims.subject(), "alice");
+
+    let reply = Req::get("/api/whoami").bearer(&access).send(addr).await;
+    assert_eq!((reply.status, reply.text()), (200, "alice\n"));
+    assert_eq!(store.verifications(), 1);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_are_the_same_401_after_one_verification_each() {
+    let dir = TempDir::new();
+    let store = open(&dir.db());
+    store.add_user("alice", "wonderland").unwrap();
+    let addr = serve(&store).await;
+
+    let before = store.verifications();
+    let wrong = login(addr, "alice", "looking-glass").await;
+    wrong.assert_error(
+        401,
+        "Invalid authorization credentials: invalid username or password",
+    );
+    assert_eq!(
+        store.verifications(),
+        before + 1,
+        "wrong password: one Argon2 run"
+    );
+
+    let unknown = login(addr, "bob", "looking-glass").await;
+    assert_eq!(unknown.text(), INVALID_CREDENTIALS);
+    assert_eq!(
+        store.verifications(),
+        before + 2,
+        "unknown user: one Argon2 run too, against the dummy hash"
+    );
+    // Byte-for-byte the same answer.
+    assert_eq!(wrong.status, unknown.status);
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(wrong.header("content-type"), unknown.header("content-type"));
+}
+
+#[tokio::test]
+async fn password_change_invalidates_the_old_password() {
+    let dir = TempDir::new();
+    let store = open(&dir.db());
+    store.add_user("alice", "old-password").unwrap();
+    let addr = serve(&store).await;
+    assert_eq!(login(addr, "alice", "old-password").await.status, 200);
+
+    store.set_password("alice", "new-password").unwrap();
+    login(addr, "alice", "old-password").await.assert_error(
+        401,
+        "Invalid authorization credentials: invalid username or password",
+    );
+    assert_eq!(login(addr, "alice", "new-password").await.status, 200);
+}
+
+#[tokio::test]
+async fn users_persist_in_the_file_and_migration_runs_once() {
+    let dir = TempDir::new();
+    {
+        let store = open(&dir.db());
+        store.add_user("alice", "wonderland").unwrap();
+        assert!(matches!(
+            store.add_user("alice", "again"),
+            Err(StoreError::UserExists)
+        ));
+        assert!(matches!(
+            store.set_password("nobody", "x"),
+            Err(StoreError::NoSuchUser)
+        ));
+    }
+    // Reopening migrates nothing twice and keeps the user.
+    let store = open(&dir.db());
+    let ok = store
+        .authenticate(&Credentials::new("alice", "wonderland"))
+        .await
+        .unwrap();
+    assert_eq!(ok.as_deref(), Some("alice"));
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+    let hash: String = conn
+        .query_row(
+            "SELECT password_hash FROM users WHERE username = 'alice'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains("wonderland"));
+}
+
+#[tokio::test]
+async fn add_user_command_reads_the_password_from_stdin() {
+    let dir = TempDir::new();
+    let db = dir.db().to_string_lossy().into_owned();
+    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let out = command(
+        &args(&["--db", &db, "add-user", "carol"]),
+        &b"s3cret pass\n"[..],
+    )
+    .unwrap();
+    assert!(out.is_none());
+    let out = command(&args(&["--db", &db, "passwd", "carol"]), &b"changed\n"[..]).unwrap();
+    assert!(out.is_none());
+    assert!(command(&args(&["--db", &db, "add-user", "dave"]), &b"\n"[..]).is_err());
+    assert_eq!(
+        command(&args(&["--db", &db]), &b""[..]).unwrap(),
+        Some(dir.db())
+    );
+
+    let store = open(&dir.db());
+    let addr = serve(&store).await;
+    assert_eq!(login(addr, "carol", "s3cret pass").await.status, 401);
+    assert_eq!(login(addr, "carol", "changed").await.status, 200);
+    assert_eq!(login(addr, "dave", "x").await.status, 401);
+}

@@ -1,0 +1,171 @@
+//! A real tonic server on 127.0.0.1 behind `JwtAuthLayer` (the `grpc_server` example) and a real
+//! tonic client: no token, a refresh token, a valid access token.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../examples/grpc_server.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod grpc_server;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use grpc_server::proto::WhoamiRequest;
+use grpc_server::{WhoamiClient, authorized, http_login};
+use http_body_util::BodyExt;
+use tonic::Code;
+use tonic::transport::Channel;
+use tower::{Layer, ServiceExt, service_fn};
+use tower_jwt_login::auth::JwtAuthLayer;
+use tower_jwt_login::metrics::Metrics;
+use tower_jwt_login::store::PlaintextUser;
+use tower_jwt_login::{JwtConfig, JwtKey};
+
+const USER: &str = "alice";
+const PASSWORD: &str = "wonderland";
+
+async fn server() -> (SocketAddr, Metrics) {
+    let jwt = JwtConfig::new(JwtKey::from_secret("a test secret of at least 32 bytes!!").unwrap())
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let metrics = Metrics::new();
+    let store = PlaintextUser::new(USER, PASSWORD);
+    tokio::spawn(grpc_server::serve(listener, jwt, store, metrics.clone()));
+    (addr, metrics)
+}
+
+async fn client(addr: SocketAddr) -> WhoamiClient {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    WhoamiClient::new(channel)
+}
+
+fn hello() -> WhoamiRequest {
+    WhoamiRequest {
+        greeting: "hello".into(),
+    }
+}
+
+#[tokio::test]
+async fn no_token_is_unauthenticated() {
+    let (addr, metrics) = server().await;
+    let status = client(addr)
+        .await
+        .get(tonic::Request::new(hello()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(status.message(), "Missing or invalid JWT token");
+    assert_eq!(metrics.snapshot().rejections.missing_token, 1);
+}
+
+#[tokio::test]
+async fn refresh_token_is_unauthenticated() {
+    let (addr, metrics) = server().await;
+    let tokens = http_login(addr, USER, PASSWORD).await.unwrap();
+    let request = authorized(hello(), &tokens.refresh_token).unwrap();
+    let status = client(addr).await.get(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(metrics.snapshot().rejections.wrong_token_use, 1);
+}
+
+#[tokio::test]
+async fn garbage_token_is_unauthenticated() {
+    let (addr, _) = server().await;
+    let request = authorized(hello(), "not.a.token").unwrap();
+    let status = client(addr).await.get(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn access_token_succeeds_and_the_handler_sees_the_subject() {
+    let (addr, metrics) = server().await;
+    let tokens = http_login(addr, USER, PASSWORD).await.unwrap();
+    let mut client = client(addr).await;
+    let request = authorized(hello(), &tokens.access_token).unwrap();
+    let reply = client.get(request).await.unwrap().into_inner();
+    assert_eq!(reply.subject, USER);
+    assert_eq!(reply.message, "hello, alice");
+    // The same connection goes on working for a second call.
+    let request = authorized(hello(), &tokens.access_token).unwrap();
+    assert_eq!(
+        client.get(request).await.unwrap().into_inner().subject,
+        USER
+    );
+    let snapshot = metrics.snapshot();
+    assert_eq!(snapshot.login_successes, 1);
+    assert_eq!(snapshot.rejections.total(), 0);
+}
+
+#[tokio::test]
+async fn example_client_logs_in_over_http_and_calls_over_grpc() {
+    let (addr, _) = server().await;
+    let reply = grpc_server::call(addr, USER, PASSWORD).await.unwrap();
+    assert_eq!(reply.subject, USER);
+}
+
+/// The refusal on the wire: HTTP 200, `grpc-status: 16`, a short `grpc-message`, gRPC content
+/// type, no body — never the JSON error.
+#[tokio::test]
+async fn grpc_refusal_on_the_wire_has_no_json_body() {
+    let jwt = JwtConfig::new(JwtKey::random()).build().unwrap();
+    let svc = JwtAuthLayer::new(jwt).layer(service_fn(|_req: http::Request<String>| async {
+        Ok::<_, Infallible>(http::Response::new(String::from("reached")))
+    }));
+    let req = http::Request::post("/demo.Whoami/Get")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(String::new())
+        .unwrap();
+    let res = svc.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["grpc-status"], "16");
+    assert_eq!(
+        res.headers()["grpc-message"],
+        "Missing or invalid JWT token"
+    );
+    assert_eq!(res.headers()["content-type"], "application/grpc");
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(body.is_empty());
+
+    // The same layer still answers a plain HTTP request with the JSON 401.
+    let req = http::Request::get("/api/v3/process")
+        .body(String::new())
+        .unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        &body[..],
+        b"{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Missing or invalid JWT token\"]}\n"
+    );
+}
+
+/// HTTP/1.1 and gRPC share the port: a plain HTTP request to a protected path gets the JSON 401.
+#[tokio::test]
+async fn http_requests_on_the_grpc_port_get_the_json_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, _) = server().await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /api/v3/process HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    assert!(text.starts_with("HTTP/1.1 401 "), "{text}");
+    assert!(
+        text.contains("content-type: application/json\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("www-authenticate: Bearer\r\n"), "{text}");
+    assert!(text.ends_with(
+        "\r\n\r\n{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Missing or invalid JWT token\"]}\n"
+    ), "{text}");
+}
