@@ -132,9 +132,10 @@ fn crate_only_rules(token: &str, claims: &RefClaims, usefor: TokenUse, now: u64)
         && header_rules(&header)
 }
 
-/// Header rules beyond `jsonwebtoken`'s: a `typ`, if given, is `JWT` (any case, RFC 7519
-/// §5.1); any `crit` is refused because the crate understands no extension (RFC 7515
-/// §4.1.11 — `jsonwebtoken` parses `crit` but never enforces it).
+/// Header rules beyond `jsonwebtoken`'s: a `typ`, if given, is the string `JWT` (any case, RFC
+/// 7519 §5.1; `null` is no string); any `crit`, even `null`, is refused because the crate
+/// understands no extension (RFC 7515 §4.1.11 — `jsonwebtoken` parses `crit` but never
+/// enforces it).
 fn header_rules(header: &[u8]) -> bool {
     if !starts_as_object(header) {
         return false;
@@ -143,11 +144,11 @@ fn header_rules(header: &[u8]) -> bool {
         return false;
     };
     let typ_ok = match map.get("typ") {
-        None | Some(Value::Null) => true,
+        None => true,
         Some(Value::String(typ)) => typ.eq_ignore_ascii_case("JWT"),
         Some(_) => false,
     };
-    let crit_ok = matches!(map.get("crit"), None | Some(Value::Null));
+    let crit_ok = map.get("crit").is_none();
     typ_ok && crit_ok
 }
 

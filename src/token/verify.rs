@@ -56,12 +56,16 @@ where
 
 /// The header fields that matter. `kid`, `jku`, `x5u`, `jwk`, `x5c` are never consulted: the
 /// key is the configured one.
+///
+/// As in the claims, a present field is present whatever its value: `"crit": null` is a `crit`
+/// (refused), `"typ": null` is no string (refused).
 #[derive(Deserialize)]
 struct RawHeader<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "non_null")]
     alg: Option<Text<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "non_null")]
     typ: Option<Text<'a>>,
+    #[serde(default, deserialize_with = "non_null")]
     crit: Option<IgnoredAny>,
 }
 
