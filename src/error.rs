@@ -3,6 +3,9 @@
 //! Every error the crate answers with has the same body:
 //! `{"code":<status>,"message":"<reason phrase>","details":["…"]}` followed by a newline,
 //! with `Content-Type: application/json`. A `HEAD` request gets the status and headers only.
+//! The one exception is a gRPC request refused by the layer, which gets gRPC's own refusal
+//! ([`grpc_unauthenticated_response`]: HTTP 200, `grpc-status: 16`) because gRPC clients read
+//! nothing else.
 //!
 //! ```
 //! use http::{Method, StatusCode};
@@ -25,7 +28,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::Full;
 use serde::Serialize;
 
@@ -208,6 +211,38 @@ pub fn unauthorized_response(method: &Method, error: &AuthError) -> Response<Res
     };
     res.headers_mut()
         .insert(header::WWW_AUTHENTICATE, challenge);
+    res
+}
+
+/// Whether the request is gRPC: its `content-type` starts with `application/grpc` (gRPC,
+/// `application/grpc+proto`, gRPC-Web), compared case-insensitively.
+pub fn is_grpc_request(headers: &HeaderMap) -> bool {
+    const GRPC: &[u8] = b"application/grpc";
+    headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes()
+            .get(..GRPC.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(GRPC))
+    })
+}
+
+/// The gRPC refusal: a trailers-only response, HTTP 200 with `grpc-status: 16`
+/// (UNAUTHENTICATED), `grpc-message: Missing or invalid JWT token` and no body, which every gRPC
+/// client reads as a `Status` with code `Unauthenticated`. The `content-type` repeats the
+/// request's when that is a gRPC one (so gRPC-Web clients get theirs), else `application/grpc`.
+pub fn grpc_unauthenticated_response(request_headers: &HeaderMap) -> Response<ResponseBody> {
+    let content_type = request_headers
+        .get(header::CONTENT_TYPE)
+        .filter(|_| is_grpc_request(request_headers))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("application/grpc"));
+    let mut res = Response::new(Full::default());
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert("grpc-status", HeaderValue::from_static("16"));
+    headers.insert(
+        "grpc-message",
+        HeaderValue::from_static(INVALID_TOKEN_DETAIL),
+    );
     res
 }
 

@@ -49,11 +49,10 @@ use http_body_util::Either;
 use tower_layer::Layer;
 use tower_service::Service;
 
+pub use crate::error::{grpc_unauthenticated_response, is_grpc_request};
 pub use future::ResponseFuture;
 pub use policy::{Access, PathPolicy};
-pub use rejection::{
-    DefaultRejection, OnRejection, grpc_unauthenticated_response, is_grpc_request,
-};
+pub use rejection::{DefaultRejection, OnRejection};
 
 use crate::bearer::bearer_token;
 use crate::error::{AuthError, ResponseBody};

@@ -1,10 +1,11 @@
 //! What the layer answers when it refuses a request.
 
+use http::Response;
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Response, header};
-use http_body_util::Full;
 
-use crate::error::{AuthError, INVALID_TOKEN_DETAIL, ResponseBody, unauthorized_response};
+use crate::error::{
+    AuthError, ResponseBody, grpc_unauthenticated_response, is_grpc_request, unauthorized_response,
+};
 
 /// Builds the response for a refused request. Implemented by [`DefaultRejection`] and by every
 /// `Fn(&AuthError, &Parts) -> Response<ResponseBody> + Clone`.
@@ -45,38 +46,6 @@ impl OnRejection for DefaultRejection {
     }
 }
 
-/// Whether the request is gRPC: its `content-type` starts with `application/grpc` (gRPC,
-/// `application/grpc+proto`, gRPC-Web), compared case-insensitively.
-pub fn is_grpc_request(headers: &HeaderMap) -> bool {
-    const GRPC: &[u8] = b"application/grpc";
-    headers.get(header::CONTENT_TYPE).is_some_and(|v| {
-        v.as_bytes()
-            .get(..GRPC.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(GRPC))
-    })
-}
-
-/// The gRPC refusal: a trailers-only response, HTTP 200 with `grpc-status: 16`
-/// (UNAUTHENTICATED), `grpc-message: Missing or invalid JWT token` and no body, which every gRPC
-/// client reads as a `Status` with code `Unauthenticated`. The `content-type` repeats the
-/// request's when that is a gRPC one (so gRPC-Web clients get theirs), else `application/grpc`.
-pub fn grpc_unauthenticated_response(request_headers: &HeaderMap) -> Response<ResponseBody> {
-    let content_type = request_headers
-        .get(header::CONTENT_TYPE)
-        .filter(|_| is_grpc_request(request_headers))
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_static("application/grpc"));
-    let mut res = Response::new(Full::default());
-    let headers = res.headers_mut();
-    headers.insert(header::CONTENT_TYPE, content_type);
-    headers.insert("grpc-status", HeaderValue::from_static("16"));
-    headers.insert(
-        "grpc-message",
-        HeaderValue::from_static(INVALID_TOKEN_DETAIL),
-    );
-    res
-}
-
 impl<F> OnRejection for F
 where
     F: Fn(&AuthError, &Parts) -> Response<ResponseBody> + Clone,
@@ -89,6 +58,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::INVALID_TOKEN_DETAIL;
     use http::{Method, Request};
 
     fn parts(content_type: Option<&str>) -> Parts {
