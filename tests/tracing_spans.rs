@@ -1,0 +1,79 @@
+//! Login, refresh and rejection run in `tracing` spans with the subject and the outcome, and
+//! the log never carries a password, token or secret.
+//!
+//! Alone in its own test binary on purpose: a thread-local (`set_default`) subscriber races with
+//! other tests' threads over tracing's global callsite-interest cache, which can disable a span
+//! for everyone when another thread hits its callsite first.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+
+/// A `MakeWriter` into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn spans_carry_subject_and_outcome_but_never_secrets() {
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime is single-threaded: the server task runs on this thread too.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let addr = spawn_core(core_config(Duration::ZERO)).await;
+    let (access, refresh) = login(addr).await;
+    let reply = Req::get("/api/login/refresh")
+        .bearer(&refresh)
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 200);
+    let new_access = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let reply = Req::post("/api/login")
+        .json(format!(
+            "{{\"username\":\"{USER}\",\"password\":\"wrong-{PASSWORD}\"}}"
+        ))
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 401);
+    let reply = Req::get("/api/v3/process")
+        .bearer(&refresh)
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 401);
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    // String fields are quoted by the fmt subscriber.
+    for expected in [
+        "login{subject=\"admin\" outcome=\"success\"}",
+        "login{outcome=\"invalid_credentials\"}",
+        "refresh{subject=\"admin\" outcome=\"success\"}",
+        "jwt_auth.reject{path=\"/api/v3/process\" reason=invalid token: wrong token use outcome=\"rejected\"}",
+    ] {
+        assert!(log.contains(expected), "missing {expected:?} in:\n{log}");
+    }
+    for secret in [PASSWORD, SECRET, &access, &refresh, &new_access] {
+        assert!(!log.contains(secret), "log leaks {secret:?}:\n{log}");
+    }
+}
