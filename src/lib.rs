@@ -46,8 +46,10 @@
 //! servers and refuses gRPC requests with `grpc-status: 16`, no feature needed).
 //!
 //! Crypto: the crate's own HS256/384/512 path uses RustCrypto's `hmac` and `sha2` directly
-//! (pre-keyed, constant-time). `jsonwebtoken`'s backend is chosen by the features `rust_crypto`
-//! (default: pure Rust, no C toolchain, fastest to build on small machines) or `aws_lc_rs`.
+//! (pre-keyed, constant-time). `jsonwebtoken` is only needed for Auth0's asymmetric tokens, so it
+//! comes with the `auth0` feature; its backend is chosen by the features `rust_crypto` (default:
+//! pure Rust, no C toolchain, fastest to build on small machines) or `aws_lc_rs`. With both (as
+//! `--all-features` does) aws-lc-rs is installed, see [`ensure_jsonwebtoken_backend`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(
@@ -103,7 +105,7 @@ compile_error!(
 /// tower_jwt_login::ensure_jsonwebtoken_backend();
 /// ```
 pub fn ensure_jsonwebtoken_backend() {
-    #[cfg(all(feature = "rust_crypto", feature = "aws_lc_rs"))]
+    #[cfg(all(feature = "auth0", feature = "rust_crypto", feature = "aws_lc_rs"))]
     {
         // Err only means a provider is installed already: fine either way.
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
