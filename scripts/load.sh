@@ -3,7 +3,7 @@
 # vs its public /ping route, with wrk. Bounded in time; stops the server it started.
 #
 #   scripts/load.sh                  # 10 s per route, 2 threads, 64 connections
-#   DURATION=5s CONNECTIONS=32 scripts/load.sh
+#   DURATION=5s CONNECTIONS=32 ROUNDS=5 scripts/load.sh
 #
 # Needs wrk (installed from Debian's packages when missing and running as root) and curl.
 # Only 127.0.0.1 is ever contacted.
@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 
 PORT="${PORT:-18080}"
 DURATION="${DURATION:-10s}"
+ROUNDS="${ROUNDS:-3}"
 THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-64}"
 ADDR="127.0.0.1:${PORT}"
@@ -77,11 +78,16 @@ run() {
 }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION against $ADDR (server and wrk share the machine)"
-read -r PUB_RPS PUB50 PUB90 PUB99 < <(run "http://$ADDR/ping")
-read -r PROT_RPS PROT50 PROT90 PROT99 < <(run -H "Authorization: Bearer $TOKEN" "http://$ADDR/api/v3/process")
-
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS interleaved rounds, against $ADDR (server and wrk share the machine)"
 printf '%-34s %12s %10s %10s %10s\n' route "requests/s" p50 p90 p99
-printf '%-34s %12s %10s %10s %10s\n' "GET /ping (public)" "$PUB_RPS" "$PUB50" "$PUB90" "$PUB99"
-printf '%-34s %12s %10s %10s %10s\n' "GET /api/v3/process (Bearer)" "$PROT_RPS" "$PROT50" "$PROT90" "$PROT99"
-awk -v a="$PROT_RPS" -v b="$PUB_RPS" 'BEGIN { printf "protected / public requests/s: %.3f\n", a / b }'
+RATIOS=()
+for round in $(seq 1 "$ROUNDS"); do
+    # Interleaved, so drift in a shared VM's speed hits both routes alike.
+    read -r PUB_RPS PUB50 PUB90 PUB99 < <(run "http://$ADDR/ping")
+    read -r PROT_RPS PROT50 PROT90 PROT99 < <(run -H "Authorization: Bearer $TOKEN" "http://$ADDR/api/v3/process")
+    printf '%-34s %12s %10s %10s %10s\n' "[$round] GET /ping (public)" "$PUB_RPS" "$PUB50" "$PUB90" "$PUB99"
+    printf '%-34s %12s %10s %10s %10s\n' "[$round] GET /api/v3/process (Bearer)" "$PROT_RPS" "$PROT50" "$PROT90" "$PROT99"
+    RATIOS+=("$(awk -v a="$PROT_RPS" -v b="$PUB_RPS" 'BEGIN { printf "%.3f", a / b }')")
+done
+echo "protected / public requests/s per round: ${RATIOS[*]}"
+printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{ r[NR] = $1 } END { printf "median: %.3f\n", (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }'

@@ -30,27 +30,32 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     if values.next().is_some() {
         return Err(AuthError::MultipleAuthorizationHeaders);
     }
-    let value = value
-        .to_str()
-        .map_err(|_| AuthError::InvalidAuthorizationHeader)?;
-    let (scheme, rest) = value
-        .split_once(' ')
+    // One pass over the bytes: the b64token check admits ASCII only, so no separate UTF-8 or
+    // visible-ASCII validation is needed before it.
+    let bytes = value.as_bytes();
+    let (scheme, rest) = bytes
+        .split_at_checked(b"bearer".len())
         .ok_or(AuthError::InvalidAuthorizationHeader)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    if !scheme.eq_ignore_ascii_case(b"bearer") || rest.first() != Some(&b' ') {
         return Err(AuthError::InvalidAuthorizationHeader);
     }
-    let token = rest.trim_start_matches(' ');
-    if token.is_empty() || !is_b64token(token) {
+    let start = rest
+        .iter()
+        .position(|&b| b != b' ')
+        .ok_or(AuthError::InvalidAuthorizationHeader)?;
+    let token = rest.get(start..).unwrap_or_default();
+    if !is_b64token(token) {
         return Err(AuthError::InvalidAuthorizationHeader);
     }
-    Ok(token)
+    std::str::from_utf8(token).map_err(|_| AuthError::InvalidAuthorizationHeader)
 }
 
 /// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
+fn is_b64token(token: &[u8]) -> bool {
+    let body_len = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
+    let (body, _padding) = token.split_at(body_len);
     !body.is_empty()
-        && body.bytes().all(|b| {
+        && body.iter().all(|&b| {
             b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
         })
 }
