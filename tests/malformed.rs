@@ -305,6 +305,7 @@ async fn bad_tokens_are_401_in_error_shape() {
     let addr = spawn_core(core_config(Duration::ZERO)).await;
     let cases = bad_tokens();
     assert!(cases.len() >= 40, "{} token cases", cases.len());
+    println!("{} bad tokens", cases.len());
     for (name, token) in &cases {
         let reply = Req::get("/api/v3/process").bearer(token).send(addr).await;
         match reply.status {
@@ -381,6 +382,7 @@ async fn bad_authorization_headers_are_401_in_error_shape() {
         ("latin-1 bytes", vec![b"Bearer \xe9\xe9\xe9".to_vec()]),
         ("empty value", vec![Vec::new()]),
     ];
+    println!("{} bad Authorization headers", cases.len());
     for (name, values) in cases {
         let mut req = Req::get("/api/v3/process");
         for v in &values {
@@ -473,6 +475,7 @@ async fn bad_login_bodies_are_400_or_413_in_error_shape() {
         ),
         ("huge", vec![b' '; 1024 * 1024], 413),
     ];
+    println!("{} bad login bodies", cases.len());
     for (name, body, status) in cases {
         let reply = Req::post("/api/login").json(&body).send(addr).await;
         let detail = match status {
