@@ -26,10 +26,9 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::ConnectInfo;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{HeaderValue, Method, StatusCode, header};
@@ -37,10 +36,10 @@ use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
 use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
 use tower_jwt_login::client_addr::ClientAddrResolver;
 use tower_jwt_login::config::{CoreAuthConfig, random_password};
-use tower_jwt_login::discovery::{About, LOCAL_JWT};
+use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
 use tower_jwt_login::login::{LoginService, RefreshService};
-use tower_jwt_login::{Claims, JwtConfig, KeyError};
+use tower_jwt_login::{JwtConfig, KeyError};
 
 /// The whole app for an auth configuration: what `main` serves, and what the tests drive.
 pub fn app(auth: &CoreAuthConfig) -> Result<Router, KeyError> {
@@ -54,21 +53,16 @@ pub fn app_with_auth0<A: Auth0Provider>(
     auth0: A,
     auth0_auths: Vec<String>,
 ) -> Result<Router, KeyError> {
-    let auths: Vec<String> = if auth.enable {
-        std::iter::once(LOCAL_JWT.to_owned())
-            .chain(auth0_auths)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let about = Arc::new(About::new("core_server", instance_id()).auths(auths));
+    // With auth off there is nothing to log in to: no `auths` at all.
+    let auth0_auths = if auth.enable { auth0_auths } else { Vec::new() };
+    let about = About::new("core_server", instance_id()).login_methods(auth.enable, auth0_auths);
     let router = Router::new()
-        .route("/api", get(about_handler))
+        // Full about with a valid access token, minimal without (the path is optional below).
+        .route_service("/api", about.into_service())
         .route("/api/v3/process", get(process_list))
         .route("/ping", get(|| async { "pong" }))
         .fallback(not_found)
-        .method_not_allowed_fallback(not_found)
-        .with_state(about);
+        .method_not_allowed_fallback(not_found);
     if !auth.enable {
         return Ok(router);
     }
@@ -96,10 +90,6 @@ pub fn app_with_auth0<A: Auth0Provider>(
         .route_service("/api/login", login)
         .route_service("/api/login/refresh", RefreshService::new(jwt.clone()))
         .layer(JwtAuthLayer::new(jwt).policy(policy)))
-}
-
-async fn about_handler(State(about): State<Arc<About>>, req: Request) -> impl IntoResponse {
-    about.response(req.method(), req.extensions().get::<Claims>())
 }
 
 async fn process_list() -> impl IntoResponse {

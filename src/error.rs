@@ -57,27 +57,18 @@ struct ErrorBody<'a> {
 /// Renders the PROTOCOL.md §2 error response: `status`, the standard reason phrase and one
 /// `details` string. For `HEAD` the body is empty; status and headers are the same.
 pub fn error_response(method: &Method, status: StatusCode, detail: &str) -> Response<ResponseBody> {
-    let body = if method == Method::HEAD {
-        Bytes::new()
-    } else {
-        let message = status.canonical_reason().unwrap_or("Error");
-        let error = ErrorBody {
-            code: status.as_u16(),
-            message,
-            details: [detail],
-        };
-        json_line(&error)
+    let error = ErrorBody {
+        code: status.as_u16(),
+        message: status.canonical_reason().unwrap_or("Error"),
+        details: [detail],
     };
-    let mut res = Response::new(Full::new(body));
+    let mut res = json_response(method, &error);
     *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     res
 }
 
-/// Renders a 200 JSON response (compact, trailing newline, `Content-Type: application/json`).
+/// Renders a 200 JSON response (compact, trailing newline, `Content-Type: application/json`);
+/// for `HEAD` the same status and headers without the body.
 pub(crate) fn json_response<T: Serialize + ?Sized>(
     method: &Method,
     value: &T,

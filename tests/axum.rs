@@ -67,18 +67,7 @@ async fn app(metrics: &Metrics) -> SocketAddr {
 }
 
 async fn login(addr: SocketAddr) -> (String, String) {
-    let reply = Req::post("/auth/login")
-        .json(format!(
-            "{{\"username\":\"{USER}\",\"password\":\"{PASSWORD}\"}}"
-        ))
-        .send(addr)
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let v = reply.json();
-    (
-        v["access_token"].as_str().unwrap().to_owned(),
-        v["refresh_token"].as_str().unwrap().to_owned(),
-    )
+    common::login_at(addr, "/auth/login", USER, PASSWORD).await
 }
 
 #[tokio::test]

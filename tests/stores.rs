@@ -45,6 +45,18 @@ fn body(user: &str, pass: &str) -> String {
     serde_json::json!({ "username": user, "password": pass }).to_string()
 }
 
+/// Asserts that `user`/`pass` is refused with Core's 401.
+async fn assert_refused(addr: std::net::SocketAddr, user: &str, pass: &str) {
+    let reply = Req::post("/api/login")
+        .json(body(user, pass))
+        .send(addr)
+        .await;
+    reply.assert_error(
+        401,
+        "Invalid authorization credentials: invalid username or password",
+    );
+}
+
 async fn whoami(addr: std::net::SocketAddr, user: &str, pass: &str) -> String {
     let reply = Req::post("/api/login")
         .json(body(user, pass))
@@ -80,14 +92,7 @@ async fn argon2_store_over_http() {
         ("carol", "wonderland"),
         ("Alice", "wonderland"),
     ] {
-        let reply = Req::post("/api/login")
-            .json(body(user, pass))
-            .send(addr)
-            .await;
-        reply.assert_error(
-            401,
-            "Invalid authorization credentials: invalid username or password",
-        );
+        assert_refused(addr, user, pass).await;
     }
 }
 
@@ -120,14 +125,7 @@ async fn plaintext_user_needs_both_fields_exactly() {
         ("adminx", "datarhei"),
         ("datarhei", "admin"),
     ] {
-        let reply = Req::post("/api/login")
-            .json(body(user, pass))
-            .send(addr)
-            .await;
-        reply.assert_error(
-            401,
-            "Invalid authorization credentials: invalid username or password",
-        );
+        assert_refused(addr, user, pass).await;
     }
 }
 

@@ -209,3 +209,39 @@ impl CredentialStore for Argon2Store {
         Ok((known && ok).then(|| credentials.username().to_owned()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dummy an unknown user is checked against costs what a real check costs: same
+    /// algorithm, version and parameters as the stored hashes, but a salt and output of its own.
+    #[test]
+    fn dummy_hash_matches_the_users_cost() {
+        let cheap = "$argon2id$v=19$m=8192,t=3,p=2$c2FsdHNhbHRzYWx0$\
+                     AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let store = Argon2Store::new().with_hash("alice", cheap).unwrap();
+        let dummy = PasswordHash::new(&store.dummy).unwrap();
+        let user = PasswordHash::new(cheap).unwrap();
+        assert_eq!(dummy.algorithm, user.algorithm);
+        assert_eq!(dummy.version, user.version);
+        assert_eq!(dummy.params, user.params);
+        assert_ne!(dummy.salt, user.salt);
+        assert_ne!(dummy.hash, user.hash);
+
+        // Without users: Argon2id with the crate's default parameters.
+        let empty = Argon2Store::new();
+        let dummy = PasswordHash::new(&empty.dummy).unwrap();
+        let reference = hash_password("x").unwrap();
+        let default = PasswordHash::new(&reference).unwrap();
+        assert_eq!(dummy.algorithm, default.algorithm);
+        assert_eq!(dummy.params, default.params);
+    }
+
+    #[tokio::test]
+    async fn unknown_user_is_refused() {
+        let store = Argon2Store::new().with_password("alice", "pw").unwrap();
+        let unknown = Credentials::new("bob", "pw");
+        assert_eq!(store.authenticate(&unknown).await.unwrap(), None);
+    }
+}

@@ -271,12 +271,18 @@ fn parse_complete(buf: &[u8], head: bool) -> Option<Reply> {
 
 /// Logs in as admin/datarhei; returns (access, refresh).
 pub async fn login(addr: SocketAddr) -> (String, String) {
-    let reply = Req::post("/api/login")
-        .json(format!(
-            "{{\"username\":\"{USER}\",\"password\":\"{PASSWORD}\"}}"
-        ))
-        .send(addr)
-        .await;
+    login_at(addr, "/api/login", USER, PASSWORD).await
+}
+
+/// Logs in at `path` as `user`; asserts 200 and returns (access, refresh).
+pub async fn login_at(
+    addr: SocketAddr,
+    path: &str,
+    user: &str,
+    password: &str,
+) -> (String, String) {
+    let body = serde_json::json!({ "username": user, "password": password }).to_string();
+    let reply = Req::post(path).json(body).send(addr).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let v = reply.json();
     (
