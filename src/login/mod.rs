@@ -41,7 +41,7 @@
 //! ```
 
 use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -51,7 +51,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tower_service::Service;
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -60,14 +60,16 @@ use zeroize::Zeroize;
 use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{
-    LoginError, ResponseBody, error_response, json_response, unauthorized_response,
-};
+use crate::error::{LoginError, ResponseBody, error_response, json_response};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
 use crate::store::{CredentialStore, Credentials};
 use crate::throttle::LoginThrottle;
-use crate::token::{Jwt, TokenUse};
+use crate::token::Jwt;
+
+mod refresh;
+
+pub use refresh::RefreshService;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -358,82 +360,5 @@ where
         // `subject` is recorded on success only; never the password or a token.
         let span = tracing::info_span!("login", subject = Empty, outcome = Empty);
         Box::pin(async move { Ok(this.handle(req).await) }.instrument(span))
-    }
-}
-
-/// The refresh route: `GET` with `Authorization: Bearer <refresh token>` answers
-/// `{"access_token":"…"}`; anything else 401 `Missing or invalid JWT token` (any method other
-/// than `GET` gets 404 in the §2 shape).
-#[derive(Debug, Clone)]
-pub struct RefreshService {
-    jwt: Jwt,
-    metrics: Option<Metrics>,
-}
-
-#[derive(Serialize)]
-struct AccessOnly<'a> {
-    access_token: &'a str,
-}
-
-impl RefreshService {
-    /// The refresh route for tokens of `jwt`.
-    pub fn new(jwt: Jwt) -> Self {
-        RefreshService { jwt, metrics: None }
-    }
-
-    /// Counts refreshes and refused refreshes into `metrics` ([`Metrics::record_refresh`],
-    /// [`Metrics::record_refresh_failure`]).
-    pub fn metrics(mut self, metrics: Metrics) -> Self {
-        self.metrics = Some(metrics);
-        self
-    }
-
-    fn handle<B>(&self, req: &Request<B>) -> Response<ResponseBody> {
-        let method = req.method();
-        if method != Method::GET {
-            return error_response(method, StatusCode::NOT_FOUND, "Not Found");
-        }
-        let span = tracing::info_span!("refresh", subject = Empty, outcome = Empty).entered();
-        let claims = bearer_token(req.headers())
-            .and_then(|token| Ok(self.jwt.verify(token, TokenUse::Refresh)?));
-        match claims {
-            Ok(claims) => {
-                let access_token = self.jwt.issue_access(claims.subject());
-                span.record("subject", claims.subject());
-                span.record("outcome", "success");
-                if let Some(metrics) = &self.metrics {
-                    metrics.record_refresh();
-                }
-                tracing::info!(subject = claims.subject(), outcome = "success", "refresh");
-                json_response(
-                    method,
-                    &AccessOnly {
-                        access_token: &access_token,
-                    },
-                )
-            }
-            Err(error) => {
-                span.record("outcome", "refused");
-                if let Some(metrics) = &self.metrics {
-                    metrics.record_refresh_failure();
-                }
-                tracing::info!(reason = %error, outcome = "refused", "refresh");
-                unauthorized_response(method, &error)
-            }
-        }
-    }
-}
-
-impl<B> Service<Request<B>> for RefreshService {
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        ready(Ok(self.handle(&req)))
     }
 }

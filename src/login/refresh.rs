@@ -1,0 +1,92 @@
+//! [`RefreshService`]: `GET /api/login/refresh` trades a refresh token for a new access token.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::task::{Context, Poll};
+
+use http::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+use tower_service::Service;
+use tracing::field::Empty;
+
+use crate::bearer::bearer_token;
+use crate::error::{ResponseBody, error_response, json_response, unauthorized_response};
+use crate::metrics::Metrics;
+use crate::token::{Jwt, TokenUse};
+
+/// The refresh route: `GET` with `Authorization: Bearer <refresh token>` answers
+/// `{"access_token":"…"}`; anything else 401 `Missing or invalid JWT token` (any method other
+/// than `GET` gets 404 in the §2 shape).
+#[derive(Debug, Clone)]
+pub struct RefreshService {
+    jwt: Jwt,
+    metrics: Option<Metrics>,
+}
+
+#[derive(Serialize)]
+struct AccessOnly<'a> {
+    access_token: &'a str,
+}
+
+impl RefreshService {
+    /// The refresh route for tokens of `jwt`.
+    pub fn new(jwt: Jwt) -> Self {
+        RefreshService { jwt, metrics: None }
+    }
+
+    /// Counts refreshes and refused refreshes into `metrics` ([`Metrics::record_refresh`],
+    /// [`Metrics::record_refresh_failure`]).
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn handle<B>(&self, req: &Request<B>) -> Response<ResponseBody> {
+        let method = req.method();
+        if method != Method::GET {
+            return error_response(method, StatusCode::NOT_FOUND, "Not Found");
+        }
+        let span = tracing::info_span!("refresh", subject = Empty, outcome = Empty).entered();
+        let claims = bearer_token(req.headers())
+            .and_then(|token| Ok(self.jwt.verify(token, TokenUse::Refresh)?));
+        match claims {
+            Ok(claims) => {
+                let access_token = self.jwt.issue_access(claims.subject());
+                span.record("subject", claims.subject());
+                span.record("outcome", "success");
+                if let Some(metrics) = &self.metrics {
+                    metrics.record_refresh();
+                }
+                tracing::info!(subject = claims.subject(), outcome = "success", "refresh");
+                json_response(
+                    method,
+                    &AccessOnly {
+                        access_token: &access_token,
+                    },
+                )
+            }
+            Err(error) => {
+                span.record("outcome", "refused");
+                if let Some(metrics) = &self.metrics {
+                    metrics.record_refresh_failure();
+                }
+                tracing::info!(reason = %error, outcome = "refused", "refresh");
+                unauthorized_response(method, &error)
+            }
+        }
+    }
+}
+
+impl<B> Service<Request<B>> for RefreshService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        ready(Ok(self.handle(&req)))
+    }
+}
