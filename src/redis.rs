@@ -227,3 +227,7 @@ impl fmt::Debug for RedisConnection {
             .finish_non_exhaustive()
     }
 }
+
+/// The redis-rs crate this module is built on, for apps that want their own connections with
+/// the same version.
+pub use ::redis as client;

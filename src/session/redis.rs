@@ -51,11 +51,11 @@ local function keep_until(key, at)
   redis.call('EXPIREAT', key, at, 'NX')
   redis.call('EXPIREAT', key, at, 'GT')
 end
-local function revoke(revoked, sid, until, now_s, channel)
-  redis.call('ZADD', revoked, until, sid)
+local function revoke(revoked, sid, till, now_s, channel)
+  redis.call('ZADD', revoked, till, sid)
   redis.call('ZREMRANGEBYSCORE', revoked, '-inf', now_s)
-  keep_until(revoked, until)
-  redis.call('PUBLISH', channel, 'r ' .. until .. ' ' .. sid)
+  keep_until(revoked, till)
+  redis.call('PUBLISH', channel, 'r ' .. till .. ' ' .. sid)
 end
 "#;
 
@@ -114,21 +114,21 @@ return 1
 /// KEYS: user, revoked, nbf. ARGV: sub, retention s, channel, session key prefix.
 const LUA_END_ALL: &str = r#"
 local now_s = math.floor(now_ms() / 1000)
-local until = now_s + tonumber(ARGV[2])
+local till = now_s + tonumber(ARGV[2])
 local sids = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, sid in ipairs(sids) do
   redis.call('DEL', ARGV[4] .. sid)
-  revoke(KEYS[2], sid, until, now_s, ARGV[3])
+  revoke(KEYS[2], sid, till, now_s, ARGV[3])
 end
 redis.call('DEL', KEYS[1])
-redis.call('ZADD', KEYS[3], until, now_s .. ' ' .. ARGV[1])
+redis.call('ZADD', KEYS[3], till, now_s .. ' ' .. ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_s)
-keep_until(KEYS[3], until)
-redis.call('PUBLISH', ARGV[3], 'n ' .. now_s .. ' ' .. until .. ' ' .. ARGV[1])
+keep_until(KEYS[3], till)
+redis.call('PUBLISH', ARGV[3], 'n ' .. now_s .. ' ' .. till .. ' ' .. ARGV[1])
 return #sids
 "#;
 
-/// KEYS: revoked, nbf. ARGV: n (session entries), then n × (sid, until), then (member, until)…
+/// KEYS: revoked, nbf. ARGV: n (session entries), then n × (sid, till), then (member, till)…
 /// Writes back entries a restarted server lost; nothing is published (every instance has them).
 const LUA_RESTORE: &str = r#"
 local t = redis.call('TIME')
