@@ -422,6 +422,9 @@ impl fmt::Debug for RedisSessionStore {
     }
 }
 
+/// Members of a sorted set with their scores.
+type Scored = Vec<(String, f64)>;
+
 /// The live revocation entries in Redis: one round trip.
 async fn read_all(redis: &RedisConnection, keys: &Keys) -> Result<Snapshot, SessionError> {
     let now = now_secs();
@@ -436,7 +439,7 @@ async fn read_all(redis: &RedisConnection, keys: &Keys) -> Result<Snapshot, Sess
         .arg(now)
         .arg("+inf")
         .arg("WITHSCORES");
-    let (sessions, subjects): (Vec<(String, f64)>, Vec<(String, f64)>) = redis
+    let (sessions, subjects): (Scored, Scored) = redis
         .run(|mut con| async move { pipe.query_async(&mut con).await })
         .await?;
     let mut snapshot = Snapshot::default();
