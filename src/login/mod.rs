@@ -63,12 +63,15 @@ use crate::client_addr::ClientAddrResolver;
 use crate::error::{LoginError, ResponseBody, error_response, json_response};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
+use crate::session::{SessionError, Sessions, new_session_id};
 use crate::store::{CredentialStore, Credentials};
 use crate::throttle::LoginThrottle;
-use crate::token::Jwt;
+use crate::token::{Grant, Jwt};
 
+mod logout;
 mod refresh;
 
+pub use logout::LogoutService;
 pub use refresh::RefreshService;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -85,6 +88,7 @@ pub struct LoginService<S, A = NoAuth0> {
     metrics: Option<Metrics>,
     throttle: Option<LoginThrottle>,
     client_addr: ClientAddrResolver,
+    sessions: Option<Sessions>,
 }
 
 impl<S, A> Clone for LoginService<S, A> {
@@ -98,6 +102,7 @@ impl<S, A> Clone for LoginService<S, A> {
             metrics: self.metrics.clone(),
             throttle: self.throttle.clone(),
             client_addr: self.client_addr.clone(),
+            sessions: self.sessions.clone(),
         }
     }
 }
@@ -129,6 +134,7 @@ impl<S: CredentialStore> LoginService<S> {
             metrics: None,
             throttle: None,
             client_addr: ClientAddrResolver::new(),
+            sessions: None,
         }
     }
 }
@@ -146,6 +152,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             metrics: self.metrics,
             throttle: self.throttle,
             client_addr: self.client_addr,
+            sessions: self.sessions,
         }
     }
 
@@ -177,6 +184,14 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
     /// Core).
     pub fn failure_delay(mut self, delay: Duration) -> Self {
         self.failure_delay = delay;
+        self
+    }
+
+    /// Starts a [session](crate::session) at every login: both tokens carry its id (`sid`), so
+    /// logout and revocation can end them. While the store cannot be reached, logins answer
+    /// `503` with `Retry-After` and issue no token (a token that could not be revoked).
+    pub fn sessions(mut self, sessions: impl Into<Sessions>) -> Self {
+        self.sessions = Some(sessions.into());
         self
     }
 
@@ -245,7 +260,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 Auth0Verdict::Valid { subject } => {
                     tracing::Span::current().record("subject", subject.as_str());
                     tracing::info!(subject = %subject, "auth0 token accepted");
-                    Ok(self.jwt.issue_pair(&subject))
+                    self.issue(&subject).await
                 }
                 Auth0Verdict::Invalid { reason } => Err(LoginError::Auth0Rejected(reason)),
                 Auth0Verdict::NotMine => Err(LoginError::MissingCredentials),
@@ -280,10 +295,35 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             Ok(Some(subject)) => {
                 tracing::Span::current().record("subject", subject.as_str());
                 tracing::info!(subject = %subject, "credentials accepted");
-                Ok(self.jwt.issue_pair(&subject))
+                self.issue(&subject).await
             }
             Ok(None) => Err(LoginError::InvalidCredentials),
             Err(e) => Err(LoginError::Store(Box::new(e))),
+        }
+    }
+}
+
+impl<S, A> LoginService<S, A> {
+    /// The login answer for `subject`: Core's stateless pair, or, with sessions, a pair of a new
+    /// session that the store knows before the tokens leave.
+    async fn issue(&self, subject: &str) -> Result<crate::TokenPair, LoginError> {
+        let Some(sessions) = &self.sessions else {
+            return Ok(self.jwt.issue_pair(subject));
+        };
+        let sid = new_session_id();
+        let issued = self.jwt.issue(&Grant::new(subject).session(&sid));
+        match sessions
+            .start(&sid, subject, &issued.refresh_jti, issued.refresh_expires_at)
+            .await
+        {
+            Ok(()) => Ok(issued.tokens),
+            Err(SessionError::Unavailable(why)) => {
+                tracing::warn!(reason = %why, "session store unavailable: login refused");
+                Err(LoginError::Unavailable {
+                    retry_after_secs: sessions.retry_after_secs(),
+                })
+            }
+            Err(error) => Err(LoginError::Store(Box::new(error))),
         }
     }
 }
