@@ -19,6 +19,12 @@
 //! `X-Forwarded-For` is believed; default none). With none set, auth is enabled for user `admin`
 //! with a generated password printed once at start-up.
 //!
+//! Sessions (off by default): `CORE_API_AUTH_SESSIONS` (`memory`, or `redis://…` /
+//! `rediss://…` with `--features redis`) adds `POST /api/logout` and `POST /api/logout/all`;
+//! `CORE_API_AUTH_REFRESH_ROTATION=true` (with `CORE_API_AUTH_REFRESH_ROTATION_GRACE` seconds)
+//! rotates refresh tokens; `CORE_API_AUTH_REDIS_PREFIX` (default `tjl:`) and
+//! `CORE_API_AUTH_REDIS_TIMEOUT` (seconds, default 1) tune the Redis store.
+//!
 //! Auth0 logins (PROTOCOL.md §5) need the `auth0` feature: `CORE_API_AUTH_AUTH0_ENABLE=true
 //! CORE_API_AUTH_AUTH0_TENANTS='auth0://<clientid>@<domain>?aud=<audience>&user=<sub>'
 //! cargo run --features auth0 --example core_server` (several tenants comma-separated; each may
@@ -38,7 +44,8 @@ use tower_jwt_login::client_addr::ClientAddrResolver;
 use tower_jwt_login::config::{CoreAuthConfig, random_password};
 use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
-use tower_jwt_login::login::{LoginService, RefreshService};
+use tower_jwt_login::login::{LoginService, LogoutService, RefreshService};
+use tower_jwt_login::session::Sessions;
 use tower_jwt_login::{JwtConfig, KeyError};
 
 /// The whole app for an auth configuration: what `main` serves, and what the tests drive.
@@ -52,6 +59,18 @@ pub fn app_with_auth0<A: Auth0Provider>(
     auth: &CoreAuthConfig,
     auth0: A,
     auth0_auths: Vec<String>,
+) -> Result<Router, KeyError> {
+    app_with_sessions(auth, auth0, auth0_auths, None)
+}
+
+/// The app with sessions from `sessions` (made by [`CoreAuthConfig::sessions`]): logins start
+/// sessions, refresh checks them (and rotates with `CORE_API_AUTH_REFRESH_ROTATION`), the layer
+/// refuses revoked tokens, and `POST /api/logout` and `POST /api/logout/all` are mounted.
+pub fn app_with_sessions<A: Auth0Provider>(
+    auth: &CoreAuthConfig,
+    auth0: A,
+    auth0_auths: Vec<String>,
+    sessions: Option<Sessions>,
 ) -> Result<Router, KeyError> {
     // With auth off there is nothing to log in to: no `auths` at all.
     let auth0_auths = if auth.enable { auth0_auths } else { Vec::new() };
@@ -80,16 +99,35 @@ pub fn app_with_auth0<A: Auth0Provider>(
     if let Some(throttle) = auth.login_throttle() {
         login = login.throttle(throttle);
     }
-    let policy = PathPolicy::new()
+    let mut policy = PathPolicy::new()
         .login_routes("/api")
-        .optional_for(Method::GET, "/api")
-        .protected("/api")
-        .protected("/api/*")
-        .public("/*");
+        .optional_for(Method::GET, "/api");
+    let mut refresh = RefreshService::new(jwt.clone());
+    let mut layer = JwtAuthLayer::new(jwt.clone());
+    let mut router = router;
+    if let Some(sessions) = sessions {
+        login = login.sessions(sessions.clone());
+        refresh = refresh.sessions(sessions.clone());
+        if auth.refresh_rotation {
+            refresh = refresh.rotation(auth.refresh_rotation_grace);
+        }
+        layer = layer.revocations(sessions.revocations());
+        // The logout service verifies the token itself (access or refresh).
+        policy = policy
+            .public_for(Method::POST, "/api/logout")
+            .public_for(Method::POST, "/api/logout/all");
+        router = router
+            .route_service(
+                "/api/logout",
+                LogoutService::new(jwt.clone(), sessions.clone()),
+            )
+            .route_service("/api/logout/all", LogoutService::all(jwt.clone(), sessions));
+    }
+    let policy = policy.protected("/api").protected("/api/*").public("/*");
     Ok(router
         .route_service("/api/login", login)
-        .route_service("/api/login/refresh", RefreshService::new(jwt.clone()))
-        .layer(JwtAuthLayer::new(jwt).policy(policy)))
+        .route_service("/api/login/refresh", refresh)
+        .layer(layer.policy(policy)))
 }
 
 async fn process_list() -> impl IntoResponse {
@@ -152,7 +190,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             auth.username
         );
     }
-    let app = app_from_env(&auth)?.into_make_service_with_connect_info::<SocketAddr>();
+    let app = app_from_env(&auth)
+        .await?
+        .into_make_service_with_connect_info::<SocketAddr>();
     let address = listen_address()?;
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(address = %listener.local_addr()?, auth = auth.enable, "core_server listening");
@@ -166,11 +206,21 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The app, with Auth0 logins when `CORE_API_AUTH_AUTH0_ENABLE=true` (tenants from
 /// `CORE_API_AUTH_AUTH0_TENANTS`; needs `--features auth0`). Keys are fetched on the first
-/// Auth0 login, so the server starts even when a tenant's JWKS endpoint is down.
-fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Error>> {
+/// Auth0 login, so the server starts even when a tenant's JWKS endpoint is down. With
+/// `CORE_API_AUTH_SESSIONS`, the session store is set up first (a Redis one must answer).
+pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Error>> {
+    let sessions = if auth.enable {
+        let jwt = JwtConfig::new(auth.jwt_key()).build()?;
+        auth.sessions(&jwt).await?
+    } else {
+        None
+    };
+    if let Some(sessions) = &sessions {
+        tracing::info!(backend = ?auth.sessions, rotation = auth.refresh_rotation, ?sessions, "sessions on");
+    }
     let auth0 = Auth0Config::from_env()?;
     if !auth0.enable {
-        return Ok(app(auth)?);
+        return Ok(app_with_sessions(auth, NoAuth0, Vec::new(), sessions)?);
     }
     if !auth.enable {
         tracing::warn!("CORE_API_AUTH_AUTH0_ENABLE is ignored: CORE_API_AUTH_ENABLE is false");
@@ -183,7 +233,7 @@ fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Err
             tracing::info!(issuer = %tenant.issuer(), users = tenant.allowed_users().len(), "auth0 tenant");
         }
         let auths = provider.auths();
-        Ok(app_with_auth0(auth, provider, auths)?)
+        Ok(app_with_sessions(auth, provider, auths, sessions)?)
     }
     #[cfg(not(feature = "auth0"))]
     {

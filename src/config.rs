@@ -36,9 +36,9 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::client_addr::TrustedProxies;
+use crate::session::{MemorySessionStore, Sessions};
 use crate::store::PlaintextUser;
 use crate::throttle::{LoginThrottle, ThrottleConfig};
-use crate::session::{MemorySessionStore, Sessions};
 use crate::token::{Jwt, JwtKey};
 
 /// Why the configured session store could not be set up (Redis unreachable, no `redis`
@@ -271,20 +271,20 @@ impl CoreAuthConfig {
             })?;
         }
         if let Some(v) = lookup("CORE_API_AUTH_REFRESH_ROTATION_GRACE") {
-            self.refresh_rotation_grace =
-                parse_seconds(&v).ok_or(ConfigError::InvalidSeconds {
-                    var: "CORE_API_AUTH_REFRESH_ROTATION_GRACE",
-                })?;
+            self.refresh_rotation_grace = parse_seconds(&v).ok_or(ConfigError::InvalidSeconds {
+                var: "CORE_API_AUTH_REFRESH_ROTATION_GRACE",
+            })?;
         }
         if let Some(v) = lookup("CORE_API_AUTH_REDIS_PREFIX") {
             self.redis_prefix = v;
         }
         if let Some(v) = lookup("CORE_API_AUTH_REDIS_TIMEOUT") {
-            self.redis_timeout = parse_seconds(&v)
-                .filter(|t| !t.is_zero())
-                .ok_or(ConfigError::InvalidSeconds {
-                    var: "CORE_API_AUTH_REDIS_TIMEOUT",
-                })?;
+            self.redis_timeout =
+                parse_seconds(&v)
+                    .filter(|t| !t.is_zero())
+                    .ok_or(ConfigError::InvalidSeconds {
+                        var: "CORE_API_AUTH_REDIS_TIMEOUT",
+                    })?;
         }
         self.validate()?;
         Ok(self)

@@ -107,7 +107,11 @@ impl LogoutService {
         Ok(claims)
     }
 
-    async fn handle(self, method: Method, claims: Result<Claims, AuthError>) -> Response<ResponseBody> {
+    async fn handle(
+        self,
+        method: Method,
+        claims: Result<Claims, AuthError>,
+    ) -> Response<ResponseBody> {
         let span = tracing::Span::current();
         let claims = match claims {
             Ok(claims) => claims,

@@ -313,7 +313,12 @@ impl<S, A> LoginService<S, A> {
         let sid = new_session_id();
         let issued = self.jwt.issue(&Grant::new(subject).session(&sid));
         match sessions
-            .start(&sid, subject, &issued.refresh_jti, issued.refresh_expires_at)
+            .start(
+                &sid,
+                subject,
+                &issued.refresh_jti,
+                issued.refresh_expires_at,
+            )
             .await
         {
             Ok(()) => Ok(issued.tokens),

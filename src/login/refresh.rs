@@ -120,7 +120,11 @@ impl RefreshService {
     }
 
     /// The stateless refresh, exactly as before sessions.
-    fn stateless(&self, method: &Method, claims: Result<Claims, AuthError>) -> Response<ResponseBody> {
+    fn stateless(
+        &self,
+        method: &Method,
+        claims: Result<Claims, AuthError>,
+    ) -> Response<ResponseBody> {
         match claims {
             Ok(claims) => {
                 let access_token = self.jwt.issue_access(claims.subject());
@@ -150,8 +154,7 @@ impl RefreshService {
         let (verdict, answer) = match self.rotation {
             Some(grace) => {
                 let issued = self.jwt.issue(&grant);
-                let rotation =
-                    Rotation::new(&issued.refresh_jti, issued.refresh_expires_at, grace);
+                let rotation = Rotation::new(&issued.refresh_jti, issued.refresh_expires_at, grace);
                 let verdict = sessions.refresh(sid, subject, jti, Some(rotation)).await;
                 (verdict, Answer::Pair(issued.tokens))
             }

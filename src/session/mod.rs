@@ -286,7 +286,13 @@ impl<S: SessionStore> ErasedStore for S {
         refresh_jti: &'a str,
         expires_at: u64,
     ) -> BoxFuture<'a, Result<(), SessionError>> {
-        Box::pin(SessionStore::start(self, sid, subject, refresh_jti, expires_at))
+        Box::pin(SessionStore::start(
+            self,
+            sid,
+            subject,
+            refresh_jti,
+            expires_at,
+        ))
     }
     fn refresh<'a>(
         &'a self,
