@@ -306,7 +306,7 @@ async fn unknown_kid() {
     assert_eq!(
         jwks.hits(),
         1,
-        "one fetch; the second unknown kid is in the cooldown"
+        "one fetch; a token without a kid names no key to fetch"
     );
 }
 

@@ -5,11 +5,16 @@
 //!   down.
 //! - **Periodic refresh**: once the keys are older than
 //!   [`refresh_interval`](JwksSettings::refresh_interval) (default 1 h), the next lookup starts
-//!   a refresh in the background and is answered from the keys at hand.
-//! - **Unknown `kid`**: one re-fetch, single-flight (concurrent lookups wait for the fetch in
-//!   flight instead of starting their own), at most one per
-//!   [`cooldown`](JwksSettings::cooldown) (default 5 min) — a flood of invented `kid`s costs one
-//!   fetch per cooldown.
+//!   a refresh in the background and is answered from the keys at hand. A failed refresh is
+//!   retried no sooner than one refill interval of the re-fetch budget later (12 s by default).
+//! - **Unknown `kid`**: the lookup re-fetches the document at once, so a key the tenant has just
+//!   published is accepted on its first use. These re-fetches — and only these — are limited by
+//!   the [`refetch_budget`](JwksSettings::refetch_budget) (default 5 per minute, a token bucket
+//!   as in node's `jwks-rsa`): up to 5 back to back, then one every 12 s. They are single-flight:
+//!   lookups that miss while a fetch is in flight wait for it and take its result, so a burst of
+//!   invented `kid`s costs one fetch, and a sustained stream of them at most the budget. Any
+//!   fetch brings the whole document, so a real rotation still arrives with the next re-fetch,
+//!   whoever caused it.
 //! - **Outages**: a fetch that fails, times out, is too large or is not a JWKS with a usable key
 //!   changes nothing; the cached keys keep serving.
 //!
@@ -29,7 +34,8 @@
 //! let cache = JwksCache::new(
 //!     "https://example.eu.auth0.com/.well-known/jwks.json",
 //!     Down,
-//!     JwksSettings::default().cooldown(Duration::from_secs(60)),
+//!     // At most 10 unknown-kid re-fetches a minute (the default is 5).
+//!     JwksSettings::default().refetch_budget(10, Duration::from_secs(60)),
 //! );
 //! assert!(cache.key_ids().is_empty()); // constructing it fetched nothing
 //! assert!(cache.refresh().await.is_err());
@@ -53,23 +59,29 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JwksSettings {
     refresh_interval: Duration,
-    cooldown: Duration,
+    refetch_count: u32,
+    refetch_period: Duration,
     fetch_timeout: Duration,
     max_bytes: usize,
 }
 
 impl Default for JwksSettings {
-    /// Refresh after 1 h, unknown-`kid` cooldown 5 min, fetch timeout 5 s, documents up to
-    /// 256 KiB (Auth0's are about 3 KiB).
+    /// Refresh after 1 h, at most 5 unknown-`kid` re-fetches per minute, fetch timeout 5 s,
+    /// documents up to 256 KiB (Auth0's are about 3 KiB).
     fn default() -> Self {
         JwksSettings {
             refresh_interval: Duration::from_secs(3600),
-            cooldown: Duration::from_secs(300),
+            refetch_count: 5,
+            refetch_period: Duration::from_secs(60),
             fetch_timeout: Duration::from_secs(5),
             max_bytes: 256 * 1024,
         }
     }
 }
+
+/// The longest budget period honoured: long enough for any sane setting, short enough that
+/// `Instant` arithmetic cannot overflow.
+const MAX_REFETCH_PERIOD: Duration = Duration::from_secs(24 * 3600);
 
 impl JwksSettings {
     /// Keys older than this are refreshed in the background on the next lookup.
@@ -78,11 +90,31 @@ impl JwksSettings {
         self
     }
 
-    /// The least time from the end of one fetch to the start of the next caused by an unknown
-    /// `kid` or a due refresh.
-    pub fn cooldown(mut self, cooldown: Duration) -> Self {
-        self.cooldown = cooldown;
+    /// Limits the re-fetches caused by an unknown `kid` to `count` per `per` (default 5 per
+    /// minute), as a token bucket: `count` may run back to back, then one more each
+    /// `per / count`. Every fetch a lookup starts because its `kid` is not cached draws from it —
+    /// the very first fetch of an empty cache included, so an endpoint that is down is asked at
+    /// most at this pace. Periodic refreshes and [`JwksCache::refresh`] neither draw from the
+    /// budget nor wait for it.
+    ///
+    /// A `count` of 0 is taken as 1 (with no re-fetch at all, a cache would never get its first
+    /// keys); `per` is capped at 24 h; `Duration::ZERO` lifts the limit (single flight still
+    /// applies: concurrent misses share one fetch).
+    pub fn refetch_budget(mut self, count: u32, per: Duration) -> Self {
+        self.refetch_count = count.max(1);
+        self.refetch_period = per.min(MAX_REFETCH_PERIOD);
         self
+    }
+
+    /// The former gate: one cooldown armed by every fetch, the first included, so a key published
+    /// within the cooldown after the first login was refused as `unknown key`. Kept for existing
+    /// callers as an unknown-`kid` budget of one re-fetch per `cooldown`; only unknown-`kid`
+    /// re-fetches are limited now.
+    #[deprecated(
+        note = "use `refetch_budget(count, per)`; `cooldown(d)` is `refetch_budget(1, d)`"
+    )]
+    pub fn cooldown(self, cooldown: Duration) -> Self {
+        self.refetch_budget(1, cooldown)
     }
 
     /// The longest a fetch may take, from connecting to the last byte.
@@ -95,6 +127,11 @@ impl JwksSettings {
     pub fn max_bytes(mut self, max_bytes: usize) -> Self {
         self.max_bytes = max_bytes;
         self
+    }
+
+    /// One token's worth of the budget: `per / count` (zero when unlimited).
+    fn refill_interval(&self) -> Duration {
+        self.refetch_period / self.refetch_count.max(1)
     }
 }
 
@@ -141,14 +178,52 @@ struct Inner<F> {
     /// refresh can own it.
     gate: Arc<Mutex<Gate>>,
     fetches: AtomicU64,
+    /// Fetches finished (successful or not); bumped under the gate after the keys are stored.
+    /// A lookup that missed and then sees it move while waiting for the gate takes that fetch's
+    /// result instead of starting another.
+    finished: AtomicU64,
     /// Where fetches are also counted, once the app attaches its [`Metrics`].
     metrics: OnceLock<Metrics>,
 }
 
 struct Gate {
-    /// When the last fetch ended (successful or not): the cooldown runs from there, so a slow
-    /// endpoint is not asked again the moment a timed-out fetch gives up.
+    /// When the last fetch ended (successful or not). A background refresh is not started
+    /// within one refill interval of it, so a failing endpoint is not asked again by every
+    /// login while the keys are due.
     last_attempt: Option<Instant>,
+    /// The unknown-`kid` re-fetch budget.
+    budget: Budget,
+}
+
+/// A token bucket kept as one instant (GCRA): `count` tokens, one more each `per / count`.
+#[derive(Default)]
+struct Budget {
+    /// When the bucket will be full again; `None`: full.
+    full_at: Option<Instant>,
+}
+
+impl Budget {
+    /// Takes a token if one is left at `now`.
+    fn take(&mut self, now: Instant, settings: &JwksSettings) -> bool {
+        let interval = settings.refill_interval();
+        if interval.is_zero() {
+            return true;
+        }
+        let full_at = self.full_at.map_or(now, |t| t.max(now));
+        // The bucket holds `count` tokens: full_at may run ahead of now by the time that
+        // `count - 1` tokens take to come back, not more.
+        let burst = settings.refetch_period.saturating_sub(interval);
+        if full_at.saturating_duration_since(now) > burst {
+            return false;
+        }
+        match full_at.checked_add(interval) {
+            Some(next) => {
+                self.full_at = Some(next);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl<F: JwksFetcher> JwksCache<F> {
@@ -164,8 +239,12 @@ impl<F: JwksFetcher> JwksCache<F> {
                 fetcher,
                 settings,
                 keys: ArcSwap::from_pointee(KeySet::default()),
-                gate: Arc::new(Mutex::new(Gate { last_attempt: None })),
+                gate: Arc::new(Mutex::new(Gate {
+                    last_attempt: None,
+                    budget: Budget::default(),
+                })),
                 fetches: AtomicU64::new(0),
+                finished: AtomicU64::new(0),
                 metrics: OnceLock::new(),
             }),
         }
@@ -192,19 +271,18 @@ impl<F: JwksFetcher> JwksCache<F> {
         self.inner.fetches.load(Ordering::Relaxed)
     }
 
-    /// Fetches now, ignoring the cooldown (waits for a fetch already in flight first). On
-    /// failure the cached keys stay. Apps may call it at start-up in a spawned task to warm the
-    /// cache; nothing requires it.
+    /// Fetches now (waits for a fetch already in flight first), outside the re-fetch budget:
+    /// it neither needs nor spends a token. On failure the cached keys stay. Apps may call it at
+    /// start-up in a spawned task to warm the cache; nothing requires it.
     pub async fn refresh(&self) -> Result<(), FetchError> {
         let mut gate = self.inner.gate.lock().await;
-        let result = self.inner.fetch().await;
-        gate.last_attempt = Some(Instant::now());
-        result
+        self.inner.fetch(&mut gate).await
     }
 
-    /// The key for `kid`: from the cached set without a lock, else after one single-flight
-    /// re-fetch unless one ran within the cooldown.
+    /// The key for `kid`: from the cached set without a lock; else the result of the fetch in
+    /// flight, or of one re-fetch if the budget allows.
     pub(crate) async fn lookup(&self, kid: &str) -> Lookup {
+        let finished = self.inner.finished.load(Ordering::Acquire);
         if let Some(found) = self.inner.find(kid) {
             return found;
         }
@@ -213,14 +291,21 @@ impl<F: JwksFetcher> JwksCache<F> {
         if let Some(found) = self.inner.find(kid) {
             return found;
         }
-        let cooldown = self.inner.settings.cooldown;
-        if gate.last_attempt.is_some_and(|t| t.elapsed() < cooldown) {
+        // Single flight: a fetch that ended since this lookup missed is its answer too.
+        if self.inner.finished.load(Ordering::Acquire) != finished {
+            return self.inner.missing();
+        }
+        if !gate.budget.take(Instant::now(), &self.inner.settings) {
+            tracing::debug!(
+                url = %self.inner.url,
+                kid,
+                "unknown kid: re-fetch budget spent, not re-fetching the JWKS"
+            );
             return self.inner.missing();
         }
         tracing::debug!(url = %self.inner.url, kid, "unknown kid: re-fetching the JWKS");
         // Errors are logged by `fetch`; the cached keys are unchanged.
-        let _ = self.inner.fetch().await;
-        gate.last_attempt = Some(Instant::now());
+        let _ = self.inner.fetch(&mut gate).await;
         drop(gate);
         self.inner.find(kid).unwrap_or_else(|| self.inner.missing())
     }
@@ -252,15 +337,14 @@ impl<F: JwksFetcher> Inner<F> {
         }
     }
 
-    /// Starts a refresh task unless a fetch is in flight or one started within the cooldown.
+    /// Starts a refresh task unless a fetch is in flight or one ended within a refill interval
+    /// of the re-fetch budget (the pace at which a failed refresh is retried).
     fn refresh_in_background(self: &Arc<Self>) {
         let Ok(mut gate) = Arc::clone(&self.gate).try_lock_owned() else {
             return;
         };
-        if gate
-            .last_attempt
-            .is_some_and(|t| t.elapsed() < self.settings.cooldown)
-        {
+        let retry = self.settings.refill_interval();
+        if gate.last_attempt.is_some_and(|t| t.elapsed() < retry) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -269,13 +353,20 @@ impl<F: JwksFetcher> Inner<F> {
         let this = Arc::clone(self);
         runtime.spawn(async move {
             tracing::debug!(url = %this.url, "JWKS keys are due for refresh");
-            let _ = this.fetch().await;
-            gate.last_attempt = Some(Instant::now());
+            let _ = this.fetch(&mut gate).await;
         });
     }
 
-    /// One fetch: bounded in time and size; a usable document replaces the key set.
-    async fn fetch(&self) -> Result<(), FetchError> {
+    /// One fetch, with the gate held: bounded in time and size; a usable document replaces the
+    /// key set. Records the attempt in the gate and counts it as finished.
+    async fn fetch(&self, gate: &mut Gate) -> Result<(), FetchError> {
+        let result = self.fetch_document().await;
+        gate.last_attempt = Some(Instant::now());
+        self.finished.fetch_add(1, Ordering::Release);
+        result
+    }
+
+    async fn fetch_document(&self) -> Result<(), FetchError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let max = self.settings.max_bytes;
@@ -329,5 +420,70 @@ impl<F: JwksFetcher> Inner<F> {
                 Err(error)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn budget_is_a_token_bucket() {
+        let settings = JwksSettings::default(); // 5 per minute
+        let mut budget = Budget::default();
+        let t0 = Instant::now();
+        // Five back to back, then none until a token comes back after 12 s.
+        for _ in 0..5 {
+            assert!(budget.take(t0, &settings));
+        }
+        assert!(!budget.take(t0, &settings));
+        assert!(!budget.take(t0 + Duration::from_secs(11), &settings));
+        assert!(budget.take(t0 + Duration::from_secs(12), &settings));
+        assert!(!budget.take(t0 + Duration::from_secs(12), &settings));
+        // Sustained demand gets one per 12 s.
+        let mut granted = 0;
+        for s in 13..=120 {
+            if budget.take(t0 + Duration::from_secs(s), &settings) {
+                granted += 1;
+            }
+        }
+        assert_eq!(granted, 9); // at 24, 36, …, 120 s
+        // After a long quiet spell the bucket is full again, never fuller.
+        let later = t0 + Duration::from_secs(3600);
+        for _ in 0..5 {
+            assert!(budget.take(later, &settings));
+        }
+        assert!(!budget.take(later, &settings));
+    }
+
+    #[test]
+    fn budget_settings_edges() {
+        let t0 = Instant::now();
+        // Zero period: no limit.
+        let unlimited = JwksSettings::default().refetch_budget(1, Duration::ZERO);
+        let mut budget = Budget::default();
+        assert!((0..1000).all(|_| budget.take(t0, &unlimited)));
+        // A count of 0 is 1: the cache still gets its first keys.
+        let one = JwksSettings::default().refetch_budget(0, MINUTE);
+        assert_eq!(one, JwksSettings::default().refetch_budget(1, MINUTE));
+        let mut budget = Budget::default();
+        assert!(budget.take(t0, &one));
+        assert!(!budget.take(t0 + Duration::from_secs(59), &one));
+        assert!(budget.take(t0 + MINUTE, &one));
+        // An absurd period is capped, not an overflow.
+        let capped = JwksSettings::default().refetch_budget(1, Duration::MAX);
+        assert_eq!(capped.refill_interval(), MAX_REFETCH_PERIOD);
+        let mut budget = Budget::default();
+        assert!(budget.take(t0, &capped));
+        assert!(!budget.take(t0, &capped));
+        // The old setting maps onto the budget.
+        #[allow(deprecated)]
+        let old = JwksSettings::default().cooldown(Duration::from_secs(300));
+        assert_eq!(
+            old,
+            JwksSettings::default().refetch_budget(1, Duration::from_secs(300))
+        );
     }
 }

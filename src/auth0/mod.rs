@@ -32,8 +32,9 @@
     doc = "
 The crate's own provider is [`JwksProvider`] (cargo feature `auth0`): Core's tenants
 ([`Auth0Tenant`], read from the environment by [`Auth0Config`]), each token verified against
-the tenant's JWKS, fetched over HTTPS by a [`JwksCache`] that refreshes, re-fetches once on an
-unknown `kid` and keeps serving cached keys through an outage."
+the tenant's JWKS, fetched over HTTPS by a [`JwksCache`] that refreshes, re-fetches on an
+unknown `kid` (single flight, a few times a minute at most: [`JwksSettings::refetch_budget`]) and
+keeps serving cached keys through an outage."
 )]
 #![cfg_attr(
     not(feature = "auth0"),

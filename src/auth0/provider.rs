@@ -8,7 +8,7 @@
 //! | check | reason when it fails |
 //! |---|---|
 //! | header `alg` is RS256, PS256, ES256 or EdDSA; no `crit` | `unsupported algorithm` / `invalid token` |
-//! | header `kid` names a cached key (one single-flight re-fetch) | `unknown key`, `keys unavailable` |
+//! | header `kid` names a cached key (else one single-flight re-fetch, within the re-fetch budget) | `unknown key`, `keys unavailable` |
 //! | that JWK is usable: `use: "sig"`, RSA ≥ 2048 bits, not `oct` | `key not for signing`, `key too weak`, `symmetric key refused`, … |
 //! | the JWK's `alg` equals the token's | `algorithm mismatch` |
 //! | the signature | `invalid signature` |

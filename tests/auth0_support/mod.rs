@@ -371,10 +371,18 @@ pub fn test_pki() -> TestPki {
 
 // ------------------------------------------------------------------- server under test
 
+/// The unknown-`kid` re-fetch budget of [`fast_settings`]: two back to back, then one more every
+/// [`REFILL`].
+pub const BUDGET: u32 = 2;
+/// The period of [`fast_settings`]' budget.
+pub const BUDGET_PERIOD: Duration = Duration::from_millis(600);
+/// `BUDGET_PERIOD / BUDGET`: one token back; also the least spacing of background refreshes.
+pub const REFILL: Duration = Duration::from_millis(300);
+
 /// Short timings so the fault tests run fast.
 pub fn fast_settings() -> JwksSettings {
     JwksSettings::default()
-        .cooldown(Duration::from_millis(300))
+        .refetch_budget(BUDGET, BUDGET_PERIOD)
         .fetch_timeout(Duration::from_millis(500))
         .refresh_interval(Duration::from_secs(3600))
 }
