@@ -84,6 +84,12 @@ pub mod tonic;
 
 pub use token::{Algorithm, Claims, Jwt, JwtConfig, JwtKey, KeyError, TokenPair, TokenUse};
 
+/// The README's Rust snippets, run as doctests. They use axum, tonic and Auth0 together, so they
+/// run with every feature (`cargo test --all-features`, as CI does); plain `cargo test` skips them.
+#[cfg(all(doctest, feature = "axum", feature = "tonic", feature = "auth0"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 #[cfg(all(
     feature = "auth0",
     not(any(feature = "rust_crypto", feature = "aws_lc_rs"))
