@@ -19,6 +19,10 @@
 //!   parameters, so it costs exactly one Argon2 verification, like a wrong password.
 //! - **Off the executor, bounded**: the query and the verification run on tokio's blocking pool,
 //!   at most one per CPU at a time (each Argon2 run allocates 19 MiB).
+//! - **Throttled, per client address**: `LoginService` throttles failed logins by default (10 per
+//!   account and address in 15 minutes, then 429 without an Argon2 run), and the server is served
+//!   with `into_make_service_with_connect_info`, so the address is the TCP peer. Failed logins
+//!   wait 5 s, like Core.
 //! - **Migrations on start**: SQLite's `user_version` says which schema steps already ran.
 
 use std::fmt;
@@ -218,7 +222,9 @@ impl CredentialStore for SqliteStore {
     }
 }
 
-/// The server: login and refresh from the SQLite users, a protected `GET /api/whoami`.
+/// The server: login and refresh from the SQLite users, a protected `GET /api/whoami`. Serve it
+/// with `into_make_service_with_connect_info::<SocketAddr>()` so that the login throttle (on by
+/// default) counts per client address.
 pub fn app(store: SqliteStore, jwt: Jwt, failure_delay: Duration) -> Router {
     let login = LoginService::new(jwt.clone(), store).failure_delay(failure_delay);
     Router::new()
@@ -294,7 +300,10 @@ async fn serve(db: &Path) -> Result<(), BoxError> {
         .parse()?;
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(address = %listener.local_addr()?, db = %db.display(), "sqlite_store listening");
-    axum::serve(listener, app(store, jwt, Duration::from_secs(5)))
+    // With the peer address: the login throttle counts per client address.
+    let app =
+        app(store, jwt, Duration::from_secs(5)).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

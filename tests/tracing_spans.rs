@@ -76,4 +76,44 @@ async fn spans_carry_subject_and_outcome_but_never_secrets() {
     for secret in [PASSWORD, SECRET, &access, &refresh, &new_access] {
         assert!(!log.contains(secret), "log leaks {secret:?}:\n{log}");
     }
+
+    // Exactly one INFO line per login or refresh outcome: the audit event (target
+    // `tower_jwt_login::audit`); everything else the login writes is DEBUG (span closings aside).
+    let info: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" INFO ") && !l.contains("time.busy="))
+        .collect();
+    assert_eq!(info.len(), 3, "INFO lines:\n{}", info.join("\n"));
+    let audit: Vec<&str> = info
+        .iter()
+        .copied()
+        .filter(|l| l.contains(" tower_jwt_login::audit: "))
+        .collect();
+    assert_eq!(audit.len(), 3, "audit lines:\n{}", info.join("\n"));
+    for (line, fields) in audit.iter().zip([
+        &[
+            "login{",
+            "login outcome=\"success\"",
+            "subject=\"admin\"",
+            "client=127.0.0.1",
+        ][..],
+        &[
+            "refresh{",
+            "refresh outcome=\"success\"",
+            "subject=\"admin\"",
+            "client=127.0.0.1",
+        ],
+        &[
+            "login{",
+            "login outcome=\"failure\"",
+            "reason=\"invalid_credentials\"",
+            "client=127.0.0.1",
+        ],
+    ]) {
+        for field in fields {
+            assert!(line.contains(field), "{field:?} missing in {line}");
+        }
+    }
+    // The attempted username of a failure is not logged (it may be a mistyped password).
+    assert!(!audit[2].contains("admin"), "{}", audit[2]);
 }
