@@ -30,6 +30,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{HeaderValue, Method, StatusCode, header};
@@ -71,9 +72,11 @@ pub fn app_with_auth0<A: Auth0Provider>(
 
     let jwt = JwtConfig::new(auth.jwt_key()).build()?;
     // The client address for the login throttle and the audit log: the TCP peer that axum
-    // records with `into_make_service_with_connect_info`, or what a trusted proxy forwarded in
-    // the configured header.
-    let client_addr = auth.client_addr_resolver();
+    // records with `into_make_service_with_connect_info` (read without `peer_from` when the
+    // crate's `axum` feature is on), or what a trusted proxy forwarded in the configured header.
+    let client_addr = auth
+        .client_addr_resolver()
+        .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
     let login = LoginService::new(jwt.clone(), auth.credential_store())
         .failure_delay(auth.login_failure_delay)
         .client_addr(client_addr.clone())

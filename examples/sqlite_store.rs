@@ -35,11 +35,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Extension;
+use axum::extract::{ConnectInfo, Extension};
 use axum::routing::get;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
+use tower_jwt_login::client_addr::ClientAddrResolver;
 use tower_jwt_login::login::{LoginService, RefreshService};
 use tower_jwt_login::store::{
     Argon2Error, CredentialStore, Credentials, hash_password, verify_password,
@@ -226,7 +227,14 @@ impl CredentialStore for SqliteStore {
 /// with `into_make_service_with_connect_info::<SocketAddr>()` so that the login throttle (on by
 /// default) counts per client address.
 pub fn app(store: SqliteStore, jwt: Jwt, failure_delay: Duration) -> Router {
-    let login = LoginService::new(jwt.clone(), store).failure_delay(failure_delay);
+    // The TCP peer that `into_make_service_with_connect_info` records. With the crate's `axum`
+    // feature the default resolver reads it without this line; spelled out, the example works
+    // without the feature too.
+    let client_addr = ClientAddrResolver::new()
+        .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
+    let login = LoginService::new(jwt.clone(), store)
+        .failure_delay(failure_delay)
+        .client_addr(client_addr);
     Router::new()
         .route(
             "/api/whoami",

@@ -1317,7 +1317,9 @@ async fn ipv6_spraying_from_one_48_hits_the_48_limit() {
 }
 
 /// A plain axum app: `LoginService::new` with nothing else, served with
-/// `into_make_service_with_connect_info`. Throttled by default, per client address.
+/// `into_make_service_with_connect_info`. Throttled by default, per client address (the default
+/// resolver reads axum's `ConnectInfo` with the crate's `axum` feature).
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn plain_axum_login_is_throttled_per_address_by_default() {
     use tower_jwt_login::login::LoginService;

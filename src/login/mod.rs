@@ -175,7 +175,7 @@ impl<S: CredentialStore> LoginService<S> {
 }
 
 impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
-    /// Accepts Auth0 bearer tokens through `provider` (PROTOCOL.md §5). A JSON body with
+    /// Accepts Auth0 bearer tokens through `provider` (docs/protocol.md §5). A JSON body with
     /// credentials is always the local login; only without one is a bearer given to `provider`.
     pub fn auth0<A2: Auth0Provider>(self, provider: A2) -> LoginService<S, A2> {
         LoginService {
