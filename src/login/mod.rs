@@ -325,7 +325,10 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             tracing::debug!("no client address for this login");
             return;
         }
-        if !self.warned_no_addr.swap(true, Ordering::Relaxed) {
+        // Load first: after the warning, address-less requests only read the shared flag.
+        if !self.warned_no_addr.load(Ordering::Relaxed)
+            && !self.warned_no_addr.swap(true, Ordering::Relaxed)
+        {
             tracing::warn!(
                 "login: no client address in the request (no ClientAddr, axum ConnectInfo or \
                  tonic TcpConnectInfo extension), so the per-address login limits cannot apply, \
