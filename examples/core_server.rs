@@ -15,9 +15,11 @@
 //! `CORE_API_AUTH_LOGIN_FAILURE_DELAY` (seconds), and the crate's own
 //! `CORE_API_AUTH_LOGIN_MAX_FAILURES` (failed logins per account and client address before 429;
 //! default 10, `0` turns throttling off), `CORE_API_AUTH_LOGIN_FAILURE_WINDOW` (seconds, default
-//! 900) and `CORE_API_AUTH_TRUSTED_PROXIES` (comma-separated proxy networks whose
-//! `X-Forwarded-For` is believed; default none). With none set, auth is enabled for user `admin`
-//! with a generated password printed once at start-up.
+//! 900; `0` is refused), `CORE_API_AUTH_TRUSTED_PROXIES` (comma-separated proxy networks whose
+//! client address header is believed; default none) and `CORE_API_AUTH_CLIENT_IP_HEADER` (the
+//! one header those proxies set: `X-Forwarded-For` (default), `X-Real-IP`, `Forwarded`,
+//! `CF-Connecting-IP`, `True-Client-IP`, `Fly-Client-IP`). With none set, auth is enabled for user
+//! `admin` with a generated password printed once at start-up.
 //!
 //! Logs go to stdout at `RUST_LOG` (default `info`), written by a background thread
 //! (`tracing-appender`'s non-blocking writer) so that no request waits for the log's output;
@@ -37,17 +39,18 @@ use axum::extract::ConnectInfo;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{HeaderValue, Method, StatusCode, header};
+use tower_jwt_login::JwtConfig;
 use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
 use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
-use tower_jwt_login::client_addr::ClientAddrResolver;
 use tower_jwt_login::config::{CoreAuthConfig, random_password};
 use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
 use tower_jwt_login::login::{LoginService, RefreshService};
-use tower_jwt_login::{JwtConfig, KeyError};
+
+type BoxError = Box<dyn std::error::Error>;
 
 /// The whole app for an auth configuration: what `main` serves, and what the tests drive.
-pub fn app(auth: &CoreAuthConfig) -> Result<Router, KeyError> {
+pub fn app(auth: &CoreAuthConfig) -> Result<Router, BoxError> {
     app_with_auth0(auth, NoAuth0, Vec::new())
 }
 
@@ -57,7 +60,7 @@ pub fn app_with_auth0<A: Auth0Provider>(
     auth: &CoreAuthConfig,
     auth0: A,
     auth0_auths: Vec<String>,
-) -> Result<Router, KeyError> {
+) -> Result<Router, BoxError> {
     // With auth off there is nothing to log in to: no `auths` at all.
     let auth0_auths = if auth.enable { auth0_auths } else { Vec::new() };
     let about = About::new("core_server", instance_id()).login_methods(auth.enable, auth0_auths);
@@ -73,18 +76,18 @@ pub fn app_with_auth0<A: Auth0Provider>(
     }
 
     let jwt = JwtConfig::new(auth.jwt_key()).build()?;
-    // The client address for the login throttle: the TCP peer that axum records with
-    // `into_make_service_with_connect_info`, or what a trusted proxy forwarded.
-    let client_addr = ClientAddrResolver::new()
-        .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
-        .trusted_proxies(auth.trusted_proxies.clone());
-    let mut login = LoginService::new(jwt.clone(), auth.credential_store())
+    // The client address for the login throttle and the audit log: the TCP peer that axum
+    // records with `into_make_service_with_connect_info` (read without `peer_from` when the
+    // crate's `axum` feature is on), or what a trusted proxy forwarded in the configured header.
+    let client_addr = auth
+        .client_addr_resolver()
+        .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
+    let login = LoginService::new(jwt.clone(), auth.credential_store())
         .failure_delay(auth.login_failure_delay)
-        .client_addr(client_addr)
+        .client_addr(client_addr.clone())
+        // `None` (CORE_API_AUTH_LOGIN_MAX_FAILURES=0) turns the default throttle off.
+        .throttle(auth.login_throttle()?)
         .auth0(auth0);
-    if let Some(throttle) = auth.login_throttle() {
-        login = login.throttle(throttle);
-    }
     let policy = PathPolicy::new()
         .login_routes("/api")
         .optional_for(Method::GET, "/api")
@@ -93,7 +96,10 @@ pub fn app_with_auth0<A: Auth0Provider>(
         .public("/*");
     Ok(router
         .route_service("/api/login", login)
-        .route_service("/api/login/refresh", RefreshService::new(jwt.clone()))
+        .route_service(
+            "/api/login/refresh",
+            RefreshService::new(jwt.clone()).client_addr(client_addr),
+        )
         .layer(JwtAuthLayer::new(jwt).policy(policy)))
 }
 
@@ -186,11 +192,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Error>> {
     let auth0 = Auth0Config::from_env()?;
     if !auth0.enable {
-        return Ok(app(auth)?);
+        return app(auth);
     }
     if !auth.enable {
         tracing::warn!("CORE_API_AUTH_AUTH0_ENABLE is ignored: CORE_API_AUTH_ENABLE is false");
-        return Ok(app(auth)?);
+        return app(auth);
     }
     #[cfg(feature = "auth0")]
     {
@@ -199,7 +205,7 @@ fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Err
             tracing::info!(issuer = %tenant.issuer(), users = tenant.allowed_users().len(), "auth0 tenant");
         }
         let auths = provider.auths();
-        Ok(app_with_auth0(auth, provider, auths)?)
+        app_with_auth0(auth, provider, auths)
     }
     #[cfg(not(feature = "auth0"))]
     {
