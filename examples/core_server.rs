@@ -15,9 +15,15 @@
 //! `CORE_API_AUTH_LOGIN_FAILURE_DELAY` (seconds), and the crate's own
 //! `CORE_API_AUTH_LOGIN_MAX_FAILURES` (failed logins per account and client address before 429;
 //! default 10, `0` turns throttling off), `CORE_API_AUTH_LOGIN_FAILURE_WINDOW` (seconds, default
-//! 900) and `CORE_API_AUTH_TRUSTED_PROXIES` (comma-separated proxy networks whose
-//! `X-Forwarded-For` is believed; default none). With none set, auth is enabled for user `admin`
-//! with a generated password printed once at start-up.
+//! 900; `0` is refused), `CORE_API_AUTH_TRUSTED_PROXIES` (comma-separated proxy networks whose
+//! client address header is believed; default none) and `CORE_API_AUTH_CLIENT_IP_HEADER` (the
+//! one header those proxies set: `X-Forwarded-For` (default), `X-Real-IP`, `Forwarded`,
+//! `CF-Connecting-IP`, `True-Client-IP`, `Fly-Client-IP`). With none set, auth is enabled for user
+//! `admin` with a generated password printed once at start-up.
+//!
+//! Logs go to stdout at `RUST_LOG` (default `info`), written by a background thread
+//! (`tracing-appender`'s non-blocking writer) so that no request waits for the log's output;
+//! with colour only when stdout is a terminal.
 //!
 //! Sessions (off by default): `CORE_API_AUTH_SESSIONS` (`memory`, or `redis://…` /
 //! `rediss://…` with `--features redis`) adds `POST /api/logout` and `POST /api/logout/all`;
@@ -30,6 +36,7 @@
 //! cargo run --features auth0 --example core_server` (several tenants comma-separated; each may
 //! also be base64 of `{"domain","audience","clientid","users":[…]}`, as in Core).
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -38,18 +45,19 @@ use axum::extract::ConnectInfo;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{HeaderValue, Method, StatusCode, header};
+use tower_jwt_login::JwtConfig;
 use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
 use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
-use tower_jwt_login::client_addr::ClientAddrResolver;
 use tower_jwt_login::config::{CoreAuthConfig, random_password};
 use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
 use tower_jwt_login::login::{LoginService, LogoutService, RefreshService};
 use tower_jwt_login::session::Sessions;
-use tower_jwt_login::{JwtConfig, KeyError};
+
+type BoxError = Box<dyn std::error::Error>;
 
 /// The whole app for an auth configuration: what `main` serves, and what the tests drive.
-pub fn app(auth: &CoreAuthConfig) -> Result<Router, KeyError> {
+pub fn app(auth: &CoreAuthConfig) -> Result<Router, BoxError> {
     app_with_auth0(auth, NoAuth0, Vec::new())
 }
 
@@ -59,7 +67,7 @@ pub fn app_with_auth0<A: Auth0Provider>(
     auth: &CoreAuthConfig,
     auth0: A,
     auth0_auths: Vec<String>,
-) -> Result<Router, KeyError> {
+) -> Result<Router, BoxError> {
     app_with_sessions(auth, auth0, auth0_auths, None)
 }
 
@@ -71,7 +79,7 @@ pub fn app_with_sessions<A: Auth0Provider>(
     auth0: A,
     auth0_auths: Vec<String>,
     sessions: Option<Sessions>,
-) -> Result<Router, KeyError> {
+) -> Result<Router, BoxError> {
     // With auth off there is nothing to log in to: no `auths` at all.
     let auth0_auths = if auth.enable { auth0_auths } else { Vec::new() };
     let about = About::new("core_server", instance_id()).login_methods(auth.enable, auth0_auths);
@@ -87,22 +95,22 @@ pub fn app_with_sessions<A: Auth0Provider>(
     }
 
     let jwt = JwtConfig::new(auth.jwt_key()).build()?;
-    // The client address for the login throttle: the TCP peer that axum records with
-    // `into_make_service_with_connect_info`, or what a trusted proxy forwarded.
-    let client_addr = ClientAddrResolver::new()
-        .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
-        .trusted_proxies(auth.trusted_proxies.clone());
+    // The client address for the login throttle and the audit log: the TCP peer that axum
+    // records with `into_make_service_with_connect_info` (read without `peer_from` when the
+    // crate's `axum` feature is on), or what a trusted proxy forwarded in the configured header.
+    let client_addr = auth
+        .client_addr_resolver()
+        .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
     let mut login = LoginService::new(jwt.clone(), auth.credential_store())
         .failure_delay(auth.login_failure_delay)
-        .client_addr(client_addr)
+        .client_addr(client_addr.clone())
+        // `None` (CORE_API_AUTH_LOGIN_MAX_FAILURES=0) turns the default throttle off.
+        .throttle(auth.login_throttle()?)
         .auth0(auth0);
-    if let Some(throttle) = auth.login_throttle() {
-        login = login.throttle(throttle);
-    }
     let mut policy = PathPolicy::new()
         .login_routes("/api")
         .optional_for(Method::GET, "/api");
-    let mut refresh = RefreshService::new(jwt.clone());
+    let mut refresh = RefreshService::new(jwt.clone()).client_addr(client_addr);
     let mut layer = JwtAuthLayer::new(jwt.clone());
     let mut router = router;
     if let Some(sessions) = sessions {
@@ -162,11 +170,22 @@ fn listen_address() -> Result<SocketAddr, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Logs are written off the request path: a request only queues its line, and
+    // tracing-appender's worker thread writes it to stdout. Not lossy: should the writer ever fall
+    // 128k lines behind, logging waits rather than dropping audit events. The guard flushes the
+    // queue when `main` returns, so keep it alive until then.
+    let (writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("core_server-log")
+        .finish(std::io::stdout());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        // Colour codes only for a person at a terminal, never into a file or a pipe.
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_writer(writer)
         .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
@@ -220,11 +239,11 @@ pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::
     }
     let auth0 = Auth0Config::from_env()?;
     if !auth0.enable {
-        return Ok(app_with_sessions(auth, NoAuth0, Vec::new(), sessions)?);
+        return app_with_sessions(auth, NoAuth0, Vec::new(), sessions);
     }
     if !auth.enable {
         tracing::warn!("CORE_API_AUTH_AUTH0_ENABLE is ignored: CORE_API_AUTH_ENABLE is false");
-        return Ok(app(auth)?);
+        return app(auth);
     }
     #[cfg(feature = "auth0")]
     {
@@ -233,7 +252,7 @@ pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::
             tracing::info!(issuer = %tenant.issuer(), users = tenant.allowed_users().len(), "auth0 tenant");
         }
         let auths = provider.auths();
-        Ok(app_with_sessions(auth, provider, auths, sessions)?)
+        app_with_sessions(auth, provider, auths, sessions)
     }
     #[cfg(not(feature = "auth0"))]
     {

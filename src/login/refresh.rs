@@ -13,7 +13,9 @@ use tower_service::Service;
 use tracing::Instrument;
 use tracing::field::Empty;
 
+use super::{AUDIT, AuditClient};
 use crate::bearer::bearer_token;
+use crate::client_addr::ClientAddrResolver;
 use crate::error::{
     AuthError, ResponseBody, TokenError, error_response, json_response, unauthorized_response,
     unavailable_response,
@@ -24,7 +26,8 @@ use crate::token::{Claims, Grant, Jwt, TokenPair, TokenUse};
 
 /// The refresh route: `GET` with `Authorization: Bearer <refresh token>` answers
 /// `{"access_token":"…"}`; anything else 401 `Missing or invalid JWT token` (any method other
-/// than `GET` gets 404 in the §2 shape).
+/// than `GET` gets 404 in the §2 shape). Each outcome writes one audit event (see the
+/// [module docs](crate::login#audit-log)).
 ///
 /// With [sessions](RefreshService::sessions) the refresh token must belong to a live session
 /// (one round trip to the store), and with [rotation](RefreshService::rotation) the answer is
@@ -34,6 +37,7 @@ use crate::token::{Claims, Grant, Jwt, TokenPair, TokenUse};
 pub struct RefreshService {
     jwt: Jwt,
     metrics: Option<Metrics>,
+    client_addr: ClientAddrResolver,
     sessions: Option<Sessions>,
     rotation: Option<Duration>,
 }
@@ -56,9 +60,17 @@ impl RefreshService {
         RefreshService {
             jwt,
             metrics: None,
+            client_addr: ClientAddrResolver::new(),
             sessions: None,
             rotation: None,
         }
+    }
+
+    /// How the client address of the audit event is found (default
+    /// [`ClientAddrResolver::new`]; give it the login's resolver when behind a proxy).
+    pub fn client_addr(mut self, resolver: ClientAddrResolver) -> Self {
+        self.client_addr = resolver;
+        self
     }
 
     /// Counts refreshes and refused refreshes into `metrics` ([`Metrics::record_refresh`],
@@ -124,12 +136,13 @@ impl RefreshService {
         &self,
         method: &Method,
         claims: Result<Claims, AuthError>,
+        client: &AuditClient,
     ) -> Response<ResponseBody> {
         match claims {
             Ok(claims) => {
                 let access_token = self.jwt.issue_access(claims.subject());
                 self.record(Some(&claims), "success");
-                tracing::info!(subject = claims.subject(), outcome = "success", "refresh");
+                audit_success(&claims, client);
                 json_response(
                     method,
                     &AccessOnly {
@@ -139,7 +152,13 @@ impl RefreshService {
             }
             Err(error) => {
                 self.record(None, "refused");
-                tracing::info!(reason = %error, outcome = "refused", "refresh");
+                tracing::info!(
+                    target: AUDIT,
+                    outcome = "failure",
+                    client = %client,
+                    reason = %error,
+                    "refresh"
+                );
                 unauthorized_response(method, &error)
             }
         }
@@ -184,17 +203,18 @@ impl RefreshService {
     async fn handle<B>(self, req: Request<B>) -> Response<ResponseBody> {
         let method = req.method().clone();
         let claims = self.verify(&req);
+        let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
         let Some(sessions) = &self.sessions else {
-            return self.stateless(&method, claims);
+            return self.stateless(&method, claims, &client);
         };
         let claims = match claims {
             Ok(claims) => claims,
-            Err(error) => return self.stateless(&method, Err(error)),
+            Err(error) => return self.stateless(&method, Err(error), &client),
         };
         match self.with_session(sessions, &claims).await {
             Ok(answer) => {
                 self.record(Some(&claims), "success");
-                tracing::info!(subject = claims.subject(), outcome = "success", "refresh");
+                audit_success(&claims, &client);
                 match answer {
                     Answer::Access(access_token) => json_response(
                         &method,
@@ -205,14 +225,29 @@ impl RefreshService {
                     Answer::Pair(pair) => json_response(&method, &pair),
                 }
             }
-            Err(Refused::Token(error)) => self.stateless(&method, Err(error)),
+            Err(Refused::Token(error)) => self.stateless(&method, Err(error), &client),
             Err(Refused::Unavailable(retry_after)) => {
                 self.record(Some(&claims), "unavailable");
+                tracing::info!(
+                    target: AUDIT,
+                    outcome = "unavailable",
+                    client = %client,
+                    reason = "session_store_unavailable",
+                    retry_after,
+                    "refresh"
+                );
                 unavailable_response(&method, retry_after)
             }
             Err(Refused::Store(error)) => {
                 self.record(Some(&claims), "store_error");
                 tracing::error!(%error, "session store failed");
+                tracing::info!(
+                    target: AUDIT,
+                    outcome = "error",
+                    client = %client,
+                    reason = "store_error",
+                    "refresh"
+                );
                 error_response(
                     &method,
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -221,6 +256,16 @@ impl RefreshService {
             }
         }
     }
+}
+
+fn audit_success(claims: &Claims, client: &AuditClient) {
+    tracing::info!(
+        target: AUDIT,
+        outcome = "success",
+        subject = claims.subject(),
+        client = %client,
+        "refresh"
+    );
 }
 
 enum Answer {
@@ -284,7 +329,8 @@ impl<B> Service<Request<B>> for RefreshService {
         if self.sessions.is_none() {
             let _entered = span.enter();
             let method = method.clone();
-            let response = self.stateless(&method, self.verify(&req));
+            let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
+            let response = self.stateless(&method, self.verify(&req), &client);
             return RefreshFuture {
                 state: FutureState::Ready(Some(response)),
             };
