@@ -104,8 +104,12 @@ pub fn app_with_sessions<A: Auth0Provider>(
     let mut login = LoginService::new(jwt.clone(), auth.credential_store())
         .failure_delay(auth.login_failure_delay)
         .client_addr(client_addr.clone())
-        // `None` (CORE_API_AUTH_LOGIN_MAX_FAILURES=0) turns the default throttle off.
-        .throttle(auth.login_throttle()?)
+        // `None` (CORE_API_AUTH_LOGIN_MAX_FAILURES=0) turns the default throttle off. With Redis
+        // sessions it counts in Redis, for the whole fleet.
+        .throttle(auth.login_throttle()?.map(|throttle| match &sessions {
+            Some(sessions) => sessions.fleet_throttle(throttle, auth.jwt_key().expose_secret()),
+            None => throttle,
+        }))
         .auth0(auth0);
     let mut policy = PathPolicy::new()
         .login_routes("/api")

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use support::{SHARED, unique_prefix};
 use tower_jwt_login::config::CoreAuthConfig;
+use tower_jwt_login::error::INVALID_CREDENTIALS_DETAIL;
 
 /// The child: the example app from the environment, on 127.0.0.1:0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,5 +192,30 @@ async fn concurrent_refreshes_of_one_token_on_both_instances_yield_exactly_one_s
         let loser = if ra.status == 200 { &rb } else { &ra };
         loser.assert_unauthorized(true);
         assert!(successes[0].json()["refresh_token"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn the_login_throttle_counts_across_both_instances() {
+    let (a, b) = fleet(&[("CORE_API_AUTH_LOGIN_MAX_FAILURES", "4")]);
+    let wrong = format!("{{\"username\":\"{USER}\",\"password\":\"wrong\"}}");
+    for addr in [a.addr, b.addr, a.addr, b.addr] {
+        let reply = Req::post("/api/login").json(wrong.clone()).send(addr).await;
+        reply.assert_error(401, INVALID_CREDENTIALS_DETAIL);
+    }
+    // 2 + 2 failures are 4: the fifth attempt is refused on either instance.
+    for addr in [a.addr, b.addr] {
+        let reply = Req::post("/api/login").json(wrong.clone()).send(addr).await;
+        reply.assert_error(429, "Too many failed login attempts, try again later");
+        let retry: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+        assert!((895..=900).contains(&retry), "{retry}");
+        // The right password too: the pair is refused until the window ends.
+        let reply = Req::post("/api/login")
+            .json(format!(
+                "{{\"username\":\"{USER}\",\"password\":\"{PASSWORD}\"}}"
+            ))
+            .send(addr)
+            .await;
+        assert_eq!(reply.status, 429);
     }
 }

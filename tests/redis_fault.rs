@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use support::{PrivateRedis, unique_prefix};
 use tower_jwt_login::config::{CoreAuthConfig, SessionBackend};
+use tower_jwt_login::error::INVALID_CREDENTIALS_DETAIL;
 
 const UNAVAILABLE: &str = "{\"code\":503,\"message\":\"Service Unavailable\",\"details\":[\"Session store unavailable, try again later\"]}\n";
 
@@ -26,6 +27,7 @@ async fn instance(url: &str, prefix: &str) -> SocketAddr {
     config.sessions = SessionBackend::Redis(url.to_owned().into());
     config.redis_prefix = prefix.to_owned();
     config.redis_timeout = Duration::from_secs(1);
+    config.login_max_failures = 10;
     let app = core_server::app_from_env(&config).await.unwrap();
     spawn_router(app).await
 }
@@ -97,6 +99,21 @@ async fn redis_down_and_back() {
         .send(addr)
         .await;
     assert_unavailable(&reply);
+    // Wrong passwords are still throttled, counted locally meanwhile: 401 × 10, then 429.
+    let wrong = "{\"username\":\"mallory\",\"password\":\"wrong\"}".to_owned();
+    for _ in 0..10 {
+        let started = Instant::now();
+        let reply = Req::post("/api/login").json(wrong.clone()).send(addr).await;
+        reply.assert_error(401, INVALID_CREDENTIALS_DETAIL);
+        println!(
+            "wrong password during the outage answered in {:?}",
+            started.elapsed()
+        );
+        assert!(started.elapsed() < Duration::from_millis(1500));
+    }
+    let reply = Req::post("/api/login").json(wrong.clone()).send(addr).await;
+    reply.assert_error(429, "Too many failed login attempts, try again later");
+    assert!(reply.header("retry-after").is_some());
     // The refused logout did not revoke anything.
     let reply = Req::get("/api/v3/process")
         .bearer(&kept_access)

@@ -402,15 +402,24 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             // Each refusal is one audit event; the throttle itself warns once per counter and
             // window, so a flood cannot flood the log at WARN.
             throttle
-                .begin(credentials.username(), client)
+                .begin_shared(credentials.username(), client)
+                .await
                 .map_err(LoginError::Throttled)?;
         }
         let outcome = self.store.authenticate(&credentials).await;
         if let Some(throttle) = throttle {
             match &outcome {
-                Ok(Some(_)) => throttle.succeeded(credentials.username(), client),
+                Ok(Some(_)) => {
+                    throttle
+                        .settle_shared(credentials.username(), client, true)
+                        .await
+                }
                 Ok(None) => {}
-                Err(_) => throttle.refund(credentials.username(), client),
+                Err(_) => {
+                    throttle
+                        .settle_shared(credentials.username(), client, false)
+                        .await
+                }
             }
         }
         match outcome {

@@ -344,15 +344,40 @@ impl<S: SessionStore> ErasedStore for S {
 pub struct Sessions {
     store: std::sync::Arc<dyn ErasedStore>,
     retry_after: u64,
+    /// The Redis of a Redis store, which the login throttle can count in.
+    #[cfg(feature = "redis")]
+    redis: Option<crate::redis::RedisConnection>,
 }
 
 impl Sessions {
     /// A handle on `store`.
     pub fn new<S: SessionStore>(store: S) -> Self {
+        #[cfg(feature = "redis")]
+        let redis = (&store as &dyn std::any::Any)
+            .downcast_ref::<RedisSessionStore>()
+            .map(|store| store.connection().clone());
         Sessions {
             store: std::sync::Arc::new(store),
             retry_after: 5,
+            #[cfg(feature = "redis")]
+            redis,
         }
+    }
+
+    /// `throttle`, counting in the store's Redis when the store is a Redis one (so its limits
+    /// hold for the whole fleet; see `LoginThrottle::fleet`), unchanged otherwise. Account names
+    /// are keyed with `account_key` (give every instance the same, e.g. the JWT secret).
+    pub fn fleet_throttle(
+        &self,
+        throttle: crate::throttle::LoginThrottle,
+        account_key: &[u8],
+    ) -> crate::throttle::LoginThrottle {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            return throttle.fleet(redis.clone(), account_key);
+        }
+        let _ = account_key;
+        throttle
     }
 
     /// The `Retry-After` of the `503` while the store is unreachable (default 5 s; at least 1).
