@@ -107,7 +107,7 @@ pub enum SessionBackend {
     /// No sessions: stateless tokens, no logout (unset or empty; the default).
     #[default]
     Off,
-    /// `memory`: [`MemorySessionStore`](crate::session::MemorySessionStore), one instance.
+    /// `memory`: [`MemorySessionStore`], one instance.
     Memory,
     /// `redis://…` or `rediss://…`: the Redis store shared by a fleet (feature `redis`). The
     /// URL may hold a password; `Debug` does not show it.
