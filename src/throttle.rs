@@ -374,12 +374,10 @@ impl LoginThrottle {
         self
     }
 
-    /// [`begin`](Self::begin), in Redis when the throttle counts for a fleet.
-    pub(crate) async fn begin_shared(
-        &self,
-        account: &str,
-        addr: Option<IpAddr>,
-    ) -> Result<(), Throttled> {
+    /// [`begin`](Self::begin), counted in Redis when the throttle counts for a fleet
+    /// ([`fleet`](Self::fleet), feature `redis`), locally otherwise or while Redis is
+    /// unreachable. What [`LoginService`](crate::login::LoginService) calls.
+    pub async fn begin_shared(&self, account: &str, addr: Option<IpAddr>) -> Result<(), Throttled> {
         #[cfg(feature = "redis")]
         if let Some(fleet) = &self.fleet
             && let Some(verdict) = fleet.begin(self, account, addr.map(address_key)).await
@@ -390,8 +388,8 @@ impl LoginThrottle {
     }
 
     /// [`succeeded`](Self::succeeded) (`true`) or [`refund`](Self::refund) (`false`), in Redis
-    /// when the throttle counts for a fleet.
-    pub(crate) async fn settle_shared(&self, account: &str, addr: Option<IpAddr>, success: bool) {
+    /// when the throttle counts for a fleet (see [`begin_shared`](Self::begin_shared)).
+    pub async fn settle_shared(&self, account: &str, addr: Option<IpAddr>, success: bool) {
         #[cfg(feature = "redis")]
         if let Some(fleet) = &self.fleet
             && fleet
