@@ -59,6 +59,7 @@
 
 use std::convert::Infallible;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ::axum::Router;
 use ::axum::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -69,7 +70,7 @@ use http::{HeaderMap, Method, header};
 use crate::Claims;
 use crate::auth::{grpc_unauthenticated_response, is_grpc_request};
 use crate::auth0::Auth0Provider;
-use crate::error::{AuthError, unauthorized_response};
+use crate::error::{AuthError, unauthorized_response, unjudged_token_response};
 use crate::login::{LoginService, RefreshService};
 use crate::store::CredentialStore;
 
@@ -99,11 +100,16 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
     }
 }
 
-/// Why the [`Claims`] extractor refused a request. As a response: PROTOCOL.md §2's
-/// `401 Missing or invalid JWT token` with `WWW-Authenticate: Bearer` (plus
-/// `error="invalid_token"` when a token was presented) — or, for a gRPC request, the gRPC
-/// refusal ([`grpc_unauthenticated_response`]). The [`AuthError`] goes into the response
-/// extensions, as with the layer's own rejections.
+/// Why the [`Claims`] extractor refused a request. As a response: docs/protocol.md §2's
+/// `401 Missing or invalid JWT token` with the `WWW-Authenticate` challenge of
+/// [`AuthError::challenge`] (`Bearer` without a token, `Bearer error="invalid_token",
+/// error_description="…"` with the layer's reason; a token the layer never looked at gets
+/// `error="invalid_token"` alone) — or, for a gRPC request, the gRPC refusal
+/// ([`grpc_unauthenticated_response`]). The [`AuthError`], when there is one, goes into the
+/// response extensions, as with the layer's own rejections.
+///
+/// Used on a request the layer did not authenticate (no layer in front of the handler, or a
+/// public path), the extractor logs a WARN once per process.
 #[derive(Debug, Clone)]
 pub struct ClaimsRejection {
     error: Option<AuthError>,
@@ -117,11 +123,7 @@ impl ClaimsRejection {
         // On optional paths the layer leaves the reason in the extensions.
         let error = parts.extensions.get::<AuthError>().copied();
         if error.is_none() {
-            tracing::debug!(
-                path = parts.uri.path(),
-                "Claims extractor on a request the JwtAuthLayer did not authenticate \
-                 (no layer, or a public path)"
-            );
+            warn_unauthenticated_once(parts.uri.path());
         }
         let grpc_headers = is_grpc_request(&parts.headers).then(|| {
             let mut headers = HeaderMap::new();
@@ -161,19 +163,44 @@ impl std::error::Error for ClaimsRejection {}
 
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
-        // Only `token_presented` shapes the default response; pick an error that carries it.
-        let error = self.error.unwrap_or(if self.token_presented {
-            AuthError::InvalidAuthorizationHeader
-        } else {
-            AuthError::MissingToken
-        });
-        let mut response = match &self.grpc_headers {
-            Some(headers) => grpc_unauthenticated_response(headers),
-            None => unauthorized_response(&self.method, &error),
+        // Without the layer's verdict: no token is a missing token; a token nobody looked at
+        // gets `invalid_token` with no description (there is no reason to give).
+        let error = match self.error {
+            Some(error) => Some(error),
+            None if !self.token_presented => Some(AuthError::MissingToken),
+            None => None,
+        };
+        let mut response = match (&self.grpc_headers, &error) {
+            (Some(headers), _) => grpc_unauthenticated_response(headers),
+            (None, Some(error)) => unauthorized_response(&self.method, error),
+            (None, None) => unjudged_token_response(&self.method),
         }
         .into_response();
-        response.extensions_mut().insert(error);
+        if let Some(error) = error {
+            response.extensions_mut().insert(error);
+        }
         response
+    }
+}
+
+/// Logs once per process, at WARN, that the `Claims` extractor ran on a request that
+/// `JwtAuthLayer` did not authenticate; every later time at DEBUG. A missing layer otherwise
+/// shows only as 401s for every request.
+fn warn_unauthenticated_once(path: &str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            path,
+            "the Claims extractor found no verdict of JwtAuthLayer on this request: the layer \
+             is missing in front of this handler (or the path is public in its PathPolicy); \
+             answering 401. Logged once."
+        );
+    } else {
+        tracing::debug!(
+            path,
+            "Claims extractor on a request the JwtAuthLayer did not authenticate \
+             (no layer, or a public path)"
+        );
     }
 }
 

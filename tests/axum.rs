@@ -94,15 +94,19 @@ async fn claims_extractor_answers_the_401_without_a_token() {
 async fn claims_extractor_answers_the_401_with_challenge_for_a_bad_or_refresh_token() {
     let addr = app(&Metrics::new()).await;
     let (_, refresh) = login(addr).await;
-    for token in ["garbage", refresh.as_str()] {
+    // The extractor answers with the layer's reason.
+    for (token, why) in [
+        ("garbage", "malformed token"),
+        (refresh.as_str(), "wrong token use"),
+    ] {
         let reply = Req::get("/maybe-required").bearer(token).send(addr).await;
-        reply.assert_unauthorized(true);
+        reply.assert_invalid_token(why);
     }
     let reply = Req::get("/maybe-required")
         .header("Authorization", "Basic YTpi")
         .send(addr)
         .await;
-    reply.assert_unauthorized(true);
+    reply.assert_invalid_token("invalid Authorization header");
 }
 
 #[tokio::test]
@@ -119,8 +123,13 @@ async fn claims_extractor_refuses_on_a_public_path_even_with_a_valid_token() {
     // The layer does not look at public paths, so there are no verified claims there.
     let addr = app(&Metrics::new()).await;
     let (access, _) = login(addr).await;
+    // A token the layer never judged: `invalid_token` with no description (no reason known).
     let reply = Req::get("/open").bearer(&access).send(addr).await;
-    reply.assert_unauthorized(true);
+    reply.assert_error(401, "Missing or invalid JWT token");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some("Bearer error=\"invalid_token\"")
+    );
     let reply = Req::get("/open").send(addr).await;
     reply.assert_unauthorized(false);
 }
