@@ -150,7 +150,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        match self.policy.access(req.method(), req.uri().path()) {
+        match self.policy.access(req.method(), policy_path(&req)) {
             Access::Public => {}
             Access::Optional => match self.authenticate(&req) {
                 Ok(claims) => {
@@ -168,7 +168,7 @@ where
                 Err(error) => {
                     let _span = tracing::debug_span!(
                         "jwt_auth.reject",
-                        path = req.uri().path(),
+                        path = policy_path(&req),
                         reason = %error,
                         outcome = "rejected"
                     )
@@ -190,4 +190,17 @@ where
         let mut ready = std::mem::replace(&mut self.inner, clone);
         ResponseFuture::authorized(ready.call(req))
     }
+}
+
+/// The path the policy is matched against: the one the client sent. Inside a router nested with
+/// axum's `nest`, the request's URI has the prefix stripped, but axum records the original as
+/// [`OriginalUri`](::axum::extract::OriginalUri) (feature `axum`); without it (no axum, or the
+/// layer running before the router), the request's own path.
+#[inline]
+fn policy_path<B>(req: &Request<B>) -> &str {
+    #[cfg(feature = "axum")]
+    if let Some(original) = req.extensions().get::<::axum::extract::OriginalUri>() {
+        return original.0.path();
+    }
+    req.uri().path()
 }
