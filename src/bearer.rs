@@ -1,4 +1,4 @@
-//! Extracting the bearer token from `Authorization` (RFC 6750 §2.1; PROTOCOL.md §1).
+//! Extracting the bearer token from `Authorization` (RFC 6750 §2.1; docs/protocol.md §1).
 //!
 //! ```
 //! use http::HeaderMap;

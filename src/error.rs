@@ -1,4 +1,4 @@
-//! Errors, and the one place that renders them as HTTP responses (PROTOCOL.md §2).
+//! Errors, and the one place that renders them as HTTP responses (docs/protocol.md §2).
 //!
 //! Every error the crate answers with has the same body:
 //! `{"code":<status>,"message":"<reason phrase>","details":["…"]}` followed by a newline,
@@ -54,7 +54,7 @@ struct ErrorBody<'a> {
     details: [&'a str; 1],
 }
 
-/// Renders the PROTOCOL.md §2 error response: `status`, the standard reason phrase and one
+/// Renders the docs/protocol.md §2 error response: `status`, the standard reason phrase and one
 /// `details` string. For `HEAD` the body is empty; status and headers are the same.
 pub fn error_response(method: &Method, status: StatusCode, detail: &str) -> Response<ResponseBody> {
     let error = ErrorBody {
@@ -274,6 +274,7 @@ pub fn unauthorized_response(method: &Method, error: &AuthError) -> Response<Res
 /// The 401 for a request that presented a token nobody judged (the axum `Claims` extractor on
 /// a request the layer did not look at): `error="invalid_token"` without a description, since
 /// there is no reason to give.
+#[cfg(feature = "axum")]
 pub(crate) fn unjudged_token_response(method: &Method) -> Response<ResponseBody> {
     unauthorized_with_challenge(
         method,

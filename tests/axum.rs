@@ -185,7 +185,7 @@ async fn login_routes_mount_login_and_refresh_under_the_prefix() {
     let reply = Req::get("/me").bearer(&new_access).send(addr).await;
     assert_eq!(reply.status, 200);
 
-    // Other methods on the login paths stay protected (PROTOCOL.md §1) …
+    // Other methods on the login paths stay protected (docs/protocol.md §1) …
     for (method, path) in [("GET", "/auth/login"), ("POST", "/auth/login/refresh")] {
         let reply = Req::new(method, path).send(addr).await;
         reply.assert_unauthorized(false);

@@ -1,4 +1,4 @@
-//! Malformed input of every kind — tokens, headers, bodies — answered in the PROTOCOL.md §2
+//! Malformed input of every kind — tokens, headers, bodies — answered in the docs/protocol.md §2
 //! error shape with the right status, never a panic; the server keeps serving afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -2,7 +2,14 @@
 //!
 //! request → [`Access`] of the path → extract the bearer → verify an *access* token → put the
 //! [`Claims`] into the request extensions → inner service. A refused request never reaches the
-//! inner service; it gets the [`OnRejection`] response (by default PROTOCOL.md §2's 401).
+//! inner service; it gets the [`OnRejection`] response (by default docs/protocol.md §2's 401,
+//! whose `WWW-Authenticate` says why: [`AuthError::challenge`](crate::error::AuthError::challenge)).
+//!
+//! The [`PathPolicy`] is matched against the path the client sent: with the `axum` feature, the
+//! `OriginalUri` that axum records before a nested router strips its prefix, otherwise the
+//! request's own path. In axum, `Router::layer` runs the layer after routing, on the routes the
+//! router has when it is called; to run it before routing, wrap the whole router as a service
+//! (see the `axum` module, "Where the layer runs").
 //!
 //! ```
 //! use std::convert::Infallible;

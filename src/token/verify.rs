@@ -1,4 +1,4 @@
-//! The one place that verifies tokens, strictly (PROTOCOL.md §4 "better").
+//! The one place that verifies tokens, strictly (docs/protocol.md §4 "better").
 //!
 //! The path a Core access token takes: length cap → split into three segments → compare the
 //! header segment with the one we mint (a byte comparison, no decoding) → constant-time HMAC
