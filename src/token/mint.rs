@@ -1,4 +1,4 @@
-//! The one place that mints tokens, byte for byte as datarhei Core does (PROTOCOL.md §4).
+//! The one place that mints tokens, byte for byte as datarhei Core does (docs/protocol.md §4).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
