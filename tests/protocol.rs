@@ -1,4 +1,4 @@
-//! PROTOCOL.md §1–§4 over real HTTP against the example server on 127.0.0.1.
+//! docs/protocol.md §1–§4 over real HTTP against the example server on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

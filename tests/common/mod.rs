@@ -103,7 +103,7 @@ impl Reply {
         serde_json::from_slice(&self.body).expect("json body")
     }
 
-    /// Asserts the PROTOCOL.md §2 error: status, exact body, `Content-Type`.
+    /// Asserts the docs/protocol.md §2 error: status, exact body, `Content-Type`.
     #[track_caller]
     pub fn assert_error(&self, status: u16, detail: &str) {
         assert_eq!(
