@@ -164,8 +164,7 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        if !self.source.applies_to(req.uri()) || req.headers().contains_key(header::AUTHORIZATION)
-        {
+        if !self.source.applies_to(req.uri()) || req.headers().contains_key(header::AUTHORIZATION) {
             return ResponseFuture::passthrough(inner.call(req));
         }
         match self.source.current_fresh() {

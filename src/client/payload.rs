@@ -40,7 +40,7 @@ pub(crate) fn peek(token: &str) -> Option<Peek> {
     let json = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     let claims: TimeClaims = serde_json::from_slice(&json).ok()?;
     let exp = secs(claims.exp);
-    let lifetime = secs(claims.exi).or_else(|| Some(exp?.checked_sub(secs(claims.iat)?)?));
+    let lifetime = secs(claims.exi).or_else(|| exp?.checked_sub(secs(claims.iat)?));
     Some(Peek {
         exp,
         lifetime,

@@ -180,7 +180,10 @@ impl Tokens {
             let margin = p.lifetime.map_or(margin, |l| margin.min(l / 2));
             Some(exp.saturating_sub(margin))
         });
-        let refresh_exp = refresh.as_deref().and_then(payload::peek).and_then(|p| p.exp);
+        let refresh_exp = refresh
+            .as_deref()
+            .and_then(payload::peek)
+            .and_then(|p| p.exp);
         Some(Tokens {
             access,
             header,
@@ -311,11 +314,7 @@ impl TokenSourceBuilder {
     /// hyper-util client over `hyper-rustls`) for an `https://` server.
     pub fn http_client<S, RB>(mut self, client: S) -> Self
     where
-        S: Service<Request<Full<Bytes>>, Response = Response<RB>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
+        S: Service<Request<Full<Bytes>>, Response = Response<RB>> + Clone + Send + Sync + 'static,
         S::Future: Send,
         S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
         RB: Body + Send + 'static,
@@ -451,10 +450,10 @@ impl TokenSource {
     /// Marks `access_token` as refused by the server (a 401), so that the next
     /// [`access_token`](Self::access_token) refreshes. Does nothing if it is no longer current.
     pub fn reject(&self, access_token: &str) {
-        if let Some(tokens) = &*self.shared.tokens.load() {
-            if tokens.access == access_token {
-                tokens.rejected.store(true, Ordering::Release);
-            }
+        if let Some(tokens) = &*self.shared.tokens.load()
+            && tokens.access == access_token
+        {
+            tokens.rejected.store(true, Ordering::Release);
         }
     }
 
@@ -612,13 +611,11 @@ impl TokenSource {
     /// Refresh with the refresh token if there is a usable one; log in when it is refused.
     /// Called with the flight lock held.
     async fn renew(&self, current: Option<&Tokens>) -> Result<Arc<Tokens>, ClientError> {
-        if let Some(current) = current {
-            if let Some(refresh) = current.usable_refresh(now_secs()) {
-                if let Some(tokens) = self.refresh_with(refresh).await? {
-                    return Ok(tokens);
-                }
-                tracing::debug!(url = %self.shared.url, "refresh token refused; logging in again");
+        if let Some(refresh) = current.and_then(|c| c.usable_refresh(now_secs())) {
+            if let Some(tokens) = self.refresh_with(refresh).await? {
+                return Ok(tokens);
             }
+            tracing::debug!(url = %self.shared.url, "refresh token refused; logging in again");
         }
         self.login_locked().await
     }

@@ -56,7 +56,10 @@ where
 
 /// hyper-util's pooled HTTP/1 client over plain TCP: the default transport.
 pub(crate) fn default_transport() -> ServiceTransport<
-    hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Full<Bytes>,
+    >,
 > {
     ServiceTransport(
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
