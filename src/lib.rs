@@ -59,10 +59,10 @@
 //! `tonic` (feature `tonic`: `ClaimsExt` for `tonic::Request`; the layer itself guards tonic
 //! servers and refuses gRPC requests with `grpc-status: 16`, no feature needed).
 //!
-//! Client side (feature `client`): [`client::TokenSource`] logs in to a server speaking this
+//! Client side (feature `client`): `client::TokenSource` logs in to a server speaking this
 //! protocol (Core, or an app built with this crate), keeps the access token fresh with one
 //! refresh at a time, follows refresh-token rotation, saves and resumes its tokens and logs out;
-//! [`client::LoginClientLayer`] attaches the token to any tower HTTP client, such as hyper-util's
+//! `client::LoginClientLayer` attaches the token to any tower HTTP client, such as hyper-util's
 //! (the module shows it on one).
 //!
 //! Crypto: the crate's own HS256/384/512 path uses RustCrypto's `hmac` and `sha2` directly

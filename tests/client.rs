@@ -444,6 +444,53 @@ async fn a_401_refreshes_once_and_retries_the_request_with_its_body() {
 }
 
 #[tokio::test]
+async fn a_request_whose_body_cannot_be_replayed_gets_its_401_and_the_next_one_refreshes() {
+    use http_body_util::combinators::UnsyncBoxBody;
+    type Streaming = UnsyncBoxBody<Bytes, std::convert::Infallible>;
+
+    let (base, record) = serve(short_lived_app(
+        Duration::from_secs(600),
+        Duration::from_secs(600),
+    ))
+    .await;
+    let t = now();
+    let source = TokenSource::builder(&base)
+        .state(state(
+            &base,
+            &forged("access", t, 600),
+            Some(&mint("refresh", t, 600)),
+        ))
+        .build()
+        .unwrap();
+    let http: Client<HttpConnector, Streaming> = Client::builder(TokioExecutor::new()).build_http();
+    let client = source.layer().layer(http);
+    let request = || {
+        Request::post(format!("{base}/api/v3/echo"))
+            .body(Full::new(Bytes::from_static(b"stream")).boxed_unsync())
+            .unwrap()
+    };
+    // A boxed (streaming) body is not replayed: the 401 comes back as the server sent it.
+    let res = client.clone().oneshot(request()).await.unwrap();
+    assert_eq!(res.status(), 401);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], INVALID_TOKEN.as_bytes());
+    assert_eq!(record.lines(), ["POST /api/v3/echo 401"]);
+    // The refused token is marked: the next request refreshes before it is sent.
+    let res = client.clone().oneshot(request()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"stream");
+    assert_eq!(
+        record.lines(),
+        [
+            "POST /api/v3/echo 401",
+            "GET /api/login/refresh 200",
+            "POST /api/v3/echo 200",
+        ]
+    );
+}
+
+#[tokio::test]
 async fn an_unreadable_token_is_used_until_the_server_refuses_it() {
     let (base, record) = example_server().await;
     let t = now();
