@@ -113,6 +113,11 @@ pub use token::{Algorithm, Claims, Jwt, JwtConfig, JwtKey, KeyError, TokenPair, 
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// docs/client.md (the README's "Client" section), run as doctests with the `client` feature.
+#[cfg(all(doctest, feature = "client"))]
+#[doc = include_str!("../docs/client.md")]
+struct ClientDocDoctests;
+
 #[cfg(all(
     feature = "auth0",
     not(any(feature = "rust_crypto", feature = "aws_lc_rs"))
