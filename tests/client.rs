@@ -930,6 +930,22 @@ async fn logout_where_the_server_offers_it_ends_the_session() {
 }
 
 #[tokio::test]
+async fn logout_with_a_stale_access_token_presents_the_refresh_token() {
+    let rotation = Rotation::default();
+    let (base, record) = serve(rotating_app(rotation.clone())).await;
+    let t = now();
+    let refresh = mint("refresh", t, 86_400);
+    let source = TokenSource::builder(&base)
+        .state(state(&base, &mint("access", t - 700, 600), Some(&refresh)))
+        .build()
+        .unwrap();
+    assert_eq!(source.logout().await.unwrap(), Logout::LoggedOut);
+    assert_eq!(*rotation.logged_out.lock().unwrap(), [refresh]);
+    // No refresh or login just to log out.
+    assert_eq!(record.lines(), ["POST /api/logout 204"]);
+}
+
+#[tokio::test]
 async fn logout_where_the_server_has_none_just_forgets_the_tokens() {
     let (base, record) = example_server().await;
     let source = password_source(&base);
