@@ -7,7 +7,7 @@
 //! Routes: `GET /api` (minimal about without a valid access token, full about with one),
 //! `POST /api/login`, `GET /api/login/refresh`, protected `GET /api/v3/process` (`[]`), public
 //! `GET /ping` (`pong`). Every other path under `/api` is protected; unknown paths answer 404 in
-//! the error shape of PROTOCOL.md §2.
+//! the error shape of docs/protocol.md §2.
 //!
 //! Configuration, as Core reads it: `CORE_ADDRESS` (default `127.0.0.1:8080`),
 //! `CORE_API_AUTH_ENABLE`, `CORE_API_AUTH_USERNAME`/`RS_USERNAME`,
@@ -31,7 +31,7 @@
 //! rotates refresh tokens; `CORE_API_AUTH_REDIS_PREFIX` (default `tjl:`) and
 //! `CORE_API_AUTH_REDIS_TIMEOUT` (seconds, default 1) tune the Redis store.
 //!
-//! Auth0 logins (PROTOCOL.md §5) need the `auth0` feature: `CORE_API_AUTH_AUTH0_ENABLE=true
+//! Auth0 logins (docs/protocol.md §5) need the `auth0` feature: `CORE_API_AUTH_AUTH0_ENABLE=true
 //! CORE_API_AUTH_AUTH0_TENANTS='auth0://<clientid>@<domain>?aud=<audience>&user=<sub>'
 //! cargo run --features auth0 --example core_server` (several tenants comma-separated; each may
 //! also be base64 of `{"domain","audience","clientid","users":[…]}`, as in Core).

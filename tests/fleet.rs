@@ -120,7 +120,7 @@ async fn refused_within(addr: SocketAddr, access: &str, within: Duration) -> Dur
     loop {
         let reply = process(addr, access).await;
         if reply.status == 401 {
-            reply.assert_unauthorized(true);
+            reply.assert_invalid_token("token revoked");
             return start.elapsed();
         }
         assert_eq!(reply.status, 200);
