@@ -375,7 +375,7 @@ impl LoginThrottle {
     }
 
     /// [`begin`](Self::begin), counted in Redis when the throttle counts for a fleet
-    /// ([`fleet`](Self::fleet), feature `redis`), locally otherwise or while Redis is
+    /// (`LoginThrottle::fleet`, feature `redis`), locally otherwise or while Redis is
     /// unreachable. What [`LoginService`](crate::login::LoginService) calls.
     pub async fn begin_shared(&self, account: &str, addr: Option<IpAddr>) -> Result<(), Throttled> {
         #[cfg(feature = "redis")]
