@@ -75,6 +75,10 @@ pub mod error;
 mod json;
 pub mod login;
 pub mod metrics;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
+pub mod session;
 pub mod store;
 pub mod throttle;
 pub mod token;
@@ -82,7 +86,9 @@ pub mod token;
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub mod tonic;
 
-pub use token::{Algorithm, Claims, Jwt, JwtConfig, JwtKey, KeyError, TokenPair, TokenUse};
+pub use token::{
+    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, TokenPair, TokenUse,
+};
 
 #[cfg(all(
     feature = "auth0",
