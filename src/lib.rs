@@ -73,6 +73,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 mod json;
+pub mod jwks;
 pub mod login;
 pub mod metrics;
 #[cfg(feature = "redis")]
@@ -87,7 +88,8 @@ pub mod token;
 pub mod tonic;
 
 pub use token::{
-    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, TokenPair, TokenUse,
+    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem,
+    SigningKey, TokenPair, TokenUse, VerificationKey,
 };
 
 #[cfg(all(
