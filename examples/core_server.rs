@@ -19,11 +19,16 @@
 //! `X-Forwarded-For` is believed; default none). With none set, auth is enabled for user `admin`
 //! with a generated password printed once at start-up.
 //!
+//! Logs go to stdout at `RUST_LOG` (default `info`), written by a background thread
+//! (`tracing-appender`'s non-blocking writer) so that no request waits for the log's output;
+//! with colour only when stdout is a terminal.
+//!
 //! Auth0 logins (PROTOCOL.md §5) need the `auth0` feature: `CORE_API_AUTH_AUTH0_ENABLE=true
 //! CORE_API_AUTH_AUTH0_TENANTS='auth0://<clientid>@<domain>?aud=<audience>&user=<sub>'
 //! cargo run --features auth0 --example core_server` (several tenants comma-separated; each may
 //! also be base64 of `{"domain","audience","clientid","users":[…]}`, as in Core).
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -124,11 +129,22 @@ fn listen_address() -> Result<SocketAddr, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Logs are written off the request path: a request only queues its line, and
+    // tracing-appender's worker thread writes it to stdout. Not lossy: should the writer ever fall
+    // 128k lines behind, logging waits rather than dropping audit events. The guard flushes the
+    // queue when `main` returns, so keep it alive until then.
+    let (writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("core_server-log")
+        .finish(std::io::stdout());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        // Colour codes only for a person at a terminal, never into a file or a pipe.
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_writer(writer)
         .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,

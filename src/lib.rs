@@ -14,7 +14,9 @@
 //! strict where Core is lax; every error is answered in Core's JSON error shape, never a panic.
 //!
 //! ```
+//! use axum::response::IntoResponse;
 //! use axum::{Router, routing::get};
+//! use tower::ServiceBuilder;
 //! use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
 //! use tower_jwt_login::login::{LoginService, RefreshService};
 //! use tower_jwt_login::store::PlaintextUser;
@@ -23,13 +25,25 @@
 //! let jwt = JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
 //!     .build()
 //!     .unwrap();
-//! let app: Router = Router::new()
+//! let router: Router = Router::new()
 //!     .route("/api/v3/process", get(|| async { "[]" }))
 //!     .route_service("/api/login", LoginService::new(jwt.clone(), PlaintextUser::new("admin", "datarhei")))
-//!     .route_service("/api/login/refresh", RefreshService::new(jwt.clone()))
-//!     .layer(JwtAuthLayer::new(jwt).policy(PathPolicy::new().login_routes("/api")));
-//! # let _ = app;
+//!     .route_service("/api/login/refresh", RefreshService::new(jwt.clone()));
+//! // Around the whole router, so auth runs before routing (like Core).
+//! let app = ServiceBuilder::new()
+//!     .map_response(IntoResponse::into_response)
+//!     .layer(JwtAuthLayer::new(jwt).policy(PathPolicy::new().login_routes("/api")))
+//!     .service(router);
+//! # use tower::ServiceExt as _;
+//! # let req = http::Request::get("/api/v3/process").body(axum::body::Body::empty()).unwrap();
+//! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+//! # assert_eq!(rt.block_on(app.oneshot(req)).unwrap().status(), 401);
 //! ```
+//!
+//! Serve it with `axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))`
+//! (`axum::ServiceExt`). axum's `Router::layer` runs *after* routing; the layer matches the
+//! policy against axum's `OriginalUri` when present, so a policy is written with full paths
+//! either way (the README's "Where the layer goes").
 //!
 //! Modules: [`token`] mints and verifies, [`auth`] guards, [`login`] serves the login routes,
 //! [`store`] checks credentials, [`error`] renders every error, [`config`] reads Core's
@@ -91,6 +105,12 @@ pub use token::{
     Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem,
     SigningKey, TokenPair, TokenUse, VerificationKey,
 };
+
+/// The README's Rust snippets, run as doctests. They use axum, tonic and Auth0 together, so they
+/// run with every feature (`cargo test --all-features`, as CI does); plain `cargo test` skips them.
+#[cfg(all(doctest, feature = "axum", feature = "tonic", feature = "auth0"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 #[cfg(all(
     feature = "auth0",
