@@ -323,8 +323,8 @@ impl JwtKeySettings {
                 .collect()
         };
         if let Some(v) = lookup("CORE_API_AUTH_JWT_ALGORITHM").filter(|v| !v.trim().is_empty()) {
-            self.algorithm = Algorithm::from_name(v.trim())
-                .ok_or(ConfigError::InvalidAlgorithm { value: v })?;
+            self.algorithm =
+                Algorithm::from_name(v.trim()).ok_or(ConfigError::InvalidAlgorithm { value: v })?;
         }
         if let Some(v) = lookup("CORE_API_AUTH_JWT_PRIVATE_KEY").filter(|v| !v.trim().is_empty()) {
             self.private_key = Some(PathBuf::from(v.trim()));

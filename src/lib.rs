@@ -102,8 +102,8 @@ pub mod token;
 pub mod tonic;
 
 pub use token::{
-    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem,
-    SigningKey, TokenPair, TokenUse, VerificationKey,
+    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, SigningKey,
+    TokenPair, TokenUse, VerificationKey,
 };
 
 /// The README's Rust snippets, run as doctests. They use axum, tonic and Auth0 together, so they

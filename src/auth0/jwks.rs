@@ -52,8 +52,8 @@ use arc_swap::ArcSwap;
 use tokio::sync::Mutex;
 
 use super::fetch::{FetchError, HttpsFetcher, JwksFetcher};
-use crate::token::jwk::{self, DocumentError, JwkAlg, PublicJwk};
 use crate::metrics::Metrics;
+use crate::token::jwk::{self, DocumentError, JwkAlg, PublicJwk};
 
 /// One usable verification key of a tenant.
 pub(crate) struct VerifyingKey {

@@ -43,7 +43,10 @@ pub(crate) enum Verifier {
     /// The uncompressed SEC 1 point.
     Es256(Box<[u8]>),
     /// Modulus and exponent, big-endian.
-    Rs256 { n: Box<[u8]>, e: Box<[u8]> },
+    Rs256 {
+        n: Box<[u8]>,
+        e: Box<[u8]>,
+    },
 }
 
 impl Signer {
@@ -107,8 +110,9 @@ impl Signer {
             }
             Algorithm::ES256 => {
                 let rng = SystemRandom::new();
-                let doc = rs::EcdsaKeyPair::generate_pkcs8(&rs::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                    .map_err(|_| KeyProblem::Invalid("P-256 key generation failed"))?;
+                let doc =
+                    rs::EcdsaKeyPair::generate_pkcs8(&rs::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                        .map_err(|_| KeyProblem::Invalid("P-256 key generation failed"))?;
                 Signer::from_pkcs8(doc.as_ref())
             }
             Algorithm::RS256 => {
@@ -120,9 +124,9 @@ impl Signer {
                     .map_err(|_| KeyProblem::Invalid("RSA key generation failed"))?;
                 Signer::from_pkcs8(der.as_bytes())
             }
-            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-                Err(KeyProblem::WrongType("an HMAC algorithm has no private key".into()))
-            }
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Err(KeyProblem::WrongType(
+                "an HMAC algorithm has no private key".into(),
+            )),
         }
     }
 
@@ -154,8 +158,9 @@ impl Signer {
                 ));
             }
             let rng = SystemRandom::new();
-            let pair = rs::EcdsaKeyPair::from_pkcs8(&rs::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
-                .map_err(|e| KeyProblem::Invalid(rejected(e)))?;
+            let pair =
+                rs::EcdsaKeyPair::from_pkcs8(&rs::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
+                    .map_err(|e| KeyProblem::Invalid(rejected(e)))?;
             Ok(Signer::Es256(Box::new(pair), rng))
         } else if oid == RSA_ENCRYPTION {
             let inner = rsa::pkcs1::RsaPrivateKey::from_der(info.private_key)

@@ -298,7 +298,8 @@ pub(crate) fn parse_jwks<K>(
         }
         match PublicJwk::from_jwk(jwk) {
             Ok((alg, key)) => {
-                set.keys.insert(kid.to_owned(), Arc::new(convert(alg, &key)));
+                set.keys
+                    .insert(kid.to_owned(), Arc::new(convert(alg, &key)));
             }
             Err(reason) => {
                 tracing::warn!(url, kid, reason, "JWKS key refused");
@@ -446,7 +447,10 @@ mod tests {
             PublicJwk::rsa(&n, &[0, 1, 0, 1]).unwrap(),
             PublicJwk::rsa(&[0xc5; 256], &[1, 0, 1]).unwrap()
         );
-        assert_eq!(PublicJwk::rsa(&[0xc5; 255], &[1, 0, 1]), Err("key too weak"));
+        assert_eq!(
+            PublicJwk::rsa(&[0xc5; 255], &[1, 0, 1]),
+            Err("key too weak")
+        );
         assert_eq!(PublicJwk::p256_point(&[4; 64]), Err("invalid key"));
     }
 }

@@ -247,15 +247,20 @@ pub(crate) fn parse_pem(text: &[u8]) -> Result<Pem, KeyProblem> {
     if !closed {
         return Err(KeyProblem::NotPem);
     }
-    let der = Zeroizing::new(STANDARD.decode(body.as_bytes()).map_err(|_| KeyProblem::NotPem)?);
+    let der = Zeroizing::new(
+        STANDARD
+            .decode(body.as_bytes())
+            .map_err(|_| KeyProblem::NotPem)?,
+    );
     match label {
         "PRIVATE KEY" => Ok(Pem::Private(der)),
         "PUBLIC KEY" => Ok(Pem::Public(der.to_vec())),
         "ENCRYPTED PRIVATE KEY" => Err(KeyProblem::WrongType(
-            "an encrypted PKCS#8 key; decrypt it with `openssl pkcs8 -in KEY -out PLAIN.pem`".into(),
+            "an encrypted PKCS#8 key; decrypt it with `openssl pkcs8 -in KEY -out PLAIN.pem`"
+                .into(),
         )),
         "RSA PRIVATE KEY" | "EC PRIVATE KEY" => Err(KeyProblem::WrongType(format!(
-            "a {label} (PKCS#1 / SEC 1); convert it to PKCS#8 with \
+            "{label} is PKCS#1 / SEC 1, not PKCS#8; convert it with \
              `openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY8.pem`"
         ))),
         "RSA PUBLIC KEY" => Err(KeyProblem::WrongType(

@@ -36,12 +36,12 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+#[cfg(feature = "asymmetric")]
+use super::asym;
 use super::jwk::{JwkAlg, JwkJson, PublicJwk, oct_thumbprint};
 use super::key::{KeyProblem, Pem, parse_pem};
 use super::mac::PreKeyed;
 use super::{Algorithm, JwtKey, KeyError};
-#[cfg(feature = "asymmetric")]
-use super::asym;
 
 /// The key that signs the crate's tokens: an HMAC secret ([`JwtKey`], the default and Core's) or,
 /// with the cargo feature `asymmetric`, an Ed25519, P-256 or RSA private key.
@@ -421,8 +421,7 @@ impl Ring {
         verification: Vec<VerificationKey>,
         configured: Option<Algorithm>,
     ) -> Result<Ring, KeyError> {
-        let lone_hmac =
-            verification.is_empty() && matches!(signing.kind, SigningKind::Hmac { .. });
+        let lone_hmac = verification.is_empty() && matches!(signing.kind, SigningKind::Hmac { .. });
         let (signer, first) = match &signing.kind {
             SigningKind::Hmac { secret, alg } => {
                 let alg = alg.or(configured).unwrap_or_default();
@@ -439,8 +438,7 @@ impl Ring {
                     });
                 }
                 let public = signer.public().map_err(|p| bad("signing key", p))?;
-                let verifier =
-                    asym::Verifier::new(&public).map_err(|p| bad("signing key", p))?;
+                let verifier = asym::Verifier::new(&public).map_err(|p| bad("signing key", p))?;
                 (
                     Signer::Private(Arc::clone(signer)),
                     Pending {

@@ -34,8 +34,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use key::{JwtKey, KeyError, KeyProblem};
-pub use keyring::{SigningKey, VerificationKey};
 pub(crate) use key::{fill_random, random_alphanumeric};
+pub use keyring::{SigningKey, VerificationKey};
 
 use crate::error::TokenError;
 use keyring::Ring;
@@ -622,7 +622,33 @@ pub(crate) fn now_secs() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{ClaimText, INLINE_TEXT};
+    use super::{Algorithm, ClaimText, INLINE_TEXT, JwtConfig, JwtKey, TokenUse};
+
+    /// Every HMAC size verifies its own tokens (HS512's 86-character signature once overflowed
+    /// the tag buffer's base64 estimate and every HS512 token was refused).
+    #[test]
+    fn every_hmac_size_round_trips() {
+        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            let jwt = JwtConfig::new(
+                JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap(),
+            )
+            .algorithm(alg)
+            .build()
+            .unwrap();
+            let pair = jwt.issue_pair("alice");
+            assert_eq!(
+                jwt.verify(&pair.access_token, TokenUse::Access)
+                    .unwrap()
+                    .subject(),
+                "alice",
+                "{alg:?}"
+            );
+            assert!(
+                jwt.verify(&pair.refresh_token, TokenUse::Refresh).is_ok(),
+                "{alg:?}"
+            );
+        }
+    }
 
     #[test]
     fn claim_text_inline_and_heap_keep_the_texts() {

@@ -88,7 +88,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for AnyText<'a> {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
                 Ok(AnyText(Some(Text(Cow::Borrowed(v)))))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
@@ -109,11 +112,17 @@ impl<'de: 'a, 'a> Deserialize<'de> for AnyText<'a> {
             fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
                 Ok(AnyText(None))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(AnyText(None))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(AnyText(None))
             }
@@ -198,7 +207,9 @@ impl JwtInner {
 
         match &key.verifier {
             Verifier::Hmac(mac) => {
-                let mut tag = [0u8; MAX_TAG_LEN];
+                // Room for base64's length estimate: 86 characters (an HS512 tag) estimate 66
+                // bytes; a 64-byte buffer refused every HS512 token.
+                let mut tag = [0u8; MAX_TAG_LEN + 3];
                 let tag_len = decode_into(signature, &mut tag).map_err(|e| match e {
                     TokenError::TooLong => TokenError::InvalidSignature,
                     other => other,
