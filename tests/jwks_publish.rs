@@ -79,7 +79,10 @@ async fn jwks_document_field_by_field() {
 
     // P-256: the SPKI ends with the uncompressed point 04 ‖ x ‖ y.
     let es = &keys[1];
-    assert_eq!(members(es), set(&["kty", "crv", "x", "y", "kid", "alg", "use"]));
+    assert_eq!(
+        members(es),
+        set(&["kty", "crv", "x", "y", "kid", "alg", "use"])
+    );
     assert_eq!(es["kty"], "EC");
     assert_eq!(es["crv"], "P-256");
     let der = spki_der(&es_pub);
@@ -108,7 +111,9 @@ async fn jwks_document_field_by_field() {
     assert_eq!(rs["use"], "sig");
 
     // Never a private or symmetric member, anywhere in the document.
-    for private in ["\"d\"", "\"p\"", "\"q\"", "\"dp\"", "\"dq\"", "\"qi\"", "\"k\"", "oct"] {
+    for private in [
+        "\"d\"", "\"p\"", "\"q\"", "\"dp\"", "\"dq\"", "\"qi\"", "\"k\"", "oct",
+    ] {
         assert!(!reply.text().contains(private), "{private}");
     }
 
@@ -148,7 +153,9 @@ async fn an_independent_jwks_client_verifies_the_tokens() {
     let check = |token: &str, alg: jsonwebtoken::Algorithm| {
         let header = jsonwebtoken::decode_header(token).unwrap();
         assert_eq!(header.alg, alg);
-        let jwk = set.find(header.kid.as_deref().unwrap()).expect("kid in the JWKS");
+        let jwk = set
+            .find(header.kid.as_deref().unwrap())
+            .expect("kid in the JWKS");
         let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
         let mut validation = jsonwebtoken::Validation::new(alg);
         validation.set_issuer(&["datarhei-core"]);
@@ -182,8 +189,9 @@ async fn an_independent_jwks_client_verifies_the_tokens() {
     forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).unwrap();
     let header = jsonwebtoken::decode_header(&forged).unwrap();
-    let key = jsonwebtoken::DecodingKey::from_jwk(set.find(header.kid.as_deref().unwrap()).unwrap())
-        .unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(set.find(header.kid.as_deref().unwrap()).unwrap())
+            .unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.set_issuer(&["datarhei-core"]);
     assert!(jsonwebtoken::decode::<serde_json::Value>(&forged, &key, &validation).is_err());
@@ -200,16 +208,21 @@ async fn hmac_only_publishes_nothing_and_max_age_is_configurable() {
 
     use http_body_util::BodyExt as _;
     use tower::ServiceExt as _;
-    let jwt = JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
-        .verification_key(VerificationKey::hmac(
-            JwtKey::from_secret("another secret of at least 32 bytes!!").unwrap(),
-        ))
-        .build()
-        .unwrap();
+    let jwt =
+        JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
+            .verification_key(VerificationKey::hmac(
+                JwtKey::from_secret("another secret of at least 32 bytes!!").unwrap(),
+            ))
+            .build()
+            .unwrap();
     assert!(!jwt.has_public_keys());
     let service = JwksService::new(&jwt).max_age(Duration::from_secs(60));
     let res = service
-        .oneshot(http::Request::get("/.well-known/jwks.json").body(()).unwrap())
+        .oneshot(
+            http::Request::get("/.well-known/jwks.json")
+                .body(())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(res.headers()["cache-control"], "public, max-age=60");

@@ -9,7 +9,8 @@
 //! or EdDSA that fits its `kty`/`crv`; RSA moduli must have at least 2048 bits (and at most
 //! 8192); symmetric (`oct`) keys are refused outright. Refused keys are remembered by `kid` with
 //! the reason, so a token naming one gets that reason at once instead of causing a re-fetch.
-#![cfg_attr(not(feature = "asymmetric"), allow(dead_code))]
+// Each of the two users (features `auth0`, `asymmetric`) needs a part of this module.
+#![cfg_attr(not(all(feature = "auth0", feature = "asymmetric")), allow(dead_code))]
 
 use std::collections::HashMap;
 use std::sync::Arc;
