@@ -52,8 +52,8 @@ use tower_jwt_login::client_addr::ClientAddrResolver;
 use tower_jwt_login::config::{CoreAuthConfig, random_password};
 use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
-use tower_jwt_login::login::{LoginService, RefreshService};
 use tower_jwt_login::jwks::{JWKS_PATH, JwksService};
+use tower_jwt_login::login::{LoginService, RefreshService};
 use tower_jwt_login::{Jwt, KeyError};
 
 /// The whole app for an auth configuration: what `main` serves, and what the tests drive.

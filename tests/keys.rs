@@ -150,7 +150,9 @@ async fn every_algorithm_mint_verify_layer_refresh() {
         assert_eq!(sig_len, expected_sig, "{alg:?}");
 
         // Minted by the app, verified by a Jwt built from the same configuration.
-        let claims = jwt.verify(&access, TokenUse::Access).expect(alg.as_str());
+        let claims = jwt
+            .verify(&access, TokenUse::Access)
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
         assert_eq!(claims.subject(), "admin");
         assert_eq!(
             jwt.verify(&refresh, TokenUse::Access).unwrap_err(),
@@ -873,12 +875,12 @@ fn bad_key_files_stop_startup_with_clear_messages() {
         ),
     ];
     for (alg, private, verify, problem) in cases {
-        let mut config = config_with(alg, private.map(|n| path(n)).as_deref());
+        let mut config = config_with(alg, private.map(&path).as_deref());
         if !verify.is_empty() {
             config.jwt_keys.verify_keys = vec![path(verify)];
         }
         let file = private.unwrap_or(verify);
-        let err = core_server::app(&config).err().expect(file);
+        let err = core_server::app(&config).expect_err(file);
         assert_eq!(
             err.to_string(),
             format!("{}: {problem}", path(file).display()),

@@ -143,12 +143,12 @@ impl Signer {
             }
             .ok_or(KeyProblem::Invalid("malformed Ed25519 private key"))?;
             let key = ed25519_dalek::SigningKey::from_bytes(seed);
-            if let Some(public) = info.public_key {
-                if public != key.verifying_key().as_bytes() {
-                    return Err(KeyProblem::Invalid(
-                        "the public key does not match the private key",
-                    ));
-                }
+            if let Some(public) = info.public_key
+                && public != key.verifying_key().as_bytes()
+            {
+                return Err(KeyProblem::Invalid(
+                    "the public key does not match the private key",
+                ));
             }
             Ok(Signer::Ed25519(Box::new(key)))
         } else if oid == EC_PUBLIC_KEY {

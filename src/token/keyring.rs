@@ -319,7 +319,9 @@ impl fmt::Debug for VerificationKey {
     }
 }
 
-/// How a ring key checks a signature.
+/// How a ring key checks a signature. The keyed HMAC state stays inline: the hot path reads it
+/// without a pointer chase.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Verifier {
     Hmac(PreKeyed),
     #[cfg(feature = "asymmetric")]
@@ -327,6 +329,7 @@ pub(crate) enum Verifier {
 }
 
 /// How the ring's signing key signs.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Signer {
     Hmac(PreKeyed),
     #[cfg(feature = "asymmetric")]
@@ -481,13 +484,12 @@ impl Ring {
         let mut keys = Vec::with_capacity(pending.len());
         for p in pending {
             let kid = by_kid.then(|| p.kid.unwrap_or(p.default_kid));
-            if let Some(kid) = &kid {
-                if keys
+            if let Some(kid) = &kid
+                && keys
                     .iter()
                     .any(|k: &RingKey| k.kid.as_deref() == Some(kid.as_str()))
-                {
-                    return Err(KeyError::DuplicateKid(kid.clone()));
-                }
+            {
+                return Err(KeyError::DuplicateKid(kid.clone()));
             }
             keys.push(RingKey {
                 alg: p.alg,
