@@ -7,7 +7,7 @@
 //! Routes: `GET /api` (minimal about without a valid access token, full about with one),
 //! `POST /api/login`, `GET /api/login/refresh`, protected `GET /api/v3/process` (`[]`), public
 //! `GET /ping` (`pong`). Every other path under `/api` is protected; unknown paths answer 404 in
-//! the error shape of PROTOCOL.md §2.
+//! the error shape of docs/protocol.md §2.
 //!
 //! Configuration, as Core reads it: `CORE_ADDRESS` (default `127.0.0.1:8080`),
 //! `CORE_API_AUTH_ENABLE`, `CORE_API_AUTH_USERNAME`/`RS_USERNAME`,
@@ -15,9 +15,11 @@
 //! `CORE_API_AUTH_LOGIN_FAILURE_DELAY` (seconds), and the crate's own
 //! `CORE_API_AUTH_LOGIN_MAX_FAILURES` (failed logins per account and client address before 429;
 //! default 10, `0` turns throttling off), `CORE_API_AUTH_LOGIN_FAILURE_WINDOW` (seconds, default
-//! 900) and `CORE_API_AUTH_TRUSTED_PROXIES` (comma-separated proxy networks whose
-//! `X-Forwarded-For` is believed; default none). With none set, auth is enabled for user `admin`
-//! with a generated password printed once at start-up.
+//! 900; `0` is refused), `CORE_API_AUTH_TRUSTED_PROXIES` (comma-separated proxy networks whose
+//! client address header is believed; default none) and `CORE_API_AUTH_CLIENT_IP_HEADER` (the
+//! one header those proxies set: `X-Forwarded-For` (default), `X-Real-IP`, `Forwarded`,
+//! `CF-Connecting-IP`, `True-Client-IP`, `Fly-Client-IP`). With none set, auth is enabled for user
+//! `admin` with a generated password printed once at start-up.
 //!
 //! Keys (docs/keys.md): `CORE_API_AUTH_JWT_ALGORITHM` (`HS256` default, `HS384`, `HS512`, and
 //! with `--features asymmetric` `EdDSA`, `ES256`, `RS256`), `CORE_API_AUTH_JWT_PRIVATE_KEY` (the
@@ -32,7 +34,7 @@
 //! (`tracing-appender`'s non-blocking writer) so that no request waits for the log's output;
 //! with colour only when stdout is a terminal.
 //!
-//! Auth0 logins (PROTOCOL.md §5) need the `auth0` feature: `CORE_API_AUTH_AUTH0_ENABLE=true
+//! Auth0 logins (docs/protocol.md §5) need the `auth0` feature: `CORE_API_AUTH_AUTH0_ENABLE=true
 //! CORE_API_AUTH_AUTH0_TENANTS='auth0://<clientid>@<domain>?aud=<audience>&user=<sub>'
 //! cargo run --features auth0 --example core_server` (several tenants comma-separated; each may
 //! also be base64 of `{"domain","audience","clientid","users":[…]}`, as in Core).
@@ -46,18 +48,19 @@ use axum::extract::ConnectInfo;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{HeaderValue, Method, StatusCode, header};
+use tower_jwt_login::Jwt;
 use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
 use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
-use tower_jwt_login::client_addr::ClientAddrResolver;
 use tower_jwt_login::config::{CoreAuthConfig, random_password};
 use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
 use tower_jwt_login::jwks::{JWKS_PATH, JwksService};
 use tower_jwt_login::login::{LoginService, RefreshService};
-use tower_jwt_login::{Jwt, KeyError};
+
+type BoxError = Box<dyn std::error::Error>;
 
 /// The whole app for an auth configuration: what `main` serves, and what the tests drive.
-pub fn app(auth: &CoreAuthConfig) -> Result<Router, KeyError> {
+pub fn app(auth: &CoreAuthConfig) -> Result<Router, BoxError> {
     app_with_auth0(auth, NoAuth0, Vec::new())
 }
 
@@ -67,7 +70,7 @@ pub fn app_with_auth0<A: Auth0Provider>(
     auth: &CoreAuthConfig,
     auth0: A,
     auth0_auths: Vec<String>,
-) -> Result<Router, KeyError> {
+) -> Result<Router, BoxError> {
     // With auth off there is nothing to log in to: no `auths` at all.
     let auth0_auths = if auth.enable { auth0_auths } else { Vec::new() };
     let about = About::new("core_server", instance_id()).login_methods(auth.enable, auth0_auths);
@@ -85,18 +88,18 @@ pub fn app_with_auth0<A: Auth0Provider>(
     // The key ring: CORE_API_AUTH_JWT_ALGORITHM, _PRIVATE_KEY, _VERIFY_KEYS, _PREVIOUS_SECRETS.
     let jwt = auth.jwt_config()?.build()?;
     let router = with_jwks(router, &jwt);
-    // The client address for the login throttle: the TCP peer that axum records with
-    // `into_make_service_with_connect_info`, or what a trusted proxy forwarded.
-    let client_addr = ClientAddrResolver::new()
-        .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
-        .trusted_proxies(auth.trusted_proxies.clone());
-    let mut login = LoginService::new(jwt.clone(), auth.credential_store())
+    // The client address for the login throttle and the audit log: the TCP peer that axum
+    // records with `into_make_service_with_connect_info` (read without `peer_from` when the
+    // crate's `axum` feature is on), or what a trusted proxy forwarded in the configured header.
+    let client_addr = auth
+        .client_addr_resolver()
+        .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
+    let login = LoginService::new(jwt.clone(), auth.credential_store())
         .failure_delay(auth.login_failure_delay)
-        .client_addr(client_addr)
+        .client_addr(client_addr.clone())
+        // `None` (CORE_API_AUTH_LOGIN_MAX_FAILURES=0) turns the default throttle off.
+        .throttle(auth.login_throttle()?)
         .auth0(auth0);
-    if let Some(throttle) = auth.login_throttle() {
-        login = login.throttle(throttle);
-    }
     let policy = PathPolicy::new()
         .login_routes("/api")
         .optional_for(Method::GET, "/api")
@@ -106,7 +109,10 @@ pub fn app_with_auth0<A: Auth0Provider>(
         .public("/*");
     Ok(router
         .route_service("/api/login", login)
-        .route_service("/api/login/refresh", RefreshService::new(jwt.clone()))
+        .route_service(
+            "/api/login/refresh",
+            RefreshService::new(jwt.clone()).client_addr(client_addr),
+        )
         .layer(JwtAuthLayer::new(jwt).policy(policy)))
 }
 
@@ -210,11 +216,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Error>> {
     let auth0 = Auth0Config::from_env()?;
     if !auth0.enable {
-        return Ok(app(auth)?);
+        return app(auth);
     }
     if !auth.enable {
         tracing::warn!("CORE_API_AUTH_AUTH0_ENABLE is ignored: CORE_API_AUTH_ENABLE is false");
-        return Ok(app(auth)?);
+        return app(auth);
     }
     #[cfg(feature = "auth0")]
     {
@@ -223,7 +229,7 @@ fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Err
             tracing::info!(issuer = %tenant.issuer(), users = tenant.allowed_users().len(), "auth0 tenant");
         }
         let auths = provider.auths();
-        Ok(app_with_auth0(auth, provider, auths)?)
+        app_with_auth0(auth, provider, auths)
     }
     #[cfg(not(feature = "auth0"))]
     {

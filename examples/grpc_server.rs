@@ -9,7 +9,10 @@
 //! The server listens on `GRPC_ADDRESS` (default `127.0.0.1:50051`) and prints the generated
 //! password of user `admin` (or uses `ADMIN_PASSWORD`). It serves, on one port:
 //!
-//! - `POST /api/login` and `GET /api/login/refresh` over HTTP/1.1 (Core's login, public);
+//! - `POST /api/login` and `GET /api/login/refresh` over HTTP/1.1 (Core's login, public),
+//!   mounted the way production code should: failed logins wait Core's 5 s and are throttled per
+//!   account and client address (`LoginService`'s default; tonic's transport records the peer as
+//!   `TcpConnectInfo`, which the default client-address resolver reads);
 //! - the gRPC service `demo.Whoami` over HTTP/2, method `Get`: answers the caller's subject.
 //!   Every gRPC call needs `authorization: Bearer <access token>` metadata; without one (or with a
 //!   refresh token) the client gets `Status` `Unauthenticated`.
@@ -32,6 +35,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header;
@@ -152,14 +156,20 @@ impl WhoamiClient {
 }
 
 /// The whole server on `listener`: Core's login routes over HTTP and `demo.Whoami` over gRPC,
-/// all behind one `JwtAuthLayer` whose policy makes only the login routes public.
+/// all behind one `JwtAuthLayer` whose policy makes only the login routes public. Failed logins
+/// wait `failure_delay` (Core: 5 s) and are throttled per account and client address.
 pub async fn serve<S: CredentialStore>(
     listener: TcpListener,
     jwt: Jwt,
     store: S,
     metrics: Metrics,
+    failure_delay: Duration,
 ) -> Result<(), tonic::transport::Error> {
-    let login = LoginService::new(jwt.clone(), store).metrics(metrics.clone());
+    // Throttled by default (10 failures per account and address in 15 minutes); the address is
+    // the TCP peer from tonic's `TcpConnectInfo`.
+    let login = LoginService::new(jwt.clone(), store)
+        .failure_delay(failure_delay)
+        .metrics(metrics.clone());
     let refresh = RefreshService::new(jwt.clone()).metrics(metrics.clone());
     let http_routes = axum::Router::new()
         .route_service("/api/login", login)
@@ -272,7 +282,7 @@ async fn run() -> Result<(), BoxError> {
             let jwt = tower_jwt_login::JwtConfig::new(tower_jwt_login::JwtKey::random()).build()?;
             let listener = TcpListener::bind(addr).await?;
             tracing::info!(address = %listener.local_addr()?, "grpc_server listening (HTTP/1.1 login, gRPC)");
-            serve(listener, jwt, store, Metrics::new()).await?;
+            serve(listener, jwt, store, Metrics::new(), Duration::from_secs(5)).await?;
             Ok(())
         }
         ["call", username, password] => {

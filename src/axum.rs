@@ -2,16 +2,60 @@
 //!
 //! - `Claims` as a handler argument: the claims [`JwtAuthLayer`](crate::auth::JwtAuthLayer)
 //!   verified for this request; without them the handler is not called and the client gets
-//!   PROTOCOL.md §2's 401 with `WWW-Authenticate` ([`ClaimsRejection`]).
+//!   docs/protocol.md §2's 401 with `WWW-Authenticate` ([`ClaimsRejection`]).
 //! - `Option<Claims>`: for [optional](crate::auth::Access::Optional) paths such as Core's
 //!   `GET /api`: `Some` with a valid access token, `None` otherwise; never a rejection.
-//! - [`RouterExt::login_routes`] mounts [`LoginService`] and [`RefreshService`] under a prefix,
-//!   the routes that [`PathPolicy::login_routes`](crate::auth::PathPolicy::login_routes) with the
-//!   same prefix makes public.
+//! - [`RouterExt::login_routes`] mounts the login and refresh services ([`LoginService`] and
+//!   [`RefreshService`], bare or wrapped in any tower layers) under a prefix, the routes that
+//!   [`PathPolicy::login_routes`](crate::auth::PathPolicy::login_routes) with the same prefix
+//!   makes public.
 //!
-//! The extractor does not verify tokens itself: the layer is the one place that does. Put the
-//! layer on the whole router (so it runs before routing, like Core) and use the extractor in the
-//! handlers.
+//! The extractor does not verify tokens itself: the layer is the one place that does.
+//!
+//! # Where the layer runs
+//!
+//! axum's `Router::layer` wraps each route (and the fallback) that the router has *at that
+//! moment*: the layer runs after routing, in front of the chosen route.
+//!
+//! - On the **outermost** router, called last, that still guards every request, matched or not
+//!   (unknown paths reach the fallback through the layer: 401 without a token, 404 with one, as
+//!   Core answers). Routes added after `.layer(…)` are **not** guarded, and `route_layer`
+//!   guards only matched routes (an unknown path answers 404 without a token).
+//! - On a router **nested** with `nest("/api", inner)`, the layer sees the URI with `/api`
+//!   stripped. The policy is still matched against the path the client sent, which axum records
+//!   as `OriginalUri` (this feature turns on axum's `original-uri`): write the rules with full
+//!   paths (`PathPolicy::new().login_routes("/api")`, not `"/"`), and a `.public("/ping")` rule
+//!   inside the router nested at `/admin` does not open `/admin/ping`.
+//!
+//! To run the layer **before routing**, like Core, wrap the whole router as a service and serve
+//! that (the `map_response` turns the layer's body back into axum's):
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use axum::{Router, ServiceExt as _, extract::Request, response::IntoResponse, routing::get};
+//! use tower::{ServiceBuilder, ServiceExt as _};
+//! use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
+//! use tower_jwt_login::{Claims, JwtConfig, JwtKey};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let jwt = JwtConfig::new(JwtKey::from_secret("0123456789abcdef0123456789abcdef").unwrap())
+//!     .build()
+//!     .unwrap();
+//! let router = Router::new().route("/me", get(|c: Claims| async move { c.subject().to_owned() }));
+//! let app = ServiceBuilder::new()
+//!     .map_response(IntoResponse::into_response)
+//!     .layer(JwtAuthLayer::new(jwt.clone()).policy(PathPolicy::new().login_routes("/api")))
+//!     .service(router);
+//!
+//! // Served like a router: `axum::serve(listener, make_service)`.
+//! let make_service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
+//!     app.clone(),
+//! );
+//! # let _ = make_service;
+//! let res = app.oneshot(Request::get("/nowhere").body(axum::body::Body::empty()).unwrap()).await;
+//! assert_eq!(res.unwrap().status(), 401); // refused before routing found no route
+//! # });
+//! ```
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -59,19 +103,20 @@
 
 use std::convert::Infallible;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ::axum::Router;
-use ::axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use ::axum::extract::{FromRequestParts, OptionalFromRequestParts, Request};
 use ::axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, Method, header};
+use tower_service::Service;
 
 use crate::Claims;
 use crate::auth::{grpc_unauthenticated_response, is_grpc_request};
-use crate::auth0::Auth0Provider;
-use crate::error::{AuthError, unauthorized_response};
+use crate::error::{AuthError, unauthorized_response, unjudged_token_response};
+#[cfg(doc)]
 use crate::login::{LoginService, RefreshService};
-use crate::store::CredentialStore;
 
 /// Extracts the access-token claims the [`JwtAuthLayer`](crate::auth::JwtAuthLayer) attached.
 /// Refuses the request with [`ClaimsRejection`] (a §2 401) when there are none.
@@ -99,11 +144,16 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
     }
 }
 
-/// Why the [`Claims`] extractor refused a request. As a response: PROTOCOL.md §2's
-/// `401 Missing or invalid JWT token` with `WWW-Authenticate: Bearer` (plus
-/// `error="invalid_token"` when a token was presented) — or, for a gRPC request, the gRPC
-/// refusal ([`grpc_unauthenticated_response`]). The [`AuthError`] goes into the response
-/// extensions, as with the layer's own rejections.
+/// Why the [`Claims`] extractor refused a request. As a response: docs/protocol.md §2's
+/// `401 Missing or invalid JWT token` with the `WWW-Authenticate` challenge of
+/// [`AuthError::challenge`] (`Bearer` without a token, `Bearer error="invalid_token",
+/// error_description="…"` with the layer's reason; a token the layer never looked at gets
+/// `error="invalid_token"` alone) — or, for a gRPC request, the gRPC refusal
+/// ([`grpc_unauthenticated_response`]). The [`AuthError`], when there is one, goes into the
+/// response extensions, as with the layer's own rejections.
+///
+/// Used on a request the layer did not authenticate (no layer in front of the handler, or a
+/// public path), the extractor logs a WARN once per process.
 #[derive(Debug, Clone)]
 pub struct ClaimsRejection {
     error: Option<AuthError>,
@@ -117,11 +167,7 @@ impl ClaimsRejection {
         // On optional paths the layer leaves the reason in the extensions.
         let error = parts.extensions.get::<AuthError>().copied();
         if error.is_none() {
-            tracing::debug!(
-                path = parts.uri.path(),
-                "Claims extractor on a request the JwtAuthLayer did not authenticate \
-                 (no layer, or a public path)"
-            );
+            warn_unauthenticated_once(parts.uri.path());
         }
         let grpc_headers = is_grpc_request(&parts.headers).then(|| {
             let mut headers = HeaderMap::new();
@@ -161,19 +207,44 @@ impl std::error::Error for ClaimsRejection {}
 
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
-        // Only `token_presented` shapes the default response; pick an error that carries it.
-        let error = self.error.unwrap_or(if self.token_presented {
-            AuthError::InvalidAuthorizationHeader
-        } else {
-            AuthError::MissingToken
-        });
-        let mut response = match &self.grpc_headers {
-            Some(headers) => grpc_unauthenticated_response(headers),
-            None => unauthorized_response(&self.method, &error),
+        // Without the layer's verdict: no token is a missing token; a token nobody looked at
+        // gets `invalid_token` with no description (there is no reason to give).
+        let error = match self.error {
+            Some(error) => Some(error),
+            None if !self.token_presented => Some(AuthError::MissingToken),
+            None => None,
+        };
+        let mut response = match (&self.grpc_headers, &error) {
+            (Some(headers), _) => grpc_unauthenticated_response(headers),
+            (None, Some(error)) => unauthorized_response(&self.method, error),
+            (None, None) => unjudged_token_response(&self.method),
         }
         .into_response();
-        response.extensions_mut().insert(error);
+        if let Some(error) = error {
+            response.extensions_mut().insert(error);
+        }
         response
+    }
+}
+
+/// Logs once per process, at WARN, that the `Claims` extractor ran on a request that
+/// `JwtAuthLayer` did not authenticate; every later time at DEBUG. A missing layer otherwise
+/// shows only as 401s for every request.
+fn warn_unauthenticated_once(path: &str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            path,
+            "the Claims extractor found no verdict of JwtAuthLayer on this request: the layer \
+             is missing in front of this handler (or the path is public in its PathPolicy); \
+             answering 401. Logged once."
+        );
+    } else {
+        tracing::debug!(
+            path,
+            "Claims extractor on a request the JwtAuthLayer did not authenticate \
+             (no layer, or a public path)"
+        );
     }
 }
 
@@ -182,33 +253,55 @@ pub trait RouterExt: Sized {
     /// Mounts `login` at `{prefix}/login` and `refresh` at `{prefix}/login/refresh` (Core's
     /// paths under `/api`). `prefix` starts with `/` (`"/api"`), or is empty for `/login`;
     /// a trailing `/` is ignored. Pair it with
-    /// [`PathPolicy::login_routes`](crate::auth::PathPolicy::login_routes) with the same prefix,
-    /// so that `POST` login and `GET` refresh pass the layer and every other method on them
-    /// stays protected.
-    fn login_routes<C, A>(
-        self,
-        prefix: &str,
-        login: LoginService<C, A>,
-        refresh: RefreshService,
-    ) -> Self
+    /// [`PathPolicy::login_routes`](crate::auth::PathPolicy::login_routes) with the same prefix
+    /// (the full prefix as the client sends it, also inside a nested router), so that `POST`
+    /// login and `GET` refresh pass the layer and every other method on them stays protected.
+    ///
+    /// `login` and `refresh` are any services axum can route to: [`LoginService`] and
+    /// [`RefreshService`] as they are, or wrapped in tower layers (a timeout, a concurrency
+    /// limit, a `map_response`, …).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::Router;
+    /// use tower::ServiceBuilder;
+    /// use tower_jwt_login::axum::RouterExt;
+    /// use tower_jwt_login::login::{LoginService, RefreshService};
+    /// use tower_jwt_login::store::PlaintextUser;
+    /// use tower_jwt_login::{JwtConfig, JwtKey};
+    ///
+    /// let jwt = JwtConfig::new(JwtKey::random()).build().unwrap();
+    /// let login = ServiceBuilder::new()
+    ///     .map_response(|mut res: http::Response<_>| {
+    ///         res.headers_mut().insert("cache-control", http::HeaderValue::from_static("no-store"));
+    ///         res
+    ///     })
+    ///     .service(LoginService::new(jwt.clone(), PlaintextUser::new("admin", "datarhei")));
+    /// let app: Router = Router::new().login_routes("/api", login, RefreshService::new(jwt));
+    /// # let _ = app;
+    /// ```
+    fn login_routes<L, R>(self, prefix: &str, login: L, refresh: R) -> Self
     where
-        C: CredentialStore,
-        A: Auth0Provider;
+        L: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+        L::Response: IntoResponse + 'static,
+        L::Future: Send + 'static,
+        R: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+        R::Response: IntoResponse + 'static,
+        R::Future: Send + 'static;
 }
 
 impl<S> RouterExt for Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    fn login_routes<C, A>(
-        self,
-        prefix: &str,
-        login: LoginService<C, A>,
-        refresh: RefreshService,
-    ) -> Self
+    fn login_routes<L, R>(self, prefix: &str, login: L, refresh: R) -> Self
     where
-        C: CredentialStore,
-        A: Auth0Provider,
+        L: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+        L::Response: IntoResponse + 'static,
+        L::Future: Send + 'static,
+        R: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+        R::Response: IntoResponse + 'static,
+        R::Future: Send + 'static,
     {
         let prefix = prefix.trim_end_matches('/');
         self.route_service(&format!("{prefix}/login"), login)

@@ -2,6 +2,7 @@
 //!
 //! ```
 //! use std::collections::HashMap;
+//! use tower_jwt_login::client_addr::ClientIpHeader;
 //! use tower_jwt_login::config::{ConfigError, CoreAuthConfig};
 //!
 //! let env = HashMap::from([
@@ -13,6 +14,7 @@
 //!     ("CORE_API_AUTH_LOGIN_MAX_FAILURES", "5"),
 //!     ("CORE_API_AUTH_LOGIN_FAILURE_WINDOW", "600"),
 //!     ("CORE_API_AUTH_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8"),
+//!     ("CORE_API_AUTH_CLIENT_IP_HEADER", "X-Real-IP"),
 //! ]);
 //! let config = CoreAuthConfig::default()
 //!     .with_lookup(|k| env.get(k).map(|v| v.to_string()))
@@ -20,10 +22,16 @@
 //! assert!(config.enable);
 //! assert_eq!(config.username, "admin");
 //! assert_eq!(config.jwt_key().expose_secret(), b"admindatarheisecretsecret");
-//! let throttle = config.login_throttle().unwrap();
+//! let throttle = config.login_throttle().unwrap().expect("throttling is on");
 //! assert_eq!(throttle.config().max_failures(), 5);
 //! assert_eq!(throttle.config().window().as_secs(), 600);
 //! assert!(config.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+//! assert_eq!(config.client_addr_resolver().header(), ClientIpHeader::XRealIp);
+//!
+//! // A zero window would count nothing: refused at start-up.
+//! let env = HashMap::from([("CORE_API_AUTH_LOGIN_FAILURE_WINDOW", "0")]);
+//! let err = CoreAuthConfig::default().with_lookup(|k| env.get(k).map(|v| v.to_string()));
+//! assert_eq!(err.unwrap_err(), ConfigError::ZeroFailureWindow);
 //!
 //! let env = HashMap::from([("CORE_API_AUTH_ENABLE", "true"), ("CORE_API_AUTH_USERNAME", "admin")]);
 //! let err = CoreAuthConfig::default().with_lookup(|k| env.get(k).map(|v| v.to_string()));
@@ -36,7 +44,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::client_addr::TrustedProxies;
+use crate::client_addr::{ClientAddrResolver, ClientIpHeader, TrustedProxies};
 use crate::store::PlaintextUser;
 use crate::throttle::{LoginThrottle, ThrottleConfig};
 use crate::token::{
@@ -57,11 +65,16 @@ pub struct CoreAuthConfig {
     /// `CORE_API_AUTH_LOGIN_MAX_FAILURES`: failed logins per account and client address in the
     /// window before `429` (the crate's; default 10; `0` turns throttling off).
     pub login_max_failures: u32,
-    /// `CORE_API_AUTH_LOGIN_FAILURE_WINDOW` in seconds (the crate's; default 900).
+    /// `CORE_API_AUTH_LOGIN_FAILURE_WINDOW` in seconds (the crate's; default 900; `0` is
+    /// refused).
     pub login_failure_window: Duration,
-    /// `CORE_API_AUTH_TRUSTED_PROXIES`: proxy networks whose `X-Forwarded-For`/`X-Real-IP` are
-    /// believed, comma-separated CIDRs (the crate's; default none).
+    /// `CORE_API_AUTH_TRUSTED_PROXIES`: proxy networks whose client address header is believed,
+    /// comma-separated CIDRs (the crate's; default none).
     pub trusted_proxies: TrustedProxies,
+    /// `CORE_API_AUTH_CLIENT_IP_HEADER`: the one header the trusted proxies set, read only from
+    /// them: `X-Forwarded-For` (default), `X-Real-IP`, `Forwarded`, `CF-Connecting-IP`,
+    /// `True-Client-IP` or `Fly-Client-IP` (the crate's; anything else is refused).
+    pub client_ip_header: ClientIpHeader,
     /// The key ring's settings (`CORE_API_AUTH_JWT_ALGORITHM`, `_PRIVATE_KEY`, `_VERIFY_KEYS`,
     /// `_PREVIOUS_SECRETS`; the crate's): see [`JwtKeySettings`].
     pub jwt_keys: JwtKeySettings,
@@ -79,6 +92,7 @@ impl Default for CoreAuthConfig {
             login_max_failures: 10,
             login_failure_window: Duration::from_secs(15 * 60),
             trusted_proxies: TrustedProxies::none(),
+            client_ip_header: ClientIpHeader::default(),
             jwt_keys: JwtKeySettings::default(),
         }
     }
@@ -109,6 +123,15 @@ pub enum ConfigError {
     InvalidNetworks {
         /// The variable.
         var: &'static str,
+    },
+    /// `CORE_API_AUTH_LOGIN_FAILURE_WINDOW` is zero, which would count no failure at all.
+    ZeroFailureWindow,
+    /// `CORE_API_AUTH_CLIENT_IP_HEADER` names no supported header.
+    InvalidClientIpHeader {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
     },
     /// `CORE_API_AUTH_JWT_ALGORITHM` names no supported algorithm.
     InvalidAlgorithm {
@@ -146,6 +169,25 @@ impl fmt::Display for ConfigError {
                     f,
                     "{var} must be comma-separated networks like 10.0.0.0/8, fd00::/8"
                 )
+            }
+            ConfigError::ZeroFailureWindow => f.write_str(
+                "CORE_API_AUTH_LOGIN_FAILURE_WINDOW is 0, which would count no failed login and so \
+                 turn the login throttle off: set a positive number of seconds (default 900), or \
+                 turn throttling off explicitly with CORE_API_AUTH_LOGIN_MAX_FAILURES=0",
+            ),
+            ConfigError::InvalidClientIpHeader { var, value } => {
+                write!(
+                    f,
+                    "{var}={value:?} is not supported: name the one header your proxy sets, "
+                )?;
+                f.write_str("one of ")?;
+                for (i, h) in ClientIpHeader::ALL.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(h.as_str())?;
+                }
+                f.write_str(" (default X-Forwarded-For)")
             }
         }
     }
@@ -199,15 +241,24 @@ impl CoreAuthConfig {
                 var: "CORE_API_AUTH_TRUSTED_PROXIES",
             })?;
         }
+        if let Some(v) = lookup("CORE_API_AUTH_CLIENT_IP_HEADER") {
+            self.client_ip_header = v.parse().map_err(|_| ConfigError::InvalidClientIpHeader {
+                var: "CORE_API_AUTH_CLIENT_IP_HEADER",
+                value: v.clone(),
+            })?;
+        }
         self.jwt_keys = self.jwt_keys.with_lookup(&lookup)?;
         self.validate()?;
         Ok(self)
     }
 
-    /// Refuses auth enabled without a username or password.
+    /// Refuses auth enabled without a username or password, and a zero failure window.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.enable && (self.username.is_empty() || self.password.is_empty()) {
             return Err(ConfigError::MissingCredentials);
+        }
+        if self.login_failure_window.is_zero() {
+            return Err(ConfigError::ZeroFailureWindow);
         }
         Ok(())
     }
@@ -248,11 +299,30 @@ impl CoreAuthConfig {
 
     /// The login throttle of these settings ([`login_max_failures`](Self::login_max_failures)
     /// per account and address in [`login_failure_window`](Self::login_failure_window), the
-    /// other limits at their defaults); `None` when `login_max_failures` is 0.
-    pub fn login_throttle(&self) -> Option<LoginThrottle> {
-        (self.login_max_failures > 0).then(|| {
-            ThrottleConfig::new(self.login_max_failures, self.login_failure_window).build()
-        })
+    /// other limits at their defaults); `Ok(None)` when `login_max_failures` is 0 (throttling
+    /// turned off on purpose), an error for a zero window. Give it to
+    /// [`LoginService::throttle`](crate::login::LoginService::throttle) as it is: `None` turns
+    /// the default throttle off.
+    pub fn login_throttle(&self) -> Result<Option<LoginThrottle>, ConfigError> {
+        if self.login_failure_window.is_zero() {
+            return Err(ConfigError::ZeroFailureWindow);
+        }
+        if self.login_max_failures == 0 {
+            return Ok(None);
+        }
+        ThrottleConfig::new(self.login_max_failures, self.login_failure_window)
+            .build()
+            .map(Some)
+            .map_err(|_| ConfigError::ZeroFailureWindow)
+    }
+
+    /// The client-address resolver of these settings: the default peer sources, the
+    /// [`trusted_proxies`](Self::trusted_proxies) and their
+    /// [`client_ip_header`](Self::client_ip_header).
+    pub fn client_addr_resolver(&self) -> ClientAddrResolver {
+        ClientAddrResolver::new()
+            .trusted_proxies(self.trusted_proxies.clone())
+            .client_ip_header(self.client_ip_header)
     }
 
     /// Core's one user as a credential store.
@@ -272,6 +342,7 @@ impl fmt::Debug for CoreAuthConfig {
             .field("login_max_failures", &self.login_max_failures)
             .field("login_failure_window", &self.login_failure_window)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("client_ip_header", &self.client_ip_header)
             .field("jwt_keys", &self.jwt_keys)
             .finish()
     }

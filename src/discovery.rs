@@ -1,4 +1,4 @@
-//! Core's about documents (PROTOCOL.md §6): what the official clients read first, from
+//! Core's about documents (docs/protocol.md §6): what the official clients read first, from
 //! `GET /api`, to decide whether and how to log in.
 //!
 //! ```

@@ -1,4 +1,4 @@
-//! Errors, and the one place that renders them as HTTP responses (PROTOCOL.md §2).
+//! Errors, and the one place that renders them as HTTP responses (docs/protocol.md §2).
 //!
 //! Every error the crate answers with has the same body:
 //! `{"code":<status>,"message":"<reason phrase>","details":["…"]}` followed by a newline,
@@ -54,7 +54,7 @@ struct ErrorBody<'a> {
     details: [&'a str; 1],
 }
 
-/// Renders the PROTOCOL.md §2 error response: `status`, the standard reason phrase and one
+/// Renders the docs/protocol.md §2 error response: `status`, the standard reason phrase and one
 /// `details` string. For `HEAD` the body is empty; status and headers are the same.
 pub fn error_response(method: &Method, status: StatusCode, detail: &str) -> Response<ResponseBody> {
     let error = ErrorBody {
@@ -164,6 +164,79 @@ impl AuthError {
     pub fn token_presented(&self) -> bool {
         !matches!(self, AuthError::MissingToken)
     }
+
+    /// The RFC 6750 `error_description` sent for this refusal: a fixed short text per kind of
+    /// error (never anything from the request), so a client can tell `token expired` (refresh
+    /// now) from `invalid signature` (log in again). `None` for a missing token, which RFC 6750
+    /// §3.1 answers with a bare challenge.
+    ///
+    /// ```
+    /// use tower_jwt_login::error::{AuthError, TokenError};
+    ///
+    /// assert_eq!(AuthError::InvalidToken(TokenError::Expired).description(), Some("token expired"));
+    /// assert_eq!(AuthError::MissingToken.description(), None);
+    /// ```
+    pub fn description(&self) -> Option<&'static str> {
+        challenge_table(self).0
+    }
+
+    /// The `WWW-Authenticate` value for this refusal: `Bearer` for a missing token (RFC 6750
+    /// §3.1: no error code when the request carries no credentials), otherwise
+    /// `Bearer error="invalid_token", error_description="…"` with [`description`](Self::description).
+    /// No `realm`: Core sends none and its clients read none. Built from static strings, no
+    /// allocation.
+    ///
+    /// ```
+    /// use tower_jwt_login::error::{AuthError, TokenError};
+    ///
+    /// assert_eq!(AuthError::MissingToken.challenge(), "Bearer");
+    /// assert_eq!(
+    ///     AuthError::InvalidToken(TokenError::InvalidSignature).challenge(),
+    ///     "Bearer error=\"invalid_token\", error_description=\"invalid signature\""
+    /// );
+    /// ```
+    pub fn challenge(&self) -> HeaderValue {
+        HeaderValue::from_static(challenge_table(self).1)
+    }
+}
+
+/// Defines the descriptions and the full challenges from one table, so the two cannot drift
+/// apart and every challenge is a `&'static str` (a `HeaderValue::from_static`, no formatting).
+macro_rules! challenges {
+    ($($pattern:pat => $description:literal,)*) => {
+        fn challenge_table(error: &AuthError) -> (Option<&'static str>, &'static str) {
+            match error {
+                AuthError::MissingToken => (None, "Bearer"),
+                $($pattern => (
+                    Some($description),
+                    concat!(
+                        "Bearer error=\"invalid_token\", error_description=\"",
+                        $description,
+                        "\""
+                    ),
+                ),)*
+            }
+        }
+    };
+}
+
+// RFC 6750 §3: `error_description` is printable ASCII without `"` and `\`.
+challenges! {
+    AuthError::MultipleAuthorizationHeaders => "more than one Authorization header",
+    AuthError::InvalidAuthorizationHeader => "invalid Authorization header",
+    AuthError::InvalidToken(TokenError::TooLong) => "token too long",
+    AuthError::InvalidToken(TokenError::Malformed) => "malformed token",
+    AuthError::InvalidToken(TokenError::UnsupportedAlgorithm) => "unsupported algorithm",
+    AuthError::InvalidToken(TokenError::UnsupportedHeader) => "unsupported token header",
+    AuthError::InvalidToken(TokenError::InvalidSignature) => "invalid signature",
+    AuthError::InvalidToken(TokenError::UnknownKey) => "unknown key id",
+    AuthError::InvalidToken(TokenError::InvalidClaims) => "invalid claims",
+    AuthError::InvalidToken(TokenError::MissingClaim(_)) => "missing claim",
+    AuthError::InvalidToken(TokenError::Expired) => "token expired",
+    AuthError::InvalidToken(TokenError::NotYetValid) => "token not yet valid",
+    AuthError::InvalidToken(TokenError::IssuedInFuture) => "token issued in the future",
+    AuthError::InvalidToken(TokenError::InvalidIssuer) => "invalid issuer",
+    AuthError::InvalidToken(TokenError::WrongTokenUse) => "wrong token use",
 }
 
 impl fmt::Display for AuthError {
@@ -194,15 +267,27 @@ impl From<TokenError> for AuthError {
     }
 }
 
-/// Renders the default 401 for an [`AuthError`]: the §2 body with Core's detail and an RFC 6750
-/// `WWW-Authenticate` header.
+/// Renders the default 401 for an [`AuthError`]: the §2 body with Core's detail (the same for
+/// every reason, as Core answers) and the RFC 6750 `WWW-Authenticate` header of
+/// [`AuthError::challenge`], which says why: `Bearer` without a token,
+/// `Bearer error="invalid_token", error_description="token expired"` for an expired one.
 pub fn unauthorized_response(method: &Method, error: &AuthError) -> Response<ResponseBody> {
+    unauthorized_with_challenge(method, error.challenge())
+}
+
+/// The 401 for a request that presented a token nobody judged (the axum `Claims` extractor on
+/// a request the layer did not look at): `error="invalid_token"` without a description, since
+/// there is no reason to give.
+#[cfg(feature = "axum")]
+pub(crate) fn unjudged_token_response(method: &Method) -> Response<ResponseBody> {
+    unauthorized_with_challenge(
+        method,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    )
+}
+
+fn unauthorized_with_challenge(method: &Method, challenge: HeaderValue) -> Response<ResponseBody> {
     let mut res = error_response(method, StatusCode::UNAUTHORIZED, INVALID_TOKEN_DETAIL);
-    let challenge = if error.token_presented() {
-        HeaderValue::from_static("Bearer error=\"invalid_token\"")
-    } else {
-        HeaderValue::from_static("Bearer")
-    };
     res.headers_mut()
         .insert(header::WWW_AUTHENTICATE, challenge);
     res
@@ -337,5 +422,74 @@ impl std::error::Error for LoginError {
             LoginError::Store(e) => Some(&**e),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AuthError, TokenError};
+
+    fn all() -> Vec<AuthError> {
+        let mut errors = vec![
+            AuthError::MissingToken,
+            AuthError::MultipleAuthorizationHeaders,
+            AuthError::InvalidAuthorizationHeader,
+        ];
+        errors.extend(
+            [
+                TokenError::TooLong,
+                TokenError::Malformed,
+                TokenError::UnsupportedAlgorithm,
+                TokenError::UnsupportedHeader,
+                TokenError::InvalidSignature,
+                TokenError::InvalidClaims,
+                TokenError::MissingClaim("exp"),
+                TokenError::MissingClaim("sub"),
+                TokenError::Expired,
+                TokenError::NotYetValid,
+                TokenError::IssuedInFuture,
+                TokenError::InvalidIssuer,
+                TokenError::WrongTokenUse,
+            ]
+            .map(AuthError::InvalidToken),
+        );
+        errors
+    }
+
+    /// Every challenge is RFC 6750 §3: `error="invalid_token"` and an `error_description` of
+    /// printable ASCII without `"` or `\`, exactly when a token was presented.
+    #[test]
+    fn challenges_follow_rfc_6750() {
+        for error in all() {
+            let challenge = error.challenge();
+            let challenge = challenge.to_str().unwrap();
+            match error.description() {
+                None => {
+                    assert_eq!(error, AuthError::MissingToken);
+                    assert_eq!(challenge, "Bearer");
+                }
+                Some(description) => {
+                    assert!(error.token_presented());
+                    assert!(!description.is_empty());
+                    assert!(
+                        description
+                            .bytes()
+                            .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
+                        "{description:?}"
+                    );
+                    assert_eq!(
+                        challenge,
+                        format!(
+                            "Bearer error=\"invalid_token\", error_description=\"{description}\""
+                        )
+                    );
+                }
+            }
+        }
+        // Distinct reasons read differently where a client must act differently.
+        let expired = AuthError::InvalidToken(TokenError::Expired).description();
+        let forged = AuthError::InvalidToken(TokenError::InvalidSignature).description();
+        assert_eq!(expired, Some("token expired"));
+        assert_eq!(forged, Some("invalid signature"));
     }
 }

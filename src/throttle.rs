@@ -1,5 +1,5 @@
-//! Login failure throttling (PROTOCOL.md §3 "better"): per account and client address, per
-//! address, and a larger per-account ceiling, in bounded memory.
+//! Login failure throttling (docs/protocol.md §3 "better"): per account and client address, per
+//! address (and per IPv6 /56 and /48), and a larger per-account ceiling, in bounded memory.
 //!
 //! Core answers a wrong password after 5 s and nothing more, so parallel guessing is unlimited.
 //! [`LoginThrottle`] counts failed logins in a window and, once a limit is reached, makes
@@ -12,7 +12,7 @@
 //! use std::time::Duration;
 //! use tower_jwt_login::throttle::LoginThrottle;
 //!
-//! let throttle = LoginThrottle::new(3, Duration::from_secs(900));
+//! let throttle = LoginThrottle::new(3, Duration::from_secs(900)).unwrap();
 //! let attacker: IpAddr = "203.0.113.7".parse().unwrap();
 //! for _ in 0..3 {
 //!     // A login attempt is charged before the password is checked; a wrong password keeps
@@ -26,12 +26,15 @@
 //! let user: IpAddr = "198.51.100.1".parse().unwrap();
 //! throttle.begin("admin", Some(user)).unwrap();
 //! throttle.succeeded("admin", Some(user));
+//!
+//! // A throttle that would count nothing cannot be built.
+//! assert!(LoginThrottle::new(3, Duration::ZERO).is_err());
 //! ```
 //!
 //! # How it counts
 //!
 //! Three counters are charged for every attempt with a username and password: the (account,
-//! address) pair, the address, and the account. Each counts in a fixed window that opens with
+//! address) pair, the address, and the account (for IPv6 also the address's /56 and /48). Each counts in a fixed window that opens with
 //! its first failure and lasts `window` (a window that ran out starts afresh at the next
 //! failure), so the worst case is twice a limit in a short burst around a window's end. An
 //! attempt is refused when any counter it would charge is at its limit; refused attempts are not
@@ -42,6 +45,11 @@
 //! - per address: `per_address` (default 5 × `max_failures`): one host spraying a password across
 //!   many accounts; it is not cleared by a success elsewhere, so knowing one account does not
 //!   buy guesses on another;
+//! - per IPv6 /56 and /48: `per_ipv6_56` (default 20 × `max_failures`) and `per_ipv6_48`
+//!   (default 50 × `max_failures`): one routed prefix gives an attacker 256 or 65 536 /64s, so
+//!   counting per /64 alone would multiply the per-address budget by as much. With the defaults
+//!   (10 per pair): 50 per /64, 200 per /56 (a home or small-office delegation), 500 per /48 (a
+//!   site) — larger limits, because many real users can share one provider's /48;
 //! - per account: `per_account` (default 10 × `max_failures`): the total a distributed attacker
 //!   gets against one account. It can lock the real user out, but only until the window ends,
 //!   and never from an address that logged in to that account successfully within
@@ -50,7 +58,8 @@
 //!
 //! Account names are compared case-insensitively and stored only as a keyed 64-bit hash, so a
 //! tracked key costs the same few bytes whatever the username length. IPv6 addresses are counted
-//! per /64 (one customer's prefix), IPv4-mapped IPv6 as IPv4. A request without a known client
+//! per /64 (one customer's prefix) for the pair and per-address limits, and per /56 and /48 for
+//! their own limits; IPv4-mapped IPv6 as IPv4. A request without a known client
 //! address (the server recorded no peer, see [`client_addr`](crate::client_addr)) is counted
 //! against the account ceiling only.
 //!
@@ -59,6 +68,10 @@
 //! tenth of the counters that are not currently refusing anything (and are no known address)
 //! goes, then the oldest of the rest. An attacker who floods the table to evict a counter must
 //! send far more requests than the guesses that eviction gives back.
+//!
+//! A throttle always throttles: a zero window or a zero `max_failures` (which would count or
+//! refuse nothing) is refused by [`ThrottleConfig::build`]. To run without one, say so:
+//! [`LoginService::throttle(None)`](crate::login::LoginService::throttle).
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
@@ -73,6 +86,8 @@ use std::time::{Duration, Instant};
 pub struct ThrottleConfig {
     max_failures: u32,
     per_address: u32,
+    per_ipv6_56: u32,
+    per_ipv6_48: u32,
     per_account: u32,
     window: Duration,
     known_address_ttl: Duration,
@@ -80,19 +95,50 @@ pub struct ThrottleConfig {
 }
 
 impl Default for ThrottleConfig {
-    /// 10 failures per account and address in 15 minutes (50 per address, 100 per account).
+    /// 10 failures per account and address in 15 minutes (50 per address or IPv6 /64, 200 per
+    /// IPv6 /56, 500 per IPv6 /48, 100 per account).
     fn default() -> Self {
         ThrottleConfig::new(10, Duration::from_secs(15 * 60))
     }
 }
 
+/// Limits that would make a throttle that refuses nothing; see [`ThrottleConfig::build`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ThrottleConfigError {
+    /// The window is zero: no failure would ever be counted.
+    ZeroWindow,
+    /// `max_failures` is zero.
+    ZeroMaxFailures,
+}
+
+impl fmt::Display for ThrottleConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ThrottleConfigError::ZeroWindow => {
+                "the login failure window is zero, which would count no failure at all: use a \
+                 positive window (default 15 minutes), or turn throttling off explicitly"
+            }
+            ThrottleConfigError::ZeroMaxFailures => {
+                "max_failures is zero: use a positive limit (default 10), or turn throttling off \
+                 explicitly"
+            }
+        })
+    }
+}
+
+impl std::error::Error for ThrottleConfigError {}
+
 impl ThrottleConfig {
-    /// `max_failures` per (account, address) in `window`; per address 5 × and per account
-    /// 10 × as many; 100 000 tracked keys. `max_failures == 0` turns throttling off.
+    /// `max_failures` per (account, address) in `window`; per address (IPv6: per /64) 5 ×, per
+    /// IPv6 /56 20 ×, per IPv6 /48 50 × and per account 10 × as many; 100 000 tracked keys.
+    /// [`build`](Self::build) refuses a zero `max_failures` or `window`.
     pub fn new(max_failures: u32, window: Duration) -> Self {
         ThrottleConfig {
             max_failures,
             per_address: max_failures.saturating_mul(5),
+            per_ipv6_56: max_failures.saturating_mul(20),
+            per_ipv6_48: max_failures.saturating_mul(50),
             per_account: max_failures.saturating_mul(10),
             window,
             known_address_ttl: Duration::from_secs(30 * 24 * 3600),
@@ -100,9 +146,22 @@ impl ThrottleConfig {
         }
     }
 
-    /// Failures per client address across all accounts (`0`: no per-address limit).
+    /// Failures per client address (IPv6: per /64) across all accounts (`0`: no per-address
+    /// limit).
     pub fn per_address(mut self, limit: u32) -> Self {
         self.per_address = limit;
+        self
+    }
+
+    /// Failures per IPv6 /56 across all accounts and /64s in it (`0`: no such limit).
+    pub fn per_ipv6_56(mut self, limit: u32) -> Self {
+        self.per_ipv6_56 = limit;
+        self
+    }
+
+    /// Failures per IPv6 /48 across all accounts and /64s in it (`0`: no such limit).
+    pub fn per_ipv6_48(mut self, limit: u32) -> Self {
+        self.per_ipv6_48 = limit;
         self
     }
 
@@ -125,7 +184,7 @@ impl ThrottleConfig {
         self
     }
 
-    /// Failures per (account, address) in the window; `0` means throttling is off.
+    /// Failures per (account, address) in the window.
     pub fn max_failures(&self) -> u32 {
         self.max_failures
     }
@@ -135,15 +194,28 @@ impl ThrottleConfig {
         self.window
     }
 
-    /// The throttle with these limits.
-    pub fn build(self) -> LoginThrottle {
-        LoginThrottle {
-            inner: Arc::new(Inner {
-                config: self,
-                hasher: RandomState::new(),
-                table: Mutex::new(HashMap::new()),
-            }),
+    /// The limits per address (IPv6 /64), IPv6 /56, IPv6 /48 and account, in that order
+    /// (`0`: that limit is off).
+    pub fn limits(&self) -> [u32; 4] {
+        [
+            self.per_address,
+            self.per_ipv6_56,
+            self.per_ipv6_48,
+            self.per_account,
+        ]
+    }
+
+    /// The throttle with these limits, or an error when it would refuse nothing: a zero
+    /// window or a zero `max_failures`. (To run a login without a throttle, say so:
+    /// [`LoginService::throttle(None)`](crate::login::LoginService::throttle).)
+    pub fn build(self) -> Result<LoginThrottle, ThrottleConfigError> {
+        if self.window.is_zero() {
+            return Err(ThrottleConfigError::ZeroWindow);
         }
+        if self.max_failures == 0 {
+            return Err(ThrottleConfigError::ZeroMaxFailures);
+        }
+        Ok(LoginThrottle::with_config(self))
     }
 }
 
@@ -177,15 +249,21 @@ pub enum ThrottleScope {
     Address,
     /// The per-account ceiling.
     Account,
+    /// The per-IPv6-/56 limit.
+    Ipv6Net56,
+    /// The per-IPv6-/48 limit.
+    Ipv6Net48,
 }
 
 impl ThrottleScope {
-    /// A short label: `account_address`, `address`, `account`.
+    /// A short label: `account_address`, `address`, `account`, `ipv6_56`, `ipv6_48`.
     pub fn as_str(self) -> &'static str {
         match self {
             ThrottleScope::AccountAndAddress => "account_address",
             ThrottleScope::Address => "address",
             ThrottleScope::Account => "account",
+            ThrottleScope::Ipv6Net56 => "ipv6_56",
+            ThrottleScope::Ipv6Net48 => "ipv6_48",
         }
     }
 }
@@ -227,11 +305,14 @@ impl fmt::Display for Throttled {
 
 impl std::error::Error for Throttled {}
 
-/// A tracked counter. Accounts are keyed hashes; addresses are /64 for IPv6.
+/// A tracked counter. Accounts are keyed hashes; addresses are /64 for IPv6; the IPv6 networks
+/// are the address's leading 64 bits, masked to /56 or /48.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
     Pair(u64, IpAddr),
     Address(IpAddr),
+    Net56(u64),
+    Net48(u64),
     Account(u64),
     /// An address that logged in to the account (exempt from the account ceiling).
     Known(u64, IpAddr),
@@ -245,9 +326,24 @@ struct Entry {
 
 impl LoginThrottle {
     /// `max_failures` per (account, address) in `window`, other limits at their defaults (see
-    /// [`ThrottleConfig::new`]). `max_failures == 0` turns throttling off.
-    pub fn new(max_failures: u32, window: Duration) -> Self {
+    /// [`ThrottleConfig::new`]); an error for a zero `max_failures` or `window`.
+    pub fn new(max_failures: u32, window: Duration) -> Result<Self, ThrottleConfigError> {
         ThrottleConfig::new(max_failures, window).build()
+    }
+
+    /// The standard limits ([`ThrottleConfig::default`], valid by construction).
+    pub(crate) fn standard() -> Self {
+        LoginThrottle::with_config(ThrottleConfig::default())
+    }
+
+    fn with_config(config: ThrottleConfig) -> Self {
+        LoginThrottle {
+            inner: Arc::new(Inner {
+                config,
+                hasher: RandomState::new(),
+                table: Mutex::new(HashMap::new()),
+            }),
+        }
     }
 
     /// The limits.
@@ -255,9 +351,10 @@ impl LoginThrottle {
         &self.inner.config
     }
 
-    /// Whether this throttle refuses anything at all.
+    /// Whether this throttle refuses anything at all: always `true`, since a throttle that
+    /// would refuse nothing cannot be [built](ThrottleConfig::build).
     pub fn is_enabled(&self) -> bool {
-        self.inner.config.max_failures > 0
+        self.inner.config.max_failures > 0 && !self.inner.config.window.is_zero()
     }
 
     /// How many counters are tracked now (never more than `max_tracked_keys`).
@@ -301,8 +398,12 @@ impl LoginThrottle {
     }
 
     /// The counters an attempt charges, with their limits.
-    fn keys(&self, account: u64, addr: Option<IpAddr>) -> [(Option<Key>, u32, ThrottleScope); 3] {
+    fn keys(&self, account: u64, addr: Option<IpAddr>) -> [(Option<Key>, u32, ThrottleScope); 5] {
         let c = &self.inner.config;
+        let v6 = addr.and_then(|ip| match ip {
+            IpAddr::V6(v6) => Some((u128::from(v6) >> 64) as u64),
+            IpAddr::V4(_) => None,
+        });
         let keys = [
             (
                 addr.map(|ip| Key::Pair(account, ip)),
@@ -315,6 +416,16 @@ impl LoginThrottle {
                 ThrottleScope::Address,
             ),
             (
+                v6.map(|net| Key::Net56(net & NET56)),
+                c.per_ipv6_56,
+                ThrottleScope::Ipv6Net56,
+            ),
+            (
+                v6.map(|net| Key::Net48(net & NET48)),
+                c.per_ipv6_48,
+                ThrottleScope::Ipv6Net48,
+            ),
+            (
                 Some(Key::Account(account)),
                 c.per_account,
                 ThrottleScope::Account,
@@ -325,9 +436,6 @@ impl LoginThrottle {
     }
 
     fn begin_at(&self, account: &str, addr: Option<IpAddr>, now: Instant) -> Result<(), Throttled> {
-        if !self.is_enabled() {
-            return Ok(());
-        }
         let config = self.inner.config;
         let account = self.account_key(account);
         let addr = addr.map(address_key);
@@ -407,9 +515,6 @@ impl LoginThrottle {
     }
 
     fn succeeded_at(&self, account: &str, addr: Option<IpAddr>, now: Instant) {
-        if !self.is_enabled() {
-            return;
-        }
         let config = self.inner.config;
         let account = self.account_key(account);
         let addr = addr.map(address_key);
@@ -434,9 +539,6 @@ impl LoginThrottle {
     }
 
     fn refund_at(&self, account: &str, addr: Option<IpAddr>, _now: Instant) {
-        if !self.is_enabled() {
-            return;
-        }
         let account = self.account_key(account);
         let addr = addr.map(address_key);
         let mut table = self.table();
@@ -453,6 +555,10 @@ impl fmt::Debug for LoginThrottle {
     }
 }
 
+/// The /56 and /48 masks over an IPv6 address's leading 64 bits.
+const NET56: u64 = 0xffff_ffff_ffff_ff00;
+const NET48: u64 = 0xffff_ffff_ffff_0000;
+
 /// IPv4 (and IPv4-mapped IPv6) as is; IPv6 by its /64.
 fn address_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
@@ -468,6 +574,8 @@ impl Key {
         match self {
             Key::Pair(..) => config.max_failures,
             Key::Address(_) => config.per_address,
+            Key::Net56(_) => config.per_ipv6_56,
+            Key::Net48(_) => config.per_ipv6_48,
             Key::Account(_) => config.per_account,
             Key::Known(..) => 0,
         }
@@ -528,7 +636,7 @@ mod tests {
 
     #[test]
     fn eleventh_failure_is_refused_until_the_window_ends() {
-        let t = LoginThrottle::new(10, WINDOW);
+        let t = LoginThrottle::new(10, WINDOW).unwrap();
         let start = Instant::now();
         let a = ip("203.0.113.1");
         for i in 0..10 {
@@ -552,7 +660,10 @@ mod tests {
 
     #[test]
     fn success_clears_the_pair_but_not_the_address() {
-        let t = ThrottleConfig::new(3, WINDOW).per_address(5).build();
+        let t = ThrottleConfig::new(3, WINDOW)
+            .per_address(5)
+            .build()
+            .unwrap();
         let now = Instant::now();
         let a = ip("203.0.113.1");
         for _ in 0..2 {
@@ -572,7 +683,10 @@ mod tests {
 
     #[test]
     fn account_ceiling_spares_known_addresses() {
-        let t = ThrottleConfig::new(2, WINDOW).per_account(4).build();
+        let t = ThrottleConfig::new(2, WINDOW)
+            .per_account(4)
+            .build()
+            .unwrap();
         let now = Instant::now();
         let home = ip("198.51.100.1");
         t.begin_at("admin", home, now).unwrap();
@@ -592,7 +706,7 @@ mod tests {
 
     #[test]
     fn ipv6_counts_per_64_and_refunds_work() {
-        let t = LoginThrottle::new(1, WINDOW);
+        let t = LoginThrottle::new(1, WINDOW).unwrap();
         let now = Instant::now();
         t.begin_at("x", ip("2001:db8:1:2::1"), now).unwrap();
         assert!(t.begin_at("x", ip("2001:db8:1:2:ffff::9"), now).is_err());
@@ -601,13 +715,103 @@ mod tests {
         t.begin_at("x", ip("2001:db8:1:3::1"), now).unwrap();
     }
 
+    /// A zero window counted nothing while `is_enabled()` said true; now it cannot be built.
     #[test]
-    fn zero_turns_it_off() {
-        let t = LoginThrottle::new(0, WINDOW);
-        for _ in 0..1000 {
-            t.begin("admin", ip("203.0.113.1")).unwrap();
+    fn a_throttle_that_would_refuse_nothing_cannot_be_built() {
+        assert_eq!(
+            LoginThrottle::new(10, Duration::ZERO).unwrap_err(),
+            ThrottleConfigError::ZeroWindow
+        );
+        assert_eq!(
+            ThrottleConfig::new(10, Duration::from_nanos(0))
+                .per_address(3)
+                .build()
+                .unwrap_err(),
+            ThrottleConfigError::ZeroWindow
+        );
+        assert_eq!(
+            LoginThrottle::new(0, WINDOW).unwrap_err(),
+            ThrottleConfigError::ZeroMaxFailures
+        );
+        assert!(
+            ThrottleConfigError::ZeroWindow
+                .to_string()
+                .contains("window is zero")
+        );
+        // The smallest window that builds does throttle, and says so.
+        let t = LoginThrottle::new(1, Duration::from_nanos(1)).unwrap();
+        assert!(t.is_enabled());
+        let now = Instant::now();
+        t.begin_at("admin", ip("203.0.113.1"), now).unwrap();
+        assert!(t.begin_at("admin", ip("203.0.113.1"), now).is_err());
+    }
+
+    #[test]
+    fn ipv6_56_and_48_have_their_own_budgets() {
+        let t = ThrottleConfig::new(100, WINDOW)
+            .per_address(4)
+            .per_ipv6_56(6)
+            .per_ipv6_48(10)
+            .per_account(0)
+            .build()
+            .unwrap();
+        let now = Instant::now();
+        let at = |net56: u16, net64: u16| {
+            Some(IpAddr::V6(Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                0x1,
+                (net56 << 8) | net64,
+                0,
+                0,
+                0,
+                1,
+            )))
+        };
+        // Three /64s of one /56: the /56 limit (6) refuses before any /64 is at 4.
+        for i in 0..6u16 {
+            t.begin_at(&format!("u{i}"), at(0, i % 3), now).unwrap();
         }
-        assert_eq!(t.tracked_keys(), 0);
+        let refused = t.begin_at("x", at(0, 7), now).unwrap_err();
+        assert_eq!(refused.scope(), ThrottleScope::Ipv6Net56);
+        assert_eq!(refused.retry_after(), WINDOW);
+        // Other /56s of the same /48 until the /48 total reaches 10.
+        for i in 0..4u16 {
+            t.begin_at(&format!("v{i}"), at(1 + i, 0), now).unwrap();
+        }
+        let refused = t.begin_at("x", at(9, 9), now).unwrap_err();
+        assert_eq!(refused.scope(), ThrottleScope::Ipv6Net48);
+        // Another /48, and IPv4 (mapped or not), are unaffected.
+        t.begin_at("x", ip("2001:db8:2::1"), now).unwrap();
+        t.begin_at("x", ip("::ffff:203.0.113.1"), now).unwrap();
+        // A success refunds its charge on the networks too.
+        let in3 = |net56: u16, net64: u16| {
+            Some(IpAddr::V6(Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                0x3,
+                (net56 << 8) | net64,
+                0,
+                0,
+                0,
+                1,
+            )))
+        };
+        for i in 0..5u16 {
+            t.begin_at(&format!("w{i}"), in3(0, i), now).unwrap();
+        }
+        t.begin_at("w", in3(0, 5), now).unwrap();
+        t.succeeded_at("w", in3(0, 5), now);
+        t.begin_at("w6", in3(0, 6), now).unwrap();
+        let refused = t.begin_at("w7", in3(0, 7), now).unwrap_err();
+        assert_eq!(refused.scope(), ThrottleScope::Ipv6Net56);
+    }
+
+    #[test]
+    fn default_limits() {
+        let c = ThrottleConfig::default();
+        assert_eq!(c.max_failures(), 10);
+        assert_eq!(c.limits(), [50, 200, 500, 100]);
     }
 
     #[test]
@@ -616,7 +820,8 @@ mod tests {
         let t = ThrottleConfig::new(10, WINDOW)
             .per_address(0)
             .max_tracked_keys(cap)
-            .build();
+            .build()
+            .unwrap();
         let now = Instant::now();
         let victim = ip("203.0.113.1");
         for _ in 0..10 {

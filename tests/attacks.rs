@@ -1163,7 +1163,7 @@ async fn throttle_off_with_zero() {
 #[test]
 fn memory_stays_bounded_under_100k_distinct_usernames() {
     // From one address: the per-address limit stops new counters after 50 failures.
-    let throttle = ThrottleConfig::default().build();
+    let throttle = ThrottleConfig::default().build().unwrap();
     let attacker = Some(ip("203.0.113.1"));
     let mut refused = 0;
     for i in 0..100_000u32 {
@@ -1178,10 +1178,13 @@ fn memory_stays_bounded_under_100k_distinct_usernames() {
         throttle.tracked_keys()
     );
 
-    // From 100k addresses (a botnet, or IPv6 /64s): capped by max_tracked_keys, and a counter
+    // From 100k addresses (a botnet, or IPv6 /48s): capped by max_tracked_keys, and a counter
     // that is refusing survives the churn.
     let cap = 10_000;
-    let throttle = ThrottleConfig::default().max_tracked_keys(cap).build();
+    let throttle = ThrottleConfig::default()
+        .max_tracked_keys(cap)
+        .build()
+        .unwrap();
     let victim = Some(ip("198.51.100.1"));
     for _ in 0..10 {
         throttle.begin("admin", victim).unwrap();
@@ -1189,7 +1192,7 @@ fn memory_stays_bounded_under_100k_distinct_usernames() {
     let mut max_seen = 0;
     for i in 0..100_000u32 {
         let from = Some(IpAddr::V6(Ipv6Addr::from(
-            (0x2001_0db8_u128 << 96) | (u128::from(i) << 64),
+            (0x2000_u128 << 112) | (u128::from(i) << 80),
         )));
         throttle.begin(&format!("user{i}"), from).unwrap();
         max_seen = max_seen.max(throttle.tracked_keys());
@@ -1197,4 +1200,144 @@ fn memory_stays_bounded_under_100k_distinct_usernames() {
     assert!(max_seen <= cap, "tracked {max_seen} > {cap}");
     let refused = throttle.begin("admin", victim).unwrap_err();
     assert_eq!(refused.scope(), ThrottleScope::AccountAndAddress);
+}
+
+// ------------------------------------------------------------------ client address (issue 9)
+
+/// The example server behind a trusted proxy on 127.0.0.1, configured from the environment.
+async fn behind_proxy(vars: &[(&str, &str)]) -> SocketAddr {
+    let env: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain([(
+            "CORE_API_AUTH_TRUSTED_PROXIES".to_owned(),
+            "127.0.0.1/32".to_owned(),
+        )])
+        .collect();
+    let config = core_config(Duration::ZERO)
+        .with_lookup(|k| env.get(k).cloned())
+        .unwrap();
+    spawn_core(config).await
+}
+
+fn wrong_login_as(user: &str) -> Req {
+    Req::post("/api/login").json(format!(
+        "{{\"username\":\"{user}\",\"password\":\"guess\"}}"
+    ))
+}
+
+/// nginx with `proxy_set_header X-Real-IP $remote_addr` passes the client's own
+/// `X-Forwarded-For` through: with `CORE_API_AUTH_CLIENT_IP_HEADER=X-Real-IP` only the address
+/// nginx set counts, however the client rotates `X-Forwarded-For`.
+#[tokio::test]
+async fn nginx_real_ip_wins_over_rotating_client_sent_forwarded_for() {
+    let addr = behind_proxy(&[("CORE_API_AUTH_CLIENT_IP_HEADER", "X-Real-IP")]).await;
+    // 50 failures (the per-address limit) on 50 accounts, each with a fresh spoofed XFF.
+    for i in 0..50 {
+        let reply = wrong_login_as(&format!("user{i}"))
+            .header("X-Real-IP", "203.0.113.5")
+            .header("X-Forwarded-For", format!("198.51.100.{i}"))
+            .send(addr)
+            .await;
+        reply.assert_error(
+            401,
+            "Invalid authorization credentials: invalid username or password",
+        );
+    }
+    let reply = wrong_login_as("user50")
+        .header("X-Real-IP", "203.0.113.5")
+        .header("X-Forwarded-For", "192.0.2.77")
+        .send(addr)
+        .await;
+    assert_throttled(&reply);
+    // Another client behind the same nginx is not affected.
+    let reply = right_login()
+        .header("X-Real-IP", "203.0.113.6")
+        .header("X-Forwarded-For", "203.0.113.5")
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+/// One hop that is not even ASCII, left of the address the proxy appended, no longer drops the
+/// whole header (which counted every client as the proxy).
+#[tokio::test]
+async fn a_non_ascii_hop_does_not_drop_the_forwarded_header() {
+    let addr = behind_proxy(&[]).await;
+    for _ in 0..10 {
+        let reply = wrong_login()
+            .header("X-Forwarded-For", b"\xff\xfe garbage, 203.0.113.5")
+            .send(addr)
+            .await;
+        assert_eq!(reply.status, 401, "{}", reply.text());
+    }
+    let reply = wrong_login()
+        .header("X-Forwarded-For", b"caf\xc3\xa9, 203.0.113.5")
+        .send(addr)
+        .await;
+    assert_throttled(&reply);
+    // Another client with the same garbage in front of its address logs in.
+    let reply = right_login()
+        .header("X-Forwarded-For", b"\xff\xfe garbage, 203.0.113.6")
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+/// Failures spread over 200 /64s and 10 /56s of one /48 stay under the /64 (50) and /56 (200)
+/// limits, but the /48 has its own budget of 500.
+#[tokio::test]
+async fn ipv6_spraying_from_one_48_hits_the_48_limit() {
+    let addr = behind_proxy(&[]).await;
+    let from = |net56: u16, net64: u16, host: u16| {
+        Ipv6Addr::new(0x2001, 0xdb8, 0x1, (net56 << 8) | net64, 0, 0, 0, host).to_string()
+    };
+    for i in 0..500u16 {
+        let ip = from(i % 10, (i / 10) % 20, i);
+        let reply = wrong_login_as(&format!("user{i}"))
+            .header("X-Forwarded-For", &ip)
+            .send(addr)
+            .await;
+        assert_eq!(reply.status, 401, "attempt {i} from {ip}: {}", reply.text());
+    }
+    // A fresh /56 and /64 of the same /48: the /48 budget is spent.
+    let reply = wrong_login_as("user500")
+        .header("X-Forwarded-For", from(0xff, 0xff, 1))
+        .send(addr)
+        .await;
+    assert_throttled(&reply);
+    let retry: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!((899..=900).contains(&retry), "Retry-After {retry}");
+    // Another /48 is not.
+    let reply = wrong_login_as("user500")
+        .header("X-Forwarded-For", "2001:db8:2::1")
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 401, "{}", reply.text());
+}
+
+/// A plain axum app: `LoginService::new` with nothing else, served with
+/// `into_make_service_with_connect_info`. Throttled by default, per client address (the default
+/// resolver reads axum's `ConnectInfo` with the crate's `axum` feature).
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn plain_axum_login_is_throttled_per_address_by_default() {
+    use tower_jwt_login::login::LoginService;
+    use tower_jwt_login::store::PlaintextUser;
+    let jwt = JwtConfig::new(JwtKey::from_secret("a test secret of at least 32 bytes!!").unwrap())
+        .build()
+        .unwrap();
+    let login =
+        LoginService::new(jwt, PlaintextUser::new(USER, PASSWORD)).failure_delay(Duration::ZERO);
+    let app = axum::Router::new().route_service("/api/login", login);
+    let addr = spawn_router(app).await;
+    let attacker = ip("127.0.0.1");
+    for _ in 0..10 {
+        let reply = wrong_login().send_from(addr, attacker).await;
+        assert_eq!(reply.status, 401, "{}", reply.text());
+    }
+    assert_throttled(&wrong_login().send_from(addr, attacker).await);
+    // The per-address limit, not the account ceiling: another address still logs in.
+    let reply = right_login().send_from(addr, ip("127.0.0.2")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
 }

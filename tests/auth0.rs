@@ -1,4 +1,4 @@
-//! Auth0 login (PROTOCOL.md §5) end to end: the example server with a [`JwksProvider`] whose
+//! Auth0 login (docs/protocol.md §5) end to end: the example server with a [`JwksProvider`] whose
 //! JWKS comes from a loopback server (plain HTTP through the URL override, and HTTPS with a test
 //! CA), keys generated here. Every refusal asserts the exact body and that no token was issued.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -94,15 +94,19 @@ async fn claims_extractor_answers_the_401_without_a_token() {
 async fn claims_extractor_answers_the_401_with_challenge_for_a_bad_or_refresh_token() {
     let addr = app(&Metrics::new()).await;
     let (_, refresh) = login(addr).await;
-    for token in ["garbage", refresh.as_str()] {
+    // The extractor answers with the layer's reason.
+    for (token, why) in [
+        ("garbage", "malformed token"),
+        (refresh.as_str(), "wrong token use"),
+    ] {
         let reply = Req::get("/maybe-required").bearer(token).send(addr).await;
-        reply.assert_unauthorized(true);
+        reply.assert_invalid_token(why);
     }
     let reply = Req::get("/maybe-required")
         .header("Authorization", "Basic YTpi")
         .send(addr)
         .await;
-    reply.assert_unauthorized(true);
+    reply.assert_invalid_token("invalid Authorization header");
 }
 
 #[tokio::test]
@@ -119,8 +123,13 @@ async fn claims_extractor_refuses_on_a_public_path_even_with_a_valid_token() {
     // The layer does not look at public paths, so there are no verified claims there.
     let addr = app(&Metrics::new()).await;
     let (access, _) = login(addr).await;
+    // A token the layer never judged: `invalid_token` with no description (no reason known).
     let reply = Req::get("/open").bearer(&access).send(addr).await;
-    reply.assert_unauthorized(true);
+    reply.assert_error(401, "Missing or invalid JWT token");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some("Bearer error=\"invalid_token\"")
+    );
     let reply = Req::get("/open").send(addr).await;
     reply.assert_unauthorized(false);
 }
@@ -176,7 +185,7 @@ async fn login_routes_mount_login_and_refresh_under_the_prefix() {
     let reply = Req::get("/me").bearer(&new_access).send(addr).await;
     assert_eq!(reply.status, 200);
 
-    // Other methods on the login paths stay protected (PROTOCOL.md §1) …
+    // Other methods on the login paths stay protected (docs/protocol.md §1) …
     for (method, path) in [("GET", "/auth/login"), ("POST", "/auth/login/refresh")] {
         let reply = Req::new(method, path).send(addr).await;
         reply.assert_unauthorized(false);
@@ -249,4 +258,175 @@ async fn about_service_answers_minimal_without_and_full_with_a_token() {
         .send(addr)
         .await
         .assert_unauthorized(false);
+}
+
+// ------------------------------------------------- nested routers (issue 9 item 9)
+
+/// The layer on a router nested at `/api` sees the path without the prefix; the policy must
+/// still be written, and matched, against the path the client sent.
+#[tokio::test]
+async fn nested_router_matches_the_policy_against_the_original_path() {
+    let jwt = jwt();
+    let login = LoginService::new(jwt.clone(), PlaintextUser::new(USER, PASSWORD))
+        .failure_delay(Duration::ZERO);
+    let inner = Router::new()
+        .route("/whoami", get(required))
+        .login_routes("/", login, RefreshService::new(jwt.clone()))
+        .layer(JwtAuthLayer::new(jwt.clone()).policy(PathPolicy::new().login_routes("/api")));
+    let addr = spawn_router(Router::new().nest("/api", inner)).await;
+
+    let (access, refresh) = common::login_at(addr, "/api/login", USER, PASSWORD).await;
+    let reply = Req::get("/api/whoami").bearer(&access).send(addr).await;
+    assert_eq!((reply.status, reply.text()), (200, "hello alice"));
+    let reply = Req::get("/api/login/refresh")
+        .bearer(&refresh)
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(reply.json()["access_token"].is_string());
+    // Still only for their own methods.
+    Req::get("/api/login")
+        .send(addr)
+        .await
+        .assert_unauthorized(false);
+    Req::get("/api/whoami")
+        .send(addr)
+        .await
+        .assert_unauthorized(false);
+}
+
+/// A `.public("/ping")` rule on a layer inside the router nested at `/admin` must not make
+/// `/admin/ping` public.
+#[tokio::test]
+async fn public_rule_in_a_nested_router_does_not_open_the_nested_path() {
+    let jwt = jwt();
+    // `/ping` does not look at the claims: only the layer stands in front of it.
+    let admin = Router::new()
+        .route("/ping", get(|| async { "admin pong" }))
+        .route("/users", get(required))
+        .layer(JwtAuthLayer::new(jwt.clone()).policy(PathPolicy::new().public("/ping")));
+    let app = Router::new()
+        .route("/ping", get(|| async { "pong" }))
+        .nest("/admin", admin);
+    let addr = spawn_router(app).await;
+
+    for path in ["/admin/ping", "/admin/users"] {
+        let reply = Req::get(path).send(addr).await;
+        reply.assert_unauthorized(false);
+        assert_eq!(reply.text(), INVALID_TOKEN, "{path}");
+    }
+    let access = jwt.issue_pair(USER).access_token;
+    let reply = Req::get("/admin/ping").bearer(&access).send(addr).await;
+    assert_eq!((reply.status, reply.text()), (200, "admin pong"));
+    let reply = Req::get("/admin/users").bearer(&access).send(addr).await;
+    assert_eq!((reply.status, reply.text()), (200, "hello alice"));
+    // The top-level `/ping` is outside the layer.
+    let reply = Req::get("/ping").send(addr).await;
+    assert_eq!((reply.status, reply.text()), (200, "pong"));
+}
+
+/// The layer wrapped around the whole router as a service runs before routing: it sees every
+/// request, matched or not, with the client's path.
+#[tokio::test]
+async fn layer_around_the_whole_router_runs_before_routing() {
+    use axum::response::IntoResponse;
+    use tower::ServiceBuilder;
+    let jwt = jwt();
+    let login = LoginService::new(jwt.clone(), PlaintextUser::new(USER, PASSWORD))
+        .failure_delay(Duration::ZERO);
+    let router = Router::new().route("/me", get(required)).nest(
+        "/api",
+        Router::new().login_routes("", login, RefreshService::new(jwt.clone())),
+    );
+    let app = ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
+        .layer(JwtAuthLayer::new(jwt.clone()).policy(PathPolicy::new().login_routes("/api")))
+        .service(router);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(app),
+        )
+        .await
+        .unwrap();
+    });
+
+    let (access, _) = login_at_api(addr).await;
+    let reply = Req::get("/me").bearer(&access).send(addr).await;
+    assert_eq!((reply.status, reply.text()), (200, "hello alice"));
+    // No route: still refused first (auth before routing), axum's own 404 with a token.
+    Req::get("/nowhere")
+        .send(addr)
+        .await
+        .assert_unauthorized(false);
+    let reply = Req::get("/nowhere").bearer(&access).send(addr).await;
+    assert_eq!(reply.status, 404);
+}
+
+async fn login_at_api(addr: SocketAddr) -> (String, String) {
+    common::login_at(addr, "/api/login", USER, PASSWORD).await
+}
+
+// ------------------------------------------- login_routes with wrapped services (item 12)
+
+#[tokio::test]
+async fn login_routes_take_services_wrapped_in_layers() {
+    use tower::ServiceBuilder;
+    let jwt = jwt();
+    let no_store = |mut res: http::Response<_>| {
+        res.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        res
+    };
+    // Wrapped, then type-erased as apps often store their services.
+    let login = tower::util::BoxCloneSyncService::new(
+        ServiceBuilder::new().map_response(no_store).service(
+            LoginService::new(jwt.clone(), PlaintextUser::new(USER, PASSWORD))
+                .failure_delay(Duration::ZERO),
+        ),
+    );
+    let refresh = ServiceBuilder::new()
+        .map_response(no_store)
+        .service(RefreshService::new(jwt.clone()));
+    let router = Router::new()
+        .route("/me", get(required))
+        .login_routes("/auth", login, refresh)
+        .layer(JwtAuthLayer::new(jwt).policy(PathPolicy::new().login_routes("/auth")));
+    let addr = spawn_router(router).await;
+
+    let reply = Req::post("/auth/login")
+        .json(format!(
+            "{{\"username\":\"{USER}\",\"password\":\"{PASSWORD}\"}}"
+        ))
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let refresh_token = reply.json()["refresh_token"].as_str().unwrap().to_owned();
+    let reply = Req::get("/auth/login/refresh")
+        .bearer(&refresh_token)
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let access = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let reply = Req::get("/me").bearer(&access).send(addr).await;
+    assert_eq!((reply.status, reply.text()), (200, "hello alice"));
+    // A wrong password through the wrapped service: the §2 body, and the wrapper's header.
+    let reply = Req::post("/auth/login")
+        .json(format!("{{\"username\":\"{USER}\",\"password\":\"nope\"}}"))
+        .send(addr)
+        .await;
+    reply.assert_error(
+        401,
+        "Invalid authorization credentials: invalid username or password",
+    );
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
 }

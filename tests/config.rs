@@ -170,3 +170,36 @@ fn generated_passwords_are_long_and_distinct() {
     assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
     assert_ne!(a, b);
 }
+
+#[test]
+fn zero_failure_window_is_refused_at_start_up() {
+    for zero in ["0", "0.0", "0.0000000001"] {
+        let err = load(&[("CORE_API_AUTH_LOGIN_FAILURE_WINDOW", zero)])
+            .map(|c| c.login_failure_window)
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("CORE_API_AUTH_LOGIN_FAILURE_WINDOW") && text.contains("0"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn unknown_client_ip_header_is_refused_at_start_up() {
+    for bad in [
+        "X-Forwarded-Host",
+        "",
+        "X-Real-IP, X-Forwarded-For",
+        "x-client-ip",
+    ] {
+        let err = load(&[("CORE_API_AUTH_CLIENT_IP_HEADER", bad)])
+            .map(|c| c.enable)
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("CORE_API_AUTH_CLIENT_IP_HEADER") && text.contains("X-Real-IP"),
+            "{text}"
+        );
+    }
+}

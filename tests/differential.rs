@@ -5,7 +5,7 @@
 //! only, `exp` required, `nbf` checked, leeway 0, `iss` must be `datarhei-core`, claims
 //! deserialized into a typed struct (`sub`, `usefor` strings, times `u64`).
 //!
-//! Where the crate is *deliberately* stricter than `jsonwebtoken` (PROTOCOL.md §4 "better"),
+//! Where the crate is *deliberately* stricter than `jsonwebtoken` (docs/protocol.md §4 "better"),
 //! the reference adds that rule explicitly, each one in [`crate_only_rules`] with its reason.
 //! Everything else — base64url strictness, JSON syntax, duplicate and mistyped claims,
 //! signature length and value, algorithm confusion, segment structure — must agree as is.
@@ -110,7 +110,7 @@ fn crate_only_rules(token: &str, claims: &RefClaims, usefor: TokenUse, now: u64)
     let mut segments = token.split('.');
     let header = URL_SAFE_NO_PAD.decode(segments.next().unwrap()).unwrap();
     let payload = URL_SAFE_NO_PAD.decode(segments.next().unwrap()).unwrap();
-    // A refresh or access token is only good for its own route (PROTOCOL.md §4 `usefor`);
+    // A refresh or access token is only good for its own route (docs/protocol.md §4 `usefor`);
     // `jsonwebtoken` has no notion of it, so every user checks it by hand.
     claims.usefor == usefor.as_str()
         // The crate refuses tokens beyond a configured length unread (default 8 KiB).
@@ -118,7 +118,7 @@ fn crate_only_rules(token: &str, claims: &RefClaims, usefor: TokenUse, now: u64)
         // RFC 7519 §4.1.4: the token must not be accepted "on or after" `exp`;
         // `jsonwebtoken` still accepts it during the second `exp` itself.
         && claims.exp > now
-        // A token issued in the future is refused (PROTOCOL.md §4); `jsonwebtoken` never
+        // A token issued in the future is refused (docs/protocol.md §4); `jsonwebtoken` never
         // looks at `iat`.
         && claims.iat.is_none_or(|iat| iat <= now)
         // `sub` names the user: an empty one is as good as none.

@@ -1,4 +1,4 @@
-//! JWKS cache faults (PROTOCOL.md §5), counted on a loopback JWKS server: key rotation, the
+//! JWKS cache faults (docs/protocol.md §5), counted on a loopback JWKS server: key rotation, the
 //! unknown-`kid` re-fetch budget, a thousand concurrent unknown `kid`s, outages of every kind,
 //! start-up with the endpoint down, periodic refresh.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -12,8 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::{
-    INVALID_TOKEN, Req, core_claims, core_config, core_server, decode_parts, hmac_sha256, login,
-    now, spawn_core,
+    Req, core_claims, core_config, core_server, decode_parts, hmac_sha256, login, now, spawn_core,
 };
 use keys_support::{ALL, ASYMMETRIC, key_dir, key_pair, openssl};
 use tower_jwt_login::config::CoreAuthConfig;
@@ -89,12 +88,7 @@ async fn assert_process(addr: std::net::SocketAddr, token: &str, ok: bool, label
         assert_eq!(reply.text(), "[]\n", "{label}");
     } else {
         assert_eq!(reply.status, 401, "{label}");
-        assert_eq!(reply.text(), INVALID_TOKEN, "{label}");
-        assert_eq!(
-            reply.header("www-authenticate"),
-            Some("Bearer error=\"invalid_token\""),
-            "{label}"
-        );
+        reply.assert_unauthorized(true);
     }
 }
 
@@ -886,6 +880,9 @@ fn bad_key_files_stop_startup_with_clear_messages() {
             format!("{}: {problem}", path(file).display()),
             "{file}"
         );
-        assert!(matches!(err, KeyError::BadKey { .. }));
+        assert!(matches!(
+            err.downcast_ref::<KeyError>(),
+            Some(KeyError::BadKey { .. })
+        ));
     }
 }

@@ -103,7 +103,7 @@ async fn rejection_carries_the_typed_error() {
     );
     assert_eq!(
         res.headers()["www-authenticate"],
-        "Bearer error=\"invalid_token\""
+        "Bearer error=\"invalid_token\", error_description=\"wrong token use\""
     );
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(

@@ -1,4 +1,4 @@
-//! Malformed input of every kind — tokens, headers, bodies — answered in the PROTOCOL.md §2
+//! Malformed input of every kind — tokens, headers, bodies — answered in the docs/protocol.md §2
 //! error shape with the right status, never a panic; the server keeps serving afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -310,9 +310,8 @@ async fn bad_tokens_are_401_in_error_shape() {
         let reply = Req::get("/api/v3/process").bearer(token).send(addr).await;
         match reply.status {
             401 => {
-                reply.assert_error(401, "Missing or invalid JWT token");
-                let challenge = reply.header("www-authenticate").unwrap();
-                assert!(challenge.starts_with("Bearer"), "{name}: {challenge}");
+                // The §2 body and `error="invalid_token"` with one of the fixed descriptions.
+                reply.assert_unauthorized(true);
             }
             // hyper refuses a 1 MB header line itself, before the app sees it.
             431 => assert_eq!(*name, "1 MB token"),
@@ -390,14 +389,7 @@ async fn bad_authorization_headers_are_401_in_error_shape() {
         }
         let reply = req.send(addr).await;
         assert_eq!(reply.status, 401, "{name}: {}", reply.text());
-        reply.assert_error(401, "Missing or invalid JWT token");
-        assert!(
-            reply
-                .header("www-authenticate")
-                .unwrap()
-                .starts_with("Bearer"),
-            "{name}"
-        );
+        reply.assert_unauthorized(true);
     }
     // Extra spaces between scheme and token are allowed (RFC 6750 `1*SP`).
     let reply = Req::get("/api/v3/process")

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use proptest::prelude::*;
 use tower::ServiceExt;
 use tower_jwt_login::bearer::bearer_token;
-use tower_jwt_login::client_addr::{IpNet, TrustedProxies};
+use tower_jwt_login::client_addr::{ClientAddr, ClientAddrResolver, IpNet, TrustedProxies};
 use tower_jwt_login::login::LoginService;
 use tower_jwt_login::store::PlaintextUser;
 use tower_jwt_login::throttle::ThrottleConfig;
@@ -123,10 +123,10 @@ proptest! {
     ) {
         let window = Duration::from_secs(900);
         // Large enough that nothing is evicted: the exact limits hold.
-        let roomy = ThrottleConfig::new(3, window).build();
+        let roomy = ThrottleConfig::new(3, window).build().unwrap();
         // Tiny: the key count stays under the cap whatever happens.
         let cap = 16;
-        let tiny = ThrottleConfig::new(3, window).max_tracked_keys(cap).build();
+        let tiny = ThrottleConfig::new(3, window).max_tracked_keys(cap).build().unwrap();
         let mut failures = std::collections::HashMap::<(u8, u8), u32>::new();
         let mut per_addr = std::collections::HashMap::<u8, u32>::new();
         for (account, addr, succeed) in ops {
@@ -148,6 +148,99 @@ proptest! {
             prop_assert!(failures.values().all(|n| *n <= 3), "{:?}", failures);
             prop_assert!(per_addr.values().all(|n| *n <= 15), "{:?}", per_addr);
         }
+    }
+}
+
+/// One `X-Forwarded-For` hop of the model: an address of a trusted proxy (10.0.0.0/8), of a
+/// client, or bytes that are no address (ASCII garbage, non-ASCII bytes, empty).
+#[derive(Debug, Clone)]
+enum Hop {
+    Trusted(u8, u8),
+    Client(IpAddr),
+    Garbage(Vec<u8>),
+}
+
+fn hop() -> impl Strategy<Value = Hop> {
+    prop_oneof![
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Hop::Trusted(a, b)),
+        any::<[u8; 4]>()
+            .prop_filter("not trusted", |b| b[0] != 10)
+            .prop_map(|b| Hop::Client(IpAddr::from(b))),
+        any::<u16>().prop_map(|x| Hop::Client(IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, x]))),
+        r"[ \t]{0,2}[g-zG-Z][g-z0-9:.\[\]]{0,6}".prop_map(|g| Hop::Garbage(g.into_bytes())),
+        prop::collection::vec(0x80u8..=0xff, 1..4).prop_map(Hop::Garbage),
+        Just(Hop::Garbage(Vec::new())),
+    ]
+}
+
+fn hop_bytes(hop: &Hop) -> Vec<u8> {
+    match hop {
+        Hop::Trusted(a, b) => format!("10.0.{a}.{b}").into_bytes(),
+        Hop::Client(IpAddr::V6(v6)) => format!("[{v6}]:443").into_bytes(),
+        Hop::Client(ip) => ip.to_string().into_bytes(),
+        Hop::Garbage(bytes) => bytes.clone(),
+    }
+}
+
+fn resolve_xff(lines: &[Vec<u8>]) -> Option<IpAddr> {
+    let resolver = ClientAddrResolver::new().trusted_proxies("10.0.0.0/8".parse().unwrap());
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        headers.append("x-forwarded-for", HeaderValue::from_bytes(line).unwrap());
+    }
+    let mut ext = http::Extensions::new();
+    ext.insert(ClientAddr("10.0.0.1:40000".parse().unwrap()));
+    resolver.resolve(&headers, &ext)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The walk from the right: trusted hops are skipped, the first client address is the
+    /// client, and a hop that is no address ends the walk at the last trusted hop.
+    #[test]
+    fn forwarded_for_is_the_rightmost_untrusted_hop(hops in prop::collection::vec(hop(), 0..8)) {
+        let line = hops.iter().map(hop_bytes).collect::<Vec<_>>().join(&b","[..]);
+        let mut expected: IpAddr = "10.0.0.1".parse().unwrap();
+        for hop in hops.iter().rev() {
+            match hop {
+                Hop::Trusted(a, b) => expected = IpAddr::from([10, 0, *a, *b]),
+                Hop::Client(ip) => {
+                    expected = *ip;
+                    break;
+                }
+                Hop::Garbage(_) => break,
+            }
+        }
+        prop_assert_eq!(resolve_xff(&[line]), Some(expected));
+    }
+
+    /// Whatever the client sends in front of the entry its proxy appended, the result is that
+    /// entry: the client cannot choose its address nor make the proxy's entry unreadable.
+    #[test]
+    fn client_sent_prefix_never_matters(
+        prefix in prop::collection::vec(
+            any::<u8>().prop_filter("header byte", |b| *b == b'\t' || (*b >= 0x20 && *b != 0x7f)),
+            0..40,
+        ),
+        client in any::<[u8; 4]>().prop_filter("not trusted", |b| b[0] != 10),
+        inner in prop::collection::vec((any::<u8>(), any::<u8>()), 0..3),
+        split_lines in any::<bool>(),
+    ) {
+        let client = IpAddr::from(client);
+        let mut appended = client.to_string();
+        for (a, b) in &inner {
+            appended.push_str(&format!(", 10.0.{a}.{b}"));
+        }
+        let lines = if split_lines {
+            vec![prefix, appended.into_bytes()]
+        } else {
+            let mut line = prefix;
+            line.extend_from_slice(b", ");
+            line.extend_from_slice(appended.as_bytes());
+            vec![line]
+        };
+        prop_assert_eq!(resolve_xff(&lines), Some(client));
     }
 }
 

@@ -1,4 +1,4 @@
-//! PROTOCOL.md §1–§4 over real HTTP against the example server on 127.0.0.1.
+//! docs/protocol.md §1–§4 over real HTTP against the example server on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -143,7 +143,7 @@ async fn refresh_refuses_access_tokens_and_missing_tokens() {
         .bearer(&access)
         .send(addr)
         .await;
-    reply.assert_unauthorized(true);
+    reply.assert_invalid_token("wrong token use");
     let reply = Req::get("/api/login/refresh").send(addr).await;
     reply.assert_unauthorized(false);
 }
@@ -156,7 +156,7 @@ async fn refresh_token_is_not_an_access_token() {
         .bearer(&refresh)
         .send(addr)
         .await;
-    reply.assert_unauthorized(true);
+    reply.assert_invalid_token("wrong token use");
 }
 
 #[tokio::test]
@@ -220,8 +220,9 @@ async fn errors_never_echo_token_or_password() {
     let addr = server().await;
     let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzZWNyZXQtdG9rZW4ifQ.c2lnbmF0dXJl";
     let reply = Req::get("/api/v3/process").bearer(token).send(addr).await;
-    reply.assert_unauthorized(true);
+    reply.assert_invalid_token("invalid signature");
     assert!(!reply.text().contains("eyJ"));
+    assert!(!reply.header("www-authenticate").unwrap().contains("eyJ"));
     let reply = Req::post("/api/login")
         .json(login_body("admin", "hunter2-secret"))
         .send(addr)
@@ -543,7 +544,7 @@ async fn tokens_minted_like_core_are_accepted() {
         .bearer(&other)
         .send(addr)
         .await
-        .assert_unauthorized(true);
+        .assert_invalid_token("invalid signature");
 }
 
 #[tokio::test]

@@ -197,3 +197,34 @@ async fn add_user_command_reads_the_password_from_stdin() {
     assert_eq!(login(addr, "carol", "changed").await.status, 200);
     assert_eq!(login(addr, "dave", "x").await.status, 401);
 }
+
+/// The example mounts login the way production code should: throttled per client address.
+#[tokio::test]
+async fn the_example_throttles_failed_logins_per_client_address() {
+    let dir = TempDir::new();
+    let store = open(&dir.db());
+    store.add_user("alice", "wonderland").unwrap();
+    let addr = serve(&store).await;
+    let attacker: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let wrong = || Req::post("/api/login").json(body("alice", "guess"));
+    for _ in 0..10 {
+        wrong().send_from(addr, attacker).await.assert_error(
+            401,
+            "Invalid authorization credentials: invalid username or password",
+        );
+    }
+    let before = store.verifications();
+    let reply = wrong().send_from(addr, attacker).await;
+    reply.assert_error(429, "Too many failed login attempts, try again later");
+    assert!(reply.header("retry-after").is_some());
+    assert_eq!(
+        store.verifications(),
+        before,
+        "a refused attempt runs no Argon2"
+    );
+    let reply = Req::post("/api/login")
+        .json(body("alice", "wonderland"))
+        .send_from(addr, "127.0.0.2".parse().unwrap())
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}

@@ -31,7 +31,13 @@ async fn server() -> (SocketAddr, Metrics) {
     let addr = listener.local_addr().unwrap();
     let metrics = Metrics::new();
     let store = PlaintextUser::new(USER, PASSWORD);
-    tokio::spawn(grpc_server::serve(listener, jwt, store, metrics.clone()));
+    tokio::spawn(grpc_server::serve(
+        listener,
+        jwt,
+        store,
+        metrics.clone(),
+        std::time::Duration::ZERO,
+    ));
     (addr, metrics)
 }
 
@@ -168,4 +174,67 @@ async fn http_requests_on_the_grpc_port_get_the_json_error() {
     assert!(text.ends_with(
         "\r\n\r\n{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Missing or invalid JWT token\"]}\n"
     ), "{text}");
+}
+
+/// `POST /api/login` over HTTP/1.1 from the local address `from`: (status, Retry-After, body).
+async fn login_from(
+    addr: SocketAddr,
+    from: std::net::IpAddr,
+    password: &str,
+) -> (u16, Option<String>, String) {
+    use http_body_util::Full;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let body = serde_json::json!({ "username": USER, "password": password }).to_string();
+    let request = http::Request::post("/api/login")
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, retry, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// The example mounts login the way production code should: throttled, and tonic's transport
+/// records the peer (`TcpConnectInfo`) that the default resolver reads, so the limit is per
+/// client address (the 11th failure from one address is refused, another address logs in).
+#[tokio::test]
+async fn tonic_served_login_is_throttled_per_client_address() {
+    let (addr, metrics) = server().await;
+    let attacker: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    for _ in 0..10 {
+        let (status, _, body) = login_from(addr, attacker, "guess").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (
+                401,
+                "{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Invalid authorization credentials: invalid username or password\"]}\n"
+            )
+        );
+    }
+    let (status, retry, body) = login_from(addr, attacker, PASSWORD).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            429,
+            "{\"code\":429,\"message\":\"Too Many Requests\",\"details\":[\"Too many failed login attempts, try again later\"]}\n"
+        )
+    );
+    let retry: u64 = retry.unwrap().parse().unwrap();
+    assert!((899..=900).contains(&retry), "Retry-After {retry}");
+    let (status, _, _) = login_from(addr, "127.0.0.2".parse().unwrap(), PASSWORD).await;
+    assert_eq!(status, 200);
+    assert_eq!(metrics.snapshot().throttled, 1);
 }

@@ -76,4 +76,84 @@ async fn spans_carry_subject_and_outcome_but_never_secrets() {
     for secret in [PASSWORD, SECRET, &access, &refresh, &new_access] {
         assert!(!log.contains(secret), "log leaks {secret:?}:\n{log}");
     }
+
+    // Exactly one INFO line per login or refresh outcome: the audit event (target
+    // `tower_jwt_login::audit`); everything else the login writes is DEBUG (span closings aside).
+    let info: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" INFO ") && !l.contains("time.busy="))
+        .collect();
+    assert_eq!(info.len(), 3, "INFO lines:\n{}", info.join("\n"));
+    let audit: Vec<&str> = info
+        .iter()
+        .copied()
+        .filter(|l| l.contains(" tower_jwt_login::audit: "))
+        .collect();
+    assert_eq!(audit.len(), 3, "audit lines:\n{}", info.join("\n"));
+    for (line, fields) in audit.iter().zip([
+        &[
+            "login{",
+            "login outcome=\"success\"",
+            "subject=\"admin\"",
+            "client=127.0.0.1",
+        ][..],
+        &[
+            "refresh{",
+            "refresh outcome=\"success\"",
+            "subject=\"admin\"",
+            "client=127.0.0.1",
+        ],
+        &[
+            "login{",
+            "login outcome=\"failure\"",
+            "reason=\"invalid_credentials\"",
+            "client=127.0.0.1",
+        ],
+    ]) {
+        for field in fields {
+            assert!(line.contains(field), "{field:?} missing in {line}");
+        }
+    }
+    // The attempted username of a failure is not logged (it may be a mistyped password).
+    assert!(!audit[2].contains("admin"), "{}", audit[2]);
+
+    // A login service that finds no client address (nothing in the request extensions) warns
+    // once, for it and its clones; another service warns once too. The audit says `unknown`.
+    captured.0.lock().unwrap().clear();
+    let jwt = tower_jwt_login::JwtConfig::new(core_config(Duration::ZERO).jwt_key())
+        .build()
+        .unwrap();
+    let store = || tower_jwt_login::store::PlaintextUser::new(USER, PASSWORD);
+    let first = tower_jwt_login::login::LoginService::new(jwt.clone(), store())
+        .failure_delay(Duration::ZERO);
+    let second =
+        tower_jwt_login::login::LoginService::new(jwt, store()).failure_delay(Duration::ZERO);
+    for service in [&first, &first, &second, &second] {
+        for _ in 0..2 {
+            let request = http::Request::post("/api/login")
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                    br#"{"username":"admin","password":"wrong"}"#,
+                )))
+                .unwrap();
+            let response = tower::ServiceExt::oneshot(service.clone(), request)
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401);
+        }
+    }
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains(" WARN ")).collect();
+    assert_eq!(warnings.len(), 2, "{log}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains("no client address") && w.contains("(logged once)")),
+        "{log}"
+    );
+    let unknown = log
+        .lines()
+        .filter(|l| l.contains(" tower_jwt_login::audit: ") && l.contains("client=unknown"))
+        .count();
+    assert_eq!(unknown, 8, "{log}");
 }

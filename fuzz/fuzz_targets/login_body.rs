@@ -33,7 +33,8 @@ fn service() -> &'static LoginService<PlaintextUser> {
     LOGIN.get_or_init(|| {
         let throttle = ThrottleConfig::new(3, Duration::from_secs(60))
             .max_tracked_keys(64)
-            .build();
+            .build()
+            .expect("valid limits");
         LoginService::new(
             common::jwt().clone(),
             PlaintextUser::new("admin", "datarhei"),

@@ -1,6 +1,6 @@
 //! `Jwt::verify` on arbitrary tokens, and on validly *signed* tokens over arbitrary header and
 //! claims bytes (so the fuzzer gets past the signature into header and claim parsing). Whatever
-//! is accepted must satisfy every rule of PROTOCOL.md §4, checked independently here.
+//! is accepted must satisfy every rule of docs/protocol.md §4, checked independently here.
 #![no_main]
 
 #[path = "common.rs"]

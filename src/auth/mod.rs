@@ -2,7 +2,14 @@
 //!
 //! request → [`Access`] of the path → extract the bearer → verify an *access* token → put the
 //! [`Claims`] into the request extensions → inner service. A refused request never reaches the
-//! inner service; it gets the [`OnRejection`] response (by default PROTOCOL.md §2's 401).
+//! inner service; it gets the [`OnRejection`] response (by default docs/protocol.md §2's 401,
+//! whose `WWW-Authenticate` says why: [`AuthError::challenge`](crate::error::AuthError::challenge)).
+//!
+//! The [`PathPolicy`] is matched against the path the client sent: with the `axum` feature, the
+//! `OriginalUri` that axum records before a nested router strips its prefix, otherwise the
+//! request's own path. In axum, `Router::layer` runs the layer after routing, on the routes the
+//! router has when it is called; to run it before routing, wrap the whole router as a service
+//! (see the `axum` module, "Where the layer runs").
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -110,25 +117,45 @@ impl<S, R: Clone> Layer<S> for JwtAuthLayer<R> {
     fn layer(&self, inner: S) -> Self::Service {
         JwtAuth {
             inner,
-            jwt: self.jwt.clone(),
-            policy: Arc::clone(&self.policy),
-            rejection: self.rejection.clone(),
-            metrics: self.metrics.clone(),
+            shared: Arc::new(Shared {
+                jwt: self.jwt.clone(),
+                policy: Arc::clone(&self.policy),
+                rejection: self.rejection.clone(),
+                metrics: self.metrics.clone(),
+            }),
         }
     }
 }
 
 /// The service [`JwtAuthLayer`] produces.
-#[derive(Debug, Clone)]
+///
+/// Cloning it clones the inner service and one `Arc`: axum clones a layered route for every
+/// request, so the settings sit behind a single reference count rather than one per field (each
+/// a shared atomic that every core would increment and decrement per request).
+#[derive(Debug)]
 pub struct JwtAuth<S, R = DefaultRejection> {
     inner: S,
+    shared: Arc<Shared<R>>,
+}
+
+#[derive(Debug)]
+struct Shared<R> {
     jwt: Jwt,
     policy: Arc<PathPolicy>,
     rejection: R,
     metrics: Option<Metrics>,
 }
 
-impl<S, R> JwtAuth<S, R> {
+impl<S: Clone, R> Clone for JwtAuth<S, R> {
+    fn clone(&self) -> Self {
+        JwtAuth {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<R> Shared<R> {
     /// The verified access-token claims of `req`, or why there are none.
     fn authenticate<B>(&self, req: &Request<B>) -> Result<Claims, AuthError> {
         let token = bearer_token(req.headers())?;
@@ -138,7 +165,7 @@ impl<S, R> JwtAuth<S, R> {
 
 impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, R>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     R: OnRejection,
 {
     type Response = Response<Either<ResBody, ResponseBody>>;
@@ -150,9 +177,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        match self.policy.access(req.method(), req.uri().path()) {
+        let shared = &*self.shared;
+        match shared.policy.access(req.method(), policy_path(&req)) {
             Access::Public => {}
-            Access::Optional => match self.authenticate(&req) {
+            Access::Optional => match shared.authenticate(&req) {
                 Ok(claims) => {
                     req.extensions_mut().insert(claims);
                 }
@@ -161,33 +189,46 @@ where
                     req.extensions_mut().insert(error);
                 }
             },
-            Access::Protected => match self.authenticate(&req) {
+            Access::Protected => match shared.authenticate(&req) {
                 Ok(claims) => {
                     req.extensions_mut().insert(claims);
                 }
                 Err(error) => {
                     let _span = tracing::debug_span!(
                         "jwt_auth.reject",
-                        path = req.uri().path(),
+                        path = policy_path(&req),
                         reason = %error,
                         outcome = "rejected"
                     )
                     .entered();
                     tracing::debug!("request refused");
-                    if let Some(metrics) = &self.metrics {
+                    if let Some(metrics) = &shared.metrics {
                         metrics.record_rejection(&error);
                     }
                     let (parts, _body) = req.into_parts();
-                    let mut response = self.rejection.on_rejection(&error, &parts);
+                    let mut response = shared.rejection.on_rejection(&error, &parts);
                     response.extensions_mut().insert(error);
                     return ResponseFuture::rejected(response);
                 }
             },
         }
-        // `poll_ready` was called on `self.inner`, not on a fresh clone: call the ready one and
-        // leave the clone in its place (tower's "be careful when cloning inner services").
-        let clone = self.inner.clone();
-        let mut ready = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::authorized(ready.call(req))
+        // The inner service is called here, synchronously, on the very instance `poll_ready`
+        // was called on: no clone is needed (tower's clone-and-swap is for services that call
+        // the inner one later, from their future). In an axum router this saves cloning the
+        // boxed route on every request.
+        ResponseFuture::authorized(self.inner.call(req))
     }
+}
+
+/// The path the policy is matched against: the one the client sent. Inside a router nested with
+/// axum's `nest`, the request's URI has the prefix stripped, but axum records the original as
+/// [`OriginalUri`](::axum::extract::OriginalUri) (feature `axum`); without it (no axum, or the
+/// layer running before the router), the request's own path.
+#[inline]
+fn policy_path<B>(req: &Request<B>) -> &str {
+    #[cfg(feature = "axum")]
+    if let Some(original) = req.extensions().get::<::axum::extract::OriginalUri>() {
+        return original.0.path();
+    }
+    req.uri().path()
 }

@@ -10,17 +10,33 @@ pub enum Access {
     /// No token is looked at; the request goes straight through.
     Public,
     /// The request goes through either way; the verified [`Claims`](crate::Claims) are attached
-    /// only when a valid access token is present (Core's `GET /api`, PROTOCOL.md §6).
+    /// only when a valid access token is present (Core's `GET /api`, docs/protocol.md §6).
     Optional,
 }
 
 /// Per-path access rules; everything not matched is [`Access::Protected`].
 ///
-/// A pattern is an exact path (`/ping`) or a prefix ending in `/*` (`/static/*` matches
-/// `/static/a.css` but not `/static` nor `/staticfoo`). Rules are tried in the order they were
-/// added; the first that matches decides. Paths are compared as they arrive, without decoding or
-/// normalization: the same raw path the router sees, so a mismatch can only make a request
-/// *more* protected.
+/// A pattern is an exact path (`/ping`) or a prefix ending in `/*`. A prefix covers the bare
+/// prefix with its trailing slash and everything below it: `/api/*` matches `/api/`, `/api/v3`
+/// and `/api/v3/process`, but neither `/api` nor `/apix` — give `/api` a rule of its own (Core's
+/// discovery route `GET /api` is an exact optional rule placed before `/api/*`). `/*` matches
+/// every path. Rules are tried in the order they were added; the first that matches decides.
+///
+/// Paths are compared byte for byte as they arrive, without decoding or normalization (with the
+/// `axum` feature, the path the client sent even inside nested routers; see
+/// [`JwtAuthLayer`](super::JwtAuthLayer)). So that an inner service that does normalize (a file
+/// server, a proxy, a framework that collapses `//` or resolves `..`) cannot turn a public rule
+/// into a bypass, a path that is not in plain form is **protected whatever the rules say**: no
+/// [`Access::Public`] or [`Access::Optional`] rule applies to a path that
+///
+/// - does not start with `/`;
+/// - has an empty segment (`//`; a single trailing `/` is fine);
+/// - has a dot-segment: `.` or `..`, also percent-encoded (`%2e`, `%2E%2e`, `.%2E`, …) and with
+///   a `;` parameter after it (`..;`);
+///
+/// where `\`, `%2f` and `%5c` (any case) count as segment separators too, as some normalizers
+/// treat them. Such a request needs a valid access token like any protected one; a client that
+/// sends the plain path is unaffected.
 ///
 /// ```
 /// use http::Method;
@@ -29,12 +45,19 @@ pub enum Access {
 /// let policy = PathPolicy::new()
 ///     .login_routes("/api")
 ///     .optional_for(Method::GET, "/api")
-///     .public("/ping");
+///     .protected("/api/*")
+///     .public("/*");
 /// assert_eq!(policy.access(&Method::POST, "/api/login"), Access::Public);
 /// assert_eq!(policy.access(&Method::GET, "/api/login"), Access::Protected);
 /// assert_eq!(policy.access(&Method::GET, "/api/login/refresh"), Access::Public);
 /// assert_eq!(policy.access(&Method::GET, "/api"), Access::Optional);
+/// assert_eq!(policy.access(&Method::GET, "/api/"), Access::Protected);
 /// assert_eq!(policy.access(&Method::GET, "/api/v3/process"), Access::Protected);
+/// assert_eq!(policy.access(&Method::GET, "/ping"), Access::Public);
+/// // Not plain: protected although `/*` is public.
+/// assert_eq!(policy.access(&Method::GET, "/ping/../api/v3/process"), Access::Protected);
+/// assert_eq!(policy.access(&Method::GET, "/ping/%2E%2e/api/v3/process"), Access::Protected);
+/// assert_eq!(policy.access(&Method::GET, "//api/v3/process"), Access::Protected);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct PathPolicy {
@@ -66,7 +89,7 @@ impl Pattern {
     fn matches(&self, path: &str) -> bool {
         match self {
             Pattern::Exact(p) => p == path,
-            Pattern::Prefix(p) => path.len() > p.len() && path.starts_with(p.as_str()),
+            Pattern::Prefix(p) => path.starts_with(p.as_str()),
         }
     }
 }
@@ -123,18 +146,184 @@ impl PathPolicy {
     }
 
     /// Core's login routes under `prefix`: `POST {prefix}/login` and `GET {prefix}/login/refresh`
-    /// are public; every other method on them stays protected (PROTOCOL.md §1).
+    /// are public; every other method on them stays protected (docs/protocol.md §1).
     pub fn login_routes(self, prefix: &str) -> Self {
         let prefix = prefix.trim_end_matches('/');
         self.public_for(Method::POST, &format!("{prefix}/login"))
             .public_for(Method::GET, &format!("{prefix}/login/refresh"))
     }
 
-    /// The access of a request.
+    /// The access of a request: the first matching rule's, [`Access::Protected`] without one,
+    /// and always [`Access::Protected`] for a path that is not in plain form (see above).
     pub fn access(&self, method: &Method, path: &str) -> Access {
-        self.rules
+        let access = self
+            .rules
             .iter()
             .find(|r| r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path))
-            .map_or(Access::Protected, |r| r.access)
+            .map_or(Access::Protected, |r| r.access);
+        // Only a relaxing verdict needs the scan: protected requests pay nothing for it.
+        if access != Access::Protected && !is_plain(path) {
+            return Access::Protected;
+        }
+        access
+    }
+}
+
+/// Whether `path` is in plain form: it starts with `/`, and no segment is empty (but the last,
+/// for a trailing slash) or a dot-segment. `/`, `\`, `%2f` and `%5c` separate segments; `.`
+/// and `%2e` are dots; a dot-segment is one or two dots, optionally followed by `;…`.
+fn is_plain(path: &str) -> bool {
+    let Some(mut rest) = path.as_bytes().strip_prefix(b"/") else {
+        return false;
+    };
+    loop {
+        let (segment, next) = split_segment(rest);
+        match next {
+            // The last segment may be empty (a trailing slash, or the root `/`).
+            None => return !is_dot_segment(segment),
+            Some(next) => {
+                if segment.is_empty() || is_dot_segment(segment) {
+                    return false;
+                }
+                rest = next;
+            }
+        }
+    }
+}
+
+/// The segment up to the next separator, and what follows the separator (`None` at the end).
+fn split_segment(bytes: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let separator_len = match b {
+            b'/' | b'\\' => 1,
+            b'%' if matches!(
+                bytes.get(i + 1..i + 3),
+                Some([b'2', b'f' | b'F'] | [b'5', b'c' | b'C'])
+            ) =>
+            {
+                3
+            }
+            _ => 0,
+        };
+        if separator_len > 0 {
+            return (
+                bytes.get(..i).unwrap_or_default(),
+                Some(bytes.get(i + separator_len..).unwrap_or_default()),
+            );
+        }
+        i += 1;
+    }
+    (bytes, None)
+}
+
+/// `.` or `..`, each dot plain or as `%2e`/`%2E`, optionally followed by a `;` parameter.
+fn is_dot_segment(segment: &[u8]) -> bool {
+    let name = segment
+        .iter()
+        .position(|&b| b == b';')
+        .and_then(|end| segment.get(..end))
+        .unwrap_or(segment);
+    let mut dots = 0;
+    let mut rest = name;
+    while !rest.is_empty() {
+        rest = if let Some(r) = rest.strip_prefix(b".") {
+            r
+        } else if let Some(r) = rest
+            .strip_prefix(b"%2e")
+            .or_else(|| rest.strip_prefix(b"%2E"))
+        {
+            r
+        } else {
+            return false;
+        };
+        dots += 1;
+    }
+    matches!(dots, 1 | 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Access, PathPolicy, is_plain};
+    use http::Method;
+
+    #[test]
+    fn plain_paths() {
+        for path in [
+            "/",
+            "/ping",
+            "/api/",
+            "/api/v3/process",
+            "/static/app.js",
+            "/static/.well-known/x",
+            "/a/...",
+            "/a/.../b",
+            "/a/..b/c",
+            "/a/b..",
+            "/a/%2e%2e%2e",
+            "/a%2Eb",
+            "/a/%25%32%65%25%32%65/b",
+            "/a;b/c",
+        ] {
+            assert!(is_plain(path), "{path}");
+        }
+        for path in [
+            "",
+            "*",
+            "ping",
+            "//",
+            "//ping",
+            "/ping//",
+            "/a//b",
+            "/.",
+            "/..",
+            "/./",
+            "/../",
+            "/ping/..",
+            "/ping/../api",
+            "/ping/./x",
+            "/ping/%2e%2e/api",
+            "/ping/%2E%2E/api",
+            "/ping/%2E%2e/api",
+            "/ping/.%2e/api",
+            "/ping/%2e./api",
+            "/ping/%2e/api",
+            "/ping/..;/api",
+            "/ping/..;jsessionid=1/api",
+            "/ping\\..\\api",
+            "/ping%2f..%2fapi",
+            "/ping%2F%2E%2E%2Fapi",
+            "/ping%5c..%5capi",
+            "/ping%2f%2fapi",
+        ] {
+            assert!(!is_plain(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn public_and_optional_rules_never_match_unplain_paths() {
+        let policy = PathPolicy::new().optional("/about/*").public("/*");
+        for path in ["/ping/../api/v3/process", "/about/../admin", "//admin"] {
+            assert_eq!(
+                policy.access(&Method::GET, path),
+                Access::Protected,
+                "{path}"
+            );
+        }
+        assert_eq!(policy.access(&Method::GET, "/about/x"), Access::Optional);
+        assert_eq!(policy.access(&Method::GET, "/admin"), Access::Public);
+    }
+
+    #[test]
+    fn a_prefix_covers_its_bare_trailing_slash_but_not_the_bare_path() {
+        let policy = PathPolicy::new().public("/static/*");
+        assert_eq!(policy.access(&Method::GET, "/static/"), Access::Public);
+        assert_eq!(policy.access(&Method::GET, "/static/a.css"), Access::Public);
+        assert_eq!(policy.access(&Method::GET, "/static"), Access::Protected);
+        assert_eq!(policy.access(&Method::GET, "/staticx"), Access::Protected);
+        let policy = PathPolicy::new().protected("/api/*").public("/*");
+        assert_eq!(policy.access(&Method::GET, "/api/"), Access::Protected);
+        assert_eq!(policy.access(&Method::GET, "/api"), Access::Public);
+        assert_eq!(policy.access(&Method::GET, "/"), Access::Public);
     }
 }

@@ -29,8 +29,11 @@ pub trait OnRejection: Clone {
     fn on_rejection(&self, error: &AuthError, parts: &Parts) -> Response<ResponseBody>;
 }
 
-/// The default: 401 in the PROTOCOL.md §2 shape, detail `Missing or invalid JWT token`, with
-/// `WWW-Authenticate: Bearer` (plus `error="invalid_token"` when a token was presented).
+/// The default: 401 in the docs/protocol.md §2 shape, detail `Missing or invalid JWT token`
+/// (the same for every reason, as Core answers), with the RFC 6750 challenge of
+/// [`AuthError::challenge`]: `WWW-Authenticate: Bearer` without a token, and
+/// `Bearer error="invalid_token", error_description="…"` (a fixed text such as `token expired`
+/// or `invalid signature`) when one was presented.
 ///
 /// A gRPC request (a `content-type` starting with `application/grpc`, which includes gRPC-Web)
 /// is refused the gRPC way instead: [`grpc_unauthenticated_response`].

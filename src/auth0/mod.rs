@@ -1,4 +1,4 @@
-//! Auth0 login (PROTOCOL.md §5): a Bearer Auth0 access token on `POST /api/login` is exchanged
+//! Auth0 login (docs/protocol.md §5): a Bearer Auth0 access token on `POST /api/login` is exchanged
 //! for the crate's own token pair.
 //!
 //! [`LoginService::auth0`](crate::login::LoginService::auth0) takes an [`Auth0Provider`]. A

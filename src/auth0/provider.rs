@@ -201,7 +201,7 @@ impl<F: JwksFetcher> JwksProvider<F> {
             .map(|t| &t.cache)
     }
 
-    /// The discovery `auths` entries (PROTOCOL.md §6), in order; they follow
+    /// The discovery `auths` entries (docs/protocol.md §6), in order; they follow
     /// [`LOCAL_JWT`](crate::discovery::LOCAL_JWT).
     pub fn auths(&self) -> Vec<String> {
         self.tenants().map(Auth0Tenant::auths_entry).collect()

@@ -1,4 +1,4 @@
-//! Auth0 tenants as Core configures them (PROTOCOL.md §5): `domain`, `audience`, `clientid` and
+//! Auth0 tenants as Core configures them (docs/protocol.md §5): `domain`, `audience`, `clientid` and
 //! the allowed `users`, read from `CORE_API_AUTH_AUTH0_ENABLE` / `CORE_API_AUTH_AUTH0_TENANTS`.
 //!
 //! ```
@@ -141,7 +141,7 @@ impl Auth0Tenant {
         }
     }
 
-    /// The discovery entry (PROTOCOL.md §6): `auth0 domain=<d> audience=<a> clientid=<c>`.
+    /// The discovery entry (docs/protocol.md §6): `auth0 domain=<d> audience=<a> clientid=<c>`.
     pub fn auths_entry(&self) -> String {
         format!(
             "auth0 domain={} audience={} clientid={}",

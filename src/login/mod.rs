@@ -1,8 +1,37 @@
 //! [`LoginService`] (`POST /api/login`) and [`RefreshService`] (`GET /api/login/refresh`):
-//! mountable tower services implementing PROTOCOL.md §1 and §3.
+//! mountable tower services implementing docs/protocol.md §1 and §3.
 //!
-//! login: body → [`Credentials`] → [`CredentialStore`] → [`Jwt::issue_pair`] → response.
-//! refresh: bearer → [`Jwt::verify`] as a *refresh* token → [`Jwt::issue_access`] → response.
+//! login: body → [`Credentials`] → throttle → [`CredentialStore`] → [`Jwt::issue_pair`] →
+//! response. refresh: bearer → [`Jwt::verify`] as a *refresh* token → [`Jwt::issue_access`] →
+//! response.
+//!
+//! Secure by default: a [`LoginService`] throttles failed logins with the standard limits
+//! ([`ThrottleConfig::default`](crate::throttle::ThrottleConfig::default)) per account and
+//! client address, and finds the client address under axum and tonic without wiring (see
+//! [`client_addr`](crate::client_addr)). Opt out explicitly with
+//! [`throttle(None)`](LoginService::throttle).
+//!
+//! # Audit log
+//!
+//! Every login and refresh outcome writes exactly one `tracing` event at INFO with the target
+//! `tower_jwt_login::audit` (everything else the routes log is DEBUG, except a failing store
+//! (ERROR), the throttle's once-per-window limit warning and the one-time missing-address
+//! warning). Fields:
+//!
+//! - `outcome`: `success`, `failure` (400/401/413), `throttled` (429) or `error` (500, the
+//!   store failed);
+//! - `subject`: on success only — the subject the tokens are minted for;
+//! - `client`: the client address, `unknown` when none was found;
+//! - `reason`: on anything but success — `invalid_credentials`, `missing_credentials`,
+//!   `auth0_rejected`, `payload_too_large`, `throttled` (with `limit`, the refusing
+//!   [scope](crate::throttle::ThrottleScope)), `store_error`; for refresh, the verification
+//!   error;
+//! - `via`: on a login success, `password` or `auth0`.
+//!
+//! Never a password, a token or a secret. Nor the *attempted* username of a failed login: a
+//! username field regularly receives a password typed one field too early, and audit logs travel
+//! further than password databases. Attacks on one account show as `throttled` events with
+//! `limit="account"`; per address they show by `client`.
 //!
 //! ```
 //! use std::time::Duration;
@@ -42,8 +71,10 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -85,6 +116,8 @@ pub struct LoginService<S, A = NoAuth0> {
     metrics: Option<Metrics>,
     throttle: Option<LoginThrottle>,
     client_addr: ClientAddrResolver,
+    /// Whether the missing-address warning was written (shared by clones).
+    warned_no_addr: Arc<AtomicBool>,
 }
 
 impl<S, A> Clone for LoginService<S, A> {
@@ -98,6 +131,7 @@ impl<S, A> Clone for LoginService<S, A> {
             metrics: self.metrics.clone(),
             throttle: self.throttle.clone(),
             client_addr: self.client_addr.clone(),
+            warned_no_addr: Arc::clone(&self.warned_no_addr),
         }
     }
 }
@@ -107,6 +141,8 @@ impl<S, A> std::fmt::Debug for LoginService<S, A> {
         f.debug_struct("LoginService")
             .field("failure_delay", &self.failure_delay)
             .field("body_limit", &self.body_limit)
+            .field("throttle", &self.throttle)
+            .field("client_addr", &self.client_addr)
             .finish_non_exhaustive()
     }
 }
@@ -118,7 +154,11 @@ struct LoginBody {
 }
 
 impl<S: CredentialStore> LoginService<S> {
-    /// Core's defaults: 5 s failure delay, 16 KiB body limit, no Auth0.
+    /// Core's defaults (5 s failure delay, 16 KiB body limit, no Auth0), throttled with the
+    /// standard limits (10 failures per account and address in 15 minutes, see
+    /// [`ThrottleConfig::default`](crate::throttle::ThrottleConfig::default)), the client address
+    /// found by [`ClientAddrResolver::new`] (the TCP peer under axum and tonic, no trusted
+    /// proxy).
     pub fn new(jwt: Jwt, store: S) -> Self {
         LoginService {
             jwt,
@@ -127,14 +167,15 @@ impl<S: CredentialStore> LoginService<S> {
             failure_delay: Duration::from_secs(5),
             body_limit: 16 * 1024,
             metrics: None,
-            throttle: None,
+            throttle: Some(LoginThrottle::standard()),
             client_addr: ClientAddrResolver::new(),
+            warned_no_addr: Arc::new(AtomicBool::new(false)),
         }
     }
 }
 
 impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
-    /// Accepts Auth0 bearer tokens through `provider` (PROTOCOL.md §5). A JSON body with
+    /// Accepts Auth0 bearer tokens through `provider` (docs/protocol.md §5). A JSON body with
     /// credentials is always the local login; only without one is a bearer given to `provider`.
     pub fn auth0<A2: Auth0Provider>(self, provider: A2) -> LoginService<S, A2> {
         LoginService {
@@ -146,6 +187,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             metrics: self.metrics,
             throttle: self.throttle,
             client_addr: self.client_addr,
+            warned_no_addr: self.warned_no_addr,
         }
     }
 
@@ -156,18 +198,34 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         self
     }
 
-    /// Throttles failed username/password logins per account and client address
-    /// ([`LoginThrottle`]): over a limit, the login answers `429 Too Many Requests` with
-    /// `Retry-After` at once, without asking the store. Off by default; the example server and
-    /// [`CoreAuthConfig::login_throttle`](crate::config::CoreAuthConfig::login_throttle) turn it
-    /// on (10 failures per 15 minutes).
-    pub fn throttle(mut self, throttle: LoginThrottle) -> Self {
-        self.throttle = Some(throttle).filter(LoginThrottle::is_enabled);
+    /// Throttles failed username/password logins per account and client address with these
+    /// limits ([`LoginThrottle`]): over a limit, the login answers `429 Too Many Requests` with
+    /// `Retry-After` at once, without asking the store. On by default with the standard limits;
+    /// `throttle(None)` turns it off (for a test, or when something in front of the service
+    /// limits logins already). Clones of a service share its throttle; give several services one
+    /// throttle to share counters between them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jwt_login::login::LoginService;
+    /// use tower_jwt_login::store::PlaintextUser;
+    /// use tower_jwt_login::throttle::ThrottleConfig;
+    /// use tower_jwt_login::{JwtConfig, JwtKey};
+    ///
+    /// let jwt = JwtConfig::new(JwtKey::random()).build().unwrap();
+    /// let strict = ThrottleConfig::new(5, Duration::from_secs(3600)).build().unwrap();
+    /// let login = LoginService::new(jwt.clone(), PlaintextUser::new("admin", "pw")).throttle(strict);
+    /// let unthrottled = LoginService::new(jwt, PlaintextUser::new("admin", "pw")).throttle(None);
+    /// # let _ = (login, unthrottled);
+    /// ```
+    pub fn throttle(mut self, throttle: impl Into<Option<LoginThrottle>>) -> Self {
+        self.throttle = throttle.into();
         self
     }
 
-    /// How the client address is found for the throttle (default: the
-    /// [`ClientAddr`](crate::client_addr::ClientAddr) extension, no trusted proxy).
+    /// How the client address is found for the throttle and the audit log (default
+    /// [`ClientAddrResolver::new`]: [`ClientAddr`](crate::client_addr::ClientAddr), axum's
+    /// `ConnectInfo` or tonic's `TcpConnectInfo`; no trusted proxy).
     pub fn client_addr(mut self, resolver: ClientAddrResolver) -> Self {
         self.client_addr = resolver;
         self
@@ -196,10 +254,24 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         if method != Method::POST {
             return error_response(&method, StatusCode::NOT_FOUND, "Not Found");
         }
-        match self.login(req).await {
-            Ok(pair) => {
-                tracing::Span::current().record("outcome", "success");
-                tracing::info!(outcome = "success", "login");
+        let client = self.client_addr.resolve(req.headers(), req.extensions());
+        if client.is_none() {
+            self.no_client_address();
+        }
+        let client_field = AuditClient(client);
+        match self.login(req, client).await {
+            Ok((pair, subject, via)) => {
+                let span = tracing::Span::current();
+                span.record("subject", subject.as_str());
+                span.record("outcome", "success");
+                tracing::info!(
+                    target: AUDIT,
+                    outcome = "success",
+                    subject = subject.as_str(),
+                    client = %client_field,
+                    via,
+                    "login"
+                );
                 if let Some(metrics) = &self.metrics {
                     metrics.record_login_success();
                 }
@@ -210,10 +282,33 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 if let Some(metrics) = &self.metrics {
                     metrics.record_login_failure(&error);
                 }
-                if let LoginError::Store(source) = &error {
-                    tracing::error!(error = %source, "credential store failed");
-                } else {
-                    tracing::info!(outcome = error.reason(), "login failed");
+                match &error {
+                    LoginError::Throttled(refused) => tracing::info!(
+                        target: AUDIT,
+                        outcome = "throttled",
+                        client = %client_field,
+                        reason = error.reason(),
+                        limit = refused.scope().as_str(),
+                        retry_after = refused.retry_after_secs(),
+                        "login"
+                    ),
+                    LoginError::Store(source) => {
+                        tracing::error!(error = %source, "credential store failed");
+                        tracing::info!(
+                            target: AUDIT,
+                            outcome = "error",
+                            client = %client_field,
+                            reason = error.reason(),
+                            "login"
+                        );
+                    }
+                    _ => tracing::info!(
+                        target: AUDIT,
+                        outcome = "failure",
+                        client = %client_field,
+                        reason = error.reason(),
+                        "login"
+                    ),
                 }
                 if error.is_delayed() && !self.failure_delay.is_zero() {
                     tokio::time::sleep(self.failure_delay).await;
@@ -223,7 +318,35 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         }
     }
 
-    async fn login<B>(&self, req: Request<B>) -> Result<crate::TokenPair, LoginError>
+    /// The first request without a client address warns (once per service and its clones):
+    /// without one, only the per-account ceiling of the throttle applies.
+    fn no_client_address(&self) {
+        if self.throttle.is_none() {
+            tracing::debug!("no client address for this login");
+            return;
+        }
+        // Load first: after the warning, address-less requests only read the shared flag.
+        if !self.warned_no_addr.load(Ordering::Relaxed)
+            && !self.warned_no_addr.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "login: no client address in the request (no ClientAddr, axum ConnectInfo or \
+                 tonic TcpConnectInfo extension), so the per-address login limits cannot apply, \
+                 only the per-account ceiling; serve axum with \
+                 into_make_service_with_connect_info::<SocketAddr>(), or see \
+                 ClientAddrResolver::peer_from (logged once)"
+            );
+        } else {
+            tracing::debug!("no client address for this login");
+        }
+    }
+
+    /// The token pair, the subject and how the user logged in (`password` or `auth0`).
+    async fn login<B>(
+        &self,
+        req: Request<B>,
+        client: Option<IpAddr>,
+    ) -> Result<(crate::TokenPair, String, &'static str), LoginError>
     where
         B: Body + Send + 'static,
         B::Data: Send,
@@ -237,53 +360,59 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         };
         let Some(credentials) = credentials else {
             // No usable body: a bearer may be an Auth0 token. One that no tenant claims is "no
-            // credentials", exactly like a missing body (PROTOCOL.md §3).
+            // credentials", exactly like a missing body (docs/protocol.md §3).
             let Ok(bearer) = bearer_token(&parts.headers) else {
                 return Err(LoginError::MissingCredentials);
             };
             return match self.auth0.verify(bearer).await {
                 Auth0Verdict::Valid { subject } => {
-                    tracing::Span::current().record("subject", subject.as_str());
-                    tracing::info!(subject = %subject, "auth0 token accepted");
-                    Ok(self.jwt.issue_pair(&subject))
+                    tracing::debug!("auth0 token accepted");
+                    let pair = self.jwt.issue_pair(&subject);
+                    Ok((pair, subject, "auth0"))
                 }
                 Auth0Verdict::Invalid { reason } => Err(LoginError::Auth0Rejected(reason)),
                 Auth0Verdict::NotMine => Err(LoginError::MissingCredentials),
             };
         };
-        let client = self.throttle.as_ref().map(|throttle| {
-            let client = self.client_addr.resolve(&parts.headers, &parts.extensions);
-            if client.is_none() {
-                tracing::debug!("no client address: only the per-account login ceiling applies");
-            }
-            (throttle, client)
-        });
-        if let Some((throttle, addr)) = client {
+        let throttle = self.throttle.as_ref();
+        if let Some(throttle) = throttle {
+            // Each refusal is one audit event; the throttle itself warns once per counter and
+            // window, so a flood cannot flood the log at WARN.
             throttle
-                .begin(credentials.username(), addr)
-                .map_err(|refused| {
-                    // Once per window the throttle itself warns; each refusal is only debug, so
-                    // a flood cannot flood the log.
-                    tracing::debug!(client = ?addr, limit = refused.scope().as_str(), "login throttled");
-                    LoginError::Throttled(refused)
-                })?;
+                .begin(credentials.username(), client)
+                .map_err(LoginError::Throttled)?;
         }
         let outcome = self.store.authenticate(&credentials).await;
-        if let Some((throttle, addr)) = client {
+        if let Some(throttle) = throttle {
             match &outcome {
-                Ok(Some(_)) => throttle.succeeded(credentials.username(), addr),
+                Ok(Some(_)) => throttle.succeeded(credentials.username(), client),
                 Ok(None) => {}
-                Err(_) => throttle.refund(credentials.username(), addr),
+                Err(_) => throttle.refund(credentials.username(), client),
             }
         }
         match outcome {
             Ok(Some(subject)) => {
-                tracing::Span::current().record("subject", subject.as_str());
-                tracing::info!(subject = %subject, "credentials accepted");
-                Ok(self.jwt.issue_pair(&subject))
+                tracing::debug!("credentials accepted");
+                let pair = self.jwt.issue_pair(&subject);
+                Ok((pair, subject, "password"))
             }
             Ok(None) => Err(LoginError::InvalidCredentials),
             Err(e) => Err(LoginError::Store(Box::new(e))),
+        }
+    }
+}
+
+/// The target of the audit events (see the [module docs](self)).
+pub(crate) const AUDIT: &str = "tower_jwt_login::audit";
+
+/// The `client` field of an audit event: the address, or `unknown`.
+pub(crate) struct AuditClient(pub(crate) Option<IpAddr>);
+
+impl std::fmt::Display for AuditClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("unknown"),
         }
     }
 }

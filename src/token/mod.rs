@@ -1,4 +1,4 @@
-//! The crate's own tokens (PROTOCOL.md §4): one place mints them ([`Jwt::issue_pair`],
+//! The crate's own tokens (docs/protocol.md §4): one place mints them ([`Jwt::issue_pair`],
 //! [`Jwt::issue_access`]), one place verifies them ([`Jwt::verify`]).
 //!
 //! ```
@@ -536,7 +536,7 @@ impl Jwt {
         self.inner.issue_access(grant)
     }
 
-    /// Verifies `token` strictly for `usefor` (PROTOCOL.md §4 "better").
+    /// Verifies `token` strictly for `usefor` (docs/protocol.md §4 "better").
     pub fn verify(&self, token: &str, usefor: TokenUse) -> Result<Claims, TokenError> {
         self.inner.verify(token, usefor)
     }

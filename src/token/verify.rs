@@ -373,10 +373,23 @@ fn plain_str(input: &[u8]) -> Option<(Text<'_>, &[u8])> {
     Some((Text(Cow::Borrowed(text)), rest))
 }
 
-/// Strict base64url (no padding, canonical trailing bits) into `out`. `TooLong` when `out` is
-/// too small.
+/// Strict base64url (no padding, canonical trailing bits) into `out`. `TooLong` when the
+/// segment decodes to more bytes than `out` holds, `Malformed` when it is no base64url.
+///
+/// The size check uses the exact decoded length of unpadded base64 (`3 * (n / 4)` plus 0, 1 or
+/// 2 bytes for a final group of 0, 2 or 3 symbols), not `base64::decoded_len_estimate`, which
+/// rounds up to whole groups of three: an HS512 tag (64 bytes, 86 symbols) is "estimated" at 66
+/// bytes and would never fit a 64-byte buffer.
 fn decode_into(segment: &str, out: &mut [u8]) -> Result<usize, TokenError> {
-    if base64::decoded_len_estimate(segment.len()) > out.len() {
+    let len = segment.len();
+    let tail = match len % 4 {
+        0 => 0,
+        2 => 1,
+        3 => 2,
+        // A single symbol in the last group carries 6 bits: no byte, never valid.
+        _ => return Err(TokenError::Malformed),
+    };
+    if (len / 4) * 3 + tail > out.len() {
         return Err(TokenError::TooLong);
     }
     URL_SAFE_NO_PAD
@@ -386,8 +399,39 @@ fn decode_into(segment: &str, out: &mut [u8]) -> Result<usize, TokenError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{RawClaims, parse_minted};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::{RawClaims, decode_into, parse_minted};
+    use crate::error::TokenError;
     use crate::json::parse_object;
+
+    /// Every input length fits a buffer of exactly its decoded size, and is `TooLong` for one
+    /// byte less (the HS512 tag, 64 bytes in 86 symbols, was refused by the old estimate).
+    #[test]
+    fn decode_into_fits_exact_buffers() {
+        for n in 0..=130usize {
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
+            let text = URL_SAFE_NO_PAD.encode(&bytes);
+            let mut exact = vec![0u8; n];
+            assert_eq!(decode_into(&text, &mut exact), Ok(n), "{n} bytes");
+            assert_eq!(exact, bytes);
+            if n > 0 {
+                let mut short = vec![0u8; n - 1];
+                assert_eq!(
+                    decode_into(&text, &mut short),
+                    Err(TokenError::TooLong),
+                    "{n}"
+                );
+            }
+        }
+        let mut buf = [0u8; 64];
+        assert_eq!(decode_into("A", &mut buf), Err(TokenError::Malformed));
+        assert_eq!(decode_into("AAAAA", &mut buf), Err(TokenError::Malformed));
+        // Non-canonical trailing bits and padding stay refused.
+        assert_eq!(decode_into("AB", &mut buf), Err(TokenError::Malformed));
+        assert_eq!(decode_into("AA==", &mut buf), Err(TokenError::Malformed));
+    }
 
     fn summary(raw: &RawClaims<'_>) -> String {
         format!(

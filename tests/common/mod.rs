@@ -22,6 +22,24 @@ pub const INVALID_TOKEN: &str =
     "{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Missing or invalid JWT token\"]}\n";
 pub const MISSING_CREDENTIALS: &str = "{\"code\":400,\"message\":\"Bad Request\",\"details\":[\"Missing authorization credentials\"]}\n";
 pub const INVALID_CREDENTIALS: &str = "{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Invalid authorization credentials: invalid username or password\"]}\n";
+/// Every RFC 6750 `error_description` the crate sends for a presented token.
+pub const TOKEN_ERROR_DESCRIPTIONS: [&str; 15] = [
+    "more than one Authorization header",
+    "invalid Authorization header",
+    "token too long",
+    "malformed token",
+    "unsupported algorithm",
+    "unsupported token header",
+    "invalid signature",
+    "unknown key id",
+    "invalid claims",
+    "missing claim",
+    "token expired",
+    "token not yet valid",
+    "token issued in the future",
+    "invalid issuer",
+    "wrong token use",
+];
 pub const NOT_FOUND: &str =
     "{\"code\":404,\"message\":\"Not Found\",\"details\":[\"Not Found\"]}\n";
 
@@ -86,7 +104,7 @@ impl Reply {
         serde_json::from_slice(&self.body).expect("json body")
     }
 
-    /// Asserts the PROTOCOL.md §2 error: status, exact body, `Content-Type`.
+    /// Asserts the docs/protocol.md §2 error: status, exact body, `Content-Type`.
     #[track_caller]
     pub fn assert_error(&self, status: u16, detail: &str) {
         assert_eq!(
@@ -107,16 +125,38 @@ impl Reply {
         assert_eq!(self.text(), expected);
     }
 
-    /// Asserts the protected-route 401 with its `WWW-Authenticate` challenge.
+    /// Asserts the protected-route 401 with its `WWW-Authenticate` challenge: `Bearer` without
+    /// a token; with one, `Bearer error="invalid_token"` and one of the crate's fixed
+    /// `error_description`s (use [`Reply::assert_invalid_token`] to name the exact one).
     #[track_caller]
     pub fn assert_unauthorized(&self, token_presented: bool) {
         self.assert_error(401, "Missing or invalid JWT token");
-        let challenge = if token_presented {
-            "Bearer error=\"invalid_token\""
-        } else {
-            "Bearer"
-        };
-        assert_eq!(self.header("www-authenticate"), Some(challenge));
+        let challenge = self.header("www-authenticate");
+        if !token_presented {
+            assert_eq!(challenge, Some("Bearer"));
+            return;
+        }
+        let challenge = challenge.expect("www-authenticate");
+        let description = challenge
+            .strip_prefix("Bearer error=\"invalid_token\", error_description=\"")
+            .and_then(|rest| rest.strip_suffix('"'));
+        assert!(
+            description.is_some_and(|d| TOKEN_ERROR_DESCRIPTIONS.contains(&d)),
+            "challenge {challenge:?}"
+        );
+    }
+
+    /// Asserts the protected-route 401 for a presented token refused with `description`.
+    #[track_caller]
+    pub fn assert_invalid_token(&self, description: &str) {
+        self.assert_error(401, "Missing or invalid JWT token");
+        assert_eq!(
+            self.header("www-authenticate"),
+            Some(
+                format!("Bearer error=\"invalid_token\", error_description=\"{description}\"")
+                    .as_str()
+            )
+        );
     }
 }
 
