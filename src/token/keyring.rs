@@ -50,7 +50,7 @@ use super::{Algorithm, JwtKey, KeyError};
 /// use tower_jwt_login::{JwtKey, SigningKey};
 ///
 /// let key = SigningKey::hmac(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap());
-/// assert_eq!(key.algorithm(), None); // HMAC: the configured algorithm, HS256 by default
+/// assert_eq!(key.key_algorithm(), None); // HMAC: the configured algorithm, HS256 by default
 /// let err = SigningKey::from_pem("no PEM here").unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
