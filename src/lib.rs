@@ -59,6 +59,12 @@
 //! `tonic` (feature `tonic`: `ClaimsExt` for `tonic::Request`; the layer itself guards tonic
 //! servers and refuses gRPC requests with `grpc-status: 16`, no feature needed).
 //!
+//! Client side (feature `client`): `client::TokenSource` logs in to a server speaking this
+//! protocol (Core, or an app built with this crate), keeps the access token fresh with one
+//! refresh at a time, follows refresh-token rotation, saves and resumes its tokens and logs out;
+//! `client::LoginClientLayer` attaches the token to any tower HTTP client, such as hyper-util's
+//! (the module shows it on one).
+//!
 //! Crypto: the crate's own HS256/384/512 path uses RustCrypto's `hmac` and `sha2` directly
 //! (pre-keyed, constant-time). `jsonwebtoken` is only needed for Auth0's asymmetric tokens, so it
 //! comes with the `auth0` feature; its backend is chosen by the features `rust_crypto` (default:
@@ -82,6 +88,9 @@ pub mod auth0;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 pub mod bearer;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 pub mod client_addr;
 pub mod config;
 pub mod discovery;
@@ -111,6 +120,11 @@ pub use token::{
 #[cfg(all(doctest, feature = "axum", feature = "tonic", feature = "auth0"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// docs/client.md (the README's "Client" section), run as doctests with the `client` feature.
+#[cfg(all(doctest, feature = "client"))]
+#[doc = include_str!("../docs/client.md")]
+struct ClientDocDoctests;
 
 #[cfg(all(
     feature = "auth0",
