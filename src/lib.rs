@@ -96,8 +96,13 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 mod json;
+pub mod jwks;
 pub mod login;
 pub mod metrics;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
+pub mod session;
 pub mod store;
 pub mod throttle;
 pub mod token;
@@ -105,7 +110,10 @@ pub mod token;
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub mod tonic;
 
-pub use token::{Algorithm, Claims, Jwt, JwtConfig, JwtKey, KeyError, TokenPair, TokenUse};
+pub use token::{
+    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, SigningKey,
+    TokenPair, TokenUse, VerificationKey,
+};
 
 /// The README's Rust snippets, run as doctests. They use axum, tonic and Auth0 together, so they
 /// run with every feature (`cargo test --all-features`, as CI does); plain `cargo test` skips them.

@@ -1,14 +1,19 @@
-//! The one place that mints tokens, byte for byte as datarhei Core does (docs/protocol.md §4).
+//! The one place that mints tokens, byte for byte as datarhei Core does (docs/protocol.md §4),
+//! plus the session id claim `sid` when a [`Grant`] carries one, signed with the key ring's
+//! signing key (its header names its `kid` when the ring has more than one key or the key is
+//! asymmetric).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
+use super::keyring::Signer;
 use super::mac::MAX_TAG_LEN;
-use super::{JwtInner, TokenPair, TokenUse, fill_random, now_secs};
+use super::{Grant, IssuedPair, JwtInner, TokenPair, TokenUse, fill_random, now_secs};
 
-/// The claims in Core's order (it serializes a sorted map): `exi exp iat iss jti sub usefor`.
-/// serde writes struct fields in declaration order, so this order is the wire order.
+/// The claims in Core's order (it serializes a sorted map): `exi exp iat iss jti sub usefor`,
+/// then the crate's own: `sid` (only with a session). serde writes struct fields in declaration
+/// order, so this order is the wire order; without a session the bytes are exactly Core's.
 #[derive(Serialize)]
 struct MintedClaims<'a> {
     exi: u64,
@@ -18,27 +23,33 @@ struct MintedClaims<'a> {
     jti: &'a str,
     sub: &'a str,
     usefor: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
 }
 
 impl JwtInner {
-    pub(crate) fn issue_pair(&self, subject: &str) -> TokenPair {
+    pub(crate) fn issue(&self, grant: &Grant<'_>) -> IssuedPair {
         let iat = now_secs();
         let mut random = [0u8; 32];
         fill_random(&mut random);
         let (a, r) = random.split_at(16);
-        TokenPair {
-            access_token: self.mint(subject, TokenUse::Access, iat, &uuid_v4(a)),
-            refresh_token: self.mint(subject, TokenUse::Refresh, iat, &uuid_v4(r)),
+        let refresh_jti = uuid_v4(r);
+        IssuedPair {
+            tokens: TokenPair {
+                access_token: self.mint(grant, TokenUse::Access, iat, &uuid_v4(a)),
+                refresh_token: self.mint(grant, TokenUse::Refresh, iat, &refresh_jti),
+            },
+            refresh_jti,
         }
     }
 
-    pub(crate) fn issue_access(&self, subject: &str) -> String {
+    pub(crate) fn issue_access(&self, grant: &Grant<'_>) -> String {
         let mut random = [0u8; 16];
         fill_random(&mut random);
-        self.mint(subject, TokenUse::Access, now_secs(), &uuid_v4(&random))
+        self.mint(grant, TokenUse::Access, now_secs(), &uuid_v4(&random))
     }
 
-    fn mint(&self, subject: &str, usefor: TokenUse, iat: u64, jti: &str) -> String {
+    fn mint(&self, grant: &Grant<'_>, usefor: TokenUse, iat: u64, jti: &str) -> String {
         let ttl = match usefor {
             TokenUse::Access => self.access_ttl,
             TokenUse::Refresh => self.refresh_ttl,
@@ -49,20 +60,33 @@ impl JwtInner {
             iat,
             iss: &self.issuer,
             jti,
-            sub: subject,
+            sub: grant.subject(),
             usefor: usefor.as_str(),
+            sid: grant.session_id(),
         };
         // Serializing integers and strings into a Vec cannot fail.
         let json = serde_json::to_vec(&claims).unwrap_or_default();
 
-        let mut token = String::with_capacity(self.header_b64.len() + json.len() * 4 / 3 + 92);
-        token.push_str(&self.header_b64);
+        let header = &self.ring.signing.header_b64;
+        let mut token = String::with_capacity(header.len() + json.len() * 4 / 3 + 92);
+        token.push_str(header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&json, &mut token);
-        let mut tag = [0u8; MAX_TAG_LEN];
-        let n = self.mac.sign(token.as_bytes(), &mut tag);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag.get(..n).unwrap_or_default(), &mut token);
+        match &self.ring.signer {
+            Signer::Hmac(mac) => {
+                let mut tag = [0u8; MAX_TAG_LEN];
+                let n = mac.sign(token.as_bytes(), &mut tag);
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(tag.get(..n).unwrap_or_default(), &mut token);
+            }
+            #[cfg(feature = "asymmetric")]
+            Signer::Private(signer) => {
+                let mut signature = String::with_capacity(344);
+                signer.sign(token.as_bytes(), &mut signature);
+                token.push('.');
+                token.push_str(&signature);
+            }
+        }
         token
     }
 }

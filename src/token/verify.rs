@@ -1,8 +1,9 @@
 //! The one place that verifies tokens, strictly (docs/protocol.md §4 "better").
 //!
 //! The path a Core access token takes: length cap → split into three segments → compare the
-//! header segment with the one we mint (a byte comparison, no decoding) → constant-time HMAC
-//! check with the pre-keyed state → one base64 decode of the claims into a stack buffer → one
+//! header segment with the one we mint (a byte comparison, no decoding; any other header is
+//! decoded and its `kid` picks the ring's key, whose algorithm must be the header's) →
+//! constant-time HMAC check with the pre-keyed state (or the key's asymmetric check) → one base64 decode of the claims into a stack buffer → one
 //! JSON parse borrowing from it → claim checks. Nothing is decoded twice; no lock is taken.
 
 use std::borrow::Cow;
@@ -13,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::keyring::{RingKey, Verifier};
 use super::mac::MAX_TAG_LEN;
 use super::{ClaimText, Claims, JwtInner, TokenUse, now_secs};
 use crate::error::TokenError;
@@ -43,6 +45,9 @@ struct RawClaims<'a> {
     sub: Option<Text<'a>>,
     #[serde(borrow, default, deserialize_with = "non_null")]
     usefor: Option<Text<'a>>,
+    /// The crate's session id claim (with sessions on); a string when present.
+    #[serde(borrow, default, deserialize_with = "non_null")]
+    sid: Option<Text<'a>>,
 }
 
 /// A present claim: its value must be a `T` (`null` included in "not a `T`").
@@ -54,8 +59,9 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
-/// The header fields that matter. `kid`, `jku`, `x5u`, `jwk`, `x5c` are never consulted: the
-/// key is the configured one.
+/// The header fields that matter. `jku`, `x5u`, `jwk`, `x5c` are never consulted: the key is
+/// one of the ring's. `kid` picks the ring's key when its keys have `kid`s; a lone HMAC secret
+/// ignores it, whatever its value, as before there were rings.
 ///
 /// As in the claims, a present field is present whatever its value: `"crit": null` is a `crit`
 /// (refused), `"typ": null` is no string (refused).
@@ -67,6 +73,62 @@ struct RawHeader<'a> {
     typ: Option<Text<'a>>,
     #[serde(default, deserialize_with = "non_null")]
     crit: Option<IgnoredAny>,
+    #[serde(borrow, default, deserialize_with = "non_null")]
+    kid: Option<AnyText<'a>>,
+}
+
+/// A header member that is a string (`Some`) or anything else (`None`), for `kid`.
+struct AnyText<'a>(Option<Text<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for AnyText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = AnyText<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(AnyText(Some(Text(Cow::Borrowed(v)))))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(AnyText(Some(Text(Cow::Owned(v.to_owned())))))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(AnyText(None))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(AnyText(None))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(AnyText(None))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(AnyText(None))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(AnyText(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(AnyText(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AnyText(None))
+            }
+        }
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// A JSON string borrowed from the decoded segment when it has no escapes (always, for the
@@ -102,6 +164,26 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
+/// Checks an asymmetric signature: decoded onto the stack, verified with the key's one algorithm.
+#[cfg(feature = "asymmetric")]
+fn verify_public(
+    public: &super::asym::Verifier,
+    signing_input: &str,
+    signature: &str,
+) -> Result<(), TokenError> {
+    let mut sig = [0u8; super::asym::MAX_SIG_LEN];
+    let len = decode_into(signature, &mut sig).map_err(|e| match e {
+        TokenError::TooLong => TokenError::InvalidSignature,
+        other => other,
+    })?;
+    let sig = sig.get(..len).ok_or(TokenError::Malformed)?;
+    if public.verify(signing_input.as_bytes(), sig) {
+        Ok(())
+    } else {
+        Err(TokenError::InvalidSignature)
+    }
+}
+
 /// Claims of a Core token are about 200 bytes; anything up to this size decodes on the stack.
 const STACK_CLAIMS: usize = 768;
 
@@ -117,18 +199,28 @@ impl JwtInner {
             return Err(TokenError::Malformed);
         }
 
-        if header != self.header_b64 {
-            self.check_header(header)?;
-        }
+        let key = if header == self.ring.signing.header_b64 {
+            &self.ring.signing
+        } else {
+            self.select_key(header)?
+        };
 
-        let mut tag = [0u8; MAX_TAG_LEN];
-        let tag_len = decode_into(signature, &mut tag).map_err(|e| match e {
-            TokenError::TooLong => TokenError::InvalidSignature,
-            other => other,
-        })?;
-        let tag = tag.get(..tag_len).ok_or(TokenError::Malformed)?;
-        if tag_len != self.mac.tag_len() || !self.mac.verify(signing_input.as_bytes(), tag) {
-            return Err(TokenError::InvalidSignature);
+        match &key.verifier {
+            Verifier::Hmac(mac) => {
+                // Room for base64's length estimate: 86 characters (an HS512 tag) estimate 66
+                // bytes; a 64-byte buffer refused every HS512 token.
+                let mut tag = [0u8; MAX_TAG_LEN + 3];
+                let tag_len = decode_into(signature, &mut tag).map_err(|e| match e {
+                    TokenError::TooLong => TokenError::InvalidSignature,
+                    other => other,
+                })?;
+                let tag = tag.get(..tag_len).ok_or(TokenError::Malformed)?;
+                if tag_len != mac.tag_len() || !mac.verify(signing_input.as_bytes(), tag) {
+                    return Err(TokenError::InvalidSignature);
+                }
+            }
+            #[cfg(feature = "asymmetric")]
+            Verifier::Public(public) => verify_public(public, signing_input, signature)?,
         }
 
         let mut stack = [0u8; STACK_CLAIMS];
@@ -150,12 +242,21 @@ impl JwtInner {
         self.check_claims(raw, usefor)
     }
 
-    fn check_header(&self, header: &str) -> Result<(), TokenError> {
-        let mut buf = [0u8; 256];
+    /// A header other than the signing key's exact one: the key it names (by `kid`, or the
+    /// signing key without one), which must be for the header's `alg`.
+    fn select_key(&self, header: &str) -> Result<&RingKey, TokenError> {
+        let mut buf = [0u8; 512];
         let n = decode_into(header, &mut buf).map_err(|_| TokenError::Malformed)?;
         let json = buf.get(..n).ok_or(TokenError::Malformed)?;
         let raw: RawHeader<'_> = parse_object(json).ok_or(TokenError::Malformed)?;
-        if raw.alg.as_deref() != Some(self.algorithm.as_str()) {
+        let key = match raw.kid {
+            _ if !self.ring.by_kid => &self.ring.signing,
+            None => &self.ring.signing,
+            Some(AnyText(Some(kid))) => self.ring.find(&kid).ok_or(TokenError::UnknownKey)?,
+            Some(AnyText(None)) => return Err(TokenError::UnsupportedHeader),
+        };
+        // The key's own algorithm, whatever the header says.
+        if raw.alg.as_deref() != Some(key.alg.as_str()) {
             return Err(TokenError::UnsupportedAlgorithm);
         }
         if raw.crit.is_some() {
@@ -165,7 +266,7 @@ impl JwtInner {
         if raw.typ.is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT")) {
             return Err(TokenError::UnsupportedHeader);
         }
-        Ok(())
+        Ok(key)
     }
 
     fn check_claims(&self, raw: RawClaims<'_>, usefor: TokenUse) -> Result<Claims, TokenError> {
@@ -194,7 +295,7 @@ impl JwtInner {
             return Err(TokenError::MissingClaim("sub"));
         }
         Ok(Claims {
-            text: ClaimText::new(&subject, raw.jti.as_deref()),
+            text: ClaimText::new(&subject, raw.jti.as_deref(), raw.sid.as_deref()),
             issuer: Arc::clone(&self.issuer),
             expires_at: exp,
             issued_at: raw.iat,
@@ -206,11 +307,11 @@ impl JwtInner {
 }
 
 /// The fast path for claims laid out exactly as the crate and Core mint them:
-/// `{"exi":N,"exp":N,"iat":N,"iss":"…","jti":"…","sub":"…","usefor":"…"}` — no whitespace,
-/// plain integers, strings without escapes. Whatever deviates in the least (another order, a
+/// `{"exi":N,"exp":N,"iat":N,"iss":"…","jti":"…","sub":"…","usefor":"…"}`, optionally followed
+/// by the crate's `,"sid":"…"` — no whitespace, plain integers, strings without escapes. Whatever deviates in the least (another order, a
 /// missing or extra claim, an escape, whitespace, a number serde would read differently) is
 /// `None`, and the claims go through the general serde parse instead. For every input this
-/// accepts, serde yields the same `RawClaims`: seven distinct known keys, integers within
+/// accepts, serde yields the same `RawClaims`: seven (or eight) distinct known keys, integers within
 /// `u64` without sign, fraction, exponent or leading zero, and UTF-8 strings with no escape
 /// and no control character. The differential test (tests/differential.rs) compares both
 /// paths' verdicts with `jsonwebtoken`'s.
@@ -223,6 +324,13 @@ fn parse_minted(json: &[u8]) -> Option<RawClaims<'_>> {
     let (jti, rest) = plain_str(rest.strip_prefix(b",\"jti\":")?)?;
     let (sub, rest) = plain_str(rest.strip_prefix(b",\"sub\":")?)?;
     let (usefor, rest) = plain_str(rest.strip_prefix(b",\"usefor\":")?)?;
+    let (sid, rest) = match rest.strip_prefix(b",\"sid\":") {
+        Some(rest) => {
+            let (sid, rest) = plain_str(rest)?;
+            (Some(sid), rest)
+        }
+        None => (None, rest),
+    };
     if rest != b"}" {
         return None;
     }
@@ -235,6 +343,7 @@ fn parse_minted(json: &[u8]) -> Option<RawClaims<'_>> {
         jti: Some(jti),
         sub: Some(sub),
         usefor: Some(usefor),
+        sid,
     })
 }
 
@@ -326,7 +435,7 @@ mod tests {
 
     fn summary(raw: &RawClaims<'_>) -> String {
         format!(
-            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
             raw.exi,
             raw.exp,
             raw.iat,
@@ -334,7 +443,8 @@ mod tests {
             raw.iss.as_deref(),
             raw.jti.as_deref(),
             raw.sub.as_deref(),
-            raw.usefor.as_deref()
+            raw.usefor.as_deref(),
+            raw.sid.as_deref()
         )
     }
 
@@ -349,6 +459,8 @@ mod tests {
             minted.replace("1700000600", "18446744073709551615"),
             minted.replace("admin", "ünïcödé"),
             minted.replace("\"admin\"", "\"\""),
+            minted.replace("}", ",\"sid\":\"x3L9vC1qZ0m5bQ7sT2kYpA\"}"),
+            minted.replace("}", ",\"sid\":\"\"}"),
         ];
         for json in &taken {
             let fast = parse_minted(json.as_bytes()).expect(json);
@@ -373,6 +485,11 @@ mod tests {
             minted.replace("\"exi\":600,", "\"exi\":600,\"exi\":600,"),
             minted.replace("\"admin\"", "null"),
             minted.replace("\"admin\"", "1"),
+            minted.replace("}", ",\"sid\":1}"),
+            minted.replace("}", ",\"sid\":null}"),
+            minted.replace("}", ",\"sid\":\"a\",\"sid\":\"b\"}"),
+            minted.replace("}", ",\"sid\":\"a\\u0062\"}"),
+            minted.replace(",\"usefor\"", ",\"sid\":\"a\",\"usefor\""),
         ];
         for json in &declined {
             assert!(parse_minted(json.as_bytes()).is_none(), "{json}");
