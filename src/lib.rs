@@ -98,6 +98,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 mod json;
+pub mod jwks;
 pub mod login;
 pub mod metrics;
 #[cfg(feature = "redis")]
@@ -112,7 +113,8 @@ pub mod token;
 pub mod tonic;
 
 pub use token::{
-    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, TokenPair, TokenUse,
+    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, SigningKey,
+    TokenPair, TokenUse, VerificationKey,
 };
 
 /// The README's Rust snippets, run as doctests. They use axum, tonic and Auth0 together, so they
