@@ -49,7 +49,9 @@
 //! [`store`] checks credentials, [`error`] renders every error, [`config`] reads Core's
 //! environment variables, [`discovery`] renders Core's about documents, [`bearer`] parses
 //! `Authorization`, [`throttle`] limits failed logins per account and client address, whose
-//! address [`client_addr`] finds.
+//! address [`client_addr`] finds, [`session`] adds opt-in sessions (logout, revocation across a
+//! fleet, refresh-token rotation with reuse detection; on Redis with the `redis` feature, see
+//! docs/fleet.md).
 //!
 //! Observability: [`metrics::Metrics`] counts logins, refreshes, rejections, throttling and JWKS
 //! fetches; login, refresh and rejection run in `tracing` spans (`login`, `refresh`,

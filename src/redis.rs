@@ -102,7 +102,14 @@ struct Inner {
     client: redis::Client,
     manager: ConnectionManager,
     options: RedisOptions,
+    /// Until when (ms after `epoch`) calls fail at once because the server was just found
+    /// unreachable: during an outage a login costs no reconnect attempt of its own.
+    down_until: std::sync::atomic::AtomicU64,
+    epoch: std::time::Instant,
 }
+
+/// How long calls fail fast after a connection failure; the manager reconnects meanwhile.
+const FAIL_FAST: Duration = Duration::from_millis(500);
 
 /// Why [`RedisConnection::connect`] failed.
 #[derive(Debug)]
@@ -158,6 +165,8 @@ impl RedisConnection {
                 client,
                 manager,
                 options,
+                down_until: std::sync::atomic::AtomicU64::new(0),
+                epoch: std::time::Instant::now(),
             }),
         })
     }
@@ -186,12 +195,28 @@ impl RedisConnection {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        use std::sync::atomic::Ordering;
+        let now = self.millis();
+        if now < self.inner.down_until.load(Ordering::Relaxed) {
+            return Err(SessionError::Unavailable(
+                "unreachable a moment ago; reconnecting".to_owned(),
+            ));
+        }
         let con = self.inner.manager.clone();
-        match tokio::time::timeout(self.inner.options.timeout, call(con)).await {
+        let outcome = match tokio::time::timeout(self.inner.options.timeout, call(con)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(classify(&error)),
             Err(_) => Err(SessionError::Unavailable("timed out".to_owned())),
+        };
+        if let Err(SessionError::Unavailable(_)) = &outcome {
+            let until = self.millis().saturating_add(FAIL_FAST.as_millis() as u64);
+            self.inner.down_until.fetch_max(until, Ordering::Relaxed);
         }
+        outcome
+    }
+
+    fn millis(&self) -> u64 {
+        u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -231,3 +256,183 @@ impl fmt::Debug for RedisConnection {
 /// The redis-rs crate this module is built on, for apps that want their own connections with
 /// the same version.
 pub use ::redis as client;
+
+/// One login attempt, counted for the fleet. KEYS: the counters, then (with an address) the
+/// "known address" key. ARGV: n, window ms, then per counter its limit and `a` for the account
+/// ceiling (which a known address skips). Returns `{0, 0}` (charged) or `{i, ms}` (refused by
+/// counter `i`, whose window ends in `ms`). Refused attempts are not counted; a counter's window
+/// opens with its first failure, as in the local throttle.
+const LUA_THROTTLE_BEGIN: &str = r#"
+local n = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local known = false
+if #KEYS > n then known = redis.call('EXISTS', KEYS[n + 1]) == 1 end
+local worst, wait = 0, -1
+for i = 1, n do
+  local limit = tonumber(ARGV[1 + 2 * i])
+  if not (known and ARGV[2 + 2 * i] == 'a') then
+    local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if count >= limit then
+      local ttl = redis.call('PTTL', KEYS[i])
+      if ttl > wait then wait = ttl; worst = i end
+    end
+  end
+end
+if worst > 0 then return {worst, wait} end
+for i = 1, n do
+  redis.call('INCR', KEYS[i])
+  if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], window) end
+end
+return {0, 0}
+"#;
+
+/// The end of an attempt that was no failure. KEYS: the counters, then (with an address) the
+/// pair counter and the "known address" key. ARGV: n, `ok` (a success) or `refund`, known-address
+/// lifetime ms.
+const LUA_THROTTLE_SETTLE: &str = r#"
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+if ARGV[2] == 'ok' and #KEYS > n then
+  redis.call('DEL', KEYS[n + 1])
+  if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[n + 2], '1', 'PX', ARGV[3]) end
+end
+return 1
+"#;
+
+/// The fleet-wide counters of a [`LoginThrottle`](crate::throttle::LoginThrottle) (see
+/// [`LoginThrottle::fleet`](crate::throttle::LoginThrottle::fleet)).
+///
+/// Keys, with the prefix `P`: `P{throttle}:pair:<account>:<address>`, `…:addr:<address>`,
+/// `…:net56:<hex>`, `…:net48:<hex>`, `…:account:<account>` (each expiring with its window) and
+/// `…:known:<account>:<address>` (expiring with the known-address lifetime); `<account>` is a
+/// keyed hash, IPv6 addresses are their /64. All share the hash tag `{throttle}`, so one
+/// attempt's script runs in one Redis Cluster slot.
+pub(crate) struct FleetCounter {
+    redis: RedisConnection,
+    base: String,
+    account_key: zeroize::Zeroizing<Vec<u8>>,
+    begin: redis::Script,
+    settle: redis::Script,
+    /// Counting locally because Redis failed (logged once per outage).
+    degraded: std::sync::atomic::AtomicBool,
+}
+
+impl FleetCounter {
+    pub(crate) fn new(redis: RedisConnection, account_key: &[u8]) -> Self {
+        let base = format!("{}{{throttle}}:", redis.prefix());
+        FleetCounter {
+            redis,
+            base,
+            account_key: zeroize::Zeroizing::new(account_key.to_vec()),
+            begin: redis::Script::new(LUA_THROTTLE_BEGIN),
+            settle: redis::Script::new(LUA_THROTTLE_SETTLE),
+            degraded: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The account's name in Redis: 128 bits of HMAC-SHA-256 over its lowercase form.
+    fn account(&self, account: &str) -> String {
+        use hmac::{Hmac, Mac};
+        use std::fmt::Write;
+        let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(&self.account_key) {
+            Ok(mac) => mac,
+            Err(_) => return String::new(), // HMAC takes keys of any length.
+        };
+        // Domain separation: the key may serve other purposes too.
+        mac.update(b"tower-jwt-login throttle account\0");
+        mac.update(account.to_lowercase().as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(32);
+        for b in tag.iter().take(16) {
+            let _ = write!(out, "{b:02x}");
+        }
+        out
+    }
+
+    fn outcome<T>(&self, result: Result<T, crate::session::SessionError>) -> Option<T> {
+        use std::sync::atomic::Ordering;
+        match result {
+            Ok(value) => {
+                if self.degraded.swap(false, Ordering::Relaxed) {
+                    tracing::info!("login throttle counts in Redis again");
+                }
+                Some(value)
+            }
+            Err(error) => {
+                if !self.degraded.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(%error, "login throttle: Redis unavailable, counting locally until it is back");
+                }
+                None
+            }
+        }
+    }
+
+    /// `None` when Redis failed: the caller counts locally.
+    pub(crate) async fn begin(
+        &self,
+        throttle: &crate::throttle::LoginThrottle,
+        account: &str,
+        addr: Option<std::net::IpAddr>,
+    ) -> Option<Result<(), crate::throttle::Throttled>> {
+        let account = self.account(account);
+        let keys = throttle.shared_keys(&account, addr);
+        let config = throttle.config();
+        let mut call = self.begin.prepare_invoke();
+        for (key, _, _) in &keys {
+            call.key(format!("{}{key}", self.base));
+        }
+        if let Some(ip) = addr {
+            call.key(format!("{}known:{account}:{ip}", self.base));
+        }
+        call.arg(keys.len())
+            .arg(u64::try_from(config.window().as_millis()).unwrap_or(u64::MAX));
+        for (_, limit, scope) in &keys {
+            let account_scope = *scope == crate::throttle::ThrottleScope::Account;
+            call.arg(*limit).arg(if account_scope { "a" } else { "-" });
+        }
+        let result: Result<(usize, i64), _> = self
+            .redis
+            .run(|mut con| async move { call.invoke_async(&mut con).await })
+            .await;
+        let (refused_by, wait_ms) = self.outcome(result)?;
+        if refused_by == 0 {
+            return Some(Ok(()));
+        }
+        let scope = keys
+            .get(refused_by.saturating_sub(1))
+            .map_or(crate::throttle::ThrottleScope::Account, |(_, _, s)| *s);
+        let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
+        Some(Err(crate::throttle::LoginThrottle::refusal(scope, wait)))
+    }
+
+    /// `false` when Redis failed: the caller settles locally.
+    pub(crate) async fn settle(
+        &self,
+        throttle: &crate::throttle::LoginThrottle,
+        account: &str,
+        addr: Option<std::net::IpAddr>,
+        success: bool,
+    ) -> bool {
+        let account = self.account(account);
+        let keys = throttle.shared_keys(&account, addr);
+        let mut call = self.settle.prepare_invoke();
+        for (key, _, _) in &keys {
+            call.key(format!("{}{key}", self.base));
+        }
+        if let Some(ip) = addr {
+            call.key(format!("{}pair:{account}:{ip}", self.base))
+                .key(format!("{}known:{account}:{ip}", self.base));
+        }
+        let known_ttl = throttle.config().known_address_ttl_value();
+        call.arg(keys.len())
+            .arg(if success { "ok" } else { "refund" })
+            .arg(u64::try_from(known_ttl.as_millis()).unwrap_or(u64::MAX));
+        let result = self
+            .redis
+            .run(|mut con| async move { call.invoke_async::<()>(&mut con).await })
+            .await;
+        self.outcome(result).is_some()
+    }
+}

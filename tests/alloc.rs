@@ -99,6 +99,48 @@ fn allocations_per_verified_request() {
         layer_ours <= 3,
         "JwtAuthLayer: {layer_ours} allocations per verified request (target: at most 3)"
     );
+
+    // Sessions (issue 10): a token with a `sid` verifies without allocating, and the layer's
+    // local revocation check (with entries in the set) adds no allocation.
+    let sid = tower_jwt_login::session::new_session_id();
+    let sid_token = jwt
+        .issue(&tower_jwt_login::Grant::new(common::USER).session(&sid))
+        .tokens
+        .access_token;
+    let claims = jwt.verify(&sid_token, TokenUse::Access).unwrap();
+    assert_eq!(claims.session_id(), Some(sid.as_str()));
+    let verify_sid = allocations(|| jwt.verify(&sid_token, TokenUse::Access).unwrap());
+    assert_eq!(
+        verify_sid, 0,
+        "Jwt::verify of a token with a sid allocates nothing"
+    );
+    let revocations = tower_jwt_login::session::Revocations::new();
+    for _ in 0..100 {
+        revocations.revoke_session(&tower_jwt_login::session::new_session_id(), u64::MAX / 2);
+    }
+    let mut with_sessions = {
+        use tower::Layer;
+        tower_jwt_login::auth::JwtAuthLayer::new(jwt.clone())
+            .revocations(revocations)
+            .layer(common::inner())
+    };
+    let sid_bearer = common::bearer(&sid_token);
+    let layer_sessions = (0..5)
+        .map(|_| {
+            let req = common::request(&sid_bearer);
+            let region = Region::new(GLOBAL);
+            let status = common::drive(&mut with_sessions, req).status();
+            let change = region.change();
+            assert_eq!(status, http::StatusCode::OK);
+            change.allocations + change.reallocations
+        })
+        .min()
+        .unwrap();
+    println!("  JwtAuthLayer, sessions on         {layer_sessions}");
+    assert!(
+        layer_sessions <= layer_ours,
+        "sessions on: {layer_sessions} allocations, off: {layer_ours}"
+    );
 }
 
 /// `GET /api/v3/process` in an axum router with application state, as real apps have (it makes

@@ -557,4 +557,57 @@ mod redis {
             .ok()
             .map(|()| (sid, issued.refresh_jti))
     }
+
+    #[tokio::test]
+    async fn the_fleet_throttle_counts_in_redis_with_expiring_keys() {
+        use tower_jwt_login::throttle::{LoginThrottle, ThrottleScope};
+        let prefix = unique_prefix();
+        let window = Duration::from_secs(60);
+        let redis = || async {
+            RedisConnection::connect(SHARED, RedisOptions::new().prefix(&prefix))
+                .await
+                .unwrap()
+        };
+        let t1 = LoginThrottle::new(3, window)
+            .unwrap()
+            .fleet(redis().await, b"secret");
+        let t2 = LoginThrottle::new(3, window)
+            .unwrap()
+            .fleet(redis().await, b"secret");
+        let ip = Some("203.0.113.9".parse().unwrap());
+        t1.begin_shared("Alice", ip).await.unwrap();
+        t2.begin_shared("alice", ip).await.unwrap();
+        t1.begin_shared("ALICE", ip).await.unwrap();
+        // 3 failures over two instances: the fourth is refused on either.
+        for t in [&t1, &t2] {
+            let refused = t.begin_shared("alice", ip).await.unwrap_err();
+            assert_eq!(refused.scope(), ThrottleScope::AccountAndAddress);
+            assert!(refused.retry_after() <= window && refused.retry_after() > window / 2);
+        }
+        // Nothing was counted locally.
+        assert_eq!(t1.tracked_keys(), 0);
+        let keys = keys_with_pttl(SHARED, &prefix).await;
+        assert_eq!(keys.len(), 3, "{keys:?}"); // pair, address, account
+        for (key, pttl) in &keys {
+            assert!(key.starts_with(&format!("{prefix}{{throttle}}:")), "{key}");
+            assert!(
+                !key.to_lowercase().contains("alice"),
+                "no username in Redis: {key}"
+            );
+            assert!(*pttl > 0 && *pttl <= 60_000, "{key}: {pttl}");
+        }
+        // Another address is not refused; a success there refunds and marks it known.
+        let home = Some("198.51.100.1".parse().unwrap());
+        t2.begin_shared("alice", home).await.unwrap();
+        t2.settle_shared("alice", home, true).await;
+        let keys = keys_with_pttl(SHARED, &prefix).await;
+        let known: Vec<_> = keys.iter().filter(|(k, _)| k.contains(":known:")).collect();
+        assert_eq!(known.len(), 1);
+        assert!(known[0].1 > 29 * 86_400_000 && known[0].1 <= 30 * 86_400_000);
+        assert!(
+            !keys
+                .iter()
+                .any(|(k, _)| k.contains(":pair:") && k.ends_with("198.51.100.1"))
+        );
+    }
 }

@@ -253,3 +253,200 @@ pub trait SessionStore: Send + Sync + 'static {
 pub(crate) fn retention(jwt: &crate::Jwt) -> u64 {
     jwt.access_ttl().max(jwt.refresh_ttl()).saturating_add(60)
 }
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`SessionStore`] made object-safe, so the services can hold any store without a type
+/// parameter.
+trait ErasedStore: Send + Sync + 'static {
+    fn start<'a>(
+        &'a self,
+        sid: &'a str,
+        subject: &'a str,
+        refresh_jti: &'a str,
+        expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), SessionError>>;
+    fn refresh<'a>(
+        &'a self,
+        sid: &'a str,
+        subject: &'a str,
+        presented_jti: &'a str,
+        rotation: Option<Rotation<'a>>,
+    ) -> BoxFuture<'a, Result<RefreshVerdict, SessionError>>;
+    fn end<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<(), SessionError>>;
+    fn end_all<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<(), SessionError>>;
+    fn revocations(&self) -> &Revocations;
+}
+
+impl<S: SessionStore> ErasedStore for S {
+    fn start<'a>(
+        &'a self,
+        sid: &'a str,
+        subject: &'a str,
+        refresh_jti: &'a str,
+        expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), SessionError>> {
+        Box::pin(SessionStore::start(
+            self,
+            sid,
+            subject,
+            refresh_jti,
+            expires_at,
+        ))
+    }
+    fn refresh<'a>(
+        &'a self,
+        sid: &'a str,
+        subject: &'a str,
+        presented_jti: &'a str,
+        rotation: Option<Rotation<'a>>,
+    ) -> BoxFuture<'a, Result<RefreshVerdict, SessionError>> {
+        Box::pin(SessionStore::refresh(
+            self,
+            sid,
+            subject,
+            presented_jti,
+            rotation,
+        ))
+    }
+    fn end<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<(), SessionError>> {
+        Box::pin(SessionStore::end(self, sid))
+    }
+    fn end_all<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<(), SessionError>> {
+        Box::pin(SessionStore::end_all(self, subject))
+    }
+    fn revocations(&self) -> &Revocations {
+        SessionStore::revocations(self)
+    }
+}
+
+/// A shared handle on a [`SessionStore`], as the login, refresh and logout services hold it.
+/// Cheap to clone. Built from any store with [`Sessions::new`] (or `.into()`).
+///
+/// It also carries the `Retry-After` (seconds, default 5) of the `503` answered while the store
+/// cannot be reached.
+///
+/// ```
+/// use tower_jwt_login::session::{MemorySessionStore, Sessions};
+/// use tower_jwt_login::{JwtConfig, JwtKey};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let jwt = JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
+///     .build()
+///     .unwrap();
+/// let sessions = Sessions::new(MemorySessionStore::new(&jwt));
+/// // The app's hook: "log this user out everywhere" (password changed, account disabled).
+/// sessions.end_all("alice").await.unwrap();
+/// assert_eq!(sessions.revocations().not_before("alice").is_some(), true);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Sessions {
+    store: std::sync::Arc<dyn ErasedStore>,
+    retry_after: u64,
+    /// The Redis of a Redis store, which the login throttle can count in.
+    #[cfg(feature = "redis")]
+    redis: Option<crate::redis::RedisConnection>,
+}
+
+impl Sessions {
+    /// A handle on `store`.
+    pub fn new<S: SessionStore>(store: S) -> Self {
+        #[cfg(feature = "redis")]
+        let redis = (&store as &dyn std::any::Any)
+            .downcast_ref::<RedisSessionStore>()
+            .map(|store| store.connection().clone());
+        Sessions {
+            store: std::sync::Arc::new(store),
+            retry_after: 5,
+            #[cfg(feature = "redis")]
+            redis,
+        }
+    }
+
+    /// `throttle`, counting in the store's Redis when the store is a Redis one (so its limits
+    /// hold for the whole fleet; see `LoginThrottle::fleet`), unchanged otherwise. Account names
+    /// are keyed with `account_key` (give every instance the same, e.g. the JWT secret).
+    pub fn fleet_throttle(
+        &self,
+        throttle: crate::throttle::LoginThrottle,
+        account_key: &[u8],
+    ) -> crate::throttle::LoginThrottle {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            return throttle.fleet(redis.clone(), account_key);
+        }
+        let _ = account_key;
+        throttle
+    }
+
+    /// The `Retry-After` of the `503` while the store is unreachable (default 5 s; at least 1).
+    pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = retry_after.as_secs().max(1);
+        self
+    }
+
+    /// The configured `Retry-After`, in seconds.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after
+    }
+
+    /// The store's local revocation set (for
+    /// [`JwtAuthLayer::revocations`](crate::auth::JwtAuthLayer::revocations)).
+    pub fn revocations(&self) -> Revocations {
+        self.store.revocations().clone()
+    }
+
+    /// See [`SessionStore::start`].
+    pub async fn start(
+        &self,
+        sid: &str,
+        subject: &str,
+        refresh_jti: &str,
+        expires_at: u64,
+    ) -> Result<(), SessionError> {
+        self.store
+            .start(sid, subject, refresh_jti, expires_at)
+            .await
+    }
+
+    /// See [`SessionStore::refresh`].
+    pub async fn refresh(
+        &self,
+        sid: &str,
+        subject: &str,
+        presented_jti: &str,
+        rotation: Option<Rotation<'_>>,
+    ) -> Result<RefreshVerdict, SessionError> {
+        self.store
+            .refresh(sid, subject, presented_jti, rotation)
+            .await
+    }
+
+    /// Ends one session (logout). See [`SessionStore::end`].
+    pub async fn end(&self, sid: &str) -> Result<(), SessionError> {
+        self.store.end(sid).await
+    }
+
+    /// Logs `subject` out everywhere: every session ends on every instance, and every token
+    /// issued to it before now is refused. Call it after a password change, or when an admin
+    /// disables a user. See [`SessionStore::end_all`].
+    pub async fn end_all(&self, subject: &str) -> Result<(), SessionError> {
+        self.store.end_all(subject).await
+    }
+}
+
+impl<S: SessionStore> From<S> for Sessions {
+    fn from(store: S) -> Self {
+        Sessions::new(store)
+    }
+}
+
+impl fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sessions")
+            .field("revocations", self.store.revocations())
+            .field("retry_after", &self.retry_after)
+            .finish()
+    }
+}

@@ -475,9 +475,13 @@ async fn resync(
     scripts: &Scripts,
 ) -> Result<(), SessionError> {
     let remote = read_all(redis, keys).await?;
-    revocations.merge(&remote);
+    // Swap in a new snapshot only when Redis holds something this instance lacks.
+    let news = remote.missing_from(&revocations.snapshot());
+    if !news.is_empty() {
+        revocations.merge(&news);
+    }
     let missing = revocations.snapshot().missing_from(&remote);
-    if missing.sessions.is_empty() && missing.not_before.is_empty() {
+    if missing.is_empty() {
         return Ok(());
     }
     tracing::info!(

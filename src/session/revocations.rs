@@ -53,7 +53,7 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.sessions.is_empty() && self.not_before.is_empty()
     }
 

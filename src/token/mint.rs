@@ -40,6 +40,7 @@ impl JwtInner {
                 refresh_token: self.mint(grant, TokenUse::Refresh, iat, &refresh_jti),
             },
             refresh_jti,
+            refresh_expires_at: iat.saturating_add(self.refresh_ttl),
         }
     }
 

@@ -376,12 +376,15 @@ pub struct IssuedPair {
     pub tokens: TokenPair,
     /// The `jti` of `tokens.refresh_token`.
     pub refresh_jti: String,
+    /// The `exp` of `tokens.refresh_token` (Unix seconds).
+    pub refresh_expires_at: u64,
 }
 
 impl fmt::Debug for IssuedPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IssuedPair")
             .field("refresh_jti", &self.refresh_jti)
+            .field("refresh_expires_at", &self.refresh_expires_at)
             .finish_non_exhaustive()
     }
 }
