@@ -105,7 +105,9 @@ pub mod token;
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub mod tonic;
 
-pub use token::{Algorithm, Claims, Jwt, JwtConfig, JwtKey, KeyError, TokenPair, TokenUse};
+pub use token::{
+    Algorithm, Claims, Jwt, JwtConfig, JwtKey, KeyError, Principal, TokenPair, TokenUse,
+};
 
 /// The README's Rust snippets, run as doctests. They use axum, tonic and Auth0 together, so they
 /// run with every feature (`cargo test --all-features`, as CI does); plain `cargo test` skips them.

@@ -21,6 +21,7 @@
 mod key;
 mod mac;
 mod mint;
+mod principal;
 mod verify;
 
 use std::fmt;
@@ -32,6 +33,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 pub use key::{JwtKey, KeyError};
+pub use principal::{
+    DEFAULT_MAX_EXTRA_LEN, Principal, PrincipalBuilder, PrincipalError, RESERVED_CLAIMS,
+};
 pub(crate) use key::{fill_random, random_alphanumeric};
 
 use crate::error::TokenError;
