@@ -94,9 +94,9 @@ use crate::client_addr::ClientAddrResolver;
 use crate::error::{LoginError, ResponseBody, error_response, json_response};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
-use crate::store::{CredentialStore, Credentials};
+use crate::store::{CredentialStore, Credentials, Lookup};
 use crate::throttle::LoginThrottle;
-use crate::token::Jwt;
+use crate::token::{Jwt, Principal};
 
 mod refresh;
 
@@ -365,10 +365,10 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 return Err(LoginError::MissingCredentials);
             };
             return match self.auth0.verify(bearer).await {
-                Auth0Verdict::Valid { subject } => {
+                Auth0Verdict::Valid { principal } => {
                     tracing::debug!("auth0 token accepted");
-                    let pair = self.jwt.issue_pair(&subject);
-                    Ok((pair, subject, "auth0"))
+                    let pair = self.jwt.issue_pair(principal.subject());
+                    Ok((pair, principal.subject().to_owned(), "auth0"))
                 }
                 Auth0Verdict::Invalid { reason } => Err(LoginError::Auth0Rejected(reason)),
                 Auth0Verdict::NotMine => Err(LoginError::MissingCredentials),
@@ -382,7 +382,11 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 .begin(credentials.username(), client)
                 .map_err(LoginError::Throttled)?;
         }
-        let outcome = self.store.authenticate(&credentials).await;
+        let outcome = match self.store.authenticate(&credentials).await {
+            Ok(Some(subject)) => self.principal_at_login(subject).await,
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
         if let Some(throttle) = throttle {
             match &outcome {
                 Ok(Some(_)) => throttle.succeeded(credentials.username(), client),
@@ -391,14 +395,35 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             }
         }
         match outcome {
-            Ok(Some(subject)) => {
+            Ok(Some(principal)) => {
                 tracing::debug!("credentials accepted");
-                let pair = self.jwt.issue_pair(&subject);
-                Ok((pair, subject, "password"))
+                let pair = self.jwt.issue_pair(principal.subject());
+                Ok((pair, principal.subject().to_owned(), "password"))
             }
             Ok(None) => Err(LoginError::InvalidCredentials),
             Err(e) => Err(LoginError::Store(Box::new(e))),
         }
+    }
+}
+
+impl<S: CredentialStore, A> LoginService<S, A> {
+    /// The principal of an accepted login: the store's current one ([`CredentialStore::principal`]),
+    /// `None` when the store refuses the subject (answered like wrong credentials).
+    async fn principal_at_login(&self, subject: String) -> Result<Option<Principal>, S::Error> {
+        Ok(match self.store.principal(&subject).await? {
+            Lookup::Found(principal) if principal.subject() == subject => Some(principal),
+            Lookup::Found(_) => {
+                tracing::error!(
+                    "credential store returned a principal for another subject: login refused"
+                );
+                None
+            }
+            Lookup::Refused => {
+                tracing::debug!("credentials accepted, but the store refuses the subject");
+                None
+            }
+            Lookup::NotSupported => Some(Principal::new(subject)),
+        })
     }
 }
 
