@@ -25,6 +25,12 @@
 //! (`tracing-appender`'s non-blocking writer) so that no request waits for the log's output;
 //! with colour only when stdout is a terminal.
 //!
+//! Sessions (off by default): `CORE_API_AUTH_SESSIONS` (`memory`, or `redis://…` /
+//! `rediss://…` with `--features redis`) adds `POST /api/logout` and `POST /api/logout/all`;
+//! `CORE_API_AUTH_REFRESH_ROTATION=true` (with `CORE_API_AUTH_REFRESH_ROTATION_GRACE` seconds)
+//! rotates refresh tokens; `CORE_API_AUTH_REDIS_PREFIX` (default `tjl:`) and
+//! `CORE_API_AUTH_REDIS_TIMEOUT` (seconds, default 1) tune the Redis store.
+//!
 //! Auth0 logins (docs/protocol.md §5) need the `auth0` feature: `CORE_API_AUTH_AUTH0_ENABLE=true
 //! CORE_API_AUTH_AUTH0_TENANTS='auth0://<clientid>@<domain>?aud=<audience>&user=<sub>'
 //! cargo run --features auth0 --example core_server` (several tenants comma-separated; each may
@@ -45,7 +51,8 @@ use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
 use tower_jwt_login::config::{CoreAuthConfig, random_password};
 use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
-use tower_jwt_login::login::{LoginService, RefreshService};
+use tower_jwt_login::login::{LoginService, LogoutService, RefreshService};
+use tower_jwt_login::session::Sessions;
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -60,6 +67,18 @@ pub fn app_with_auth0<A: Auth0Provider>(
     auth: &CoreAuthConfig,
     auth0: A,
     auth0_auths: Vec<String>,
+) -> Result<Router, BoxError> {
+    app_with_sessions(auth, auth0, auth0_auths, None)
+}
+
+/// The app with sessions from `sessions` (made by [`CoreAuthConfig::sessions`]): logins start
+/// sessions, refresh checks them (and rotates with `CORE_API_AUTH_REFRESH_ROTATION`), the layer
+/// refuses revoked tokens, and `POST /api/logout` and `POST /api/logout/all` are mounted.
+pub fn app_with_sessions<A: Auth0Provider>(
+    auth: &CoreAuthConfig,
+    auth0: A,
+    auth0_auths: Vec<String>,
+    sessions: Option<Sessions>,
 ) -> Result<Router, BoxError> {
     // With auth off there is nothing to log in to: no `auths` at all.
     let auth0_auths = if auth.enable { auth0_auths } else { Vec::new() };
@@ -82,25 +101,45 @@ pub fn app_with_auth0<A: Auth0Provider>(
     let client_addr = auth
         .client_addr_resolver()
         .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
-    let login = LoginService::new(jwt.clone(), auth.credential_store())
+    let mut login = LoginService::new(jwt.clone(), auth.credential_store())
         .failure_delay(auth.login_failure_delay)
         .client_addr(client_addr.clone())
-        // `None` (CORE_API_AUTH_LOGIN_MAX_FAILURES=0) turns the default throttle off.
-        .throttle(auth.login_throttle()?)
+        // `None` (CORE_API_AUTH_LOGIN_MAX_FAILURES=0) turns the default throttle off. With Redis
+        // sessions it counts in Redis, for the whole fleet.
+        .throttle(auth.login_throttle()?.map(|throttle| match &sessions {
+            Some(sessions) => sessions.fleet_throttle(throttle, auth.jwt_key().expose_secret()),
+            None => throttle,
+        }))
         .auth0(auth0);
-    let policy = PathPolicy::new()
+    let mut policy = PathPolicy::new()
         .login_routes("/api")
-        .optional_for(Method::GET, "/api")
-        .protected("/api")
-        .protected("/api/*")
-        .public("/*");
+        .optional_for(Method::GET, "/api");
+    let mut refresh = RefreshService::new(jwt.clone()).client_addr(client_addr);
+    let mut layer = JwtAuthLayer::new(jwt.clone());
+    let mut router = router;
+    if let Some(sessions) = sessions {
+        login = login.sessions(sessions.clone());
+        refresh = refresh.sessions(sessions.clone());
+        if auth.refresh_rotation {
+            refresh = refresh.rotation(auth.refresh_rotation_grace);
+        }
+        layer = layer.revocations(sessions.revocations());
+        // The logout service verifies the token itself (access or refresh).
+        policy = policy
+            .public_for(Method::POST, "/api/logout")
+            .public_for(Method::POST, "/api/logout/all");
+        router = router
+            .route_service(
+                "/api/logout",
+                LogoutService::new(jwt.clone(), sessions.clone()),
+            )
+            .route_service("/api/logout/all", LogoutService::all(jwt.clone(), sessions));
+    }
+    let policy = policy.protected("/api").protected("/api/*").public("/*");
     Ok(router
         .route_service("/api/login", login)
-        .route_service(
-            "/api/login/refresh",
-            RefreshService::new(jwt.clone()).client_addr(client_addr),
-        )
-        .layer(JwtAuthLayer::new(jwt).policy(policy)))
+        .route_service("/api/login/refresh", refresh)
+        .layer(layer.policy(policy)))
 }
 
 async fn process_list() -> impl IntoResponse {
@@ -174,7 +213,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             auth.username
         );
     }
-    let app = app_from_env(&auth)?.into_make_service_with_connect_info::<SocketAddr>();
+    let app = app_from_env(&auth)
+        .await?
+        .into_make_service_with_connect_info::<SocketAddr>();
     let address = listen_address()?;
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(address = %listener.local_addr()?, auth = auth.enable, "core_server listening");
@@ -188,11 +229,21 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The app, with Auth0 logins when `CORE_API_AUTH_AUTH0_ENABLE=true` (tenants from
 /// `CORE_API_AUTH_AUTH0_TENANTS`; needs `--features auth0`). Keys are fetched on the first
-/// Auth0 login, so the server starts even when a tenant's JWKS endpoint is down.
-fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Error>> {
+/// Auth0 login, so the server starts even when a tenant's JWKS endpoint is down. With
+/// `CORE_API_AUTH_SESSIONS`, the session store is set up first (a Redis one must answer).
+pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Error>> {
+    let sessions = if auth.enable {
+        let jwt = JwtConfig::new(auth.jwt_key()).build()?;
+        auth.sessions(&jwt).await?
+    } else {
+        None
+    };
+    if let Some(sessions) = &sessions {
+        tracing::info!(backend = ?auth.sessions, rotation = auth.refresh_rotation, ?sessions, "sessions on");
+    }
     let auth0 = Auth0Config::from_env()?;
     if !auth0.enable {
-        return app(auth);
+        return app_with_sessions(auth, NoAuth0, Vec::new(), sessions);
     }
     if !auth.enable {
         tracing::warn!("CORE_API_AUTH_AUTH0_ENABLE is ignored: CORE_API_AUTH_ENABLE is false");
@@ -205,7 +256,7 @@ fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Err
             tracing::info!(issuer = %tenant.issuer(), users = tenant.allowed_users().len(), "auth0 tenant");
         }
         let auths = provider.auths();
-        app_with_auth0(auth, provider, auths)
+        app_with_sessions(auth, provider, auths, sessions)
     }
     #[cfg(not(feature = "auth0"))]
     {

@@ -44,9 +44,23 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::client_addr::{ClientAddrResolver, ClientIpHeader, TrustedProxies};
+use crate::session::{MemorySessionStore, Sessions};
 use crate::store::PlaintextUser;
 use crate::throttle::{LoginThrottle, ThrottleConfig};
-use crate::token::JwtKey;
+use crate::token::{Jwt, JwtKey};
+
+/// Why the configured session store could not be set up (Redis unreachable, no `redis`
+/// feature).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSetupError(String);
+
+impl fmt::Display for SessionSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session store: {}", self.0)
+    }
+}
+
+impl std::error::Error for SessionSetupError {}
 
 /// The auth part of datarhei Core's configuration, plus the crate's login failure delay.
 #[derive(Clone)]
@@ -72,6 +86,47 @@ pub struct CoreAuthConfig {
     /// them: `X-Forwarded-For` (default), `X-Real-IP`, `Forwarded`, `CF-Connecting-IP`,
     /// `True-Client-IP` or `Fly-Client-IP` (the crate's; anything else is refused).
     pub client_ip_header: ClientIpHeader,
+    /// `CORE_API_AUTH_SESSIONS`: where sessions live (off by default: stateless, as Core).
+    pub sessions: SessionBackend,
+    /// `CORE_API_AUTH_REFRESH_ROTATION`: refresh-token rotation with reuse detection (needs
+    /// sessions; default false).
+    pub refresh_rotation: bool,
+    /// `CORE_API_AUTH_REFRESH_ROTATION_GRACE`: seconds after spending a refresh token in which
+    /// presenting it again still rotates (default 0).
+    pub refresh_rotation_grace: Duration,
+    /// `CORE_API_AUTH_REDIS_PREFIX`: the prefix of every Redis key and channel (default `tjl:`).
+    pub redis_prefix: String,
+    /// `CORE_API_AUTH_REDIS_TIMEOUT`: seconds any Redis call may take (default 1).
+    pub redis_timeout: Duration,
+}
+
+/// Where [sessions](crate::session) live (`CORE_API_AUTH_SESSIONS`).
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionBackend {
+    /// No sessions: stateless tokens, no logout (unset or empty; the default).
+    #[default]
+    Off,
+    /// `memory`: [`MemorySessionStore`](crate::session::MemorySessionStore), one instance.
+    Memory,
+    /// `redis://…` or `rediss://…`: the Redis store shared by a fleet (feature `redis`). The
+    /// URL may hold a password; `Debug` does not show it.
+    Redis(Zeroizing<String>),
+}
+
+impl fmt::Debug for SessionBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionBackend::Off => f.write_str("Off"),
+            SessionBackend::Memory => f.write_str("Memory"),
+            SessionBackend::Redis(url) => {
+                // Scheme and host only: anything before an `@` may be a password.
+                let host = url.rsplit('@').next().unwrap_or_default();
+                let host = host.split("://").last().unwrap_or_default();
+                write!(f, "Redis({host})")
+            }
+        }
+    }
 }
 
 impl Default for CoreAuthConfig {
@@ -86,6 +141,11 @@ impl Default for CoreAuthConfig {
             login_max_failures: 10,
             login_failure_window: Duration::from_secs(15 * 60),
             trusted_proxies: TrustedProxies::none(),
+            sessions: SessionBackend::Off,
+            refresh_rotation: false,
+            refresh_rotation_grace: Duration::ZERO,
+            redis_prefix: "tjl:".to_owned(),
+            redis_timeout: Duration::from_secs(1),
             client_ip_header: ClientIpHeader::default(),
         }
     }
@@ -117,6 +177,11 @@ pub enum ConfigError {
         /// The variable.
         var: &'static str,
     },
+    /// `CORE_API_AUTH_SESSIONS` is neither `memory` nor a `redis://` / `rediss://` URL.
+    InvalidSessions,
+    /// `CORE_API_AUTH_REFRESH_ROTATION` is true without `CORE_API_AUTH_SESSIONS`: a spent token
+    /// could not be told from a live one.
+    RotationWithoutSessions,
     /// `CORE_API_AUTH_LOGIN_FAILURE_WINDOW` is zero, which would count no failure at all.
     ZeroFailureWindow,
     /// `CORE_API_AUTH_CLIENT_IP_HEADER` names no supported header.
@@ -147,6 +212,12 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidCount { var } => {
                 write!(f, "{var} must be a non-negative integer")
             }
+            ConfigError::InvalidSessions => f.write_str(
+                "CORE_API_AUTH_SESSIONS must be `memory` or a redis:// or rediss:// URL",
+            ),
+            ConfigError::RotationWithoutSessions => f.write_str(
+                "CORE_API_AUTH_REFRESH_ROTATION needs sessions: set CORE_API_AUTH_SESSIONS",
+            ),
             ConfigError::InvalidNetworks { var } => {
                 write!(
                     f,
@@ -224,6 +295,39 @@ impl CoreAuthConfig {
                 var: "CORE_API_AUTH_TRUSTED_PROXIES",
             })?;
         }
+        if let Some(v) = lookup("CORE_API_AUTH_SESSIONS") {
+            let v = v.trim();
+            self.sessions = if v.is_empty() {
+                SessionBackend::Off
+            } else if v.eq_ignore_ascii_case("memory") {
+                SessionBackend::Memory
+            } else if v.starts_with("redis://") || v.starts_with("rediss://") {
+                SessionBackend::Redis(Zeroizing::new(v.to_owned()))
+            } else {
+                return Err(ConfigError::InvalidSessions);
+            };
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_REFRESH_ROTATION") {
+            self.refresh_rotation = parse_bool(&v).ok_or(ConfigError::InvalidBool {
+                var: "CORE_API_AUTH_REFRESH_ROTATION",
+            })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_REFRESH_ROTATION_GRACE") {
+            self.refresh_rotation_grace = parse_seconds(&v).ok_or(ConfigError::InvalidSeconds {
+                var: "CORE_API_AUTH_REFRESH_ROTATION_GRACE",
+            })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_REDIS_PREFIX") {
+            self.redis_prefix = v;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_REDIS_TIMEOUT") {
+            self.redis_timeout =
+                parse_seconds(&v)
+                    .filter(|t| !t.is_zero())
+                    .ok_or(ConfigError::InvalidSeconds {
+                        var: "CORE_API_AUTH_REDIS_TIMEOUT",
+                    })?;
+        }
         if let Some(v) = lookup("CORE_API_AUTH_CLIENT_IP_HEADER") {
             self.client_ip_header = v.parse().map_err(|_| ConfigError::InvalidClientIpHeader {
                 var: "CORE_API_AUTH_CLIENT_IP_HEADER",
@@ -234,13 +338,17 @@ impl CoreAuthConfig {
         Ok(self)
     }
 
-    /// Refuses auth enabled without a username or password, and a zero failure window.
+    /// Refuses auth enabled without a username or password, a zero failure window, and refresh
+    /// rotation without sessions.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.enable && (self.username.is_empty() || self.password.is_empty()) {
             return Err(ConfigError::MissingCredentials);
         }
         if self.login_failure_window.is_zero() {
             return Err(ConfigError::ZeroFailureWindow);
+        }
+        if self.refresh_rotation && self.sessions == SessionBackend::Off {
+            return Err(ConfigError::RotationWithoutSessions);
         }
         Ok(())
     }
@@ -307,6 +415,39 @@ impl CoreAuthConfig {
             .client_ip_header(self.client_ip_header)
     }
 
+    /// The session store the configuration names, for the tokens of `jwt`: `None` with
+    /// sessions off; a Redis store is connected (and its revocation set read) before this
+    /// returns.
+    pub async fn sessions(&self, jwt: &Jwt) -> Result<Option<Sessions>, SessionSetupError> {
+        match &self.sessions {
+            SessionBackend::Off => Ok(None),
+            SessionBackend::Memory => Ok(Some(Sessions::new(MemorySessionStore::new(jwt)))),
+            #[cfg(feature = "redis")]
+            SessionBackend::Redis(url) => {
+                let store =
+                    crate::session::RedisSessionStore::connect(url, self.redis_options(), jwt)
+                        .await
+                        .map_err(|e| SessionSetupError(e.to_string()))?;
+                Ok(Some(Sessions::new(store)))
+            }
+            #[cfg(not(feature = "redis"))]
+            SessionBackend::Redis(_) => Err(SessionSetupError(
+                "CORE_API_AUTH_SESSIONS names Redis, but this build has no Redis support: \
+                 enable the `redis` feature"
+                    .to_owned(),
+            )),
+        }
+    }
+
+    /// The Redis settings: prefix and timeout.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_options(&self) -> crate::redis::RedisOptions {
+        crate::redis::RedisOptions::new()
+            .prefix(self.redis_prefix.clone())
+            .timeout(self.redis_timeout)
+    }
+
     /// Core's one user as a credential store.
     pub fn credential_store(&self) -> PlaintextUser {
         PlaintextUser::new(self.username.clone(), &self.password)
@@ -324,6 +465,11 @@ impl fmt::Debug for CoreAuthConfig {
             .field("login_max_failures", &self.login_max_failures)
             .field("login_failure_window", &self.login_failure_window)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("sessions", &self.sessions)
+            .field("refresh_rotation", &self.refresh_rotation)
+            .field("refresh_rotation_grace", &self.refresh_rotation_grace)
+            .field("redis_prefix", &self.redis_prefix)
+            .field("redis_timeout", &self.redis_timeout)
             .field("client_ip_header", &self.client_ip_header)
             .finish()
     }

@@ -46,6 +46,9 @@ pub const INVALID_CREDENTIALS_DETAIL: &str =
     "Invalid authorization credentials: invalid username or password";
 /// The `details` string of a login refused by the [throttle](crate::throttle) (429).
 pub const THROTTLED_DETAIL: &str = "Too many failed login attempts, try again later";
+/// The `details` string of a login, refresh or logout that needs the
+/// [session store](crate::session) while it cannot be reached (503, with `Retry-After`).
+pub const UNAVAILABLE_DETAIL: &str = "Session store unavailable, try again later";
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -114,6 +117,11 @@ pub enum TokenError {
     InvalidIssuer,
     /// `usefor` does not match the use (a refresh token on a protected route, or the reverse).
     WrongTokenUse,
+    /// The token's session was ended (logout, reuse of a spent refresh token) or its subject
+    /// logged out everywhere after it was issued ([`crate::session`]).
+    Revoked,
+    /// With sessions on, a token without a session id (`sid`): it could never be revoked.
+    NoSession,
 }
 
 impl fmt::Display for TokenError {
@@ -131,6 +139,8 @@ impl fmt::Display for TokenError {
             TokenError::IssuedInFuture => "token issued in the future",
             TokenError::InvalidIssuer => "invalid issuer",
             TokenError::WrongTokenUse => "wrong token use",
+            TokenError::Revoked => "token revoked",
+            TokenError::NoSession => "token without session",
         };
         f.write_str(text)
     }
@@ -233,6 +243,8 @@ challenges! {
     AuthError::InvalidToken(TokenError::IssuedInFuture) => "token issued in the future",
     AuthError::InvalidToken(TokenError::InvalidIssuer) => "invalid issuer",
     AuthError::InvalidToken(TokenError::WrongTokenUse) => "wrong token use",
+    AuthError::InvalidToken(TokenError::Revoked) => "token revoked",
+    AuthError::InvalidToken(TokenError::NoSession) => "token without session",
 }
 
 impl fmt::Display for AuthError {
@@ -289,6 +301,22 @@ fn unauthorized_with_challenge(method: &Method, challenge: HeaderValue) -> Respo
     res
 }
 
+/// Renders the `503 Service Unavailable` of a login, refresh or logout while the session store
+/// cannot be reached: the §2 body with [`UNAVAILABLE_DETAIL`] and `Retry-After` in seconds.
+///
+/// ```
+/// use http::Method;
+/// let res = tower_jwt_login::error::unavailable_response(&Method::POST, 5);
+/// assert_eq!(res.status(), 503);
+/// assert_eq!(res.headers()["retry-after"], "5");
+/// ```
+pub fn unavailable_response(method: &Method, retry_after_secs: u64) -> Response<ResponseBody> {
+    let mut res = error_response(method, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_DETAIL);
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    res
+}
+
 /// Whether the request is gRPC: its `content-type` starts with `application/grpc` (gRPC,
 /// `application/grpc+proto`, gRPC-Web), compared case-insensitively.
 pub fn is_grpc_request(headers: &HeaderMap) -> bool {
@@ -339,6 +367,12 @@ pub enum LoginError {
     Throttled(crate::throttle::Throttled),
     /// The credential store failed (500). The source is logged, never sent.
     Store(Box<dyn std::error::Error + Send + Sync>),
+    /// The [session store](crate::session) cannot be reached: no tokens are issued (503, with
+    /// `Retry-After` in seconds).
+    Unavailable {
+        /// The `Retry-After` value, in seconds.
+        retry_after_secs: u64,
+    },
 }
 
 impl LoginError {
@@ -352,6 +386,7 @@ impl LoginError {
             LoginError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             LoginError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             LoginError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            LoginError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -366,6 +401,7 @@ impl LoginError {
             LoginError::PayloadTooLarge => Cow::Borrowed("Request body too large"),
             LoginError::Throttled(_) => Cow::Borrowed(THROTTLED_DETAIL),
             LoginError::Store(_) => Cow::Borrowed("Internal Server Error"),
+            LoginError::Unavailable { .. } => Cow::Borrowed(UNAVAILABLE_DETAIL),
         }
     }
 
@@ -388,10 +424,14 @@ impl LoginError {
             LoginError::PayloadTooLarge => "payload_too_large",
             LoginError::Throttled(_) => "throttled",
             LoginError::Store(_) => "store_error",
+            LoginError::Unavailable { .. } => "session_store_unavailable",
         }
     }
 
     pub(crate) fn into_response(self, method: &Method) -> Response<ResponseBody> {
+        if let LoginError::Unavailable { retry_after_secs } = self {
+            return unavailable_response(method, retry_after_secs);
+        }
         let mut res = error_response(method, self.status(), &self.detail());
         if let LoginError::Throttled(throttled) = &self {
             res.headers_mut().insert(
@@ -446,6 +486,8 @@ mod tests {
                 TokenError::IssuedInFuture,
                 TokenError::InvalidIssuer,
                 TokenError::WrongTokenUse,
+                TokenError::Revoked,
+                TokenError::NoSession,
             ]
             .map(AuthError::InvalidToken),
         );

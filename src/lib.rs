@@ -98,6 +98,10 @@ pub mod error;
 mod json;
 pub mod login;
 pub mod metrics;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
+pub mod session;
 pub mod store;
 pub mod throttle;
 pub mod token;
@@ -106,7 +110,8 @@ pub mod token;
 pub mod tonic;
 
 pub use token::{
-    Algorithm, Claims, Jwt, JwtConfig, JwtKey, KeyError, Principal, TokenPair, TokenUse,
+    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, Principal, TokenPair,
+    TokenUse,
 };
 
 /// The README's Rust snippets, run as doctests. They use axum, tonic and Auth0 together, so they

@@ -194,6 +194,12 @@ impl ThrottleConfig {
         self.window
     }
 
+    /// How long an address that logged in stays exempt from the account ceiling.
+    #[cfg(feature = "redis")]
+    pub(crate) fn known_address_ttl_value(&self) -> Duration {
+        self.known_address_ttl
+    }
+
     /// The limits per address (IPv6 /64), IPv6 /56, IPv6 /48 and account, in that order
     /// (`0`: that limit is off).
     pub fn limits(&self) -> [u32; 4] {
@@ -224,6 +230,9 @@ impl ThrottleConfig {
 #[derive(Clone)]
 pub struct LoginThrottle {
     inner: Arc<Inner>,
+    /// With a Redis session store: the counters shared by the fleet (feature `redis`).
+    #[cfg(feature = "redis")]
+    fleet: Option<Arc<crate::redis::FleetCounter>>,
 }
 
 struct Inner {
@@ -343,7 +352,110 @@ impl LoginThrottle {
                 hasher: RandomState::new(),
                 table: Mutex::new(HashMap::new()),
             }),
+            #[cfg(feature = "redis")]
+            fleet: None,
         }
+    }
+
+    /// Counts in Redis, so that the limits hold for a fleet of instances as a whole (10
+    /// failures spread over two instances are 10): one script per attempt increments every
+    /// counter the attempt charges, with the same limits, windows and `Retry-After` as the
+    /// local counting. Account names are stored as HMAC-SHA-256 of `account_key` (give every
+    /// instance the same secret; never a username in Redis). When Redis cannot be reached the
+    /// throttle falls back to counting locally (logged once per outage) and returns to Redis by
+    /// itself.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn fleet(mut self, redis: crate::redis::RedisConnection, account_key: &[u8]) -> Self {
+        self.fleet = Some(Arc::new(crate::redis::FleetCounter::new(
+            redis,
+            account_key,
+        )));
+        self
+    }
+
+    /// [`begin`](Self::begin), in Redis when the throttle counts for a fleet.
+    pub(crate) async fn begin_shared(
+        &self,
+        account: &str,
+        addr: Option<IpAddr>,
+    ) -> Result<(), Throttled> {
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &self.fleet
+            && let Some(verdict) = fleet.begin(self, account, addr.map(address_key)).await
+        {
+            return verdict;
+        }
+        self.begin(account, addr)
+    }
+
+    /// [`succeeded`](Self::succeeded) (`true`) or [`refund`](Self::refund) (`false`), in Redis
+    /// when the throttle counts for a fleet.
+    pub(crate) async fn settle_shared(&self, account: &str, addr: Option<IpAddr>, success: bool) {
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &self.fleet
+            && fleet
+                .settle(self, account, addr.map(address_key), success)
+                .await
+        {
+            return;
+        }
+        if success {
+            self.succeeded(account, addr);
+        } else {
+            self.refund(account, addr);
+        }
+    }
+
+    /// The counters an attempt from `addr` (already an [`address_key`]) charges, named for a
+    /// shared store: (name, limit, scope); `account` is the account's stable hash.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared_keys(
+        &self,
+        account: &str,
+        addr: Option<IpAddr>,
+    ) -> Vec<(String, u32, ThrottleScope)> {
+        let c = &self.inner.config;
+        let v6 = addr.and_then(|ip| match ip {
+            IpAddr::V6(v6) => Some((u128::from(v6) >> 64) as u64),
+            IpAddr::V4(_) => None,
+        });
+        let keys = [
+            (
+                addr.map(|ip| format!("pair:{account}:{ip}")),
+                c.max_failures,
+                ThrottleScope::AccountAndAddress,
+            ),
+            (
+                addr.map(|ip| format!("addr:{ip}")),
+                c.per_address,
+                ThrottleScope::Address,
+            ),
+            (
+                v6.map(|net| format!("net56:{:x}", net & NET56)),
+                c.per_ipv6_56,
+                ThrottleScope::Ipv6Net56,
+            ),
+            (
+                v6.map(|net| format!("net48:{:x}", net & NET48)),
+                c.per_ipv6_48,
+                ThrottleScope::Ipv6Net48,
+            ),
+            (
+                Some(format!("account:{account}")),
+                c.per_account,
+                ThrottleScope::Account,
+            ),
+        ];
+        keys.into_iter()
+            .filter_map(|(key, limit, scope)| Some((key?, limit, scope)).filter(|_| limit > 0))
+            .collect()
+    }
+
+    /// A refusal for `scope` with `retry_after` to wait (from a shared store).
+    #[cfg(feature = "redis")]
+    pub(crate) fn refusal(scope: ThrottleScope, retry_after: Duration) -> Throttled {
+        Throttled { retry_after, scope }
     }
 
     /// The limits.

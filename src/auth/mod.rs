@@ -62,8 +62,9 @@ pub use policy::{Access, PathPolicy};
 pub use rejection::{DefaultRejection, OnRejection};
 
 use crate::bearer::bearer_token;
-use crate::error::{AuthError, ResponseBody};
+use crate::error::{AuthError, ResponseBody, TokenError};
 use crate::metrics::Metrics;
+use crate::session::Revocations;
 use crate::token::{Claims, Jwt, TokenUse};
 
 /// Guards routes with Bearer access tokens. See the [module docs](self).
@@ -73,6 +74,7 @@ pub struct JwtAuthLayer<R = DefaultRejection> {
     policy: Arc<PathPolicy>,
     rejection: R,
     metrics: Option<Metrics>,
+    revocations: Option<Revocations>,
 }
 
 impl JwtAuthLayer {
@@ -83,6 +85,7 @@ impl JwtAuthLayer {
             policy: Arc::new(PathPolicy::new()),
             rejection: DefaultRejection,
             metrics: None,
+            revocations: None,
         }
     }
 }
@@ -101,12 +104,22 @@ impl<R> JwtAuthLayer<R> {
             policy: self.policy,
             rejection,
             metrics: self.metrics,
+            revocations: self.revocations,
         }
     }
 
     /// Counts refused requests by reason into `metrics` ([`Metrics::record_rejection`]).
     pub fn metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// With [sessions](crate::session): refuses (with the usual 401) an access token whose
+    /// session was ended, or that was issued before its subject's "not before", as `revocations`
+    /// says — the set a [`SessionStore`](crate::session::SessionStore) keeps current. The check
+    /// is local: no I/O, no lock; with an empty set it costs one atomic load.
+    pub fn revocations(mut self, revocations: Revocations) -> Self {
+        self.revocations = Some(revocations);
         self
     }
 }
@@ -122,6 +135,7 @@ impl<S, R: Clone> Layer<S> for JwtAuthLayer<R> {
                 policy: Arc::clone(&self.policy),
                 rejection: self.rejection.clone(),
                 metrics: self.metrics.clone(),
+                revocations: self.revocations.clone(),
             }),
         }
     }
@@ -144,6 +158,7 @@ struct Shared<R> {
     policy: Arc<PathPolicy>,
     rejection: R,
     metrics: Option<Metrics>,
+    revocations: Option<Revocations>,
 }
 
 impl<S: Clone, R> Clone for JwtAuth<S, R> {
@@ -159,7 +174,13 @@ impl<R> Shared<R> {
     /// The verified access-token claims of `req`, or why there are none.
     fn authenticate<B>(&self, req: &Request<B>) -> Result<Claims, AuthError> {
         let token = bearer_token(req.headers())?;
-        Ok(self.jwt.verify(token, TokenUse::Access)?)
+        let claims = self.jwt.verify(token, TokenUse::Access)?;
+        if let Some(revocations) = &self.revocations
+            && revocations.is_revoked(&claims)
+        {
+            return Err(AuthError::InvalidToken(TokenError::Revoked));
+        }
+        Ok(claims)
     }
 }
 

@@ -18,8 +18,8 @@
 //! (ERROR), the throttle's once-per-window limit warning and the one-time missing-address
 //! warning). Fields:
 //!
-//! - `outcome`: `success`, `failure` (400/401/413), `throttled` (429) or `error` (500, the
-//!   store failed);
+//! - `outcome`: `success`, `failure` (400/401/413), `throttled` (429), `unavailable` (503,
+//!   the [session store](crate::session) cannot be reached) or `error` (500, a store failed);
 //! - `subject`: on success only — the subject the tokens are minted for;
 //! - `client`: the client address, `unknown` when none was found;
 //! - `reason`: on anything but success — `invalid_credentials`, `missing_credentials`,
@@ -94,12 +94,15 @@ use crate::client_addr::ClientAddrResolver;
 use crate::error::{LoginError, ResponseBody, error_response, json_response};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
+use crate::session::{SessionError, Sessions, new_session_id};
 use crate::store::{CredentialStore, Credentials, Lookup};
 use crate::throttle::LoginThrottle;
-use crate::token::{Jwt, Principal};
+use crate::token::{Grant, Jwt, Principal};
 
+mod logout;
 mod refresh;
 
+pub use logout::LogoutService;
 pub use refresh::RefreshService;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -116,6 +119,7 @@ pub struct LoginService<S, A = NoAuth0> {
     metrics: Option<Metrics>,
     throttle: Option<LoginThrottle>,
     client_addr: ClientAddrResolver,
+    sessions: Option<Sessions>,
     /// Whether the missing-address warning was written (shared by clones).
     warned_no_addr: Arc<AtomicBool>,
 }
@@ -131,6 +135,7 @@ impl<S, A> Clone for LoginService<S, A> {
             metrics: self.metrics.clone(),
             throttle: self.throttle.clone(),
             client_addr: self.client_addr.clone(),
+            sessions: self.sessions.clone(),
             warned_no_addr: Arc::clone(&self.warned_no_addr),
         }
     }
@@ -169,6 +174,7 @@ impl<S: CredentialStore> LoginService<S> {
             metrics: None,
             throttle: Some(LoginThrottle::standard()),
             client_addr: ClientAddrResolver::new(),
+            sessions: None,
             warned_no_addr: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -187,6 +193,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             metrics: self.metrics,
             throttle: self.throttle,
             client_addr: self.client_addr,
+            sessions: self.sessions,
             warned_no_addr: self.warned_no_addr,
         }
     }
@@ -235,6 +242,14 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
     /// Core).
     pub fn failure_delay(mut self, delay: Duration) -> Self {
         self.failure_delay = delay;
+        self
+    }
+
+    /// Starts a [session](crate::session) at every login: both tokens carry its id (`sid`), so
+    /// logout and revocation can end them. While the store cannot be reached, logins answer
+    /// `503` with `Retry-After` and issue no token (a token that could not be revoked).
+    pub fn sessions(mut self, sessions: impl Into<Sessions>) -> Self {
+        self.sessions = Some(sessions.into());
         self
     }
 
@@ -292,8 +307,16 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                         retry_after = refused.retry_after_secs(),
                         "login"
                     ),
+                    LoginError::Unavailable { retry_after_secs } => tracing::info!(
+                        target: AUDIT,
+                        outcome = "unavailable",
+                        client = %client_field,
+                        reason = error.reason(),
+                        retry_after = retry_after_secs,
+                        "login"
+                    ),
                     LoginError::Store(source) => {
-                        tracing::error!(error = %source, "credential store failed");
+                        tracing::error!(error = %source, "store failed");
                         tracing::info!(
                             target: AUDIT,
                             outcome = "error",
@@ -367,7 +390,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             return match self.auth0.verify(bearer).await {
                 Auth0Verdict::Valid { principal } => {
                     tracing::debug!("auth0 token accepted");
-                    let pair = self.jwt.issue_pair(principal.subject());
+                    let pair = self.issue(principal.subject()).await?;
                     Ok((pair, principal.subject().to_owned(), "auth0"))
                 }
                 Auth0Verdict::Invalid { reason } => Err(LoginError::Auth0Rejected(reason)),
@@ -379,7 +402,8 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             // Each refusal is one audit event; the throttle itself warns once per counter and
             // window, so a flood cannot flood the log at WARN.
             throttle
-                .begin(credentials.username(), client)
+                .begin_shared(credentials.username(), client)
+                .await
                 .map_err(LoginError::Throttled)?;
         }
         let outcome = match self.store.authenticate(&credentials).await {
@@ -389,15 +413,23 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         };
         if let Some(throttle) = throttle {
             match &outcome {
-                Ok(Some(_)) => throttle.succeeded(credentials.username(), client),
+                Ok(Some(_)) => {
+                    throttle
+                        .settle_shared(credentials.username(), client, true)
+                        .await
+                }
                 Ok(None) => {}
-                Err(_) => throttle.refund(credentials.username(), client),
+                Err(_) => {
+                    throttle
+                        .settle_shared(credentials.username(), client, false)
+                        .await
+                }
             }
         }
         match outcome {
             Ok(Some(principal)) => {
                 tracing::debug!("credentials accepted");
-                let pair = self.jwt.issue_pair(principal.subject());
+                let pair = self.issue(principal.subject()).await?;
                 Ok((pair, principal.subject().to_owned(), "password"))
             }
             Ok(None) => Err(LoginError::InvalidCredentials),
@@ -424,6 +456,36 @@ impl<S: CredentialStore, A> LoginService<S, A> {
             }
             Lookup::NotSupported => Some(Principal::new(subject)),
         })
+    }
+}
+
+impl<S, A> LoginService<S, A> {
+    /// The login answer for `subject`: Core's stateless pair, or, with sessions, a pair of a new
+    /// session that the store knows before the tokens leave.
+    async fn issue(&self, subject: &str) -> Result<crate::TokenPair, LoginError> {
+        let Some(sessions) = &self.sessions else {
+            return Ok(self.jwt.issue_pair(subject));
+        };
+        let sid = new_session_id();
+        let issued = self.jwt.issue(&Grant::new(subject).session(&sid));
+        match sessions
+            .start(
+                &sid,
+                subject,
+                &issued.refresh_jti,
+                issued.refresh_expires_at,
+            )
+            .await
+        {
+            Ok(()) => Ok(issued.tokens),
+            Err(SessionError::Unavailable(why)) => {
+                tracing::warn!(reason = %why, "session store unavailable: login refused");
+                Err(LoginError::Unavailable {
+                    retry_after_secs: sessions.retry_after_secs(),
+                })
+            }
+            Err(error) => Err(LoginError::Store(Box::new(error))),
+        }
     }
 }
 

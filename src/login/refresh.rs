@@ -1,35 +1,57 @@
-//! [`RefreshService`]: `GET /api/login/refresh` trades a refresh token for a new access token.
+//! [`RefreshService`]: `GET /api/login/refresh` trades a refresh token for a new access token
+//! (and, with rotation, for a new refresh token too).
 
 use std::convert::Infallible;
-use std::future::{Ready, ready};
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use tower_service::Service;
+use tracing::Instrument;
 use tracing::field::Empty;
 
 use super::{AUDIT, AuditClient};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{ResponseBody, error_response, json_response, unauthorized_response};
+use crate::error::{
+    AuthError, ResponseBody, TokenError, error_response, json_response, unauthorized_response,
+    unavailable_response,
+};
 use crate::metrics::Metrics;
-use crate::token::{Jwt, TokenUse};
+use crate::session::{RefreshVerdict, Rotation, SessionError, Sessions};
+use crate::token::{Claims, Grant, Jwt, TokenPair, TokenUse};
 
 /// The refresh route: `GET` with `Authorization: Bearer <refresh token>` answers
 /// `{"access_token":"…"}`; anything else 401 `Missing or invalid JWT token` (any method other
 /// than `GET` gets 404 in the §2 shape). Each outcome writes one audit event (see the
 /// [module docs](crate::login#audit-log)).
+///
+/// With [sessions](RefreshService::sessions) the refresh token must belong to a live session
+/// (one round trip to the store), and with [rotation](RefreshService::rotation) the answer is
+/// `{"access_token":"…","refresh_token":"…"}`: the presented refresh token is spent, and
+/// presenting it again ends the whole session.
 #[derive(Debug, Clone)]
 pub struct RefreshService {
     jwt: Jwt,
     metrics: Option<Metrics>,
     client_addr: ClientAddrResolver,
+    sessions: Option<Sessions>,
+    rotation: Option<Duration>,
 }
 
 #[derive(Serialize)]
 struct AccessOnly<'a> {
     access_token: &'a str,
+}
+
+/// Why a refresh with sessions was not answered with tokens.
+enum Refused {
+    Token(AuthError),
+    Unavailable(u64),
+    Store(SessionError),
 }
 
 impl RefreshService {
@@ -39,6 +61,8 @@ impl RefreshService {
             jwt,
             metrics: None,
             client_addr: ClientAddrResolver::new(),
+            sessions: None,
+            rotation: None,
         }
     }
 
@@ -56,30 +80,69 @@ impl RefreshService {
         self
     }
 
-    fn handle<B>(&self, req: &Request<B>) -> Response<ResponseBody> {
-        let method = req.method();
-        if method != Method::GET {
-            return error_response(method, StatusCode::NOT_FOUND, "Not Found");
+    /// Refreshes only tokens of a live [session](crate::session): a token without a `sid`, of
+    /// an ended session, or (with rotation) already spent is refused with the usual 401; while
+    /// the store cannot be reached the answer is `503` with `Retry-After`.
+    pub fn sessions(mut self, sessions: impl Into<Sessions>) -> Self {
+        self.sessions = Some(sessions.into());
+        self
+    }
+
+    /// Refresh-token rotation with reuse detection (needs [`sessions`](Self::sessions); without
+    /// them this does nothing): every refresh answers a new refresh token too and spends the
+    /// presented one; presenting a spent one again ends the whole session on every instance
+    /// (OAuth 2.0 Security BCP §4.14). Within `grace` after spending, a second presentation
+    /// still rotates (a client retrying a refresh whose answer was lost; the successor it lost
+    /// stops working) — `Duration::ZERO` for none.
+    ///
+    /// Core's own clients keep using their first refresh token and ignore a new one: rotation is
+    /// for clients that store the refresh token they are given.
+    pub fn rotation(mut self, grace: Duration) -> Self {
+        self.rotation = Some(grace);
+        self
+    }
+
+    fn record(&self, claims: Option<&Claims>, outcome: &'static str) {
+        let span = tracing::Span::current();
+        if let Some(claims) = claims {
+            span.record("subject", claims.subject());
         }
-        let span = tracing::info_span!("refresh", subject = Empty, outcome = Empty).entered();
-        let claims = bearer_token(req.headers())
-            .and_then(|token| Ok(self.jwt.verify(token, TokenUse::Refresh)?));
-        let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
+        span.record("outcome", outcome);
+        if let Some(metrics) = &self.metrics {
+            if outcome == "success" {
+                metrics.record_refresh();
+            } else {
+                metrics.record_refresh_failure();
+            }
+        }
+    }
+
+    fn verify<B>(&self, req: &Request<B>) -> Result<Claims, AuthError> {
+        let token = bearer_token(req.headers())?;
+        let claims = self.jwt.verify(token, TokenUse::Refresh)?;
+        if let Some(sessions) = &self.sessions {
+            if claims.session_id().is_none() {
+                return Err(TokenError::NoSession.into());
+            }
+            if sessions.revocations().is_revoked(&claims) {
+                return Err(TokenError::Revoked.into());
+            }
+        }
+        Ok(claims)
+    }
+
+    /// The stateless refresh, exactly as before sessions.
+    fn stateless(
+        &self,
+        method: &Method,
+        claims: Result<Claims, AuthError>,
+        client: &AuditClient,
+    ) -> Response<ResponseBody> {
         match claims {
             Ok(claims) => {
                 let access_token = self.jwt.issue_access(claims.subject());
-                span.record("subject", claims.subject());
-                span.record("outcome", "success");
-                if let Some(metrics) = &self.metrics {
-                    metrics.record_refresh();
-                }
-                tracing::info!(
-                    target: AUDIT,
-                    outcome = "success",
-                    subject = claims.subject(),
-                    client = %client,
-                    "refresh"
-                );
+                self.record(Some(&claims), "success");
+                audit_success(&claims, client);
                 json_response(
                     method,
                     &AccessOnly {
@@ -88,10 +151,7 @@ impl RefreshService {
                 )
             }
             Err(error) => {
-                span.record("outcome", "refused");
-                if let Some(metrics) = &self.metrics {
-                    metrics.record_refresh_failure();
-                }
+                self.record(None, "refused");
                 tracing::info!(
                     target: AUDIT,
                     outcome = "failure",
@@ -103,18 +163,186 @@ impl RefreshService {
             }
         }
     }
+
+    /// A refresh checked in the session store: one round trip.
+    async fn with_session(&self, sessions: &Sessions, claims: &Claims) -> Result<Answer, Refused> {
+        let sid = claims.session_id().unwrap_or_default();
+        let subject = claims.subject();
+        let jti = claims.jti().unwrap_or_default();
+        let grant = Grant::new(subject).session(sid);
+        let (verdict, answer) = match self.rotation {
+            Some(grace) => {
+                let issued = self.jwt.issue(&grant);
+                let rotation = Rotation::new(&issued.refresh_jti, issued.refresh_expires_at, grace);
+                let verdict = sessions.refresh(sid, subject, jti, Some(rotation)).await;
+                (verdict, Answer::Pair(issued.tokens))
+            }
+            None => {
+                let verdict = sessions.refresh(sid, subject, jti, None).await;
+                (verdict, Answer::Access(self.jwt.issue_access_for(&grant)))
+            }
+        };
+        match verdict {
+            Ok(RefreshVerdict::Live | RefreshVerdict::Rotated) => Ok(answer),
+            Ok(RefreshVerdict::Reused) => {
+                tracing::warn!(
+                    subject,
+                    "a spent refresh token was presented again: session ended"
+                );
+                Err(Refused::Token(TokenError::Revoked.into()))
+            }
+            Ok(RefreshVerdict::Ended) => Err(Refused::Token(TokenError::Revoked.into())),
+            Err(SessionError::Unavailable(why)) => {
+                tracing::warn!(reason = %why, "session store unavailable: refresh refused");
+                Err(Refused::Unavailable(sessions.retry_after_secs()))
+            }
+            Err(error) => Err(Refused::Store(error)),
+        }
+    }
+
+    async fn handle<B>(self, req: Request<B>) -> Response<ResponseBody> {
+        let method = req.method().clone();
+        let claims = self.verify(&req);
+        let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
+        let Some(sessions) = &self.sessions else {
+            return self.stateless(&method, claims, &client);
+        };
+        let claims = match claims {
+            Ok(claims) => claims,
+            Err(error) => return self.stateless(&method, Err(error), &client),
+        };
+        match self.with_session(sessions, &claims).await {
+            Ok(answer) => {
+                self.record(Some(&claims), "success");
+                audit_success(&claims, &client);
+                match answer {
+                    Answer::Access(access_token) => json_response(
+                        &method,
+                        &AccessOnly {
+                            access_token: &access_token,
+                        },
+                    ),
+                    Answer::Pair(pair) => json_response(&method, &pair),
+                }
+            }
+            Err(Refused::Token(error)) => self.stateless(&method, Err(error), &client),
+            Err(Refused::Unavailable(retry_after)) => {
+                self.record(Some(&claims), "unavailable");
+                tracing::info!(
+                    target: AUDIT,
+                    outcome = "unavailable",
+                    client = %client,
+                    reason = "session_store_unavailable",
+                    retry_after,
+                    "refresh"
+                );
+                unavailable_response(&method, retry_after)
+            }
+            Err(Refused::Store(error)) => {
+                self.record(Some(&claims), "store_error");
+                tracing::error!(%error, "session store failed");
+                tracing::info!(
+                    target: AUDIT,
+                    outcome = "error",
+                    client = %client,
+                    reason = "store_error",
+                    "refresh"
+                );
+                error_response(
+                    &method,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                )
+            }
+        }
+    }
+}
+
+fn audit_success(claims: &Claims, client: &AuditClient) {
+    tracing::info!(
+        target: AUDIT,
+        outcome = "success",
+        subject = claims.subject(),
+        client = %client,
+        "refresh"
+    );
+}
+
+enum Answer {
+    Access(String),
+    Pair(TokenPair),
+}
+
+/// Response future of [`RefreshService`]: ready at once without sessions (no allocation), boxed
+/// with them (a store round trip).
+pub struct RefreshFuture {
+    state: FutureState,
+}
+
+enum FutureState {
+    Ready(Option<Response<ResponseBody>>),
+    Pending(Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>),
+}
+
+impl Future for RefreshFuture {
+    type Output = Result<Response<ResponseBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            FutureState::Ready(response) => Poll::Ready(Ok(response.take().unwrap_or_else(|| {
+                // Polled after completion: a caller's bug; answer a 500 rather than panic.
+                error_response(
+                    &Method::GET,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                )
+            }))),
+            FutureState::Pending(future) => future.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+impl std::fmt::Debug for RefreshFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshFuture").finish_non_exhaustive()
+    }
 }
 
 impl<B> Service<Request<B>> for RefreshService {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
+    type Future = RefreshFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        ready(Ok(self.handle(&req)))
+        let method = req.method();
+        if method != Method::GET {
+            let response = error_response(method, StatusCode::NOT_FOUND, "Not Found");
+            return RefreshFuture {
+                state: FutureState::Ready(Some(response)),
+            };
+        }
+        let span = tracing::info_span!("refresh", subject = Empty, outcome = Empty);
+        if self.sessions.is_none() {
+            let _entered = span.enter();
+            let method = method.clone();
+            let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
+            let response = self.stateless(&method, self.verify(&req), &client);
+            return RefreshFuture {
+                state: FutureState::Ready(Some(response)),
+            };
+        }
+        // The request itself is not needed past verification: drop its body now.
+        let (parts, _body) = req.into_parts();
+        let req = Request::from_parts(parts, ());
+        let this = self.clone();
+        RefreshFuture {
+            state: FutureState::Pending(Box::pin(
+                async move { this.handle(req).await }.instrument(span),
+            )),
+        }
     }
 }

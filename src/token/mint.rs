@@ -1,14 +1,16 @@
-//! The one place that mints tokens, byte for byte as datarhei Core does (docs/protocol.md §4).
+//! The one place that mints tokens, byte for byte as datarhei Core does (docs/protocol.md §4),
+//! plus the session id claim `sid` when a [`Grant`] carries one.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use super::mac::MAX_TAG_LEN;
-use super::{JwtInner, TokenPair, TokenUse, fill_random, now_secs};
+use super::{Grant, IssuedPair, JwtInner, TokenPair, TokenUse, fill_random, now_secs};
 
-/// The claims in Core's order (it serializes a sorted map): `exi exp iat iss jti sub usefor`.
-/// serde writes struct fields in declaration order, so this order is the wire order.
+/// The claims in Core's order (it serializes a sorted map): `exi exp iat iss jti sub usefor`,
+/// then the crate's own: `sid` (only with a session). serde writes struct fields in declaration
+/// order, so this order is the wire order; without a session the bytes are exactly Core's.
 #[derive(Serialize)]
 struct MintedClaims<'a> {
     exi: u64,
@@ -18,27 +20,34 @@ struct MintedClaims<'a> {
     jti: &'a str,
     sub: &'a str,
     usefor: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
 }
 
 impl JwtInner {
-    pub(crate) fn issue_pair(&self, subject: &str) -> TokenPair {
+    pub(crate) fn issue(&self, grant: &Grant<'_>) -> IssuedPair {
         let iat = now_secs();
         let mut random = [0u8; 32];
         fill_random(&mut random);
         let (a, r) = random.split_at(16);
-        TokenPair {
-            access_token: self.mint(subject, TokenUse::Access, iat, &uuid_v4(a)),
-            refresh_token: self.mint(subject, TokenUse::Refresh, iat, &uuid_v4(r)),
+        let refresh_jti = uuid_v4(r);
+        IssuedPair {
+            tokens: TokenPair {
+                access_token: self.mint(grant, TokenUse::Access, iat, &uuid_v4(a)),
+                refresh_token: self.mint(grant, TokenUse::Refresh, iat, &refresh_jti),
+            },
+            refresh_jti,
+            refresh_expires_at: iat.saturating_add(self.refresh_ttl),
         }
     }
 
-    pub(crate) fn issue_access(&self, subject: &str) -> String {
+    pub(crate) fn issue_access(&self, grant: &Grant<'_>) -> String {
         let mut random = [0u8; 16];
         fill_random(&mut random);
-        self.mint(subject, TokenUse::Access, now_secs(), &uuid_v4(&random))
+        self.mint(grant, TokenUse::Access, now_secs(), &uuid_v4(&random))
     }
 
-    fn mint(&self, subject: &str, usefor: TokenUse, iat: u64, jti: &str) -> String {
+    fn mint(&self, grant: &Grant<'_>, usefor: TokenUse, iat: u64, jti: &str) -> String {
         let ttl = match usefor {
             TokenUse::Access => self.access_ttl,
             TokenUse::Refresh => self.refresh_ttl,
@@ -49,8 +58,9 @@ impl JwtInner {
             iat,
             iss: &self.issuer,
             jti,
-            sub: subject,
+            sub: grant.subject(),
             usefor: usefor.as_str(),
+            sid: grant.session_id(),
         };
         // Serializing integers and strings into a Vec cannot fail.
         let json = serde_json::to_vec(&claims).unwrap_or_default();

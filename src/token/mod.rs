@@ -87,7 +87,7 @@ impl TokenUse {
 /// The verified claims of a token. The layer puts them into the request extensions.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Claims {
-    /// `sub` and `jti`.
+    /// `sub`, `jti` and `sid`.
     text: ClaimText,
     issuer: Arc<str>,
     expires_at: u64,
@@ -105,6 +105,11 @@ impl Claims {
     /// `jti`: the token's unique id, when present.
     pub fn jti(&self) -> Option<&str> {
         self.text.jti()
+    }
+    /// `sid`: the session the token belongs to, when sessions are on (see
+    /// [`crate::session`]).
+    pub fn session_id(&self) -> Option<&str> {
+        self.text.sid()
     }
     /// `iss`: always the configured issuer (anything else is refused).
     pub fn issuer(&self) -> &str {
@@ -137,6 +142,7 @@ impl fmt::Debug for Claims {
         f.debug_struct("Claims")
             .field("sub", &self.subject())
             .field("jti", &self.jti())
+            .field("sid", &self.session_id())
             .field("iss", &&*self.issuer)
             .field("exp", &self.expires_at)
             .field("iat", &self.issued_at)
@@ -145,95 +151,112 @@ impl fmt::Debug for Claims {
     }
 }
 
-/// Longest `sub` + `jti` kept inside [`Claims`] itself: a UUID `jti` (36 bytes) and a subject
-/// of up to 44 bytes need no allocation.
-const INLINE_TEXT: usize = 80;
+/// Longest `sub` + `jti` + `sid` kept inside [`Claims`] itself: a UUID `jti` (36 bytes), a
+/// session id (22 bytes) and a subject of up to 46 bytes need no allocation.
+const INLINE_TEXT: usize = 104;
 
-/// `sub` and `jti` of [`Claims`] in one buffer, so that verifying a token allocates nothing for
-/// them (inline, the common case) or exactly once (longer texts). The buffer beyond the two
-/// texts is always zero and the representation depends on the lengths only, yet equality is
+/// `sub`, `jti` and `sid` of [`Claims`] in one buffer, so that verifying a token allocates
+/// nothing for them (inline, the common case) or exactly once (longer texts). The buffer beyond
+/// the texts is always zero and the representation depends on the lengths only, yet equality is
 /// still defined on the texts, not the bytes.
 #[derive(Clone)]
 enum ClaimText {
     Inline {
         buf: [u8; INLINE_TEXT],
         sub_len: u8,
-        /// `u8::MAX` for no `jti` (an inline `jti` is at most `INLINE_TEXT` bytes long).
+        /// `NONE` for no `jti` (an inline `jti` is at most `INLINE_TEXT` bytes long).
         jti_len: u8,
+        /// `NONE` for no `sid`.
+        sid_len: u8,
     },
     Heap {
-        /// `sub` followed by `jti`.
+        /// `sub` followed by `jti` and `sid`.
         text: Box<str>,
         sub_len: usize,
-        has_jti: bool,
+        jti_len: Option<usize>,
+        sid_len: Option<usize>,
     },
 }
 
-const NO_JTI: u8 = u8::MAX;
+const NONE: u8 = u8::MAX;
 
 impl ClaimText {
-    fn new(subject: &str, jti: Option<&str>) -> Self {
+    fn new(subject: &str, jti: Option<&str>, sid: Option<&str>) -> Self {
         let jti_len = jti.map_or(0, str::len);
-        let total = subject.len() + jti_len;
+        let sid_len = sid.map_or(0, str::len);
+        let total = subject.len() + jti_len + sid_len;
         if total <= INLINE_TEXT {
             let mut buf = [0u8; INLINE_TEXT];
-            if let Some(dst) = buf.get_mut(..subject.len()) {
-                dst.copy_from_slice(subject.as_bytes());
+            let mut at = 0;
+            for part in [Some(subject), jti, sid].into_iter().flatten() {
+                if let Some(dst) = buf.get_mut(at..at + part.len()) {
+                    dst.copy_from_slice(part.as_bytes());
+                }
+                at += part.len();
             }
-            if let (Some(jti), Some(dst)) = (jti, buf.get_mut(subject.len()..total)) {
-                dst.copy_from_slice(jti.as_bytes());
-            }
-            // Both lengths are at most INLINE_TEXT < u8::MAX.
-            let sub_len = u8::try_from(subject.len()).unwrap_or(0);
-            let jti_len = match jti {
-                Some(_) => u8::try_from(jti_len).unwrap_or(0),
-                None => NO_JTI,
+            // Every length is at most INLINE_TEXT < u8::MAX.
+            let len = |text: Option<&str>| match text {
+                Some(text) => u8::try_from(text.len()).unwrap_or(0),
+                None => NONE,
             };
             ClaimText::Inline {
                 buf,
-                sub_len,
-                jti_len,
+                sub_len: len(Some(subject)),
+                jti_len: len(jti),
+                sid_len: len(sid),
             }
         } else {
             let mut text = String::with_capacity(total);
             text.push_str(subject);
             text.push_str(jti.unwrap_or_default());
+            text.push_str(sid.unwrap_or_default());
             ClaimText::Heap {
                 text: text.into_boxed_str(),
                 sub_len: subject.len(),
-                has_jti: jti.is_some(),
+                jti_len: jti.map(str::len),
+                sid_len: sid.map(str::len),
             }
         }
     }
 
-    fn subject(&self) -> &str {
+    /// The texts and the lengths of the optional ones.
+    fn parts(&self) -> (&[u8], usize, Option<usize>, Option<usize>) {
+        let opt = |len: u8| (len != NONE).then_some(usize::from(len));
         match self {
-            ClaimText::Inline { buf, sub_len, .. } => inline_str(buf, 0, usize::from(*sub_len)),
-            ClaimText::Heap { text, sub_len, .. } => text.get(..*sub_len).unwrap_or_default(),
-        }
-    }
-
-    fn jti(&self) -> Option<&str> {
-        match self {
-            ClaimText::Inline {
-                jti_len: NO_JTI, ..
-            } => None,
             ClaimText::Inline {
                 buf,
                 sub_len,
                 jti_len,
-            } => {
-                let start = usize::from(*sub_len);
-                Some(inline_str(buf, start, start + usize::from(*jti_len)))
-            }
-            ClaimText::Heap { has_jti: false, .. } => None,
-            ClaimText::Heap { text, sub_len, .. } => Some(text.get(*sub_len..).unwrap_or_default()),
+                sid_len,
+            } => (buf, usize::from(*sub_len), opt(*jti_len), opt(*sid_len)),
+            ClaimText::Heap {
+                text,
+                sub_len,
+                jti_len,
+                sid_len,
+            } => (text.as_bytes(), *sub_len, *jti_len, *sid_len),
         }
+    }
+
+    fn subject(&self) -> &str {
+        let (buf, sub_len, _, _) = self.parts();
+        inline_str(buf, 0, sub_len)
+    }
+
+    fn jti(&self) -> Option<&str> {
+        let (buf, sub_len, jti_len, _) = self.parts();
+        jti_len.map(|len| inline_str(buf, sub_len, sub_len + len))
+    }
+
+    fn sid(&self) -> Option<&str> {
+        let (buf, sub_len, jti_len, sid_len) = self.parts();
+        let start = sub_len + jti_len.unwrap_or(0);
+        sid_len.map(|len| inline_str(buf, start, start + len))
     }
 }
 
-/// The text at `start..end` of an inline buffer. It was copied from `&str`s at those very
-/// bounds, so it is always valid UTF-8; the check (a few nanoseconds on ASCII) is what keeps
+/// The text at `start..end` of the buffer. It was copied from `&str`s at those very bounds, so
+/// it is always valid UTF-8; the check (a few nanoseconds on ASCII) is what keeps
 /// this free of `unsafe`.
 fn inline_str(buf: &[u8], start: usize, end: usize) -> &str {
     buf.get(start..end)
@@ -243,7 +266,7 @@ fn inline_str(buf: &[u8], start: usize, end: usize) -> &str {
 
 impl PartialEq for ClaimText {
     fn eq(&self, other: &Self) -> bool {
-        self.subject() == other.subject() && self.jti() == other.jti()
+        self.subject() == other.subject() && self.jti() == other.jti() && self.sid() == other.sid()
     }
 }
 
@@ -261,6 +284,72 @@ pub struct TokenPair {
 impl fmt::Debug for TokenPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TokenPair { .. }")
+    }
+}
+
+/// What a token is minted for: the subject and, with sessions, the session id (`sid`).
+///
+/// Built with [`Grant::new`] and refined with builder methods; a grant without a session mints
+/// Core's exact token bytes. Later additions (extra claims, a key id) come as further builder
+/// methods, so code that builds a grant keeps compiling.
+///
+/// ```
+/// use tower_jwt_login::Grant;
+///
+/// let grant = Grant::new("alice").session("x3L9vC1qZ0m5bQ7sT2kYpA");
+/// assert_eq!(grant.subject(), "alice");
+/// assert_eq!(grant.session_id(), Some("x3L9vC1qZ0m5bQ7sT2kYpA"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant<'a> {
+    subject: &'a str,
+    session: Option<&'a str>,
+}
+
+impl<'a> Grant<'a> {
+    /// A grant for `subject` (the `sub` claim), without a session.
+    pub fn new(subject: &'a str) -> Self {
+        Grant {
+            subject,
+            session: None,
+        }
+    }
+
+    /// Ties the tokens to the session `sid` (the `sid` claim, after Core's claims).
+    pub fn session(mut self, sid: &'a str) -> Self {
+        self.session = Some(sid);
+        self
+    }
+
+    /// The subject.
+    pub fn subject(&self) -> &'a str {
+        self.subject
+    }
+
+    /// The session id, if any.
+    pub fn session_id(&self) -> Option<&'a str> {
+        self.session
+    }
+}
+
+/// What [`Jwt::issue`] minted: the token pair, and the refresh token's `jti`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IssuedPair {
+    /// The login answer.
+    pub tokens: TokenPair,
+    /// The `jti` of `tokens.refresh_token`.
+    pub refresh_jti: String,
+    /// The `exp` of `tokens.refresh_token` (Unix seconds).
+    pub refresh_expires_at: u64,
+}
+
+impl fmt::Debug for IssuedPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedPair")
+            .field("refresh_jti", &self.refresh_jti)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .finish_non_exhaustive()
     }
 }
 
@@ -365,14 +454,38 @@ pub(crate) struct JwtInner {
 }
 
 impl Jwt {
-    /// Mints the login answer: an access and a refresh token for `subject`, sharing `iat`.
+    /// Mints the login answer: an access and a refresh token for `subject`, sharing `iat`
+    /// (Core's exact token layout; the same as `issue(&Grant::new(subject)).tokens`).
     pub fn issue_pair(&self, subject: &str) -> TokenPair {
-        self.inner.issue_pair(subject)
+        self.inner.issue(&Grant::new(subject)).tokens
     }
 
     /// Mints the refresh answer: a new access token for `subject`.
     pub fn issue_access(&self, subject: &str) -> String {
-        self.inner.issue_access(subject)
+        self.inner.issue_access(&Grant::new(subject))
+    }
+
+    /// Mints an access and a refresh token for `grant` (sharing `iat`), and tells the refresh
+    /// token's `jti`, which a [session store](crate::session::SessionStore) tracks.
+    ///
+    /// ```
+    /// use tower_jwt_login::{Grant, JwtConfig, JwtKey, TokenUse};
+    ///
+    /// let jwt = JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// let issued = jwt.issue(&Grant::new("alice").session("x3L9vC1qZ0m5bQ7sT2kYpA"));
+    /// let refresh = jwt.verify(&issued.tokens.refresh_token, TokenUse::Refresh).unwrap();
+    /// assert_eq!(refresh.session_id(), Some("x3L9vC1qZ0m5bQ7sT2kYpA"));
+    /// assert_eq!(refresh.jti(), Some(issued.refresh_jti.as_str()));
+    /// ```
+    pub fn issue(&self, grant: &Grant<'_>) -> IssuedPair {
+        self.inner.issue(grant)
+    }
+
+    /// Mints an access token for `grant` (the refresh answer with a session).
+    pub fn issue_access_for(&self, grant: &Grant<'_>) -> String {
+        self.inner.issue_access(grant)
     }
 
     /// Verifies `token` strictly for `usefor` (docs/protocol.md §4 "better").
@@ -426,31 +539,40 @@ mod tests {
     use super::{ClaimText, INLINE_TEXT};
 
     #[test]
-    fn claim_text_inline_and_heap_keep_both_texts() {
+    fn claim_text_inline_and_heap_keep_the_texts() {
         let uuid = "6a1f0c52-7c4e-4b8e-9d0a-1f2e3d4c5b6a";
+        let sid = "x3L9vC1qZ0m5bQ7sT2kYpA";
         let long = "s".repeat(INLINE_TEXT);
-        let cases: [(&str, Option<&str>); 7] = [
-            ("admin", Some(uuid)),
-            ("admin", None),
-            ("admin", Some("")),
-            ("", None),
-            ("auth0|ünïcödé-subject", Some(uuid)),
-            (&long, Some(uuid)),
-            (&long, None),
+        let cases: [(&str, Option<&str>, Option<&str>); 11] = [
+            ("admin", Some(uuid), None),
+            ("admin", Some(uuid), Some(sid)),
+            ("admin", None, Some(sid)),
+            ("admin", None, None),
+            ("admin", Some(""), Some("")),
+            ("", None, None),
+            ("auth0|ünïcödé-subject", Some(uuid), Some(sid)),
+            (&long, Some(uuid), None),
+            (&long, Some(uuid), Some(sid)),
+            (&long, None, Some(sid)),
+            (&long, None, None),
         ];
-        for (sub, jti) in cases {
-            let text = ClaimText::new(sub, jti);
+        for (sub, jti, sid) in cases {
+            let text = ClaimText::new(sub, jti, sid);
             assert_eq!(text.subject(), sub);
             assert_eq!(text.jti(), jti);
+            assert_eq!(text.sid(), sid);
             let inline = matches!(text, ClaimText::Inline { .. });
-            assert_eq!(inline, sub.len() + jti.map_or(0, str::len) <= INLINE_TEXT);
+            let total = sub.len() + jti.map_or(0, str::len) + sid.map_or(0, str::len);
+            assert_eq!(inline, total <= INLINE_TEXT);
             assert!(text == text.clone());
         }
-        assert!(ClaimText::new("ab", Some("c")) != ClaimText::new("a", Some("bc")));
-        assert!(ClaimText::new("a", None) != ClaimText::new("a", Some("")));
-        let exact = "x".repeat(INLINE_TEXT - uuid.len());
+        assert!(ClaimText::new("ab", Some("c"), None) != ClaimText::new("a", Some("bc"), None));
+        assert!(ClaimText::new("a", Some("b"), None) != ClaimText::new("a", None, Some("b")));
+        assert!(ClaimText::new("a", None, None) != ClaimText::new("a", Some(""), None));
+        assert!(ClaimText::new("a", None, None) != ClaimText::new("a", None, Some("")));
+        let exact = "x".repeat(INLINE_TEXT - uuid.len() - sid.len());
         assert!(matches!(
-            ClaimText::new(&exact, Some(uuid)),
+            ClaimText::new(&exact, Some(uuid), Some(sid)),
             ClaimText::Inline { .. }
         ));
     }

@@ -43,6 +43,9 @@ struct RawClaims<'a> {
     sub: Option<Text<'a>>,
     #[serde(borrow, default, deserialize_with = "non_null")]
     usefor: Option<Text<'a>>,
+    /// The crate's session id claim (with sessions on); a string when present.
+    #[serde(borrow, default, deserialize_with = "non_null")]
+    sid: Option<Text<'a>>,
 }
 
 /// A present claim: its value must be a `T` (`null` included in "not a `T`").
@@ -194,7 +197,7 @@ impl JwtInner {
             return Err(TokenError::MissingClaim("sub"));
         }
         Ok(Claims {
-            text: ClaimText::new(&subject, raw.jti.as_deref()),
+            text: ClaimText::new(&subject, raw.jti.as_deref(), raw.sid.as_deref()),
             issuer: Arc::clone(&self.issuer),
             expires_at: exp,
             issued_at: raw.iat,
@@ -206,11 +209,11 @@ impl JwtInner {
 }
 
 /// The fast path for claims laid out exactly as the crate and Core mint them:
-/// `{"exi":N,"exp":N,"iat":N,"iss":"…","jti":"…","sub":"…","usefor":"…"}` — no whitespace,
-/// plain integers, strings without escapes. Whatever deviates in the least (another order, a
+/// `{"exi":N,"exp":N,"iat":N,"iss":"…","jti":"…","sub":"…","usefor":"…"}`, optionally followed
+/// by the crate's `,"sid":"…"` — no whitespace, plain integers, strings without escapes. Whatever deviates in the least (another order, a
 /// missing or extra claim, an escape, whitespace, a number serde would read differently) is
 /// `None`, and the claims go through the general serde parse instead. For every input this
-/// accepts, serde yields the same `RawClaims`: seven distinct known keys, integers within
+/// accepts, serde yields the same `RawClaims`: seven (or eight) distinct known keys, integers within
 /// `u64` without sign, fraction, exponent or leading zero, and UTF-8 strings with no escape
 /// and no control character. The differential test (tests/differential.rs) compares both
 /// paths' verdicts with `jsonwebtoken`'s.
@@ -223,6 +226,13 @@ fn parse_minted(json: &[u8]) -> Option<RawClaims<'_>> {
     let (jti, rest) = plain_str(rest.strip_prefix(b",\"jti\":")?)?;
     let (sub, rest) = plain_str(rest.strip_prefix(b",\"sub\":")?)?;
     let (usefor, rest) = plain_str(rest.strip_prefix(b",\"usefor\":")?)?;
+    let (sid, rest) = match rest.strip_prefix(b",\"sid\":") {
+        Some(rest) => {
+            let (sid, rest) = plain_str(rest)?;
+            (Some(sid), rest)
+        }
+        None => (None, rest),
+    };
     if rest != b"}" {
         return None;
     }
@@ -235,6 +245,7 @@ fn parse_minted(json: &[u8]) -> Option<RawClaims<'_>> {
         jti: Some(jti),
         sub: Some(sub),
         usefor: Some(usefor),
+        sid,
     })
 }
 
@@ -326,7 +337,7 @@ mod tests {
 
     fn summary(raw: &RawClaims<'_>) -> String {
         format!(
-            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
             raw.exi,
             raw.exp,
             raw.iat,
@@ -334,7 +345,8 @@ mod tests {
             raw.iss.as_deref(),
             raw.jti.as_deref(),
             raw.sub.as_deref(),
-            raw.usefor.as_deref()
+            raw.usefor.as_deref(),
+            raw.sid.as_deref()
         )
     }
 
@@ -349,6 +361,8 @@ mod tests {
             minted.replace("1700000600", "18446744073709551615"),
             minted.replace("admin", "ünïcödé"),
             minted.replace("\"admin\"", "\"\""),
+            minted.replace("}", ",\"sid\":\"x3L9vC1qZ0m5bQ7sT2kYpA\"}"),
+            minted.replace("}", ",\"sid\":\"\"}"),
         ];
         for json in &taken {
             let fast = parse_minted(json.as_bytes()).expect(json);
@@ -373,6 +387,11 @@ mod tests {
             minted.replace("\"exi\":600,", "\"exi\":600,\"exi\":600,"),
             minted.replace("\"admin\"", "null"),
             minted.replace("\"admin\"", "1"),
+            minted.replace("}", ",\"sid\":1}"),
+            minted.replace("}", ",\"sid\":null}"),
+            minted.replace("}", ",\"sid\":\"a\",\"sid\":\"b\"}"),
+            minted.replace("}", ",\"sid\":\"a\\u0062\"}"),
+            minted.replace(",\"usefor\"", ",\"sid\":\"a\",\"usefor\""),
         ];
         for json in &declined {
             assert!(parse_minted(json.as_bytes()).is_none(), "{json}");

@@ -292,7 +292,8 @@ fn parse_complete(buf: &[u8], head: bool) -> Option<Reply> {
         .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.parse::<usize>().ok());
     let body_start = end + 4;
-    let body = if head {
+    // RFC 9110 §6.4.1: no content in 1xx, 204 and 304 answers, whatever the headers.
+    let body = if head || status == 204 || status == 304 || status < 200 {
         Vec::new()
     } else {
         let len = len?;

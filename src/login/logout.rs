@@ -1,0 +1,183 @@
+//! [`LogoutService`]: `POST /api/logout` ends the session of the presented token;
+//! `POST /api/logout/all` ends every session of its subject. Mounted only with
+//! [sessions](crate::session).
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{Request, StatusCode};
+//! use http_body_util::Empty;
+//! use tower::ServiceExt;
+//! use tower_jwt_login::login::LogoutService;
+//! use tower_jwt_login::session::{MemorySessionStore, Sessions, SessionStore, new_session_id};
+//! use tower_jwt_login::{Grant, JwtConfig, JwtKey, TokenUse};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let jwt = JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
+//!     .build()
+//!     .unwrap();
+//! let sessions = Sessions::new(MemorySessionStore::new(&jwt));
+//! let sid = new_session_id();
+//! let issued = jwt.issue(&Grant::new("alice").session(&sid));
+//! sessions.start(&sid, "alice", &issued.refresh_jti, issued.refresh_expires_at).await.unwrap();
+//!
+//! let logout = LogoutService::new(jwt.clone(), sessions.clone());
+//! let req = Request::post("/api/logout")
+//!     .header("authorization", format!("Bearer {}", issued.tokens.access_token))
+//!     .body(Empty::<Bytes>::new())
+//!     .unwrap();
+//! let res = logout.oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::NO_CONTENT);
+//! let claims = jwt.verify(&issued.tokens.access_token, TokenUse::Access).unwrap();
+//! assert!(sessions.revocations().is_revoked(&claims));
+//! # });
+//! ```
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use tower_service::Service;
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use crate::bearer::bearer_token;
+use crate::error::{
+    AuthError, ResponseBody, TokenError, error_response, unauthorized_response,
+    unavailable_response,
+};
+use crate::session::{SessionError, Sessions};
+use crate::token::{Claims, Jwt, TokenUse};
+
+/// The logout routes. `POST` with `Authorization: Bearer <token>`, where the token is an access
+/// or a refresh token of a session:
+///
+/// - [`LogoutService::new`] (`/api/logout`) ends that session: its refresh token stops working
+///   at once, its access tokens are refused by every instance as soon as the revocation reaches
+///   it (within a second through Redis);
+/// - [`LogoutService::all`] (`/api/logout/all`) ends every session of the token's subject.
+///
+/// Answers `204 No Content`; `401` in the §2 shape for a missing, invalid or revoked token or
+/// one without a session; `503` with `Retry-After` while the store cannot be reached; `404` for
+/// any method but `POST`. The service verifies the token itself: make the route public for
+/// `POST` in the [`PathPolicy`](crate::auth::PathPolicy) (a refresh token would not pass the
+/// layer).
+#[derive(Debug, Clone)]
+pub struct LogoutService {
+    jwt: Jwt,
+    sessions: Sessions,
+    everywhere: bool,
+}
+
+impl LogoutService {
+    /// `POST /api/logout`: ends the session of the presented token.
+    pub fn new(jwt: Jwt, sessions: impl Into<Sessions>) -> Self {
+        LogoutService {
+            jwt,
+            sessions: sessions.into(),
+            everywhere: false,
+        }
+    }
+
+    /// `POST /api/logout/all`: ends every session of the presented token's subject.
+    pub fn all(jwt: Jwt, sessions: impl Into<Sessions>) -> Self {
+        LogoutService {
+            jwt,
+            sessions: sessions.into(),
+            everywhere: true,
+        }
+    }
+
+    /// An access token, or else a refresh token, of a live session.
+    fn verify<B>(&self, req: &Request<B>) -> Result<Claims, AuthError> {
+        let token = bearer_token(req.headers())?;
+        let claims = match self.jwt.verify(token, TokenUse::Access) {
+            Err(TokenError::WrongTokenUse) => self.jwt.verify(token, TokenUse::Refresh)?,
+            other => other?,
+        };
+        if claims.session_id().is_none() {
+            return Err(TokenError::NoSession.into());
+        }
+        if self.sessions.revocations().is_revoked(&claims) {
+            return Err(TokenError::Revoked.into());
+        }
+        Ok(claims)
+    }
+
+    async fn handle(
+        self,
+        method: Method,
+        claims: Result<Claims, AuthError>,
+    ) -> Response<ResponseBody> {
+        let span = tracing::Span::current();
+        let claims = match claims {
+            Ok(claims) => claims,
+            Err(error) => {
+                span.record("outcome", "refused");
+                tracing::info!(reason = %error, outcome = "refused", "logout");
+                return unauthorized_response(&method, &error);
+            }
+        };
+        span.record("subject", claims.subject());
+        let outcome = if self.everywhere {
+            self.sessions.end_all(claims.subject()).await
+        } else {
+            self.sessions
+                .end(claims.session_id().unwrap_or_default())
+                .await
+        };
+        match outcome {
+            Ok(()) => {
+                span.record("outcome", "success");
+                tracing::info!(
+                    subject = claims.subject(),
+                    everywhere = self.everywhere,
+                    outcome = "success",
+                    "logout"
+                );
+                let mut res = Response::new(Full::new(Bytes::new()));
+                *res.status_mut() = StatusCode::NO_CONTENT;
+                res
+            }
+            Err(SessionError::Unavailable(why)) => {
+                span.record("outcome", "unavailable");
+                tracing::warn!(reason = %why, "session store unavailable: logout refused");
+                unavailable_response(&method, self.sessions.retry_after_secs())
+            }
+            Err(error) => {
+                span.record("outcome", "store_error");
+                tracing::error!(%error, "session store failed");
+                error_response(
+                    &method,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                )
+            }
+        }
+    }
+}
+
+impl<B> Service<Request<B>> for LogoutService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let method = req.method().clone();
+        if method != Method::POST {
+            let response = error_response(&method, StatusCode::NOT_FOUND, "Not Found");
+            return Box::pin(std::future::ready(Ok(response)));
+        }
+        let claims = self.verify(&req);
+        let this = self.clone();
+        let span = tracing::info_span!("logout", subject = Empty, outcome = Empty);
+        Box::pin(async move { Ok(this.handle(method, claims).await) }.instrument(span))
+    }
+}

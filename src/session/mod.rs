@@ -1,0 +1,452 @@
+//! Sessions (opt-in): logout, revocation, and refresh-token rotation with reuse detection.
+//!
+//! Without a session store the crate is stateless, exactly as Core: no extra claim, no network
+//! call. With one, a login starts a session and both tokens carry its id in a `sid` claim; the
+//! [`SessionStore`] holds what a session is (subject, the `jti` of its current refresh token)
+//! and ends sessions (logout, "log this user out everywhere", reuse of a spent refresh token).
+//! The layer never asks the store: it reads the store's local [`Revocations`] set, which the
+//! store keeps current (the Redis store across a whole fleet, through pub/sub).
+//!
+//! Two stores come with the crate: [`MemorySessionStore`] (one instance) and, with the `redis`
+//! feature, `RedisSessionStore` (a fleet sharing one Redis).
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jwt_login::session::{MemorySessionStore, RefreshVerdict, Rotation, SessionStore, new_session_id};
+//! use tower_jwt_login::{Grant, JwtConfig, JwtKey, TokenUse};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let jwt = JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
+//!     .build()
+//!     .unwrap();
+//! let store = MemorySessionStore::new(&jwt);
+//!
+//! // Login: a new session, tokens minted for it.
+//! let sid = new_session_id();
+//! let issued = jwt.issue(&Grant::new("alice").session(&sid));
+//! let refresh_exp = jwt.verify(&issued.tokens.refresh_token, TokenUse::Refresh).unwrap().expires_at();
+//! store.start(&sid, "alice", &issued.refresh_jti, refresh_exp).await.unwrap();
+//!
+//! // Refresh with rotation: the presented refresh token is spent, its successor is current.
+//! let next = jwt.issue(&Grant::new("alice").session(&sid));
+//! let rotation = Rotation::new(&next.refresh_jti, refresh_exp, Duration::ZERO);
+//! let verdict = store.refresh(&sid, "alice", &issued.refresh_jti, Some(rotation)).await.unwrap();
+//! assert_eq!(verdict, RefreshVerdict::Rotated);
+//!
+//! // The spent token again: reuse, the whole session ends.
+//! let again = jwt.issue(&Grant::new("alice").session(&sid));
+//! let rotation = Rotation::new(&again.refresh_jti, refresh_exp, Duration::ZERO);
+//! let verdict = store.refresh(&sid, "alice", &issued.refresh_jti, Some(rotation)).await.unwrap();
+//! assert_eq!(verdict, RefreshVerdict::Reused);
+//! let access = jwt.verify(&next.tokens.access_token, TokenUse::Access).unwrap();
+//! assert!(store.revocations().is_revoked(&access));
+//!
+//! // "Log this user out everywhere" (after a password change, a disabled account, …).
+//! store.end_all("alice").await.unwrap();
+//! # });
+//! ```
+
+mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+mod revocations;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+pub use memory::MemorySessionStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::RedisSessionStore;
+pub use revocations::Revocations;
+
+use crate::token::fill_random;
+
+/// A new session id: 128 random bits, base64url without padding (22 characters).
+///
+/// ```
+/// let sid = tower_jwt_login::session::new_session_id();
+/// assert_eq!(sid.len(), 22);
+/// assert!(sid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+/// ```
+pub fn new_session_id() -> String {
+    let mut random = [0u8; 16];
+    fill_random(&mut random);
+    URL_SAFE_NO_PAD.encode(random)
+}
+
+/// The store's answer to a refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshVerdict {
+    /// The session is live and the token current (no rotation asked): issue an access token.
+    Live,
+    /// The presented token was spent and the successor is now current: issue the successor.
+    Rotated,
+    /// The presented token had been spent already (beyond the grace): the whole session has been
+    /// ended and revoked on every instance. Refuse.
+    Reused,
+    /// The session is unknown, ended or expired. Refuse.
+    Ended,
+}
+
+/// A rotation asked of [`SessionStore::refresh`]: the refresh token minted as the successor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation<'a> {
+    successor_jti: &'a str,
+    expires_at: u64,
+    grace: Duration,
+}
+
+impl<'a> Rotation<'a> {
+    /// The successor's `jti` and `exp` (Unix seconds; the session then lives until then), and
+    /// the grace: how long after spending a token presenting it again still rotates (a client
+    /// retrying a refresh whose answer was lost) instead of counting as reuse. `Duration::ZERO`
+    /// (the default of the services) makes every second presentation a reuse.
+    pub fn new(successor_jti: &'a str, expires_at: u64, grace: Duration) -> Self {
+        Rotation {
+            successor_jti,
+            expires_at,
+            grace,
+        }
+    }
+
+    /// The successor's `jti`.
+    pub fn successor_jti(&self) -> &'a str {
+        self.successor_jti
+    }
+
+    /// The successor's `exp`.
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// The reuse grace.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+}
+
+/// A failure of the session store itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The store cannot be reached in time (timeout, connection refused or lost). The services
+    /// answer `503 Service Unavailable` with `Retry-After`; no token is issued.
+    Unavailable(String),
+    /// The store answered with an error (a bug, a misconfiguration). Answered as a 500.
+    Store(String),
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Unavailable(why) => write!(f, "session store unavailable: {why}"),
+            SessionError::Store(why) => write!(f, "session store error: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+/// Where sessions live. Native `async fn` in traits: implement it with `async fn start(...)`.
+///
+/// Every state change must be atomic with respect to other instances sharing the store: two
+/// refreshes with the same token at the same moment yield at most one [`RefreshVerdict::Rotated`].
+/// Entries must not outlive what they track (a session expires with its newest refresh token, a
+/// revocation with the longest token lifetime).
+///
+/// ```
+/// use std::sync::Mutex;
+/// use std::collections::HashMap;
+/// use tower_jwt_login::session::{RefreshVerdict, Revocations, Rotation, SessionError, SessionStore};
+///
+/// /// Sessions without rotation or revocation sync: a sketch of the contract.
+/// #[derive(Default)]
+/// struct Sketch {
+///     sessions: Mutex<HashMap<String, (String, String)>>, // sid -> (subject, refresh jti)
+///     revocations: Revocations,
+/// }
+///
+/// impl SessionStore for Sketch {
+///     async fn start(&self, sid: &str, subject: &str, refresh_jti: &str, _expires_at: u64) -> Result<(), SessionError> {
+///         let mut sessions = self.sessions.lock().unwrap();
+///         sessions.insert(sid.to_owned(), (subject.to_owned(), refresh_jti.to_owned()));
+///         Ok(())
+///     }
+///     async fn refresh(&self, sid: &str, subject: &str, jti: &str, rotation: Option<Rotation<'_>>) -> Result<RefreshVerdict, SessionError> {
+///         let sessions = self.sessions.lock().unwrap();
+///         Ok(match (sessions.get(sid), rotation) {
+///             (Some((s, j)), None) if s == subject && j == jti => RefreshVerdict::Live,
+///             _ => RefreshVerdict::Ended,
+///         })
+///     }
+///     async fn end(&self, sid: &str) -> Result<(), SessionError> {
+///         self.sessions.lock().unwrap().remove(sid);
+///         self.revocations.revoke_session(sid, u64::MAX);
+///         Ok(())
+///     }
+///     async fn end_all(&self, subject: &str) -> Result<(), SessionError> {
+///         let mut sessions = self.sessions.lock().unwrap();
+///         sessions.retain(|sid, (s, _)| {
+///             if s == subject { self.revocations.revoke_session(sid, u64::MAX); }
+///             s != subject
+///         });
+///         Ok(())
+///     }
+///     fn revocations(&self) -> &Revocations {
+///         &self.revocations
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = Sketch::default();
+/// store.start("s1", "alice", "j1", u64::MAX).await.unwrap();
+/// assert_eq!(store.refresh("s1", "alice", "j1", None).await.unwrap(), RefreshVerdict::Live);
+/// store.end("s1").await.unwrap();
+/// assert!(store.revocations().is_session_revoked("s1"));
+/// # });
+/// ```
+pub trait SessionStore: Send + Sync + 'static {
+    /// Starts session `sid` of `subject` whose current refresh token has `refresh_jti` and
+    /// expires at `expires_at` (Unix seconds). One round trip for a remote store.
+    fn start(
+        &self,
+        sid: &str,
+        subject: &str,
+        refresh_jti: &str,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send;
+
+    /// A refresh with the token `presented_jti` of session `sid`: without `rotation`, whether the
+    /// session is live and the token current ([`RefreshVerdict::Live`]); with it, spends the
+    /// token and makes the successor current ([`RefreshVerdict::Rotated`]). A spent token beyond
+    /// the grace ends the session ([`RefreshVerdict::Reused`]). One round trip for a remote store.
+    fn refresh(
+        &self,
+        sid: &str,
+        subject: &str,
+        presented_jti: &str,
+        rotation: Option<Rotation<'_>>,
+    ) -> impl Future<Output = Result<RefreshVerdict, SessionError>> + Send;
+
+    /// Ends session `sid` (logout): its refresh token stops working at once, its access tokens
+    /// are refused by every instance's [`Revocations`]. Ending an unknown session revokes it
+    /// all the same.
+    fn end(&self, sid: &str) -> impl Future<Output = Result<(), SessionError>> + Send;
+
+    /// Ends every session of `subject` and refuses every token issued to it before now: "log this
+    /// user out everywhere", e.g. after a password change or when an admin disables a user.
+    fn end_all(&self, subject: &str) -> impl Future<Output = Result<(), SessionError>> + Send;
+
+    /// The local revocation set this store keeps current; hand it to
+    /// [`JwtAuthLayer::revocations`](crate::auth::JwtAuthLayer::revocations).
+    fn revocations(&self) -> &Revocations;
+}
+
+/// How long a revocation must be kept: until no token it could refuse is valid any more (the
+/// longest token lifetime, plus a minute for a refresh answered while the session ended and
+/// for clocks that disagree a little).
+pub(crate) fn retention(jwt: &crate::Jwt) -> u64 {
+    jwt.access_ttl().max(jwt.refresh_ttl()).saturating_add(60)
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`SessionStore`] made object-safe, so the services can hold any store without a type
+/// parameter.
+trait ErasedStore: Send + Sync + 'static {
+    fn start<'a>(
+        &'a self,
+        sid: &'a str,
+        subject: &'a str,
+        refresh_jti: &'a str,
+        expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), SessionError>>;
+    fn refresh<'a>(
+        &'a self,
+        sid: &'a str,
+        subject: &'a str,
+        presented_jti: &'a str,
+        rotation: Option<Rotation<'a>>,
+    ) -> BoxFuture<'a, Result<RefreshVerdict, SessionError>>;
+    fn end<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<(), SessionError>>;
+    fn end_all<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<(), SessionError>>;
+    fn revocations(&self) -> &Revocations;
+}
+
+impl<S: SessionStore> ErasedStore for S {
+    fn start<'a>(
+        &'a self,
+        sid: &'a str,
+        subject: &'a str,
+        refresh_jti: &'a str,
+        expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), SessionError>> {
+        Box::pin(SessionStore::start(
+            self,
+            sid,
+            subject,
+            refresh_jti,
+            expires_at,
+        ))
+    }
+    fn refresh<'a>(
+        &'a self,
+        sid: &'a str,
+        subject: &'a str,
+        presented_jti: &'a str,
+        rotation: Option<Rotation<'a>>,
+    ) -> BoxFuture<'a, Result<RefreshVerdict, SessionError>> {
+        Box::pin(SessionStore::refresh(
+            self,
+            sid,
+            subject,
+            presented_jti,
+            rotation,
+        ))
+    }
+    fn end<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<(), SessionError>> {
+        Box::pin(SessionStore::end(self, sid))
+    }
+    fn end_all<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<(), SessionError>> {
+        Box::pin(SessionStore::end_all(self, subject))
+    }
+    fn revocations(&self) -> &Revocations {
+        SessionStore::revocations(self)
+    }
+}
+
+/// A shared handle on a [`SessionStore`], as the login, refresh and logout services hold it.
+/// Cheap to clone. Built from any store with [`Sessions::new`] (or `.into()`).
+///
+/// It also carries the `Retry-After` (seconds, default 5) of the `503` answered while the store
+/// cannot be reached.
+///
+/// ```
+/// use tower_jwt_login::session::{MemorySessionStore, Sessions};
+/// use tower_jwt_login::{JwtConfig, JwtKey};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let jwt = JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
+///     .build()
+///     .unwrap();
+/// let sessions = Sessions::new(MemorySessionStore::new(&jwt));
+/// // The app's hook: "log this user out everywhere" (password changed, account disabled).
+/// sessions.end_all("alice").await.unwrap();
+/// assert_eq!(sessions.revocations().not_before("alice").is_some(), true);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Sessions {
+    store: std::sync::Arc<dyn ErasedStore>,
+    retry_after: u64,
+    /// The Redis of a Redis store, which the login throttle can count in.
+    #[cfg(feature = "redis")]
+    redis: Option<crate::redis::RedisConnection>,
+}
+
+impl Sessions {
+    /// A handle on `store`.
+    pub fn new<S: SessionStore>(store: S) -> Self {
+        #[cfg(feature = "redis")]
+        let redis = (&store as &dyn std::any::Any)
+            .downcast_ref::<RedisSessionStore>()
+            .map(|store| store.connection().clone());
+        Sessions {
+            store: std::sync::Arc::new(store),
+            retry_after: 5,
+            #[cfg(feature = "redis")]
+            redis,
+        }
+    }
+
+    /// `throttle`, counting in the store's Redis when the store is a Redis one (so its limits
+    /// hold for the whole fleet; see `LoginThrottle::fleet`), unchanged otherwise. Account names
+    /// are keyed with `account_key` (give every instance the same, e.g. the JWT secret).
+    pub fn fleet_throttle(
+        &self,
+        throttle: crate::throttle::LoginThrottle,
+        account_key: &[u8],
+    ) -> crate::throttle::LoginThrottle {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            return throttle.fleet(redis.clone(), account_key);
+        }
+        let _ = account_key;
+        throttle
+    }
+
+    /// The `Retry-After` of the `503` while the store is unreachable (default 5 s; at least 1).
+    pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = retry_after.as_secs().max(1);
+        self
+    }
+
+    /// The configured `Retry-After`, in seconds.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after
+    }
+
+    /// The store's local revocation set (for
+    /// [`JwtAuthLayer::revocations`](crate::auth::JwtAuthLayer::revocations)).
+    pub fn revocations(&self) -> Revocations {
+        self.store.revocations().clone()
+    }
+
+    /// See [`SessionStore::start`].
+    pub async fn start(
+        &self,
+        sid: &str,
+        subject: &str,
+        refresh_jti: &str,
+        expires_at: u64,
+    ) -> Result<(), SessionError> {
+        self.store
+            .start(sid, subject, refresh_jti, expires_at)
+            .await
+    }
+
+    /// See [`SessionStore::refresh`].
+    pub async fn refresh(
+        &self,
+        sid: &str,
+        subject: &str,
+        presented_jti: &str,
+        rotation: Option<Rotation<'_>>,
+    ) -> Result<RefreshVerdict, SessionError> {
+        self.store
+            .refresh(sid, subject, presented_jti, rotation)
+            .await
+    }
+
+    /// Ends one session (logout). See [`SessionStore::end`].
+    pub async fn end(&self, sid: &str) -> Result<(), SessionError> {
+        self.store.end(sid).await
+    }
+
+    /// Logs `subject` out everywhere: every session ends on every instance, and every token
+    /// issued to it before now is refused. Call it after a password change, or when an admin
+    /// disables a user. See [`SessionStore::end_all`].
+    pub async fn end_all(&self, subject: &str) -> Result<(), SessionError> {
+        self.store.end_all(subject).await
+    }
+}
+
+impl<S: SessionStore> From<S> for Sessions {
+    fn from(store: S) -> Self {
+        Sessions::new(store)
+    }
+}
+
+impl fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sessions")
+            .field("revocations", self.store.revocations())
+            .field("retry_after", &self.retry_after)
+            .finish()
+    }
+}

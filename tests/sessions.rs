@@ -1,0 +1,560 @@
+//! Session stores: the contract every store keeps (memory and Redis), and what only the Redis
+//! store must show — atomic rotation across instances, bounded keys, revocation sync within 1 s,
+//! re-read after a reconnect, one round trip per login and per refresh.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use tower_jwt_login::session::{
+    MemorySessionStore, RefreshVerdict, Rotation, SessionStore, new_session_id,
+};
+use tower_jwt_login::{Claims, Grant, Jwt, JwtConfig, JwtKey, TokenUse};
+
+fn jwt() -> Jwt {
+    JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
+        .build()
+        .unwrap()
+}
+
+/// A logged-in session: the store knows it, the tokens carry its id.
+struct Login {
+    sid: String,
+    subject: String,
+    refresh_jti: String,
+    access: Claims,
+}
+
+async fn login<S: SessionStore>(jwt: &Jwt, store: &S, subject: &str) -> Login {
+    let sid = new_session_id();
+    let issued = jwt.issue(&Grant::new(subject).session(&sid));
+    let refresh = jwt
+        .verify(&issued.tokens.refresh_token, TokenUse::Refresh)
+        .unwrap();
+    assert_eq!(refresh.session_id(), Some(sid.as_str()));
+    store
+        .start(&sid, subject, &issued.refresh_jti, refresh.expires_at())
+        .await
+        .unwrap();
+    let access = jwt
+        .verify(&issued.tokens.access_token, TokenUse::Access)
+        .unwrap();
+    Login {
+        sid,
+        subject: subject.to_owned(),
+        refresh_jti: issued.refresh_jti,
+        access,
+    }
+}
+
+fn successor(jwt: &Jwt, login: &Login) -> (String, u64) {
+    let issued = jwt.issue(&Grant::new(&login.subject).session(&login.sid));
+    let exp = jwt
+        .verify(&issued.tokens.refresh_token, TokenUse::Refresh)
+        .unwrap()
+        .expires_at();
+    (issued.refresh_jti, exp)
+}
+
+/// What every store must do. `other` is a second handle on the same sessions (another instance
+/// for Redis, a clone for memory); `synced` waits until a revocation made through `store` is
+/// visible in `other`'s set.
+async fn contract<S: SessionStore>(store: &S, other: &S) {
+    let jwt = jwt();
+    let user = format!("user-{}", new_session_id());
+
+    // Without rotation: the current token refreshes, again and again (Core's clients).
+    let a = login(&jwt, store, &user).await;
+    for _ in 0..3 {
+        let verdict = other.refresh(&a.sid, &user, &a.refresh_jti, None).await;
+        assert_eq!(verdict.unwrap(), RefreshVerdict::Live);
+    }
+    // Another subject's claim on the session, or an unknown session: ended.
+    let verdict = store.refresh(&a.sid, "mallory", &a.refresh_jti, None).await;
+    assert_eq!(verdict.unwrap(), RefreshVerdict::Ended);
+    let verdict = store
+        .refresh(&new_session_id(), &user, &a.refresh_jti, None)
+        .await;
+    assert_eq!(verdict.unwrap(), RefreshVerdict::Ended);
+    assert!(!store.revocations().is_revoked(&a.access));
+
+    // Rotation: the successor is current, the presented token spent.
+    let (next, exp) = successor(&jwt, &a);
+    let verdict = store
+        .refresh(
+            &a.sid,
+            &user,
+            &a.refresh_jti,
+            Some(Rotation::new(&next, exp, Duration::ZERO)),
+        )
+        .await;
+    assert_eq!(verdict.unwrap(), RefreshVerdict::Rotated);
+    let verdict = other.refresh(&a.sid, &user, &next, None).await;
+    assert_eq!(verdict.unwrap(), RefreshVerdict::Live);
+    // The spent token again, with grace 0: reuse ends the whole session, successor included.
+    let (again, exp) = successor(&jwt, &a);
+    let verdict = other
+        .refresh(
+            &a.sid,
+            &user,
+            &a.refresh_jti,
+            Some(Rotation::new(&again, exp, Duration::ZERO)),
+        )
+        .await;
+    assert_eq!(verdict.unwrap(), RefreshVerdict::Reused);
+    assert!(other.revocations().is_revoked(&a.access));
+    let verdict = store.refresh(&a.sid, &user, &next, None).await;
+    assert_eq!(verdict.unwrap(), RefreshVerdict::Ended);
+
+    // Grace: a retry of a lost answer rotates again (replacing the lost successor); after the
+    // grace it is reuse.
+    let b = login(&jwt, store, &user).await;
+    let grace = Duration::from_millis(400);
+    let (lost, exp) = successor(&jwt, &b);
+    let verdict = store.refresh(
+        &b.sid,
+        &user,
+        &b.refresh_jti,
+        Some(Rotation::new(&lost, exp, grace)),
+    );
+    assert_eq!(verdict.await.unwrap(), RefreshVerdict::Rotated);
+    let (retry, exp) = successor(&jwt, &b);
+    let verdict = other.refresh(
+        &b.sid,
+        &user,
+        &b.refresh_jti,
+        Some(Rotation::new(&retry, exp, grace)),
+    );
+    assert_eq!(verdict.await.unwrap(), RefreshVerdict::Rotated);
+    assert_eq!(
+        store.refresh(&b.sid, &user, &retry, None).await.unwrap(),
+        RefreshVerdict::Live
+    );
+    tokio::time::sleep(grace + Duration::from_millis(100)).await;
+    let (late, exp) = successor(&jwt, &b);
+    let verdict = store.refresh(
+        &b.sid,
+        &user,
+        &b.refresh_jti,
+        Some(Rotation::new(&late, exp, grace)),
+    );
+    assert_eq!(verdict.await.unwrap(), RefreshVerdict::Reused);
+    assert!(store.revocations().is_revoked(&b.access));
+
+    // Logout: the refresh token stops at once, the access token is revoked.
+    let c = login(&jwt, store, &user).await;
+    store.end(&c.sid).await.unwrap();
+    assert!(store.revocations().is_revoked(&c.access));
+    let verdict = other.refresh(&c.sid, &user, &c.refresh_jti, None).await;
+    assert_eq!(verdict.unwrap(), RefreshVerdict::Ended);
+
+    // Everywhere: every session of the subject, and tokens issued before now.
+    let d = login(&jwt, store, &user).await;
+    let e = login(&jwt, other, &user).await;
+    let bystander = login(&jwt, store, &format!("other-{user}")).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // `iat` strictly before not-before
+    store.end_all(&user).await.unwrap();
+    for s in [&d, &e] {
+        let verdict = other.refresh(&s.sid, &user, &s.refresh_jti, None).await;
+        assert_eq!(verdict.unwrap(), RefreshVerdict::Ended);
+        assert!(store.revocations().is_revoked(&s.access));
+    }
+    let stateless = jwt
+        .verify(&jwt.issue_pair(&user).access_token, TokenUse::Access)
+        .unwrap();
+    assert!(!store.revocations().is_revoked(&stateless), "issued at now");
+    assert!(!store.revocations().is_revoked(&bystander.access));
+    assert_eq!(
+        store
+            .refresh(
+                &bystander.sid,
+                &bystander.subject,
+                &bystander.refresh_jti,
+                None
+            )
+            .await
+            .unwrap(),
+        RefreshVerdict::Live
+    );
+    // A new login after "everywhere" works.
+    let f = login(&jwt, store, &user).await;
+    assert!(!store.revocations().is_revoked(&f.access));
+}
+
+#[tokio::test]
+async fn memory_store_keeps_the_contract() {
+    let store = MemorySessionStore::new(&jwt());
+    contract(&store, &store.clone()).await;
+}
+
+#[tokio::test]
+async fn memory_store_concurrent_rotation_yields_one_successor() {
+    let jwt = jwt();
+    let store = MemorySessionStore::new(&jwt);
+    for _ in 0..20 {
+        let a = login(&jwt, &store, "alice").await;
+        let (n1, exp) = successor(&jwt, &a);
+        let (n2, _) = successor(&jwt, &a);
+        let (s1, s2) = (store.clone(), store.clone());
+        let (sid, jti) = (a.sid.clone(), a.refresh_jti.clone());
+        let r1 = tokio::spawn(async move {
+            s1.refresh(
+                &sid,
+                "alice",
+                &jti,
+                Some(Rotation::new(&n1, exp, Duration::ZERO)),
+            )
+            .await
+            .unwrap()
+        });
+        let r2 = store
+            .refresh(
+                &a.sid,
+                "alice",
+                &a.refresh_jti,
+                Some(Rotation::new(&n2, exp, Duration::ZERO)),
+            )
+            .await
+            .unwrap();
+        let mut verdicts = [r1.await.unwrap(), r2];
+        verdicts.sort_by_key(|v| format!("{v:?}"));
+        assert_eq!(verdicts, [RefreshVerdict::Reused, RefreshVerdict::Rotated]);
+        drop(s2);
+    }
+}
+
+#[cfg(feature = "redis")]
+#[path = "redis_support/mod.rs"]
+mod support;
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::time::{Duration, Instant};
+
+    use tower_jwt_login::redis::{RedisConnection, RedisOptions};
+    use tower_jwt_login::session::{
+        RedisSessionStore, RefreshVerdict, Rotation, SessionStore, new_session_id,
+    };
+
+    use super::{contract, jwt, login, successor};
+
+    use super::support::*;
+
+    async fn store(url: &str, prefix: &str) -> RedisSessionStore {
+        let options = RedisOptions::new().prefix(prefix);
+        RedisSessionStore::connect(url, options, &jwt())
+            .await
+            .unwrap()
+    }
+
+    async fn pair(prefix: &str) -> (RedisSessionStore, RedisSessionStore) {
+        (store(SHARED, prefix).await, store(SHARED, prefix).await)
+    }
+
+    #[tokio::test]
+    async fn redis_store_keeps_the_contract_across_two_instances() {
+        let prefix = unique_prefix();
+        let (a, b) = pair(&prefix).await;
+        contract(&a, &b).await;
+        // What `a` revoked reached `b` through the sync (the contract checked `a`'s set).
+        let snapshot_a = a.revocations().len();
+        let synced = eventually(Duration::from_secs(1), || {
+            b.revocations().len() >= snapshot_a
+        });
+        assert!(
+            synced.await.is_some(),
+            "{:?} vs {:?}",
+            a.revocations(),
+            b.revocations()
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_rotation_on_two_instances_yields_exactly_one_successor() {
+        let prefix = unique_prefix();
+        let (a, b) = pair(&prefix).await;
+        let jwt = jwt();
+        for _ in 0..30 {
+            let s = login(&jwt, &a, "alice").await;
+            let (n1, exp) = successor(&jwt, &s);
+            let (n2, _) = successor(&jwt, &s);
+            let rot1 = Rotation::new(&n1, exp, Duration::ZERO);
+            let rot2 = Rotation::new(&n2, exp, Duration::ZERO);
+            let (v1, v2) = tokio::join!(
+                a.refresh(&s.sid, "alice", &s.refresh_jti, Some(rot1)),
+                b.refresh(&s.sid, "alice", &s.refresh_jti, Some(rot2)),
+            );
+            let mut verdicts = [v1.unwrap(), v2.unwrap()];
+            verdicts.sort_by_key(|v| format!("{v:?}"));
+            assert_eq!(verdicts, [RefreshVerdict::Reused, RefreshVerdict::Rotated]);
+            // The reuse ended the session: neither successor refreshes.
+            for n in [&n1, &n2] {
+                let v = a.refresh(&s.sid, "alice", n, None).await.unwrap();
+                assert_eq!(v, RefreshVerdict::Ended);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_key_has_a_ttl_no_longer_than_what_it_tracks() {
+        let prefix = unique_prefix();
+        let (a, _b) = pair(&prefix).await;
+        let jwt = jwt(); // refresh 86 400 s, access 600 s: revocations kept 86 460 s
+        let s1 = login(&jwt, &a, "alice").await;
+        let s2 = login(&jwt, &a, "alice").await;
+        let (next, exp) = successor(&jwt, &s1);
+        let rotation = Rotation::new(&next, exp, Duration::ZERO);
+        a.refresh(&s1.sid, "alice", &s1.refresh_jti, Some(rotation))
+            .await
+            .unwrap();
+        let keys = keys_with_pttl(SHARED, &prefix).await;
+        let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        let mut sids = [s1.sid.clone(), s2.sid.clone()];
+        sids.sort();
+        assert_eq!(
+            names,
+            [
+                format!("{prefix}{{sessions}}:sess:{}", sids[0]),
+                format!("{prefix}{{sessions}}:sess:{}", sids[1]),
+                format!("{prefix}{{sessions}}:user:alice"),
+            ]
+        );
+        for (key, pttl) in &keys {
+            assert!(*pttl > 86_390_000 && *pttl <= 86_400_000, "{key}: {pttl}");
+        }
+        a.end(&s2.sid).await.unwrap();
+        let bob = login(&jwt, &a, "bob").await;
+        a.end_all("bob").await.unwrap();
+        let keys = keys_with_pttl(SHARED, &prefix).await;
+        let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                format!("{prefix}{{sessions}}:nbf"),
+                format!("{prefix}{{sessions}}:revoked"),
+                format!("{prefix}{{sessions}}:sess:{}", s1.sid),
+                format!("{prefix}{{sessions}}:user:alice"),
+            ]
+        );
+        for (key, pttl) in &keys {
+            let max = if key.ends_with("nbf") || key.ends_with("revoked") {
+                86_460_000
+            } else {
+                86_400_000
+            };
+            assert!(*pttl > 86_390_000 && *pttl <= max, "{key}: {pttl}");
+        }
+        let revoked: Vec<String> = cmd(
+            SHARED,
+            &[
+                "ZRANGE",
+                &format!("{prefix}{{sessions}}:revoked"),
+                "0",
+                "-1",
+            ],
+        )
+        .await;
+        let mut expected = vec![s2.sid.clone(), bob.sid.clone()];
+        expected.sort();
+        let mut revoked = revoked;
+        revoked.sort();
+        assert_eq!(revoked, expected);
+    }
+
+    #[tokio::test]
+    async fn a_revocation_reaches_the_other_instance_within_a_second() {
+        let prefix = unique_prefix();
+        let (a, b) = pair(&prefix).await;
+        let jwt = jwt();
+        for _ in 0..5 {
+            let s = login(&jwt, &a, "alice").await;
+            assert!(!b.revocations().is_revoked(&s.access));
+            a.end(&s.sid).await.unwrap();
+            let took = eventually(Duration::from_secs(1), || {
+                b.revocations().is_revoked(&s.access)
+            });
+            assert!(took.await.is_some(), "not synced within 1 s");
+        }
+        // And "everywhere" through b reaches a.
+        let s = login(&jwt, &a, "carol").await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        b.end_all("carol").await.unwrap();
+        let took = eventually(Duration::from_secs(1), || {
+            a.revocations().is_revoked(&s.access)
+        });
+        assert!(took.await.is_some());
+        assert!(a.revocations().not_before("carol").is_some());
+        // A store started later reads what was revoked before it.
+        let late = store(SHARED, &prefix).await;
+        assert!(late.revocations().is_revoked(&s.access));
+    }
+
+    #[tokio::test]
+    async fn after_a_subscriber_reconnect_the_set_is_re_read() {
+        let server = PrivateRedis::start();
+        let prefix = unique_prefix();
+        let (a, b) = (
+            store(&server.url(), &prefix).await,
+            store(&server.url(), &prefix).await,
+        );
+        let jwt = jwt();
+        let s = login(&jwt, &a, "alice").await;
+        // Both sync tasks subscribed (and past their first re-read).
+        let channel = format!("{prefix}{{sessions}}:events");
+        loop {
+            let (_, n): (String, i64) = cmd(&server.url(), &["PUBSUB", "NUMSUB", &channel]).await;
+            if n == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // A revocation written without its message: only a re-read can find it.
+        let until = (support_now() + 3600).to_string();
+        let _: i64 = cmd(
+            &server.url(),
+            &[
+                "ZADD",
+                &format!("{prefix}{{sessions}}:revoked"),
+                &until,
+                &s.sid,
+            ],
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !b.revocations().is_revoked(&s.access),
+            "no message was sent"
+        );
+        let killed: i64 = cmd(&server.url(), &["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+        assert_eq!(killed, 2);
+        let took = eventually(Duration::from_secs(1), || {
+            b.revocations().is_revoked(&s.access)
+        });
+        assert!(
+            took.await.is_some(),
+            "not re-read within 1 s of the reconnect"
+        );
+        assert!(a.revocations().is_revoked(&s.access));
+    }
+
+    fn support_now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    #[tokio::test]
+    async fn one_round_trip_per_login_and_per_refresh() {
+        let server = PrivateRedis::start();
+        let prefix = unique_prefix();
+        let a = store(&server.url(), &prefix).await;
+        let jwt = jwt();
+        let monitor = Monitor::start(&server.url()).await;
+        let s = login(&jwt, &a, "alice").await;
+        let login_calls = monitor.take().await;
+        assert_eq!(login_calls.len(), 1, "{login_calls:#?}");
+        assert!(login_calls[0].contains("\"EVALSHA\""), "{login_calls:?}");
+        let verdict = a
+            .refresh(&s.sid, "alice", &s.refresh_jti, None)
+            .await
+            .unwrap();
+        assert_eq!(verdict, RefreshVerdict::Live);
+        let refresh_calls = monitor.take().await;
+        assert_eq!(refresh_calls.len(), 1, "{refresh_calls:#?}");
+        let (next, exp) = successor(&jwt, &s);
+        let rotation = Rotation::new(&next, exp, Duration::ZERO);
+        let verdict = a
+            .refresh(&s.sid, "alice", &s.refresh_jti, Some(rotation))
+            .await
+            .unwrap();
+        assert_eq!(verdict, RefreshVerdict::Rotated);
+        let rotate_calls = monitor.take().await;
+        assert_eq!(rotate_calls.len(), 1, "{rotate_calls:#?}");
+        println!(
+            "round trips: login {}, refresh {}, rotating refresh {}",
+            login_calls.len(),
+            refresh_calls.len(),
+            rotate_calls.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_logout_survives_a_redis_restart_and_outage_calls_fail_fast() {
+        let mut server = PrivateRedis::start();
+        let prefix = unique_prefix();
+        let options = RedisOptions::new()
+            .prefix(&prefix)
+            .timeout(Duration::from_millis(500));
+        let redis = RedisConnection::connect(&server.url(), options)
+            .await
+            .unwrap();
+        let a = RedisSessionStore::new(redis, &jwt()).await.unwrap();
+        let jwt = jwt();
+        let s = login(&jwt, &a, "alice").await;
+        a.end(&s.sid).await.unwrap();
+
+        server.kill();
+        // Down: every call fails as Unavailable, within the timeout.
+        let started = Instant::now();
+        let err = a
+            .start(&new_session_id(), "alice", "j", support_now() + 60)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, tower_jwt_login::session::SessionError::Unavailable(_)),
+            "{err:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(700),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            a.revocations().is_revoked(&s.access),
+            "the last known set still serves"
+        );
+
+        // Back, empty: calls work again within a few seconds, and the logout is written back.
+        server.restart();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let fresh = loop {
+            let t = login_try(&jwt, &a).await;
+            if let Some(t) = t {
+                break t;
+            }
+            assert!(Instant::now() < deadline, "no recovery within 5 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(
+            a.refresh(&fresh.0, "alice", &fresh.1, None).await.unwrap(),
+            RefreshVerdict::Live
+        );
+        let key = format!("{prefix}{{sessions}}:revoked");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let members: Vec<String> = cmd(&server.url(), &["ZRANGE", &key, "0", "-1"]).await;
+            if members.contains(&s.sid) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "revocation not written back");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // So an instance started after the outage refuses it too.
+        let late = store(&server.url(), &prefix).await;
+        assert!(late.revocations().is_revoked(&s.access));
+    }
+
+    async fn login_try(
+        jwt: &tower_jwt_login::Jwt,
+        store: &RedisSessionStore,
+    ) -> Option<(String, String)> {
+        let sid = new_session_id();
+        let issued = jwt.issue(&tower_jwt_login::Grant::new("alice").session(&sid));
+        store
+            .start(&sid, "alice", &issued.refresh_jti, support_now() + 600)
+            .await
+            .ok()
+            .map(|()| (sid, issued.refresh_jti))
+    }
+}
