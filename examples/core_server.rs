@@ -21,6 +21,15 @@
 //! `CF-Connecting-IP`, `True-Client-IP`, `Fly-Client-IP`). With none set, auth is enabled for user
 //! `admin` with a generated password printed once at start-up.
 //!
+//! Keys (docs/keys.md): `CORE_API_AUTH_JWT_ALGORITHM` (`HS256` default, `HS384`, `HS512`, and
+//! with `--features asymmetric` `EdDSA`, `ES256`, `RS256`), `CORE_API_AUTH_JWT_PRIVATE_KEY` (the
+//! PKCS#8 PEM file that signs; an asymmetric algorithm without one uses a fresh key, with a
+//! warning), `CORE_API_AUTH_JWT_VERIFY_KEYS` (comma-separated PEM files, public or private, of
+//! keys that only verify: the previous key after a rotation) and
+//! `CORE_API_AUTH_JWT_PREVIOUS_SECRETS` (comma-separated previous `CORE_API_AUTH_JWT_SECRET`s).
+//! With a public key in the ring, `GET /.well-known/jwks.json` publishes it. A bad key file stops
+//! start-up with a message naming the file and the problem.
+//!
 //! Logs go to stdout at `RUST_LOG` (default `info`), written by a background thread
 //! (`tracing-appender`'s non-blocking writer) so that no request waits for the log's output;
 //! with colour only when stdout is a terminal.
@@ -45,12 +54,13 @@ use axum::extract::ConnectInfo;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{HeaderValue, Method, StatusCode, header};
-use tower_jwt_login::JwtConfig;
+use tower_jwt_login::Jwt;
 use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
 use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
 use tower_jwt_login::config::{CoreAuthConfig, random_password};
 use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
+use tower_jwt_login::jwks::{JWKS_PATH, JwksService};
 use tower_jwt_login::login::{LoginService, LogoutService, RefreshService};
 use tower_jwt_login::session::Sessions;
 
@@ -94,7 +104,9 @@ pub fn app_with_sessions<A: Auth0Provider>(
         return Ok(router);
     }
 
-    let jwt = JwtConfig::new(auth.jwt_key()).build()?;
+    // The key ring: CORE_API_AUTH_JWT_ALGORITHM, _PRIVATE_KEY, _VERIFY_KEYS, _PREVIOUS_SECRETS.
+    let jwt = auth.jwt_config()?.build()?;
+    let router = with_jwks(router, &jwt);
     // The client address for the login throttle and the audit log: the TCP peer that axum
     // records with `into_make_service_with_connect_info` (read without `peer_from` when the
     // crate's `axum` feature is on), or what a trusted proxy forwarded in the configured header.
@@ -135,11 +147,24 @@ pub fn app_with_sessions<A: Auth0Provider>(
             )
             .route_service("/api/logout/all", LogoutService::all(jwt.clone(), sessions));
     }
-    let policy = policy.protected("/api").protected("/api/*").public("/*");
+    let policy = policy.protected("/api").protected("/api/*")
+        .public(JWKS_PATH)
+        .public("/*");
     Ok(router
         .route_service("/api/login", login)
         .route_service("/api/login/refresh", refresh)
         .layer(layer.policy(policy)))
+}
+
+/// `GET /.well-known/jwks.json` with the ring's public keys, when it has any (asymmetric keys).
+fn with_jwks(router: Router, jwt: &Jwt) -> Router {
+    if !jwt.has_public_keys() {
+        return router;
+    }
+    for kid in jwt.kids() {
+        tracing::info!(kid, path = JWKS_PATH, "publishing JWT key");
+    }
+    router.route_service(JWKS_PATH, JwksService::new(jwt))
 }
 
 async fn process_list() -> impl IntoResponse {

@@ -39,6 +39,7 @@
 //! ```
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use zeroize::Zeroizing;
@@ -47,7 +48,9 @@ use crate::client_addr::{ClientAddrResolver, ClientIpHeader, TrustedProxies};
 use crate::session::{MemorySessionStore, Sessions};
 use crate::store::PlaintextUser;
 use crate::throttle::{LoginThrottle, ThrottleConfig};
-use crate::token::{Jwt, JwtKey};
+use crate::token::{
+    Algorithm, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, SigningKey, VerificationKey,
+};
 
 /// Why the configured session store could not be set up (Redis unreachable, no `redis`
 /// feature).
@@ -86,6 +89,9 @@ pub struct CoreAuthConfig {
     /// them: `X-Forwarded-For` (default), `X-Real-IP`, `Forwarded`, `CF-Connecting-IP`,
     /// `True-Client-IP` or `Fly-Client-IP` (the crate's; anything else is refused).
     pub client_ip_header: ClientIpHeader,
+    /// The key ring's settings (`CORE_API_AUTH_JWT_ALGORITHM`, `_PRIVATE_KEY`, `_VERIFY_KEYS`,
+    /// `_PREVIOUS_SECRETS`; the crate's): see [`JwtKeySettings`].
+    pub jwt_keys: JwtKeySettings,
     /// `CORE_API_AUTH_SESSIONS`: where sessions live (off by default: stateless, as Core).
     pub sessions: SessionBackend,
     /// `CORE_API_AUTH_REFRESH_ROTATION`: refresh-token rotation with reuse detection (needs
@@ -147,6 +153,7 @@ impl Default for CoreAuthConfig {
             redis_prefix: "tjl:".to_owned(),
             redis_timeout: Duration::from_secs(1),
             client_ip_header: ClientIpHeader::default(),
+            jwt_keys: JwtKeySettings::default(),
         }
     }
 }
@@ -191,6 +198,11 @@ pub enum ConfigError {
         /// Its value.
         value: String,
     },
+    /// `CORE_API_AUTH_JWT_ALGORITHM` names no supported algorithm.
+    InvalidAlgorithm {
+        /// The value.
+        value: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -217,6 +229,11 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::RotationWithoutSessions => f.write_str(
                 "CORE_API_AUTH_REFRESH_ROTATION needs sessions: set CORE_API_AUTH_SESSIONS",
+            ),
+            ConfigError::InvalidAlgorithm { value } => write!(
+                f,
+                "CORE_API_AUTH_JWT_ALGORITHM={value:?} is not one of HS256, HS384, HS512, EdDSA, \
+                 ES256, RS256"
             ),
             ConfigError::InvalidNetworks { var } => {
                 write!(
@@ -334,6 +351,7 @@ impl CoreAuthConfig {
                 value: v.clone(),
             })?;
         }
+        self.jwt_keys = self.jwt_keys.with_lookup(&lookup)?;
         self.validate()?;
         Ok(self)
     }
@@ -471,7 +489,131 @@ impl fmt::Debug for CoreAuthConfig {
             .field("redis_prefix", &self.redis_prefix)
             .field("redis_timeout", &self.redis_timeout)
             .field("client_ip_header", &self.client_ip_header)
+            .field("jwt_keys", &self.jwt_keys)
             .finish()
+    }
+}
+
+/// The key ring's settings from the environment (the crate's variables; see docs/keys.md).
+///
+/// ```
+/// use tower_jwt_login::Algorithm;
+/// use tower_jwt_login::config::CoreAuthConfig;
+///
+/// let config = CoreAuthConfig::default()
+///     .with_lookup(|k| match k {
+///         "CORE_API_AUTH_JWT_ALGORITHM" => Some("HS512".into()),
+///         "CORE_API_AUTH_JWT_PREVIOUS_SECRETS" => Some("old-one, older-one".into()),
+///         _ => None,
+///     })
+///     .unwrap();
+/// assert_eq!(config.jwt_keys.algorithm, Algorithm::HS512);
+/// let jwt = config.username("admin").password("pw").jwt_secret("new").jwt_config().unwrap().build().unwrap();
+/// assert_eq!(jwt.kids().len(), 3); // with previous secrets, every key has a kid
+/// ```
+#[derive(Clone, Default)]
+pub struct JwtKeySettings {
+    /// `CORE_API_AUTH_JWT_ALGORITHM`: `HS256` (default), `HS384`, `HS512`, `EdDSA`, `ES256`,
+    /// `RS256` (the last three need the cargo feature `asymmetric`).
+    pub algorithm: Algorithm,
+    /// `CORE_API_AUTH_JWT_PRIVATE_KEY`: the PKCS#8 PEM file of the signing key (asymmetric
+    /// algorithms; without one a fresh key is used, with a warning).
+    pub private_key: Option<PathBuf>,
+    /// `CORE_API_AUTH_JWT_VERIFY_KEYS`: comma-separated PEM files (public or private) of keys
+    /// that only verify.
+    pub verify_keys: Vec<PathBuf>,
+    /// `CORE_API_AUTH_JWT_PREVIOUS_SECRETS`: comma-separated previous JWT secrets, each keyed as
+    /// Core keys the current one (`username + password + secret`).
+    previous_secrets: Vec<Zeroizing<String>>,
+}
+
+impl JwtKeySettings {
+    fn with_lookup(
+        mut self,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        if let Some(v) = lookup("CORE_API_AUTH_JWT_ALGORITHM").filter(|v| !v.trim().is_empty()) {
+            self.algorithm =
+                Algorithm::from_name(v.trim()).ok_or(ConfigError::InvalidAlgorithm { value: v })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_JWT_PRIVATE_KEY").filter(|v| !v.trim().is_empty()) {
+            self.private_key = Some(PathBuf::from(v.trim()));
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_JWT_VERIFY_KEYS") {
+            self.verify_keys = list(v).into_iter().map(PathBuf::from).collect();
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_JWT_PREVIOUS_SECRETS") {
+            self.previous_secrets = list(v).into_iter().map(Zeroizing::new).collect();
+        }
+        Ok(self)
+    }
+
+    /// Adds a previous JWT secret.
+    pub fn previous_secret(mut self, secret: impl Into<String>) -> Self {
+        self.previous_secrets.push(Zeroizing::new(secret.into()));
+        self
+    }
+}
+
+impl fmt::Debug for JwtKeySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtKeySettings")
+            .field("algorithm", &self.algorithm)
+            .field("private_key", &self.private_key)
+            .field("verify_keys", &self.verify_keys)
+            .field("previous_secrets", &self.previous_secrets.len())
+            .finish()
+    }
+}
+
+impl CoreAuthConfig {
+    /// The token settings of this configuration: the key ring from [`jwt_keys`](Self::jwt_keys)
+    /// and Core's key ([`jwt_key`](Self::jwt_key)), Core's lifetimes.
+    ///
+    /// HMAC algorithms sign with Core's key; an asymmetric one with the private key file (or a
+    /// fresh key, with a warning). The verify key files and the previous secrets join the ring as
+    /// verification-only keys. Key files are read here: a bad one is a [`KeyError::BadKey`]
+    /// naming the file and the problem.
+    pub fn jwt_config(&self) -> Result<JwtConfig, KeyError> {
+        let keys = &self.jwt_keys;
+        let alg = keys.algorithm;
+        let signing = if alg.is_hmac() {
+            SigningKey::hmac(self.jwt_key()).algorithm(alg)
+        } else if let Some(path) = &keys.private_key {
+            let key = SigningKey::from_pem_file(path)?;
+            match key.key_algorithm() {
+                Some(own) if own != alg => {
+                    return Err(KeyError::BadKey {
+                        origin: path.display().to_string(),
+                        problem: KeyProblem::WrongType(format!(
+                            "an {} key, but CORE_API_AUTH_JWT_ALGORITHM is {}",
+                            own.as_str(),
+                            alg.as_str()
+                        )),
+                    });
+                }
+                _ => key,
+            }
+        } else {
+            SigningKey::generate(alg)?
+        };
+        let mut config = JwtConfig::new(signing);
+        for path in &keys.verify_keys {
+            config = config.verification_key(VerificationKey::from_pem_file(path)?);
+        }
+        for secret in &keys.previous_secrets {
+            let key = JwtKey::core_compatible(&self.username, &self.password, secret);
+            let hmac_alg = if alg.is_hmac() { alg } else { Algorithm::HS256 };
+            config = config.verification_key(VerificationKey::hmac(key).algorithm(hmac_alg));
+        }
+        Ok(config)
     }
 }
 

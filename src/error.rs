@@ -103,6 +103,8 @@ pub enum TokenError {
     UnsupportedHeader,
     /// The signature does not match.
     InvalidSignature,
+    /// The header's `kid` names no key of the ring.
+    UnknownKey,
     /// A claim has the wrong JSON type, or appears twice.
     InvalidClaims,
     /// A required claim (`exp`, `iss`, `sub`, `usefor`) is missing.
@@ -132,6 +134,7 @@ impl fmt::Display for TokenError {
             TokenError::UnsupportedAlgorithm => "unsupported algorithm",
             TokenError::UnsupportedHeader => "unsupported token header",
             TokenError::InvalidSignature => "invalid signature",
+            TokenError::UnknownKey => "unknown key id",
             TokenError::InvalidClaims => "invalid claims",
             TokenError::MissingClaim(name) => return write!(f, "missing claim `{name}`"),
             TokenError::Expired => "token expired",
@@ -236,6 +239,7 @@ challenges! {
     AuthError::InvalidToken(TokenError::UnsupportedAlgorithm) => "unsupported algorithm",
     AuthError::InvalidToken(TokenError::UnsupportedHeader) => "unsupported token header",
     AuthError::InvalidToken(TokenError::InvalidSignature) => "invalid signature",
+    AuthError::InvalidToken(TokenError::UnknownKey) => "unknown key id",
     AuthError::InvalidToken(TokenError::InvalidClaims) => "invalid claims",
     AuthError::InvalidToken(TokenError::MissingClaim(_)) => "missing claim",
     AuthError::InvalidToken(TokenError::Expired) => "token expired",

@@ -96,6 +96,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 mod json;
+pub mod jwks;
 pub mod login;
 pub mod metrics;
 #[cfg(feature = "redis")]
@@ -110,8 +111,8 @@ pub mod token;
 pub mod tonic;
 
 pub use token::{
-    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, Principal, TokenPair,
-    TokenUse,
+    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, Principal,
+    SigningKey, TokenPair, TokenUse, VerificationKey,
 };
 
 /// The README's Rust snippets, run as doctests. They use axum, tonic and Auth0 together, so they

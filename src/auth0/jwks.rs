@@ -52,8 +52,42 @@ use arc_swap::ArcSwap;
 use tokio::sync::Mutex;
 
 use super::fetch::{FetchError, HttpsFetcher, JwksFetcher};
-use super::jwk::{DocumentError, KeySet, VerifyingKey, parse_jwks};
 use crate::metrics::Metrics;
+use crate::token::jwk::{self, DocumentError, JwkAlg, PublicJwk};
+
+/// One usable verification key of a tenant.
+pub(crate) struct VerifyingKey {
+    pub(crate) alg: jsonwebtoken::Algorithm,
+    pub(crate) key: jsonwebtoken::DecodingKey,
+}
+
+/// The keys of one fetched document.
+pub(crate) type KeySet = jwk::KeySet<VerifyingKey>;
+
+/// A JWKS document → the tenant's verification keys (the JWK checks are shared with the key
+/// ring: `crate::token::jwk`).
+fn parse_jwks(bytes: &[u8], url: &str) -> Result<KeySet, DocumentError> {
+    use jsonwebtoken::{Algorithm, DecodingKey};
+    jwk::parse_jwks(bytes, url, |alg, key| VerifyingKey {
+        alg: match alg {
+            JwkAlg::RS256 => Algorithm::RS256,
+            JwkAlg::PS256 => Algorithm::PS256,
+            JwkAlg::ES256 => Algorithm::ES256,
+            JwkAlg::EdDSA => Algorithm::EdDSA,
+        },
+        key: match key {
+            PublicJwk::Rsa { n, e } => DecodingKey::from_rsa_raw_components(n, e),
+            PublicJwk::P256 { x, y } => {
+                let mut point = Vec::with_capacity(65);
+                point.push(0x04);
+                point.extend_from_slice(x);
+                point.extend_from_slice(y);
+                DecodingKey::from_ec_der(&point)
+            }
+            PublicJwk::Ed25519 { x } => DecodingKey::from_ed_der(x),
+        },
+    })
+}
 
 /// How a [`JwksCache`] fetches and refreshes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -51,8 +51,6 @@ pub use tenant::{Auth0Config, Auth0Tenant, TenantError, TenantProblem};
 #[cfg(feature = "auth0")]
 mod fetch;
 #[cfg(feature = "auth0")]
-mod jwk;
-#[cfg(feature = "auth0")]
 mod jwks;
 #[cfg(feature = "auth0")]
 mod provider;

@@ -34,18 +34,97 @@ enum KeyOrigin {
     Random,
 }
 
-/// An unusable key.
+/// An unusable key, or a key ring that cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyError {
     /// The secret is empty.
     Empty,
+    /// A key (file) that cannot be used: `origin` names it (the file's path, or `PEM` for
+    /// in-memory text), `problem` says why.
+    BadKey {
+        /// The file's path, or `PEM` for a key given as text.
+        origin: String,
+        /// What is wrong with it.
+        problem: KeyProblem,
+    },
+    /// The configured algorithm does not fit the signing key (an HMAC secret with `EdDSA`, a
+    /// P-256 key with `RS256`, …).
+    AlgorithmMismatch {
+        /// The configured algorithm.
+        configured: super::Algorithm,
+        /// The algorithm the key is for.
+        key: super::Algorithm,
+    },
+    /// Two keys of the ring have the same `kid` (the same key listed twice, or a name reused).
+    DuplicateKid(String),
+    /// An asymmetric algorithm in a build without the cargo feature `asymmetric`.
+    AsymmetricDisabled(super::Algorithm),
+}
+
+/// What is wrong with a key file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// The file cannot be read (the I/O error's text).
+    Unreadable(String),
+    /// The text is no PEM (`-----BEGIN …-----` … `-----END …-----`).
+    NotPem,
+    /// A PEM of a kind the ring does not take (a certificate, an encrypted or PKCS#1 / SEC 1
+    /// key, a key on another curve, …); the text says which and what to do.
+    WrongType(String),
+    /// An RSA key with fewer than 2048 bits (the count).
+    RsaTooSmall(usize),
+    /// A structurally broken or inconsistent key.
+    Invalid(&'static str),
+    /// A private key where only a public one fits, or the reverse.
+    NotPrivate,
+    /// The build lacks the cargo feature `asymmetric`.
+    NeedsFeature,
+}
+
+impl fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyProblem::Unreadable(e) => write!(f, "cannot be read: {e}"),
+            KeyProblem::NotPem => f.write_str(
+                "not a PEM file (expected -----BEGIN PRIVATE KEY----- or -----BEGIN PUBLIC KEY-----)",
+            ),
+            KeyProblem::WrongType(what) => write!(f, "wrong key type: {what}"),
+            KeyProblem::RsaTooSmall(bits) => {
+                write!(f, "RSA key of {bits} bits; at least 2048 bits are required")
+            }
+            KeyProblem::Invalid(why) => write!(f, "invalid key: {why}"),
+            KeyProblem::NotPrivate => f.write_str(
+                "a public key cannot sign; give the PKCS#8 private key (-----BEGIN PRIVATE KEY-----)",
+            ),
+            KeyProblem::NeedsFeature => f.write_str(
+                "asymmetric keys need the cargo feature `asymmetric` of tower-jwt-login",
+            ),
+        }
+    }
 }
 
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyError::Empty => f.write_str("the JWT secret is empty"),
+            KeyError::BadKey { origin, problem } => write!(f, "{origin}: {problem}"),
+            KeyError::AlgorithmMismatch { configured, key } => write!(
+                f,
+                "the JWT algorithm is {} but the signing key is a {} key",
+                configured.as_str(),
+                key.as_str()
+            ),
+            KeyError::DuplicateKid(kid) => write!(
+                f,
+                "two keys of the JWT key ring have the kid {kid:?} (is a key listed twice?)"
+            ),
+            KeyError::AsymmetricDisabled(alg) => write!(
+                f,
+                "{} needs the cargo feature `asymmetric` of tower-jwt-login",
+                alg.as_str()
+            ),
         }
     }
 }
@@ -127,6 +206,74 @@ impl fmt::Debug for JwtKey {
             .field("len", &self.bytes.len())
             .field("origin", &self.origin)
             .finish()
+    }
+}
+
+/// A PEM document's label and DER contents.
+#[cfg_attr(not(feature = "asymmetric"), allow(dead_code))]
+pub(crate) enum Pem {
+    /// `-----BEGIN PRIVATE KEY-----`: PKCS#8.
+    Private(Zeroizing<Vec<u8>>),
+    /// `-----BEGIN PUBLIC KEY-----`: SPKI.
+    Public(Vec<u8>),
+}
+
+/// Reads the first PEM block of `text` (RFC 7468; text around it is ignored, as openssl does).
+pub(crate) fn parse_pem(text: &[u8]) -> Result<Pem, KeyProblem> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let text = std::str::from_utf8(text).map_err(|_| KeyProblem::NotPem)?;
+    let mut lines = text.lines().map(str::trim);
+    let label = lines
+        .by_ref()
+        .find_map(|l| l.strip_prefix("-----BEGIN ")?.strip_suffix("-----"))
+        .ok_or(KeyProblem::NotPem)?;
+    let end = format!("-----END {label}-----");
+    let mut body = Zeroizing::new(String::new());
+    let mut closed = false;
+    for line in lines {
+        if line == end {
+            closed = true;
+            break;
+        }
+        if line.contains(':') {
+            // RFC 1421 headers (`Proc-Type: 4,ENCRYPTED`): an encrypted legacy key.
+            return Err(KeyProblem::WrongType(
+                "an encrypted key; decrypt it with `openssl pkey -in KEY -out PLAIN.pem`".into(),
+            ));
+        }
+        body.push_str(line);
+    }
+    if !closed {
+        return Err(KeyProblem::NotPem);
+    }
+    let der = Zeroizing::new(
+        STANDARD
+            .decode(body.as_bytes())
+            .map_err(|_| KeyProblem::NotPem)?,
+    );
+    match label {
+        "PRIVATE KEY" => Ok(Pem::Private(der)),
+        "PUBLIC KEY" => Ok(Pem::Public(der.to_vec())),
+        "ENCRYPTED PRIVATE KEY" => Err(KeyProblem::WrongType(
+            "an encrypted PKCS#8 key; decrypt it with `openssl pkcs8 -in KEY -out PLAIN.pem`"
+                .into(),
+        )),
+        "RSA PRIVATE KEY" | "EC PRIVATE KEY" => Err(KeyProblem::WrongType(format!(
+            "{label} is PKCS#1 / SEC 1, not PKCS#8; convert it with \
+             `openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY8.pem`"
+        ))),
+        "RSA PUBLIC KEY" => Err(KeyProblem::WrongType(
+            "an RSA PUBLIC KEY (PKCS#1); convert it to SPKI with \
+             `openssl rsa -RSAPublicKey_in -in KEY -pubout -out PUB.pem`"
+                .into(),
+        )),
+        "CERTIFICATE" => Err(KeyProblem::WrongType(
+            "a certificate; give the key (`openssl x509 -in CERT -pubkey -noout`)".into(),
+        )),
+        other => Err(KeyProblem::WrongType(format!(
+            "a PEM {other:?}; expected PRIVATE KEY (PKCS#8) or PUBLIC KEY (SPKI)"
+        ))),
     }
 }
 

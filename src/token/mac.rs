@@ -18,13 +18,14 @@ pub(crate) enum PreKeyed {
 pub(crate) const MAX_TAG_LEN: usize = 64;
 
 impl PreKeyed {
-    /// Keys the HMAC. HMAC accepts keys of every length, so `None` does not happen in practice;
-    /// it is still surfaced as a configuration error rather than a panic.
+    /// Keys the HMAC. HMAC accepts keys of every length, so `None` only comes for a non-HMAC
+    /// algorithm; it is surfaced as a configuration error rather than a panic.
     pub(crate) fn new(alg: Algorithm, key: &[u8]) -> Option<Self> {
         Some(match alg {
             Algorithm::HS256 => PreKeyed::Hs256(Hmac::new_from_slice(key).ok()?),
             Algorithm::HS384 => PreKeyed::Hs384(Hmac::new_from_slice(key).ok()?),
             Algorithm::HS512 => PreKeyed::Hs512(Hmac::new_from_slice(key).ok()?),
+            Algorithm::EdDSA | Algorithm::ES256 | Algorithm::RS256 => return None,
         })
     }
 

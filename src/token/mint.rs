@@ -1,10 +1,13 @@
 //! The one place that mints tokens, byte for byte as datarhei Core does (docs/protocol.md §4),
-//! plus the session id claim `sid` when a [`Grant`] carries one.
+//! plus the session id claim `sid` when a [`Grant`] carries one, signed with the key ring's
+//! signing key (its header names its `kid` when the ring has more than one key or the key is
+//! asymmetric).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
+use super::keyring::Signer;
 use super::mac::MAX_TAG_LEN;
 use super::{Grant, IssuedPair, JwtInner, TokenPair, TokenUse, fill_random, now_secs};
 
@@ -65,14 +68,26 @@ impl JwtInner {
         // Serializing integers and strings into a Vec cannot fail.
         let json = serde_json::to_vec(&claims).unwrap_or_default();
 
-        let mut token = String::with_capacity(self.header_b64.len() + json.len() * 4 / 3 + 92);
-        token.push_str(&self.header_b64);
+        let header = &self.ring.signing.header_b64;
+        let mut token = String::with_capacity(header.len() + json.len() * 4 / 3 + 92);
+        token.push_str(header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&json, &mut token);
-        let mut tag = [0u8; MAX_TAG_LEN];
-        let n = self.mac.sign(token.as_bytes(), &mut tag);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag.get(..n).unwrap_or_default(), &mut token);
+        match &self.ring.signer {
+            Signer::Hmac(mac) => {
+                let mut tag = [0u8; MAX_TAG_LEN];
+                let n = mac.sign(token.as_bytes(), &mut tag);
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(tag.get(..n).unwrap_or_default(), &mut token);
+            }
+            #[cfg(feature = "asymmetric")]
+            Signer::Private(signer) => {
+                let mut signature = String::with_capacity(344);
+                signer.sign(token.as_bytes(), &mut signature);
+                token.push('.');
+                token.push_str(&signature);
+            }
+        }
         token
     }
 }

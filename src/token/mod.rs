@@ -18,7 +18,11 @@
 //! assert!(jwt.verify(&pair.refresh_token, TokenUse::Access).is_err());
 //! ```
 
+#[cfg(feature = "asymmetric")]
+mod asym;
+pub(crate) mod jwk;
 mod key;
+mod keyring;
 mod mac;
 mod mint;
 mod principal;
@@ -28,21 +32,22 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
-pub use key::{JwtKey, KeyError};
+pub use key::{JwtKey, KeyError, KeyProblem};
 pub use principal::{
     DEFAULT_MAX_EXTRA_LEN, Principal, PrincipalBuilder, PrincipalError, RESERVED_CLAIMS,
 };
 pub(crate) use key::{fill_random, random_alphanumeric};
+pub use keyring::{SigningKey, VerificationKey};
 
 use crate::error::TokenError;
-use mac::PreKeyed;
+use keyring::Ring;
 
-/// The HMAC algorithm of the crate's tokens. Only the configured one is accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A signing algorithm of the crate's tokens. Each key of the ring accepts exactly its own.
+///
+/// The asymmetric ones (EdDSA, ES256, RS256) need the cargo feature `asymmetric`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Algorithm {
     /// HMAC with SHA-256 (Core's algorithm, the default).
@@ -52,6 +57,12 @@ pub enum Algorithm {
     HS384,
     /// HMAC with SHA-512.
     HS512,
+    /// Ed25519 signatures (RFC 8037).
+    EdDSA,
+    /// ECDSA with P-256 and SHA-256.
+    ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (keys of 2048 bits or more).
+    RS256,
 }
 
 impl Algorithm {
@@ -61,7 +72,36 @@ impl Algorithm {
             Algorithm::HS256 => "HS256",
             Algorithm::HS384 => "HS384",
             Algorithm::HS512 => "HS512",
+            Algorithm::EdDSA => "EdDSA",
+            Algorithm::ES256 => "ES256",
+            Algorithm::RS256 => "RS256",
         }
+    }
+
+    /// The algorithm of a JOSE name (exact, case-sensitive), if supported.
+    ///
+    /// ```
+    /// use tower_jwt_login::Algorithm;
+    ///
+    /// assert_eq!(Algorithm::from_name("EdDSA"), Some(Algorithm::EdDSA));
+    /// assert_eq!(Algorithm::from_name("none"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Algorithm::HS256,
+            Algorithm::HS384,
+            Algorithm::HS512,
+            Algorithm::EdDSA,
+            Algorithm::ES256,
+            Algorithm::RS256,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == name)
+    }
+
+    /// Whether this is an HMAC algorithm (a shared secret signs and verifies).
+    pub fn is_hmac(self) -> bool {
+        matches!(self, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
     }
 }
 
@@ -356,11 +396,13 @@ impl fmt::Debug for IssuedPair {
 /// Settings of the crate's tokens; [`JwtConfig::build`] turns them into a [`Jwt`].
 ///
 /// Defaults are Core's: HS256, issuer `datarhei-core`, 600 s access and 86 400 s refresh
-/// lifetimes, no leeway.
+/// lifetimes, no leeway. The key ring is the signing key given to [`new`](Self::new) plus the
+/// [verification keys](Self::verification_key) (see [`SigningKey`] and [`VerificationKey`]).
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
-    key: JwtKey,
-    algorithm: Algorithm,
+    key: SigningKey,
+    verification: Vec<VerificationKey>,
+    algorithm: Option<Algorithm>,
     issuer: String,
     access_ttl: Duration,
     refresh_ttl: Duration,
@@ -369,11 +411,12 @@ pub struct JwtConfig {
 }
 
 impl JwtConfig {
-    /// Core's defaults with the given key.
-    pub fn new(key: JwtKey) -> Self {
+    /// Core's defaults with the given signing key: a [`JwtKey`] (HMAC) or a [`SigningKey`].
+    pub fn new(key: impl Into<SigningKey>) -> Self {
         JwtConfig {
-            key,
-            algorithm: Algorithm::HS256,
+            key: key.into(),
+            verification: Vec::new(),
+            algorithm: None,
             issuer: "datarhei-core".to_owned(),
             access_ttl: Duration::from_secs(600),
             refresh_ttl: Duration::from_secs(86_400),
@@ -381,9 +424,27 @@ impl JwtConfig {
             max_token_len: 8 * 1024,
         }
     }
-    /// The signing algorithm (HS256 by default). Tokens with any other `alg` are refused.
+    /// The signing algorithm: HS256 by default for an HMAC secret, the key's own for a private
+    /// key (a different one here makes [`build`](Self::build) fail). Each key accepts exactly its
+    /// own algorithm.
     pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
-        self.algorithm = algorithm;
+        self.algorithm = Some(algorithm);
+        self
+    }
+    /// Adds a verification-only key: a previous signing key kept after a rotation (its tokens
+    /// verify until they expire), or another issuer's public key. With more than one key in
+    /// the ring every token carries a `kid`.
+    pub fn verification_key(mut self, key: impl Into<VerificationKey>) -> Self {
+        self.verification.push(key.into());
+        self
+    }
+    /// Adds several verification-only keys ([`verification_key`](Self::verification_key)).
+    pub fn verification_keys<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<VerificationKey>,
+    {
+        self.verification.extend(keys.into_iter().map(Into::into));
         self
     }
     /// The `iss` claim minted and required (default `datarhei-core`).
@@ -412,18 +473,13 @@ impl JwtConfig {
         self
     }
 
-    /// Keys the HMAC once and freezes the settings.
+    /// Builds the key ring (each key checked and keyed once, `kid`s settled) and freezes the
+    /// settings.
     pub fn build(self) -> Result<Jwt, KeyError> {
-        let mac = PreKeyed::new(self.algorithm, self.key.expose_secret()).ok_or(KeyError::Empty)?;
-        let header_json = format!(
-            "{{\"alg\":\"{}\",\"typ\":\"JWT\"}}",
-            self.algorithm.as_str()
-        );
+        let ring = Ring::build(self.key, self.verification, self.algorithm)?;
         Ok(Jwt {
             inner: Arc::new(JwtInner {
-                mac,
-                algorithm: self.algorithm,
-                header_b64: URL_SAFE_NO_PAD.encode(header_json),
+                ring,
                 issuer: Arc::from(self.issuer),
                 access_ttl: self.access_ttl.as_secs(),
                 refresh_ttl: self.refresh_ttl.as_secs(),
@@ -442,10 +498,9 @@ pub struct Jwt {
 }
 
 pub(crate) struct JwtInner {
-    mac: PreKeyed,
-    algorithm: Algorithm,
-    /// The base64url of `{"alg":"…","typ":"JWT"}`: what we mint, and the verifier's fast path.
-    header_b64: String,
+    /// The keys. The signing key's `header_b64` (`{"alg":"…","typ":"JWT"}` for a lone HMAC
+    /// secret) is what we mint, and the verifier's fast path.
+    ring: Ring,
     issuer: Arc<str>,
     access_ttl: u64,
     refresh_ttl: u64,
@@ -498,9 +553,46 @@ impl Jwt {
         &self.inner.issuer
     }
 
-    /// The configured algorithm.
+    /// The signing key's algorithm.
     pub fn algorithm(&self) -> Algorithm {
-        self.inner.algorithm
+        self.inner.ring.signing.alg
+    }
+
+    /// The signing key's `kid`: `None` for a lone HMAC secret (Core's header).
+    pub fn kid(&self) -> Option<&str> {
+        self.inner.ring.signing.kid.as_deref()
+    }
+
+    /// The `kid`s of the ring, signing key first (empty for a lone HMAC secret).
+    pub fn kids(&self) -> Vec<&str> {
+        let ring = &self.inner.ring;
+        std::iter::once(&ring.signing)
+            .chain(&ring.others)
+            .filter_map(|k| k.kid.as_deref())
+            .collect()
+    }
+
+    /// Whether the ring holds a public key, so that a [JWKS](crate::jwks) has something to
+    /// publish.
+    pub fn has_public_keys(&self) -> bool {
+        let ring = &self.inner.ring;
+        std::iter::once(&ring.signing)
+            .chain(&ring.others)
+            .any(|k| k.public.is_some())
+    }
+
+    /// The JWKS document of the ring's public keys, `{"keys":[…]}` (compact, no newline):
+    /// `kty`, `crv`/`n`/`e`/`x`/`y`, `kid`, `alg`, `use: "sig"` — never a private or symmetric
+    /// member. Served by [`crate::jwks::JwksService`].
+    pub fn jwks_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            keys: Vec<jwk::JwkJson<'a>>,
+        }
+        serde_json::to_string(&Doc {
+            keys: self.inner.ring.public_jwks(),
+        })
+        .unwrap_or_else(|_| "{\"keys\":[]}".to_owned())
     }
 
     /// The access token lifetime in seconds.
@@ -517,7 +609,8 @@ impl Jwt {
 impl fmt::Debug for Jwt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Jwt")
-            .field("algorithm", &self.inner.algorithm)
+            .field("algorithm", &self.algorithm())
+            .field("kids", &self.kids())
             .field("issuer", &&*self.inner.issuer)
             .field("access_ttl", &self.inner.access_ttl)
             .field("refresh_ttl", &self.inner.refresh_ttl)
@@ -536,7 +629,33 @@ pub(crate) fn now_secs() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{ClaimText, INLINE_TEXT};
+    use super::{Algorithm, ClaimText, INLINE_TEXT, JwtConfig, JwtKey, TokenUse};
+
+    /// Every HMAC size verifies its own tokens (HS512's 86-character signature once overflowed
+    /// the tag buffer's base64 estimate and every HS512 token was refused).
+    #[test]
+    fn every_hmac_size_round_trips() {
+        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            let jwt = JwtConfig::new(
+                JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap(),
+            )
+            .algorithm(alg)
+            .build()
+            .unwrap();
+            let pair = jwt.issue_pair("alice");
+            assert_eq!(
+                jwt.verify(&pair.access_token, TokenUse::Access)
+                    .unwrap()
+                    .subject(),
+                "alice",
+                "{alg:?}"
+            );
+            assert!(
+                jwt.verify(&pair.refresh_token, TokenUse::Refresh).is_ok(),
+                "{alg:?}"
+            );
+        }
+    }
 
     #[test]
     fn claim_text_inline_and_heap_keep_the_texts() {

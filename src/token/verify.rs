@@ -1,8 +1,9 @@
 //! The one place that verifies tokens, strictly (docs/protocol.md §4 "better").
 //!
 //! The path a Core access token takes: length cap → split into three segments → compare the
-//! header segment with the one we mint (a byte comparison, no decoding) → constant-time HMAC
-//! check with the pre-keyed state → one base64 decode of the claims into a stack buffer → one
+//! header segment with the one we mint (a byte comparison, no decoding; any other header is
+//! decoded and its `kid` picks the ring's key, whose algorithm must be the header's) →
+//! constant-time HMAC check with the pre-keyed state (or the key's asymmetric check) → one base64 decode of the claims into a stack buffer → one
 //! JSON parse borrowing from it → claim checks. Nothing is decoded twice; no lock is taken.
 
 use std::borrow::Cow;
@@ -13,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::keyring::{RingKey, Verifier};
 use super::mac::MAX_TAG_LEN;
 use super::{ClaimText, Claims, JwtInner, TokenUse, now_secs};
 use crate::error::TokenError;
@@ -57,8 +59,9 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
-/// The header fields that matter. `kid`, `jku`, `x5u`, `jwk`, `x5c` are never consulted: the
-/// key is the configured one.
+/// The header fields that matter. `jku`, `x5u`, `jwk`, `x5c` are never consulted: the key is
+/// one of the ring's. `kid` picks the ring's key when its keys have `kid`s; a lone HMAC secret
+/// ignores it, whatever its value, as before there were rings.
 ///
 /// As in the claims, a present field is present whatever its value: `"crit": null` is a `crit`
 /// (refused), `"typ": null` is no string (refused).
@@ -70,6 +73,62 @@ struct RawHeader<'a> {
     typ: Option<Text<'a>>,
     #[serde(default, deserialize_with = "non_null")]
     crit: Option<IgnoredAny>,
+    #[serde(borrow, default, deserialize_with = "non_null")]
+    kid: Option<AnyText<'a>>,
+}
+
+/// A header member that is a string (`Some`) or anything else (`None`), for `kid`.
+struct AnyText<'a>(Option<Text<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for AnyText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = AnyText<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(AnyText(Some(Text(Cow::Borrowed(v)))))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(AnyText(Some(Text(Cow::Owned(v.to_owned())))))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(AnyText(None))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(AnyText(None))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(AnyText(None))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(AnyText(None))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(AnyText(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(AnyText(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AnyText(None))
+            }
+        }
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// A JSON string borrowed from the decoded segment when it has no escapes (always, for the
@@ -105,6 +164,26 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
+/// Checks an asymmetric signature: decoded onto the stack, verified with the key's one algorithm.
+#[cfg(feature = "asymmetric")]
+fn verify_public(
+    public: &super::asym::Verifier,
+    signing_input: &str,
+    signature: &str,
+) -> Result<(), TokenError> {
+    let mut sig = [0u8; super::asym::MAX_SIG_LEN];
+    let len = decode_into(signature, &mut sig).map_err(|e| match e {
+        TokenError::TooLong => TokenError::InvalidSignature,
+        other => other,
+    })?;
+    let sig = sig.get(..len).ok_or(TokenError::Malformed)?;
+    if public.verify(signing_input.as_bytes(), sig) {
+        Ok(())
+    } else {
+        Err(TokenError::InvalidSignature)
+    }
+}
+
 /// Claims of a Core token are about 200 bytes; anything up to this size decodes on the stack.
 const STACK_CLAIMS: usize = 768;
 
@@ -120,18 +199,28 @@ impl JwtInner {
             return Err(TokenError::Malformed);
         }
 
-        if header != self.header_b64 {
-            self.check_header(header)?;
-        }
+        let key = if header == self.ring.signing.header_b64 {
+            &self.ring.signing
+        } else {
+            self.select_key(header)?
+        };
 
-        let mut tag = [0u8; MAX_TAG_LEN];
-        let tag_len = decode_into(signature, &mut tag).map_err(|e| match e {
-            TokenError::TooLong => TokenError::InvalidSignature,
-            other => other,
-        })?;
-        let tag = tag.get(..tag_len).ok_or(TokenError::Malformed)?;
-        if tag_len != self.mac.tag_len() || !self.mac.verify(signing_input.as_bytes(), tag) {
-            return Err(TokenError::InvalidSignature);
+        match &key.verifier {
+            Verifier::Hmac(mac) => {
+                // Room for base64's length estimate: 86 characters (an HS512 tag) estimate 66
+                // bytes; a 64-byte buffer refused every HS512 token.
+                let mut tag = [0u8; MAX_TAG_LEN + 3];
+                let tag_len = decode_into(signature, &mut tag).map_err(|e| match e {
+                    TokenError::TooLong => TokenError::InvalidSignature,
+                    other => other,
+                })?;
+                let tag = tag.get(..tag_len).ok_or(TokenError::Malformed)?;
+                if tag_len != mac.tag_len() || !mac.verify(signing_input.as_bytes(), tag) {
+                    return Err(TokenError::InvalidSignature);
+                }
+            }
+            #[cfg(feature = "asymmetric")]
+            Verifier::Public(public) => verify_public(public, signing_input, signature)?,
         }
 
         let mut stack = [0u8; STACK_CLAIMS];
@@ -153,12 +242,21 @@ impl JwtInner {
         self.check_claims(raw, usefor)
     }
 
-    fn check_header(&self, header: &str) -> Result<(), TokenError> {
-        let mut buf = [0u8; 256];
+    /// A header other than the signing key's exact one: the key it names (by `kid`, or the
+    /// signing key without one), which must be for the header's `alg`.
+    fn select_key(&self, header: &str) -> Result<&RingKey, TokenError> {
+        let mut buf = [0u8; 512];
         let n = decode_into(header, &mut buf).map_err(|_| TokenError::Malformed)?;
         let json = buf.get(..n).ok_or(TokenError::Malformed)?;
         let raw: RawHeader<'_> = parse_object(json).ok_or(TokenError::Malformed)?;
-        if raw.alg.as_deref() != Some(self.algorithm.as_str()) {
+        let key = match raw.kid {
+            _ if !self.ring.by_kid => &self.ring.signing,
+            None => &self.ring.signing,
+            Some(AnyText(Some(kid))) => self.ring.find(&kid).ok_or(TokenError::UnknownKey)?,
+            Some(AnyText(None)) => return Err(TokenError::UnsupportedHeader),
+        };
+        // The key's own algorithm, whatever the header says.
+        if raw.alg.as_deref() != Some(key.alg.as_str()) {
             return Err(TokenError::UnsupportedAlgorithm);
         }
         if raw.crit.is_some() {
@@ -168,7 +266,7 @@ impl JwtInner {
         if raw.typ.is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT")) {
             return Err(TokenError::UnsupportedHeader);
         }
-        Ok(())
+        Ok(key)
     }
 
     fn check_claims(&self, raw: RawClaims<'_>, usefor: TokenUse) -> Result<Claims, TokenError> {

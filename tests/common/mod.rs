@@ -23,7 +23,7 @@ pub const INVALID_TOKEN: &str =
 pub const MISSING_CREDENTIALS: &str = "{\"code\":400,\"message\":\"Bad Request\",\"details\":[\"Missing authorization credentials\"]}\n";
 pub const INVALID_CREDENTIALS: &str = "{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Invalid authorization credentials: invalid username or password\"]}\n";
 /// Every RFC 6750 `error_description` the crate sends for a presented token.
-pub const TOKEN_ERROR_DESCRIPTIONS: [&str; 14] = [
+pub const TOKEN_ERROR_DESCRIPTIONS: [&str; 15] = [
     "more than one Authorization header",
     "invalid Authorization header",
     "token too long",
@@ -31,6 +31,7 @@ pub const TOKEN_ERROR_DESCRIPTIONS: [&str; 14] = [
     "unsupported algorithm",
     "unsupported token header",
     "invalid signature",
+    "unknown key id",
     "invalid claims",
     "missing claim",
     "token expired",
