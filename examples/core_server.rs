@@ -258,7 +258,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// `CORE_API_AUTH_SESSIONS`, the session store is set up first (a Redis one must answer).
 pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Error>> {
     let sessions = if auth.enable {
-        let jwt = JwtConfig::new(auth.jwt_key()).build()?;
+        let jwt = auth.jwt_config()?.build()?;
         auth.sessions(&jwt).await?
     } else {
         None
