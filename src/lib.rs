@@ -111,7 +111,7 @@ pub mod token;
 pub mod tonic;
 
 pub use token::{
-    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, Principal,
+    Algorithm, Claims, ExtraClaims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, Principal,
     SigningKey, TokenPair, TokenUse, VerificationKey,
 };
 

@@ -390,7 +390,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             return match self.auth0.verify(bearer).await {
                 Auth0Verdict::Valid { principal } => {
                     tracing::debug!("auth0 token accepted");
-                    let pair = self.issue(principal.subject()).await?;
+                    let pair = self.issue(&principal).await?;
                     Ok((pair, principal.subject().to_owned(), "auth0"))
                 }
                 Auth0Verdict::Invalid { reason } => Err(LoginError::Auth0Rejected(reason)),
@@ -429,7 +429,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         match outcome {
             Ok(Some(principal)) => {
                 tracing::debug!("credentials accepted");
-                let pair = self.issue(principal.subject()).await?;
+                let pair = self.issue(&principal).await?;
                 Ok((pair, principal.subject().to_owned(), "password"))
             }
             Ok(None) => Err(LoginError::InvalidCredentials),
@@ -460,14 +460,15 @@ impl<S: CredentialStore, A> LoginService<S, A> {
 }
 
 impl<S, A> LoginService<S, A> {
-    /// The login answer for `subject`: Core's stateless pair, or, with sessions, a pair of a new
+    /// The login answer for `principal` (its subject and extra claims): Core's stateless pair, or, with sessions, a pair of a new
     /// session that the store knows before the tokens leave.
-    async fn issue(&self, subject: &str) -> Result<crate::TokenPair, LoginError> {
+    async fn issue(&self, principal: &Principal) -> Result<crate::TokenPair, LoginError> {
         let Some(sessions) = &self.sessions else {
-            return Ok(self.jwt.issue_pair(subject));
+            return Ok(self.jwt.issue_pair_for(principal));
         };
+        let subject = principal.subject();
         let sid = new_session_id();
-        let issued = self.jwt.issue(&Grant::new(subject).session(&sid));
+        let issued = self.jwt.issue(&Grant::from(principal).session(&sid));
         match sessions
             .start(
                 &sid,

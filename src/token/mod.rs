@@ -135,9 +135,65 @@ pub struct Claims {
     not_before: Option<u64>,
     lifetime: Option<u64>,
     token_use: TokenUse,
+    /// The extra claims (JSON members after Core's and `sid`, each with its leading comma);
+    /// `None` without, so that Core's tokens verify without an allocation for them.
+    extra: Option<Arc<str>>,
 }
 
 impl Claims {
+    /// The extra claims of the token (those of the [`Principal`] it was minted for) as JSON
+    /// members, each with its leading comma (`,"roles":["admin"]`), in token order; `None`
+    /// without. Reserved names (`aud`, `nbf`, …) are never among them.
+    pub fn extra_members(&self) -> Option<&str> {
+        self.extra.as_deref()
+    }
+
+    /// The extra claims deserialized into `T` (a struct of the app's: unknown members are
+    /// ignored unless `T` denies them). Without extra claims, `T` is read from `{}`. This parses
+    /// on every call; to parse once per request, let the layer do it
+    /// ([`JwtAuthLayer::claims_type`](crate::auth::JwtAuthLayer::claims_type)) and read the
+    /// [`ExtraClaims`] it attaches.
+    ///
+    /// ```
+    /// use tower_jwt_login::{JwtConfig, JwtKey, Principal, TokenUse};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct App { roles: Vec<String>, tenant: String }
+    ///
+    /// let jwt = JwtConfig::new(JwtKey::random()).build().unwrap();
+    /// let alice = Principal::builder("alice").claim("roles", ["admin"]).claim("tenant", "acme").build().unwrap();
+    /// let pair = jwt.issue_pair_for(&alice);
+    /// let claims = jwt.verify(&pair.access_token, TokenUse::Access).unwrap();
+    /// let app: App = claims.extra().unwrap();
+    /// assert_eq!((app.roles[0].as_str(), app.tenant.as_str()), ("admin", "acme"));
+    /// assert!(claims.has_role("admin"));
+    /// assert_eq!(claims.extra_value("tenant"), Some("\"acme\""));
+    /// ```
+    pub fn extra<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        principal::parse_members(self.extra.as_deref())
+    }
+
+    /// The raw JSON of the extra claim `name`, if the token has it.
+    pub fn extra_value(&self, name: &str) -> Option<&str> {
+        let members = self.extra.as_deref()?;
+        let object = members.get(1..)?;
+        // Parse the members as an object without copying: `{` is the only missing byte, so
+        // look the member up in a parse of `{…}` borrowed piecewise.
+        principal::member_value(object, name)
+    }
+
+    /// Whether the extra claim `roles` is an array of strings containing `role` (the
+    /// convention of [`Requirement::role`](crate::auth::Requirement::role)).
+    pub fn has_role(&self, role: &str) -> bool {
+        principal::members_have_role(self.extra.as_deref(), role)
+    }
+
+    /// The principal this token was minted for: its subject and extra claims (what a refresh
+    /// carries over when the store does not look principals up).
+    pub fn principal(&self) -> Principal {
+        Principal::from_checked(self.subject(), self.extra.clone())
+    }
+
     /// `sub`: the user the token was issued to.
     pub fn subject(&self) -> &str {
         self.text.subject()
@@ -187,6 +243,7 @@ impl fmt::Debug for Claims {
             .field("exp", &self.expires_at)
             .field("iat", &self.issued_at)
             .field("usefor", &self.token_use)
+            .field("extra", &self.extra.as_deref().unwrap_or_default())
             .finish_non_exhaustive()
     }
 }
@@ -327,6 +384,20 @@ impl fmt::Debug for TokenPair {
     }
 }
 
+/// The extra claims of the request's token as the app's own type `T`, deserialized once by the
+/// layer ([`JwtAuthLayer::claims_type`](crate::auth::JwtAuthLayer::claims_type)) and put into
+/// the request extensions next to the [`Claims`]. With the `axum` feature it is an extractor
+/// too (it parses on the spot when the layer did not).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExtraClaims<T>(pub T);
+
+impl<T> std::ops::Deref for ExtraClaims<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// What a token is minted for: the subject and, with sessions, the session id (`sid`).
 ///
 /// Built with [`Grant::new`] and refined with builder methods; a grant without a session mints
@@ -344,6 +415,14 @@ impl fmt::Debug for TokenPair {
 pub struct Grant<'a> {
     subject: &'a str,
     session: Option<&'a str>,
+    extra: Option<&'a str>,
+}
+
+/// A grant for the principal's subject with its extra claims.
+impl<'a> From<&'a Principal> for Grant<'a> {
+    fn from(principal: &'a Principal) -> Self {
+        Grant::new(principal.subject()).extra(principal)
+    }
 }
 
 impl<'a> Grant<'a> {
@@ -352,7 +431,20 @@ impl<'a> Grant<'a> {
         Grant {
             subject,
             session: None,
+            extra: None,
         }
+    }
+
+    /// Adds `principal`'s extra claims (minted after Core's claims and `sid`, in the
+    /// principal's order). The subject stays the grant's.
+    pub fn extra(mut self, principal: &'a Principal) -> Self {
+        self.extra = principal.extra_members();
+        self
+    }
+
+    /// The extra claims as JSON members (`,"name":value…`), if any.
+    pub fn extra_members(&self) -> Option<&'a str> {
+        self.extra
     }
 
     /// Ties the tokens to the session `sid` (the `sid` claim, after Core's claims).
@@ -517,7 +609,13 @@ impl Jwt {
 
     /// Mints the refresh answer: a new access token for `subject`.
     pub fn issue_access(&self, subject: &str) -> String {
-        self.inner.issue_access(&Grant::new(subject))
+        self.issue_access_for(&Grant::new(subject))
+    }
+
+    /// Mints the login answer for `principal`: its subject and extra claims, in both tokens.
+    /// Without extra claims, the same as [`issue_pair`](Self::issue_pair).
+    pub fn issue_pair_for(&self, principal: &Principal) -> TokenPair {
+        self.inner.issue(&Grant::from(principal)).tokens
     }
 
     /// Mints an access and a refresh token for `grant` (sharing `iat`), and tells the refresh

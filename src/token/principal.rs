@@ -146,10 +146,6 @@ impl Principal {
             extra,
         }
     }
-
-    pub(crate) fn extra_arc(&self) -> Option<&Arc<str>> {
-        self.extra.as_ref()
-    }
 }
 
 impl fmt::Debug for Principal {
@@ -294,6 +290,21 @@ pub(crate) fn members_of(json: &str) -> Option<Vec<(String, &RawValue)>> {
     let members = serde::Deserializer::deserialize_map(&mut de, Members).ok()?;
     de.end().ok()?;
     Some(members)
+}
+
+/// The raw JSON value of member `name` in `object_inner` (an object's members without the
+/// braces, as `"a":1,"b":[2]`).
+pub(crate) fn member_value<'a>(object_inner: &'a str, name: &str) -> Option<&'a str> {
+    // The members of `{…}` borrow from a copy; find the value's position in the copy and
+    // return the same range of the original (the copy is the original shifted by one byte).
+    let mut object = String::with_capacity(object_inner.len() + 2);
+    object.push('{');
+    object.push_str(object_inner);
+    object.push('}');
+    let members = members_of(&object)?;
+    let (_, value) = members.into_iter().find(|(n, _)| n == name)?;
+    let start = value.get().as_ptr() as usize - object.as_ptr() as usize;
+    object_inner.get(start - 1..start - 1 + value.get().len())
 }
 
 /// Deserializes extra members (`,"a":1,"b":2`, or none) as the object `{"a":1,"b":2}`.
