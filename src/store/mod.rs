@@ -167,3 +167,23 @@ pub enum Lookup {
     /// refresh carries the refresh token's extra claims over.
     NotSupported,
 }
+
+/// A shared store is a store: give the same `Arc` to the [`LoginService`](crate::login::LoginService)
+/// and to [`RefreshService::principals`](crate::login::RefreshService::principals).
+impl<S: CredentialStore> CredentialStore for std::sync::Arc<S> {
+    type Error = S::Error;
+
+    fn authenticate(
+        &self,
+        credentials: &Credentials,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send {
+        (**self).authenticate(credentials)
+    }
+
+    fn principal(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<Lookup, Self::Error>> + Send {
+        (**self).principal(subject)
+    }
+}
