@@ -147,7 +147,9 @@ pub fn app_with_sessions<A: Auth0Provider>(
             )
             .route_service("/api/logout/all", LogoutService::all(jwt.clone(), sessions));
     }
-    let policy = policy.protected("/api").protected("/api/*")
+    let policy = policy
+        .protected("/api")
+        .protected("/api/*")
         .public(JWKS_PATH)
         .public("/*");
     Ok(router

@@ -117,9 +117,9 @@ use crate::error::{
     AuthError, forbidden_response, grpc_permission_denied_response, unauthorized_response,
     unjudged_token_response,
 };
-use crate::{Claims, ExtraClaims};
 #[cfg(doc)]
 use crate::login::{LoginService, RefreshService};
+use crate::{Claims, ExtraClaims};
 
 /// Extracts the access-token claims the [`JwtAuthLayer`](crate::auth::JwtAuthLayer) attached.
 /// Refuses the request with [`ClaimsRejection`] (a §2 401) when there are none.
@@ -404,7 +404,10 @@ impl<R: RoleName> RequireRole<R> {
 
 impl<R: RoleName> fmt::Debug for RequireRole<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RequireRole").field(&R::ROLE).field(&self.0).finish()
+        f.debug_tuple("RequireRole")
+            .field(&R::ROLE)
+            .field(&self.0)
+            .finish()
     }
 }
 

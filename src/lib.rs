@@ -111,8 +111,8 @@ pub mod token;
 pub mod tonic;
 
 pub use token::{
-    Algorithm, Claims, ExtraClaims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, Principal,
-    SigningKey, TokenPair, TokenUse, VerificationKey,
+    Algorithm, Claims, ExtraClaims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError,
+    KeyProblem, Principal, SigningKey, TokenPair, TokenUse, VerificationKey,
 };
 
 /// The README's Rust snippets, run as doctests. They use axum, tonic and Auth0 together, so they

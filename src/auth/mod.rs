@@ -258,9 +258,7 @@ impl<R> Shared<R> {
         let claims = self.authenticate(req)?;
         // Only policies with requirements pay for the check (and only matching paths parse).
         if self.policy.has_requirements()
-            && !self
-                .policy
-                .permits(req.method(), policy_path(req), &claims)
+            && !self.policy.permits(req.method(), policy_path(req), &claims)
         {
             return Err(AuthError::Forbidden);
         }

@@ -274,8 +274,7 @@ impl PathPolicy {
         self.requirements
             .iter()
             .filter(|r| {
-                !plain
-                    || (r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path))
+                !plain || (r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path))
             })
             .all(|r| r.requirement.is_met(claims))
     }
@@ -296,8 +295,7 @@ impl PathPolicy {
             .find(|r| r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path))
             .map_or(Access::Protected, |r| r.access);
         // Only a relaxing verdict needs the scan: protected requests pay nothing for it.
-        if access != Access::Protected
-            && (!is_plain(path) || self.has_requirement_on(method, path))
+        if access != Access::Protected && (!is_plain(path) || self.has_requirement_on(method, path))
         {
             return Access::Protected;
         }

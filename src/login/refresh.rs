@@ -376,7 +376,11 @@ impl RefreshService {
             reason = "store_error",
             "refresh"
         );
-        error_response(method, StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        error_response(
+            method,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+        )
     }
 }
 

@@ -10,8 +10,8 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use super::{CredentialStore, Credentials, Lookup};
-use crate::token::{Principal, PrincipalBuilder, PrincipalError};
 use crate::token::fill_random;
+use crate::token::{Principal, PrincipalBuilder, PrincipalError};
 
 /// Why a hash was refused or could not be checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,7 +180,9 @@ impl Table {
             // The costliest hash may be the one just replaced: look at them all again.
             self.recompute_dummy()
         } else if self.dummy_cost.is_none_or(|c| cost > c) {
-            self.dummy = dummy_like(Some(&PasswordHash::new(phc).map_err(|_| Argon2Error::InvalidHash)?))?;
+            self.dummy = dummy_like(Some(
+                &PasswordHash::new(phc).map_err(|_| Argon2Error::InvalidHash)?,
+            ))?;
             self.dummy_cost = Some(cost);
             Ok(())
         } else {
@@ -418,7 +420,13 @@ impl Argon2Users {
         R: Into<String>,
     {
         let roles: Vec<String> = roles.into_iter().map(Into::into).collect();
-        self.set_claims(username, |p| if roles.is_empty() { p } else { p.claim("roles", &roles) })
+        self.set_claims(username, |p| {
+            if roles.is_empty() {
+                p
+            } else {
+                p.claim("roles", &roles)
+            }
+        })
     }
 
     /// Whether the user exists.
@@ -588,7 +596,7 @@ mod tests {
                 store = store.with_hash(format!("user{i}"), hash).unwrap();
             }
             let dummy_phc = store.read().dummy.clone();
-        let dummy = PasswordHash::new(&dummy_phc).unwrap();
+            let dummy = PasswordHash::new(&dummy_phc).unwrap();
             assert_eq!(dummy.algorithm, expected.algorithm);
             assert_eq!(dummy.version, expected.version);
             if dummy.params == expected.params {
@@ -644,7 +652,9 @@ mod tests {
     #[test]
     fn the_dummy_follows_runtime_changes() {
         let phc = |params: &str| {
-            format!("$argon2id$v=19${params}$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            format!(
+                "$argon2id$v=19${params}$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+            )
         };
         let cheap = phc("m=8192,t=1,p=1");
         let costly = phc("m=65536,t=3,p=4");
@@ -665,7 +675,10 @@ mod tests {
         assert_eq!(params(&store), costly_params);
         assert!(users.remove("a"));
         let default = hash_password("x").unwrap();
-        assert_eq!(params(&store), PasswordHash::new(&default).unwrap().params.to_string());
+        assert_eq!(
+            params(&store),
+            PasswordHash::new(&default).unwrap().params.to_string()
+        );
         assert_eq!(users.set_hash("c", "nope"), Err(Argon2Error::InvalidHash));
         assert!(users.is_empty());
     }

@@ -145,10 +145,7 @@ pub trait CredentialStore: Send + Sync + 'static {
     /// The subject's current [`Principal`] (its extra claims), at login and at refresh; see the
     /// [trait docs](Self). A [`Lookup::Found`] principal for another subject is refused (a
     /// store bug, logged). The default is [`Lookup::NotSupported`].
-    fn principal(
-        &self,
-        subject: &str,
-    ) -> impl Future<Output = Result<Lookup, Self::Error>> + Send {
+    fn principal(&self, subject: &str) -> impl Future<Output = Result<Lookup, Self::Error>> + Send {
         let _ = subject;
         std::future::ready(Ok(Lookup::NotSupported))
     }
@@ -180,10 +177,7 @@ impl<S: CredentialStore> CredentialStore for std::sync::Arc<S> {
         (**self).authenticate(credentials)
     }
 
-    fn principal(
-        &self,
-        subject: &str,
-    ) -> impl Future<Output = Result<Lookup, Self::Error>> + Send {
+    fn principal(&self, subject: &str) -> impl Future<Output = Result<Lookup, Self::Error>> + Send {
         (**self).principal(subject)
     }
 }

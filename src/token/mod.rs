@@ -35,11 +35,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use key::{JwtKey, KeyError, KeyProblem};
+pub(crate) use key::{fill_random, random_alphanumeric};
+pub use keyring::{SigningKey, VerificationKey};
 pub use principal::{
     DEFAULT_MAX_EXTRA_LEN, Principal, PrincipalBuilder, PrincipalError, RESERVED_CLAIMS,
 };
-pub(crate) use key::{fill_random, random_alphanumeric};
-pub use keyring::{SigningKey, VerificationKey};
 
 use crate::error::TokenError;
 use keyring::Ring;

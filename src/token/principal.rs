@@ -75,7 +75,10 @@ impl fmt::Display for PrincipalError {
             PrincipalError::Reserved(name) => write!(f, "claim `{name}` is reserved"),
             PrincipalError::Duplicate(name) => write!(f, "claim `{name}` added twice"),
             PrincipalError::TooLarge { len, limit } => {
-                write!(f, "extra claims take {len} bytes, more than the limit of {limit}")
+                write!(
+                    f,
+                    "extra claims take {len} bytes, more than the limit of {limit}"
+                )
             }
             PrincipalError::NotJson(why) => write!(f, "extra claims are no JSON object: {why}"),
         }
@@ -403,7 +406,10 @@ mod tests {
         assert_eq!(p.extra_members().unwrap().len(), DEFAULT_MAX_EXTRA_LEN);
         let over = "x".repeat(DEFAULT_MAX_EXTRA_LEN - 6);
         assert_eq!(
-            Principal::builder("a").claim("b", &over).build().unwrap_err(),
+            Principal::builder("a")
+                .claim("b", &over)
+                .build()
+                .unwrap_err(),
             PrincipalError::TooLarge {
                 len: DEFAULT_MAX_EXTRA_LEN + 1,
                 limit: DEFAULT_MAX_EXTRA_LEN
@@ -427,7 +433,10 @@ mod tests {
         assert!(p.has_role("admin"));
         assert!(!p.has_role("adm"));
         assert!(!Principal::new("a").has_role("admin"));
-        let odd = Principal::builder("a").claim("roles", "admin").build().unwrap();
+        let odd = Principal::builder("a")
+            .claim("roles", "admin")
+            .build()
+            .unwrap();
         assert!(!odd.has_role("admin"));
     }
 }
