@@ -23,7 +23,7 @@ pub const INVALID_TOKEN: &str =
 pub const MISSING_CREDENTIALS: &str = "{\"code\":400,\"message\":\"Bad Request\",\"details\":[\"Missing authorization credentials\"]}\n";
 pub const INVALID_CREDENTIALS: &str = "{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Invalid authorization credentials: invalid username or password\"]}\n";
 /// Every RFC 6750 `error_description` the crate sends for a presented token.
-pub const TOKEN_ERROR_DESCRIPTIONS: [&str; 15] = [
+pub const TOKEN_ERROR_DESCRIPTIONS: [&str; 17] = [
     "more than one Authorization header",
     "invalid Authorization header",
     "token too long",
@@ -39,6 +39,8 @@ pub const TOKEN_ERROR_DESCRIPTIONS: [&str; 15] = [
     "token issued in the future",
     "invalid issuer",
     "wrong token use",
+    "token revoked",
+    "token without session",
 ];
 pub const NOT_FOUND: &str =
     "{\"code\":404,\"message\":\"Not Found\",\"details\":[\"Not Found\"]}\n";
