@@ -121,6 +121,12 @@ pub use token::{
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// docs/authorization.md (the README's "Authorization" section), run as doctests with the
+/// `axum` and `tonic` features.
+#[cfg(all(doctest, feature = "axum", feature = "tonic"))]
+#[doc = include_str!("../docs/authorization.md")]
+struct AuthorizationDocDoctests;
+
 /// docs/client.md (the README's "Client" section), run as doctests with the `client` feature.
 #[cfg(all(doctest, feature = "client"))]
 #[doc = include_str!("../docs/client.md")]
