@@ -38,7 +38,7 @@ fn claims(c: &mut Criterion) {
     assert!(
         jwt.verify(&plain, TokenUse::Access)
             .unwrap()
-            .extra_members()
+            .extra_json()
             .is_none()
     );
     assert!(

@@ -297,7 +297,7 @@ fn write(table: &RwLock<Table>) -> RwLockWriteGuard<'_, Table> {
 /// let alice = Credentials::new("alice", "wonderland");
 /// assert_eq!(store.authenticate(&alice).await.unwrap().as_deref(), Some("alice"));
 /// let Lookup::Found(principal) = store.principal("alice").await.unwrap() else { panic!() };
-/// assert_eq!(principal.extra_members(), Some(r#","roles":["admin"]"#));
+/// assert_eq!(principal.extra_json(), Some(r#"{"roles":["admin"]}"#));
 ///
 /// users.disable("alice");
 /// assert_eq!(store.authenticate(&alice).await.unwrap(), None); // like a wrong password
@@ -405,7 +405,7 @@ impl Argon2Users {
         let mut table = write(&self.table);
         match table.users.get_mut(username) {
             Some(user) => {
-                user.extra = principal.extra_members().is_some().then_some(principal);
+                user.extra = principal.extra_json().is_some().then_some(principal);
                 Ok(true)
             }
             None => Ok(false),

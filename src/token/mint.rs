@@ -69,12 +69,13 @@ impl JwtInner {
         // Serializing integers and strings into a Vec cannot fail.
         let mut json = serde_json::to_vec(&claims).unwrap_or_default();
         // The principal's extra claims, pre-serialized and checked when it was built, go after
-        // Core's claims and `sid`: `…,"usefor":"access"}` becomes `…,"usefor":"access",…}`.
-        if let Some(extra) = grant.extra_members()
+        // Core's claims and `sid`: `…,"usefor":"access"}` and `{"roles":["admin"]}` become
+        // `…,"usefor":"access","roles":["admin"]}`.
+        if let Some(members) = grant.extra_json().and_then(|object| object.get(1..))
             && json.pop() == Some(b'}')
         {
-            json.extend_from_slice(extra.as_bytes());
-            json.push(b'}');
+            json.push(b',');
+            json.extend_from_slice(members.as_bytes());
         }
 
         let header = &self.ring.signing.header_b64;

@@ -135,16 +135,16 @@ pub struct Claims {
     not_before: Option<u64>,
     lifetime: Option<u64>,
     token_use: TokenUse,
-    /// The extra claims (JSON members after Core's and `sid`, each with its leading comma);
-    /// `None` without, so that Core's tokens verify without an allocation for them.
+    /// The extra claims (the members after Core's and `sid`, as a compact JSON object); `None`
+    /// without, so that Core's tokens verify without an allocation for them.
     extra: Option<Arc<str>>,
 }
 
 impl Claims {
-    /// The extra claims of the token (those of the [`Principal`] it was minted for) as JSON
-    /// members, each with its leading comma (`,"roles":["admin"]`), in token order; `None`
-    /// without. Reserved names (`aud`, `nbf`, …) are never among them.
-    pub fn extra_members(&self) -> Option<&str> {
+    /// The extra claims of the token (those of the [`Principal`] it was minted for) as one
+    /// compact JSON object (`{"roles":["admin"]}`), members in token order; `None` without.
+    /// Reserved names (`aud`, `nbf`, …) are never among them.
+    pub fn extra_json(&self) -> Option<&str> {
         self.extra.as_deref()
     }
 
@@ -170,22 +170,18 @@ impl Claims {
     /// assert_eq!(claims.extra_value("tenant"), Some("\"acme\""));
     /// ```
     pub fn extra<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        principal::parse_members(self.extra.as_deref())
+        principal::parse_extra(self.extra.as_deref())
     }
 
     /// The raw JSON of the extra claim `name`, if the token has it.
     pub fn extra_value(&self, name: &str) -> Option<&str> {
-        let members = self.extra.as_deref()?;
-        let object = members.get(1..)?;
-        // Parse the members as an object without copying: `{` is the only missing byte, so
-        // look the member up in a parse of `{…}` borrowed piecewise.
-        principal::member_value(object, name)
+        principal::member_value(self.extra.as_deref()?, name)
     }
 
     /// Whether the extra claim `roles` is an array of strings containing `role` (the
     /// convention of [`Requirement::role`](crate::auth::Requirement::role)).
     pub fn has_role(&self, role: &str) -> bool {
-        principal::members_have_role(self.extra.as_deref(), role)
+        principal::has_role(self.extra.as_deref(), role)
     }
 
     /// The principal this token was minted for: its subject and extra claims (what a refresh
@@ -438,12 +434,12 @@ impl<'a> Grant<'a> {
     /// Adds `principal`'s extra claims (minted after Core's claims and `sid`, in the
     /// principal's order). The subject stays the grant's.
     pub fn extra(mut self, principal: &'a Principal) -> Self {
-        self.extra = principal.extra_members();
+        self.extra = principal.extra_json();
         self
     }
 
-    /// The extra claims as JSON members (`,"name":value…`), if any.
-    pub fn extra_members(&self) -> Option<&'a str> {
+    /// The extra claims as a compact JSON object, if any.
+    pub fn extra_json(&self) -> Option<&'a str> {
         self.extra
     }
 

@@ -1,8 +1,9 @@
 //! [`Principal`]: who a token is for (the subject) and what the app says about them (extra
 //! claims such as roles or a tenant), minted after Core's claims (docs/protocol.md §4).
 //!
-//! The extra claims are kept pre-serialized, as the JSON members the minter appends after
-//! Core's claims (`,"roles":["admin"],"tenant":"acme"`), in the order they were added. Names that
+//! The extra claims are kept pre-serialized, as one compact JSON object
+//! (`{"roles":["admin"],"tenant":"acme"}`) whose members the minter appends after Core's claims,
+//! in the order they were added. Names that
 //! Core or the JWT registry use (`exp sub usefor iss jti exi iat nbf aud sid`) are refused, and so
 //! are extra claims larger than a limit (1 KiB serialized by default), when the principal is
 //! built — never later, at login.
@@ -16,12 +17,12 @@
 //!     .build()
 //!     .unwrap();
 //! assert_eq!(alice.subject(), "alice");
-//! assert_eq!(alice.extra_members(), Some(r#","roles":["admin","editor"],"tenant":"acme""#));
+//! assert_eq!(alice.extra_json(), Some(r#"{"roles":["admin","editor"],"tenant":"acme"}"#));
 //! assert!(alice.has_role("admin"));
 //!
 //! // A bare subject converts: no extra claims, Core's exact tokens.
 //! let bob = Principal::from("bob");
-//! assert_eq!(bob.extra_members(), None);
+//! assert_eq!(bob.extra_json(), None);
 //!
 //! // Core's claims cannot be overridden.
 //! let err = Principal::builder("mallory").claim("exp", u64::MAX).build().unwrap_err();
@@ -93,7 +94,7 @@ impl std::error::Error for PrincipalError {}
 #[derive(Clone, PartialEq, Eq)]
 pub struct Principal {
     subject: String,
-    /// The JSON members, each with its leading comma; `None` without extra claims.
+    /// The extra claims as a compact JSON object; `None` without.
     extra: Option<Arc<str>>,
 }
 
@@ -122,9 +123,9 @@ impl Principal {
         &self.subject
     }
 
-    /// The extra claims as the JSON members appended to the token's claims, each with its
-    /// leading comma (`,"roles":["admin"]`), in the order they were added; `None` without.
-    pub fn extra_members(&self) -> Option<&str> {
+    /// The extra claims as one compact JSON object (`{"roles":["admin"]}`), members in the
+    /// order they were added; `None` without.
+    pub fn extra_json(&self) -> Option<&str> {
         self.extra.as_deref()
     }
 
@@ -132,13 +133,13 @@ impl Principal {
     /// once per request, see `JwtAuthLayer::claims_type`). Without extra claims, `T` is
     /// deserialized from `{}`.
     pub fn extra<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        parse_members(self.extra.as_deref())
+        parse_extra(self.extra.as_deref())
     }
 
     /// Whether the extra claim `roles` is an array containing `role` (the convention
     /// [`Requirement::role`](crate::auth::Requirement::role) checks).
     pub fn has_role(&self, role: &str) -> bool {
-        members_have_role(self.extra.as_deref(), role)
+        has_role(self.extra.as_deref(), role)
     }
 
     /// A principal from claims that were already checked (a verified token's, which the
@@ -219,7 +220,8 @@ impl PrincipalBuilder {
         self
     }
 
-    /// The limit of the serialized extra claims in bytes (default [`DEFAULT_MAX_EXTRA_LEN`]).
+    /// The limit of the serialized extra claims (the compact JSON object) in bytes (default
+    /// [`DEFAULT_MAX_EXTRA_LEN`]).
     pub fn max_extra_len(mut self, limit: usize) -> Self {
         self.limit = limit;
         self
@@ -230,15 +232,22 @@ impl PrincipalBuilder {
         if let Some(error) = self.error {
             return Err(error);
         }
-        if self.members.len() > self.limit {
+        let Some(members) = self.members.get(1..).filter(|m| !m.is_empty()) else {
+            return Ok(Principal::new(self.subject));
+        };
+        let mut object = String::with_capacity(members.len() + 2);
+        object.push('{');
+        object.push_str(members);
+        object.push('}');
+        if object.len() > self.limit {
             return Err(PrincipalError::TooLarge {
-                len: self.members.len(),
+                len: object.len(),
                 limit: self.limit,
             });
         }
         Ok(Principal {
             subject: self.subject,
-            extra: (!self.members.is_empty()).then(|| Arc::from(self.members)),
+            extra: Some(Arc::from(object)),
         })
     }
 
@@ -260,8 +269,13 @@ impl PrincipalBuilder {
 }
 
 /// Appends `,"name":value` (the name escaped as JSON).
-pub(crate) fn push_member(out: &mut String, name: &str, json_value: &str) {
+fn push_member(out: &mut String, name: &str, json_value: &str) {
     out.push(',');
+    push_name_value(out, name, json_value);
+}
+
+/// Appends `"name":value` (the name escaped as JSON).
+pub(crate) fn push_name_value(out: &mut String, name: &str, json_value: &str) {
     // Serializing a string cannot fail.
     out.push_str(&serde_json::to_string(name).unwrap_or_default());
     out.push(':');
@@ -295,43 +309,174 @@ pub(crate) fn members_of(json: &str) -> Option<Vec<(String, &RawValue)>> {
     Some(members)
 }
 
-/// The raw JSON value of member `name` in `object_inner` (an object's members without the
-/// braces, as `"a":1,"b":[2]`).
-pub(crate) fn member_value<'a>(object_inner: &'a str, name: &str) -> Option<&'a str> {
-    // The members of `{…}` borrow from a copy; find the value's position in the copy and
-    // return the same range of the original (the copy is the original shifted by one byte).
-    let mut object = String::with_capacity(object_inner.len() + 2);
-    object.push('{');
-    object.push_str(object_inner);
-    object.push('}');
-    let members = members_of(&object)?;
-    let (_, value) = members.into_iter().find(|(n, _)| n == name)?;
-    let start = value.get().as_ptr() as usize - object.as_ptr() as usize;
-    object_inner.get(start - 1..start - 1 + value.get().len())
+/// The raw JSON of member `name` of the compact object `object`.
+pub(crate) fn member_value<'a>(object: &'a str, name: &str) -> Option<&'a str> {
+    let members = members_of(object)?;
+    members
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, value)| value.get())
 }
 
-/// Deserializes extra members (`,"a":1,"b":2`, or none) as the object `{"a":1,"b":2}`.
-pub(crate) fn parse_members<T: DeserializeOwned>(
-    members: Option<&str>,
+/// Deserializes extra claims (a JSON object, or none: read as `{}`) into `T`.
+pub(crate) fn parse_extra<T: DeserializeOwned>(
+    object: Option<&str>,
 ) -> Result<T, serde_json::Error> {
-    let inner = members.and_then(|m| m.get(1..)).unwrap_or_default();
-    let mut object = String::with_capacity(inner.len() + 2);
-    object.push('{');
-    object.push_str(inner);
-    object.push('}');
-    serde_json::from_str(&object)
+    serde_json::from_str(object.unwrap_or("{}"))
 }
 
-/// Whether the extra members have `"roles":[…]` with `role` among its strings.
-pub(crate) fn members_have_role(members: Option<&str>, role: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Roles {
-        #[serde(default)]
-        roles: Vec<String>,
+/// Whether the extra claims have a top-level `"roles":[…]` with the string `role` among its
+/// elements. One pass over the object, borrowing: no allocation for names and roles without
+/// escapes. Anything else (no `roles`, not an array, no such string, not an object) is `false`.
+pub(crate) fn has_role(object: Option<&str>, role: &str) -> bool {
+    struct Seek<'r>(&'r str);
+    impl<'de> Visitor<'de> for Seek<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut found = false;
+            while let Some(name) = map.next_key::<JsonStr<'de>>()? {
+                if &*name.0 == "roles" {
+                    found |= map.next_value_seed(InRoles(self.0))?;
+                } else {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
     }
-    members.is_some_and(|_| {
-        parse_members::<Roles>(members).is_ok_and(|r| r.roles.iter().any(|r| r == role))
-    })
+    /// The `roles` value: `true` when it is an array with the string.
+    struct InRoles<'r>(&'r str);
+    impl<'de> serde::de::DeserializeSeed<'de> for InRoles<'_> {
+        type Value = bool;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for InRoles<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            let mut found = false;
+            while let Some(item) = seq.next_element::<AnyStr<'de>>()? {
+                found |= item.0.as_deref() == Some(self.0);
+            }
+            Ok(found)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(false)
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+    }
+    let Some(object) = object else {
+        return false;
+    };
+    let mut de = serde_json::Deserializer::from_str(object);
+    serde::Deserializer::deserialize_map(&mut de, Seek(role)).unwrap_or(false)
+}
+
+/// A JSON string, borrowed when it has no escapes.
+struct JsonStr<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for JsonStr<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = JsonStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(JsonStr(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(JsonStr(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// An array element: the string, or `None` for any other value.
+struct AnyStr<'a>(Option<std::borrow::Cow<'a, str>>);
+
+impl<'de> serde::Deserialize<'de> for AnyStr<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AnyStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(AnyStr(Some(std::borrow::Cow::Borrowed(v))))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(AnyStr(Some(std::borrow::Cow::Owned(v.to_owned()))))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(AnyStr(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(AnyStr(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[cfg(test)]
@@ -347,8 +492,8 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(
-            p.extra_members(),
-            Some(r#","tenant":"acme","roles":["admin"],"we\"ird":1"#)
+            p.extra_json(),
+            Some(r#"{"tenant":"acme","roles":["admin"],"we\"ird":1}"#)
         );
         #[derive(serde::Deserialize, Debug, PartialEq)]
         struct Mine {
@@ -378,7 +523,7 @@ mod tests {
             })
             .build()
             .unwrap();
-        assert_eq!(p.extra_members(), Some(r#","zeta":1,"alpha":"x""#));
+        assert_eq!(p.extra_json(), Some(r#"{"zeta":1,"alpha":"x"}"#));
         let err = Principal::builder("a").claims([1, 2]).build().unwrap_err();
         assert!(matches!(err, PrincipalError::NotJson(_)));
     }
@@ -400,11 +545,11 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err, PrincipalError::Duplicate("x".to_owned()));
-        // `,"b":"…"` is 7 bytes plus the text.
-        let fits = "x".repeat(DEFAULT_MAX_EXTRA_LEN - 7);
+        // `{"b":"…"}` is 8 bytes plus the text.
+        let fits = "x".repeat(DEFAULT_MAX_EXTRA_LEN - 8);
         let p = Principal::builder("a").claim("b", &fits).build().unwrap();
-        assert_eq!(p.extra_members().unwrap().len(), DEFAULT_MAX_EXTRA_LEN);
-        let over = "x".repeat(DEFAULT_MAX_EXTRA_LEN - 6);
+        assert_eq!(p.extra_json().unwrap().len(), DEFAULT_MAX_EXTRA_LEN);
+        let over = "x".repeat(DEFAULT_MAX_EXTRA_LEN - 7);
         assert_eq!(
             Principal::builder("a")
                 .claim("b", &over)

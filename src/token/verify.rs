@@ -312,9 +312,9 @@ impl JwtInner {
     }
 }
 
-/// The members of the claims object whose names are not [reserved](super::RESERVED_CLAIMS),
-/// as the minter appends them (`,"name":value…`, in token order, names re-escaped the way
-/// serde_json writes them); `None` when there are none. The object was parsed (and its UTF-8
+/// The members of the claims object whose names are not [reserved](super::RESERVED_CLAIMS), as
+/// one compact JSON object (in token order, names re-escaped the way serde_json writes them,
+/// values as they were); `None` when there are none. The object was parsed (and its UTF-8
 /// checked) already: this only walks it again, borrowing names and skipping reserved values,
 /// and allocates only when an extra claim is found. Duplicate extra names are refused like
 /// duplicate Core claims.
@@ -341,10 +341,16 @@ fn extra_members(json: &[u8]) -> Result<Option<Arc<str>>, TokenError> {
                     return Err(serde::de::Error::custom("duplicate claim"));
                 }
                 names.push(name.to_string());
-                let out = out.get_or_insert_with(String::new);
-                super::principal::push_member(out, &name, value.get());
+                let out = out.get_or_insert_with(|| String::from("{"));
+                if out.len() > 1 {
+                    out.push(',');
+                }
+                super::principal::push_name_value(out, &name, value.get());
             }
-            Ok(out)
+            Ok(out.map(|mut object| {
+                object.push('}');
+                object
+            }))
         }
     }
     let text = std::str::from_utf8(json).map_err(|_| TokenError::InvalidClaims)?;
