@@ -88,7 +88,16 @@ impl fmt::Display for PrincipalError {
 
 impl std::error::Error for PrincipalError {}
 
-/// The subject of a token plus the app's extra claims. See the [module docs](self).
+/// The subject of a token plus the app's extra claims, minted after Core's claims in the order
+/// they were added; names Core or the JWT registry use ([`RESERVED_CLAIMS`]) and extras over the
+/// size limit are refused when it is built.
+///
+/// ```
+/// use tower_jwt_login::Principal;
+///
+/// let p = Principal::builder("alice").claim("roles", ["admin"]).build().unwrap();
+/// assert_eq!(p.extra_json(), Some(r#"{"roles":["admin"]}"#));
+/// ```
 ///
 /// Cheap to clone (the extra claims sit behind an `Arc`).
 #[derive(Clone, PartialEq, Eq)]
