@@ -307,7 +307,11 @@ where
                     )
                     .entered();
                     tracing::debug!("request refused");
-                    if let Some(metrics) = &shared.metrics {
+                    // Metrics count authentication failures; a 403 (valid token, claims short of
+                    // a requirement) is none of their kinds.
+                    if let Some(metrics) = &shared.metrics
+                        && error != AuthError::Forbidden
+                    {
                         metrics.record_rejection(&error);
                     }
                     let (parts, _body) = req.into_parts();
