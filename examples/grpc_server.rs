@@ -15,7 +15,12 @@
 //!   `TcpConnectInfo`, which the default client-address resolver reads);
 //! - the gRPC service `demo.Whoami` over HTTP/2, method `Get`: answers the caller's subject.
 //!   Every gRPC call needs `authorization: Bearer <access token>` metadata; without one (or with a
-//!   refresh token) the client gets `Status` `Unauthenticated`.
+//!   refresh token) the client gets `Status` `Unauthenticated`;
+//! - method `Purge`, for admins only: the layer's policy requires the role `admin`
+//!   (`PathPolicy::require`), so a caller without it gets `Status` `PermissionDenied`
+//!   (`grpc-status: 7`) before the handler runs; the handler checks again with
+//!   `ClaimsExt::require_role` (the pattern for a check that depends on the request). User
+//!   `admin` has the role (`Argon2Users::set_roles`); the refresh route re-reads it from the store.
 //!
 //! The service is written by hand — no `.proto` file, no `protoc`, no build script — with
 //! `prost`'s derive for the messages and `tonic-prost`'s codec, exactly what `tonic-build` would
@@ -24,7 +29,10 @@
 //! ```proto
 //! syntax = "proto3";
 //! package demo;
-//! service Whoami { rpc Get (WhoamiRequest) returns (WhoamiReply); }
+//! service Whoami {
+//!   rpc Get (WhoamiRequest) returns (WhoamiReply);
+//!   rpc Purge (WhoamiRequest) returns (WhoamiReply);
+//! }
 //! message WhoamiRequest { string greeting = 1; }
 //! message WhoamiReply { string subject = 1; string message = 2; }
 //! ```
@@ -34,6 +42,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -47,7 +56,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
 use tower_jwt_login::Jwt;
-use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
+use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy, Requirement};
 use tower_jwt_login::login::{LoginService, RefreshService};
 use tower_jwt_login::metrics::Metrics;
 use tower_jwt_login::store::CredentialStore;
@@ -78,6 +87,18 @@ pub mod proto {
 use proto::{WhoamiReply, WhoamiRequest};
 
 const GET_PATH: &str = "/demo.Whoami/Get";
+/// The admin-only method.
+pub const PURGE_PATH: &str = "/demo.Whoami/Purge";
+
+/// The handler of `demo.Whoami/Purge`: the layer let only callers with the role `admin` through;
+/// the handler checks again (a check a handler can make for request-specific rules).
+pub async fn purge(request: Request<WhoamiRequest>) -> Result<Response<WhoamiReply>, Status> {
+    let subject = request.require_role("admin")?.subject().to_owned();
+    Ok(Response::new(WhoamiReply {
+        message: format!("purged by {subject}"),
+        subject,
+    }))
+}
 
 /// The handler of `demo.Whoami/Get`. The layer has already refused calls without a valid access
 /// token; here the verified claims sit in the request extensions.
@@ -119,6 +140,11 @@ where
                 let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
                 Ok(grpc.unary(tower::service_fn(whoami), req).await)
             })
+        } else if req.uri().path() == PURGE_PATH {
+            Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+                Ok(grpc.unary(tower::service_fn(purge), req).await)
+            })
         } else {
             Box::pin(async move { Ok(Status::unimplemented("no such method").into_http()) })
         }
@@ -153,6 +179,21 @@ impl WhoamiClient {
             .unary(request, path, tonic_prost::ProstCodec::default())
             .await
     }
+
+    /// Calls `demo.Whoami/Purge` (admins only).
+    pub async fn purge(
+        &mut self,
+        request: Request<WhoamiRequest>,
+    ) -> Result<Response<WhoamiReply>, Status> {
+        self.inner
+            .ready()
+            .await
+            .map_err(|e| Status::unavailable(format!("service not ready: {e}")))?;
+        let path = http::uri::PathAndQuery::from_static(PURGE_PATH);
+        self.inner
+            .unary(request, path, tonic_prost::ProstCodec::default())
+            .await
+    }
 }
 
 /// The whole server on `listener`: Core's login routes over HTTP and `demo.Whoami` over gRPC,
@@ -166,17 +207,25 @@ pub async fn serve<S: CredentialStore>(
     failure_delay: Duration,
 ) -> Result<(), tonic::transport::Error> {
     // Throttled by default (10 failures per account and address in 15 minutes); the address is
-    // the TCP peer from tonic's `TcpConnectInfo`.
-    let login = LoginService::new(jwt.clone(), store)
+    // the TCP peer from tonic's `TcpConnectInfo`. The store is shared with the refresh route,
+    // which asks it for the caller's current roles.
+    let store = Arc::new(store);
+    let login = LoginService::new(jwt.clone(), Arc::clone(&store))
         .failure_delay(failure_delay)
         .metrics(metrics.clone());
-    let refresh = RefreshService::new(jwt.clone()).metrics(metrics.clone());
+    let refresh = RefreshService::new(jwt.clone())
+        .principals(store)
+        .metrics(metrics.clone());
     let http_routes = axum::Router::new()
         .route_service("/api/login", login)
         .route_service("/api/login/refresh", refresh);
     let routes = Routes::from(http_routes).add_service(WhoamiServer);
     let auth = JwtAuthLayer::new(jwt)
-        .policy(PathPolicy::new().login_routes("/api"))
+        .policy(
+            PathPolicy::new()
+                .login_routes("/api")
+                .require(PURGE_PATH, Requirement::role("admin")),
+        )
         .metrics(metrics);
     Server::builder()
         // HTTP/1.1 for the login routes, HTTP/2 (gRPC) for the rest, on the same port.
@@ -279,6 +328,7 @@ async fn run() -> Result<(), BoxError> {
             };
             let store =
                 tower_jwt_login::store::Argon2Store::new().with_password("admin", &password)?;
+            store.users().set_roles("admin", ["admin"])?;
             let jwt = tower_jwt_login::JwtConfig::new(tower_jwt_login::JwtKey::random()).build()?;
             let listener = TcpListener::bind(addr).await?;
             tracing::info!(address = %listener.local_addr()?, "grpc_server listening (HTTP/1.1 login, gRPC)");

@@ -3,14 +3,22 @@
 //!
 //! ```text
 //! cargo run --example sqlite_store -- add-user alice     # password from stdin (or $USER_PASSWORD)
+//! cargo run --example sqlite_store -- add-user root --role admin   # an administrator
 //! cargo run --example sqlite_store -- passwd alice       # change it
+//! cargo run --example sqlite_store -- role alice admin   # grant a role (`role alice -` removes it)
 //! cargo run --example sqlite_store                       # serve on 127.0.0.1:8080
 //! ```
 //!
 //! The database file is `USERS_DB` (default `users.db`; `--db PATH` before the command wins). The
 //! server reads `ADDRESS` (default `127.0.0.1:8080`) and `JWT_SECRET` (at least 32 bytes; without
 //! it a random key, and tokens die on restart). Routes: `POST /api/login`,
-//! `GET /api/login/refresh`, protected `GET /api/whoami` (the caller's subject).
+//! `GET /api/login/refresh`, protected `GET /api/whoami` (the caller's subject) and the admin-only
+//! `GET /api/admin/users` (the users and their roles; 403 for anyone without the role `admin`).
+//!
+//! Roles: a user's `role` column becomes the extra claim `"roles":["<role>"]` of its tokens
+//! (`CredentialStore::principal`); the layer's policy requires `admin` on `/api/admin/*`. The
+//! refresh route asks the store again, so a role granted or withdrawn with `role` reaches the
+//! next refreshed access token, and a removed user cannot refresh.
 //!
 //! What a real store must get right, and how this one does it:
 //! - **Hashes, not passwords**: one `users` row per user with an Argon2id PHC string, made by the
@@ -39,22 +47,26 @@ use axum::extract::{ConnectInfo, Extension};
 use axum::routing::get;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
-use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
+use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy, Requirement};
 use tower_jwt_login::client_addr::ClientAddrResolver;
 use tower_jwt_login::login::{LoginService, RefreshService};
 use tower_jwt_login::store::{
-    Argon2Error, CredentialStore, Credentials, hash_password, verify_password,
+    Argon2Error, CredentialStore, Credentials, Lookup, hash_password, verify_password,
 };
-use tower_jwt_login::{Claims, Jwt, JwtConfig, JwtKey};
+use tower_jwt_login::{Claims, Jwt, JwtConfig, JwtKey, Principal};
 use zeroize::Zeroizing;
 
 /// Schema steps, applied in order; `PRAGMA user_version` counts the ones already applied.
-const MIGRATIONS: &[&str] = &["CREATE TABLE users (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE users (
         username      TEXT PRIMARY KEY NOT NULL,
         password_hash TEXT NOT NULL,
         created_at    INTEGER NOT NULL DEFAULT (strftime('%s', 'now')),
         updated_at    INTEGER NOT NULL DEFAULT (strftime('%s', 'now'))
-    ) STRICT"];
+    ) STRICT",
+    // Roles (NULL: none).
+    "ALTER TABLE users ADD COLUMN role TEXT",
+];
 
 /// What can go wrong in the store itself (a wrong password is not an error).
 #[derive(Debug)]
@@ -135,14 +147,24 @@ impl SqliteStore {
         f(&conn)
     }
 
-    /// Adds a user (blocking: hashes with Argon2id, then one `INSERT`).
+    /// Adds a user without a role (blocking: hashes with Argon2id, then one `INSERT`).
     pub fn add_user(&self, username: &str, password: &str) -> Result<(), StoreError> {
+        self.add_user_with_role(username, password, None)
+    }
+
+    /// Adds a user with a role (`None`: none).
+    pub fn add_user_with_role(
+        &self,
+        username: &str,
+        password: &str,
+        role: Option<&str>,
+    ) -> Result<(), StoreError> {
         let phc = hash_password(password).map_err(StoreError::Hash)?;
         self.with_conn(|conn| {
             let inserted = conn.execute(
-                "INSERT INTO users (username, password_hash) VALUES (?1, ?2)
+                "INSERT INTO users (username, password_hash, role) VALUES (?1, ?2, ?3)
                  ON CONFLICT (username) DO NOTHING",
-                params![username, phc],
+                params![username, phc, role],
             )?;
             if inserted == 0 {
                 return Err(StoreError::UserExists);
@@ -165,6 +187,30 @@ impl SqliteStore {
                 return Err(StoreError::NoSuchUser);
             }
             Ok(())
+        })
+    }
+
+    /// Sets (or with `None` removes) a user's role; the next refresh carries it.
+    pub fn set_role(&self, username: &str, role: Option<&str>) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            let updated = conn.execute(
+                "UPDATE users SET role = ?2, updated_at = strftime('%s', 'now')
+                 WHERE username = ?1",
+                params![username, role],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::NoSuchUser);
+            }
+            Ok(())
+        })
+    }
+
+    /// Every user and its role, by name.
+    pub fn users(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare("SELECT username, role FROM users ORDER BY username")?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 
@@ -221,20 +267,55 @@ impl CredentialStore for SqliteStore {
         .await
         .map_err(|_| StoreError::TaskFailed)?
     }
+
+    /// The user's role as the extra claim `roles`, at login and at every refresh; a user that
+    /// no longer exists is refused (its refresh token stops working).
+    async fn principal(&self, subject: &str) -> Result<Lookup, StoreError> {
+        let store = self.clone();
+        let subject = subject.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let row: Option<Option<String>> = store.with_conn(|conn| {
+                Ok(conn
+                    .query_row(
+                        "SELECT role FROM users WHERE username = ?1",
+                        [&subject],
+                        |row| row.get(0),
+                    )
+                    .optional()?)
+            })?;
+            Ok(match row {
+                None => Lookup::Refused,
+                Some(None) => Lookup::Found(Principal::new(subject)),
+                Some(Some(role)) => Lookup::Found(
+                    Principal::builder(subject)
+                        .claim("roles", [role])
+                        .build()
+                        .map_err(|_| StoreError::TaskFailed)?,
+                ),
+            })
+        })
+        .await
+        .map_err(|_| StoreError::TaskFailed)?
+    }
 }
 
-/// The server: login and refresh from the SQLite users, a protected `GET /api/whoami`. Serve it
-/// with `into_make_service_with_connect_info::<SocketAddr>()` so that the login throttle (on by
+/// The server: login and refresh from the SQLite users, a protected `GET /api/whoami` and the
+/// admin-only `GET /api/admin/users`. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so that the login throttle (on by
 /// default) counts per client address.
 pub fn app(store: SqliteStore, jwt: Jwt, failure_delay: Duration) -> Router {
+    let store = Arc::new(store);
+    let admin_store = Arc::clone(&store);
     // The TCP peer that `into_make_service_with_connect_info` records. With the crate's `axum`
     // feature the default resolver reads it without this line; spelled out, the example works
     // without the feature too.
     let client_addr = ClientAddrResolver::new()
         .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
-    let login = LoginService::new(jwt.clone(), store)
+    let login = LoginService::new(jwt.clone(), Arc::clone(&store))
         .failure_delay(failure_delay)
         .client_addr(client_addr);
+    // The refresh route asks the store for the current role (and refuses removed users).
+    let refresh = RefreshService::new(jwt.clone()).principals(store);
     Router::new()
         .route(
             "/api/whoami",
@@ -242,9 +323,31 @@ pub fn app(store: SqliteStore, jwt: Jwt, failure_delay: Duration) -> Router {
                 format!("{}\n", claims.subject())
             }),
         )
+        .route(
+            "/api/admin/users",
+            get(move || {
+                let store = Arc::clone(&admin_store);
+                async move {
+                    let users = tokio::task::spawn_blocking(move || store.users()).await;
+                    match users {
+                        Ok(Ok(users)) => users
+                            .into_iter()
+                            .map(|(name, role)| format!("{name} {}\n", role.as_deref().unwrap_or("-")))
+                            .collect::<String>(),
+                        _ => "store unavailable\n".to_owned(),
+                    }
+                }
+            }),
+        )
         .route_service("/api/login", login)
-        .route_service("/api/login/refresh", RefreshService::new(jwt.clone()))
-        .layer(JwtAuthLayer::new(jwt).policy(PathPolicy::new().login_routes("/api")))
+        .route_service("/api/login/refresh", refresh)
+        .layer(
+            JwtAuthLayer::new(jwt).policy(
+                PathPolicy::new()
+                    .login_routes("/api")
+                    .require("/api/admin/*", Requirement::role("admin")),
+            ),
+        )
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -263,6 +366,26 @@ pub fn command(args: &[String], input: impl BufRead) -> Result<Option<PathBuf>, 
     match rest {
         [] => Ok(Some(db)),
         [cmd] if cmd == "serve" => Ok(Some(db)),
+        [cmd, username, flag, role] if cmd == "add-user" && flag == "--role" => {
+            let password = read_password(input)?;
+            let store = SqliteStore::open(&db)?;
+            store.add_user_with_role(username, &password, Some(role))?;
+            println!(
+                "added user {username:?} with role {role:?} to {}",
+                db.display()
+            );
+            Ok(None)
+        }
+        [cmd, username, role] if cmd == "role" => {
+            let store = SqliteStore::open(&db)?;
+            let role = (role != "-").then_some(role.as_str());
+            store.set_role(username, role)?;
+            println!(
+                "set the role of {username:?} to {role:?} in {}",
+                db.display()
+            );
+            Ok(None)
+        }
         [cmd, username] if cmd == "add-user" || cmd == "passwd" => {
             let password = read_password(input)?;
             let store = SqliteStore::open(&db)?;
@@ -275,7 +398,11 @@ pub fn command(args: &[String], input: impl BufRead) -> Result<Option<PathBuf>, 
             }
             Ok(None)
         }
-        _ => Err("usage: sqlite_store [--db PATH] [serve | add-user NAME | passwd NAME]".into()),
+        _ => Err(
+            "usage: sqlite_store [--db PATH] [serve | add-user NAME [--role ROLE] | \
+                  passwd NAME | role NAME ROLE|-]"
+                .into(),
+        ),
     }
 }
 

@@ -112,11 +112,14 @@ use http::request::Parts;
 use http::{HeaderMap, Method, header};
 use tower_service::Service;
 
-use crate::Claims;
 use crate::auth::{grpc_unauthenticated_response, is_grpc_request};
-use crate::error::{AuthError, unauthorized_response, unjudged_token_response};
+use crate::error::{
+    AuthError, forbidden_response, grpc_permission_denied_response, unauthorized_response,
+    unjudged_token_response,
+};
 #[cfg(doc)]
 use crate::login::{LoginService, RefreshService};
+use crate::{Claims, ExtraClaims};
 
 /// Extracts the access-token claims the [`JwtAuthLayer`](crate::auth::JwtAuthLayer) attached.
 /// Refuses the request with [`ClaimsRejection`] (a §2 401) when there are none.
@@ -306,6 +309,126 @@ where
         let prefix = prefix.trim_end_matches('/');
         self.route_service(&format!("{prefix}/login"), login)
             .route_service(&format!("{prefix}/login/refresh"), refresh)
+    }
+}
+
+/// Extracts the app's own claims type `T` from the token's extra claims: the
+/// [`ExtraClaims<T>`](crate::ExtraClaims) the layer attached with
+/// [`JwtAuthLayer::claims_type`](crate::auth::JwtAuthLayer::claims_type) (parsed once, at
+/// verification), else parsed from the [`Claims`] now. No claims → [`ClaimsRejection`] (401);
+/// extra claims that are no `T` → 403 `Insufficient permissions` (the token is valid, it just
+/// does not carry what this handler needs).
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tower::ServiceExt;
+/// use tower_jwt_login::auth::JwtAuthLayer;
+/// use tower_jwt_login::{ExtraClaims, JwtConfig, JwtKey, Principal};
+///
+/// #[derive(Clone, serde::Deserialize)]
+/// struct Tenant { tenant: String }
+///
+/// async fn tenant(ExtraClaims(t): ExtraClaims<Tenant>) -> String { t.tenant }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let jwt = JwtConfig::new(JwtKey::random()).build().unwrap();
+/// let app: Router = Router::new().route("/tenant", get(tenant)).layer(JwtAuthLayer::new(jwt.clone()));
+/// let p = Principal::builder("alice").claim("tenant", "acme").build().unwrap();
+/// let req = |token: String| http::Request::get("/tenant")
+///     .header("authorization", format!("Bearer {token}")).body(axum::body::Body::empty()).unwrap();
+/// let res = app.clone().oneshot(req(jwt.issue_pair_for(&p).access_token)).await.unwrap();
+/// assert_eq!(res.status(), 200);
+/// let res = app.oneshot(req(jwt.issue_pair("bob").access_token)).await.unwrap();
+/// assert_eq!(res.status(), 403); // no tenant claim
+/// # });
+/// ```
+impl<S, T> FromRequestParts<S> for ExtraClaims<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(typed) = parts.extensions.get::<ExtraClaims<T>>() {
+            return Ok(typed.clone());
+        }
+        let Some(claims) = parts.extensions.get::<Claims>() else {
+            return Err(ClaimsRejection::new(parts).into_response());
+        };
+        claims
+            .extra::<T>()
+            .map(ExtraClaims)
+            .map_err(|_| forbidden(parts))
+    }
+}
+
+/// The 403 of a request whose claims fall short (gRPC: `grpc-status: 7`).
+fn forbidden(parts: &Parts) -> Response {
+    let mut response = if is_grpc_request(&parts.headers) {
+        grpc_permission_denied_response(&parts.headers)
+    } else {
+        forbidden_response(&parts.method)
+    }
+    .into_response();
+    response.extensions_mut().insert(AuthError::Forbidden);
+    response
+}
+
+/// A guard for one handler: the request's claims must carry the role `R::ROLE` (in their
+/// `roles` extra claim), else 403 `Insufficient permissions` (no claims: 401). Name a role
+/// with a type implementing [`RoleName`]; for anything but a role, use
+/// [`RequireLayer`](crate::auth::RequireLayer) with `route_layer`.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tower_jwt_login::axum::{RequireRole, RoleName};
+///
+/// struct Admin;
+/// impl RoleName for Admin {
+///     const ROLE: &'static str = "admin";
+/// }
+///
+/// async fn purge(_: RequireRole<Admin>) -> &'static str { "purged" }
+/// let app: Router = Router::new().route("/purge", get(purge));
+/// # let _ = app;
+/// ```
+pub struct RequireRole<R: RoleName>(pub Claims, std::marker::PhantomData<R>);
+
+impl<R: RoleName> RequireRole<R> {
+    /// The claims that carried the role.
+    pub fn claims(&self) -> &Claims {
+        &self.0
+    }
+}
+
+impl<R: RoleName> fmt::Debug for RequireRole<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RequireRole")
+            .field(&R::ROLE)
+            .field(&self.0)
+            .finish()
+    }
+}
+
+/// Names the role a [`RequireRole`] checks.
+pub trait RoleName: Send + Sync + 'static {
+    /// The role (an entry of the `roles` extra claim).
+    const ROLE: &'static str;
+}
+
+impl<S: Send + Sync, R: RoleName> FromRequestParts<S> for RequireRole<R> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(claims) = parts.extensions.get::<Claims>() else {
+            return Err(ClaimsRejection::new(parts).into_response());
+        };
+        if claims.has_role(R::ROLE) {
+            Ok(RequireRole(claims.clone(), std::marker::PhantomData))
+        } else {
+            Err(forbidden(parts))
+        }
     }
 }
 

@@ -39,6 +39,9 @@ pub type ResponseBody = Full<Bytes>;
 
 /// The `details` string of every refused protected request and refresh (Core's wording).
 pub const INVALID_TOKEN_DETAIL: &str = "Missing or invalid JWT token";
+/// The `details` string of a request refused for its claims: a valid access token whose
+/// claims do not meet the path's [`Requirement`](crate::auth::Requirement) (403).
+pub const FORBIDDEN_DETAIL: &str = "Insufficient permissions";
 /// The `details` string of a login without usable credentials (Core's wording).
 pub const MISSING_CREDENTIALS_DETAIL: &str = "Missing authorization credentials";
 /// The `details` string of a login with wrong credentials (Core's wording).
@@ -166,11 +169,16 @@ pub enum AuthError {
     InvalidAuthorizationHeader,
     /// A bearer token that failed verification.
     InvalidToken(TokenError),
+    /// A valid access token whose claims do not meet the path's
+    /// [`Requirement`](crate::auth::Requirement): answered with 403, never 401 (for gRPC,
+    /// `grpc-status: 7`, PERMISSION_DENIED).
+    Forbidden,
 }
 
 impl AuthError {
     /// Whether the client presented something in `Authorization` (then RFC 6750 wants
-    /// `error="invalid_token"` in `WWW-Authenticate`).
+    /// `error="invalid_token"` in `WWW-Authenticate`, or `error="insufficient_scope"` for
+    /// [`Forbidden`](Self::Forbidden)).
     pub fn token_presented(&self) -> bool {
         !matches!(self, AuthError::MissingToken)
     }
@@ -217,6 +225,11 @@ macro_rules! challenges {
         fn challenge_table(error: &AuthError) -> (Option<&'static str>, &'static str) {
             match error {
                 AuthError::MissingToken => (None, "Bearer"),
+                // RFC 6750 §3.1: a token without the privileges the resource needs.
+                AuthError::Forbidden => (
+                    Some("insufficient permissions"),
+                    "Bearer error=\"insufficient_scope\", error_description=\"insufficient permissions\"",
+                ),
                 $($pattern => (
                     Some($description),
                     concat!(
@@ -260,6 +273,7 @@ impl fmt::Display for AuthError {
             }
             AuthError::InvalidAuthorizationHeader => f.write_str("invalid Authorization header"),
             AuthError::InvalidToken(e) => write!(f, "invalid token: {e}"),
+            AuthError::Forbidden => f.write_str("insufficient permissions"),
         }
     }
 }
@@ -283,8 +297,60 @@ impl From<TokenError> for AuthError {
 /// every reason, as Core answers) and the RFC 6750 `WWW-Authenticate` header of
 /// [`AuthError::challenge`], which says why: `Bearer` without a token,
 /// `Bearer error="invalid_token", error_description="token expired"` for an expired one.
+///
+/// [`AuthError::Forbidden`] is no 401: it gets [`forbidden_response`]'s 403.
 pub fn unauthorized_response(method: &Method, error: &AuthError) -> Response<ResponseBody> {
+    if *error == AuthError::Forbidden {
+        return forbidden_response(method);
+    }
     unauthorized_with_challenge(method, error.challenge())
+}
+
+/// The 403 for a valid access token whose claims do not meet the path's
+/// [`Requirement`](crate::auth::Requirement): docs/protocol.md §2's shape,
+/// `{"code":403,"message":"Forbidden","details":["Insufficient permissions"]}`, with
+/// `WWW-Authenticate: Bearer error="insufficient_scope", error_description="insufficient permissions"`
+/// (RFC 6750 §3.1). The detail is fixed: it never says which requirement failed.
+///
+/// ```
+/// use http::Method;
+/// use http_body_util::BodyExt;
+/// use tower_jwt_login::error::forbidden_response;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let res = forbidden_response(&Method::GET);
+/// assert_eq!(res.status(), 403);
+/// let body = res.into_body().collect().await.unwrap().to_bytes();
+/// assert_eq!(&body[..], b"{\"code\":403,\"message\":\"Forbidden\",\"details\":[\"Insufficient permissions\"]}\n");
+/// # });
+/// ```
+pub fn forbidden_response(method: &Method) -> Response<ResponseBody> {
+    let mut res = error_response(method, StatusCode::FORBIDDEN, FORBIDDEN_DETAIL);
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, AuthError::Forbidden.challenge());
+    res
+}
+
+/// The gRPC refusal for [`AuthError::Forbidden`]: like [`grpc_unauthenticated_response`], with
+/// `grpc-status: 7` (PERMISSION_DENIED) and `grpc-message: Insufficient permissions`.
+pub fn grpc_permission_denied_response(request_headers: &HeaderMap) -> Response<ResponseBody> {
+    let mut res = grpc_unauthenticated_response(request_headers);
+    let headers = res.headers_mut();
+    headers.insert("grpc-status", HeaderValue::from_static("7"));
+    headers.insert("grpc-message", HeaderValue::from_static(FORBIDDEN_DETAIL));
+    res
+}
+
+/// The gRPC refusal for `error`: `grpc-status: 7` for [`AuthError::Forbidden`], 16 otherwise.
+pub fn grpc_rejection_response(
+    error: &AuthError,
+    request_headers: &HeaderMap,
+) -> Response<ResponseBody> {
+    if *error == AuthError::Forbidden {
+        grpc_permission_denied_response(request_headers)
+    } else {
+        grpc_unauthenticated_response(request_headers)
+    }
 }
 
 /// The 401 for a request that presented a token nobody judged (the axum `Claims` extractor on
@@ -474,6 +540,7 @@ mod tests {
             AuthError::MissingToken,
             AuthError::MultipleAuthorizationHeaders,
             AuthError::InvalidAuthorizationHeader,
+            AuthError::Forbidden,
         ];
         errors.extend(
             [
@@ -490,6 +557,8 @@ mod tests {
                 TokenError::IssuedInFuture,
                 TokenError::InvalidIssuer,
                 TokenError::WrongTokenUse,
+                TokenError::Revoked,
+                TokenError::NoSession,
             ]
             .map(AuthError::InvalidToken),
         );
@@ -517,11 +586,14 @@ mod tests {
                             .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
                         "{description:?}"
                     );
+                    let code = if error == AuthError::Forbidden {
+                        "insufficient_scope"
+                    } else {
+                        "invalid_token"
+                    };
                     assert_eq!(
                         challenge,
-                        format!(
-                            "Bearer error=\"invalid_token\", error_description=\"{description}\""
-                        )
+                        format!("Bearer error=\"{code}\", error_description=\"{description}\"")
                     );
                 }
             }

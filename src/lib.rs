@@ -113,8 +113,8 @@ pub mod token;
 pub mod tonic;
 
 pub use token::{
-    Algorithm, Claims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, SigningKey,
-    TokenPair, TokenUse, VerificationKey,
+    Algorithm, Claims, ExtraClaims, Grant, IssuedPair, Jwt, JwtConfig, JwtKey, KeyError,
+    KeyProblem, Principal, SigningKey, TokenPair, TokenUse, VerificationKey,
 };
 
 /// The README's Rust snippets, run as doctests. They use axum, tonic and Auth0 together, so they
@@ -122,6 +122,12 @@ pub use token::{
 #[cfg(all(doctest, feature = "axum", feature = "tonic", feature = "auth0"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// docs/authorization.md (the README's "Authorization" section), run as doctests with the
+/// `axum` and `tonic` features.
+#[cfg(all(doctest, feature = "axum", feature = "tonic"))]
+#[doc = include_str!("../docs/authorization.md")]
+struct AuthorizationDocDoctests;
 
 /// docs/client.md (the README's "Client" section), run as doctests with the `client` feature.
 #[cfg(all(doctest, feature = "client"))]

@@ -34,7 +34,8 @@
 use tonic::{Request, Status};
 
 use crate::Claims;
-use crate::error::INVALID_TOKEN_DETAIL;
+use crate::auth::Requirement;
+use crate::error::{FORBIDDEN_DETAIL, INVALID_TOKEN_DETAIL};
 
 /// The verified claims of a [`tonic::Request`].
 pub trait ClaimsExt {
@@ -47,6 +48,45 @@ pub trait ClaimsExt {
     fn require_claims(&self) -> Result<&Claims, Status> {
         self.claims()
             .ok_or_else(|| Status::unauthenticated(INVALID_TOKEN_DETAIL))
+    }
+
+    /// The claims, when their extra claim `roles` contains `role`; otherwise `Status`
+    /// `PermissionDenied` with the message `Insufficient permissions` (no claims at all:
+    /// `Unauthenticated`, as [`require_claims`](Self::require_claims)).
+    ///
+    /// ```
+    /// use tonic::{Code, Request};
+    /// use tower_jwt_login::tonic::ClaimsExt;
+    /// use tower_jwt_login::{JwtConfig, JwtKey, Principal, TokenUse};
+    ///
+    /// let jwt = JwtConfig::new(JwtKey::random()).build().unwrap();
+    /// let root = Principal::builder("root").claim("roles", ["admin"]).build().unwrap();
+    /// let mut request = Request::new(());
+    /// let bob = jwt.verify(&jwt.issue_pair("bob").access_token, TokenUse::Access).unwrap();
+    /// request.extensions_mut().insert(bob);
+    /// assert_eq!(request.require_role("admin").unwrap_err().code(), Code::PermissionDenied);
+    /// let root = jwt.verify(&jwt.issue_pair_for(&root).access_token, TokenUse::Access).unwrap();
+    /// request.extensions_mut().insert(root);
+    /// assert_eq!(request.require_role("admin").unwrap().subject(), "root");
+    /// ```
+    fn require_role(&self, role: &str) -> Result<&Claims, Status> {
+        let claims = self.require_claims()?;
+        if claims.has_role(role) {
+            Ok(claims)
+        } else {
+            Err(Status::permission_denied(FORBIDDEN_DETAIL))
+        }
+    }
+
+    /// The claims, when they meet `requirement`; otherwise `Status` `PermissionDenied`
+    /// (`Unauthenticated` without claims).
+    fn require(&self, requirement: &Requirement) -> Result<&Claims, Status> {
+        let claims = self.require_claims()?;
+        if requirement.is_met(claims) {
+            Ok(claims)
+        } else {
+            Err(Status::permission_denied(FORBIDDEN_DETAIL))
+        }
     }
 }
 

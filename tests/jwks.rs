@@ -216,7 +216,7 @@ async fn sustained_invented_kids_are_bounded_by_the_budget() {
     assert_eq!(
         provider.verify(&rotated_token()).await,
         Auth0Verdict::Valid {
-            subject: ALLOWED.to_owned()
+            principal: ALLOWED.into()
         }
     );
     assert_eq!(jwks.hits(), hits + 1);

@@ -160,7 +160,8 @@ async fn users_persist_in_the_file_and_migration_runs_once() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    // Two schema steps: the table, then its role column.
+    assert_eq!(version, 2);
     let hash: String = conn
         .query_row(
             "SELECT password_hash FROM users WHERE username = 'alice'",
@@ -227,4 +228,59 @@ async fn the_example_throttles_failed_logins_per_client_address() {
         .send_from(addr, "127.0.0.2".parse().unwrap())
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+/// The role column: `add-user NAME --role admin` makes an administrator whose tokens carry
+/// `"roles":["admin"]` and who reaches the admin-only route; anyone else gets the exact 403; a
+/// role granted with `role NAME admin` arrives with the next refresh.
+#[tokio::test]
+async fn role_column_guards_the_admin_route_and_refresh_follows_role_changes() {
+    let dir = TempDir::new();
+    let db = dir.db().to_string_lossy().into_owned();
+    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    command(
+        &args(&["--db", &db, "add-user", "root", "--role", "admin"]),
+        &b"root-pw\n"[..],
+    )
+    .unwrap();
+    command(
+        &args(&["--db", &db, "add-user", "alice"]),
+        &b"alice-pw\n"[..],
+    )
+    .unwrap();
+    let store = open(&dir.db());
+    let addr = serve(&store).await;
+
+    let tokens = |reply: common::Reply| {
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let v = reply.json();
+        (
+            v["access_token"].as_str().unwrap().to_owned(),
+            v["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (root, _) = tokens(login(addr, "root", "root-pw").await);
+    let claims = common::decode_parts(&root).1;
+    assert!(
+        claims.ends_with(",\"sub\":\"root\",\"usefor\":\"access\",\"roles\":[\"admin\"]}"),
+        "{claims}"
+    );
+    let reply = Req::get("/api/admin/users").bearer(&root).send(addr).await;
+    assert_eq!((reply.status, reply.text()), (200, "alice -\nroot admin\n"));
+
+    let (alice, alice_refresh) = tokens(login(addr, "alice", "alice-pw").await);
+    let reply = Req::get("/api/admin/users").bearer(&alice).send(addr).await;
+    reply.assert_error(403, "Insufficient permissions");
+
+    command(&args(&["--db", &db, "role", "alice", "admin"]), &b""[..]).unwrap();
+    let reply = Req::get("/api/login/refresh")
+        .bearer(&alice_refresh)
+        .send(addr)
+        .await;
+    let alice = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let reply = Req::get("/api/admin/users").bearer(&alice).send(addr).await;
+    assert_eq!(
+        (reply.status, reply.text()),
+        (200, "alice admin\nroot admin\n")
+    );
 }

@@ -47,6 +47,7 @@
 mod future;
 mod policy;
 mod rejection;
+mod require;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -56,16 +57,20 @@ use http_body_util::Either;
 use tower_layer::Layer;
 use tower_service::Service;
 
-pub use crate::error::{grpc_unauthenticated_response, is_grpc_request};
+pub use crate::error::{
+    forbidden_response, grpc_permission_denied_response, grpc_unauthenticated_response,
+    is_grpc_request,
+};
 pub use future::ResponseFuture;
-pub use policy::{Access, PathPolicy};
+pub use policy::{Access, PathPolicy, Requirement};
 pub use rejection::{DefaultRejection, OnRejection};
+pub use require::{Require, RequireLayer};
 
 use crate::bearer::bearer_token;
 use crate::error::{AuthError, ResponseBody, TokenError};
 use crate::metrics::Metrics;
 use crate::session::Revocations;
-use crate::token::{Claims, Jwt, TokenUse};
+use crate::token::{Claims, ExtraClaims, Jwt, TokenUse};
 
 /// Guards routes with Bearer access tokens. See the [module docs](self).
 #[derive(Debug, Clone)]
@@ -75,6 +80,24 @@ pub struct JwtAuthLayer<R = DefaultRejection> {
     rejection: R,
     metrics: Option<Metrics>,
     revocations: Option<Revocations>,
+    typed: Option<TypedClaims>,
+}
+
+/// Deserializes a request's extra claims into the app's type and attaches them; `false` when
+/// they do not fit.
+type TypedClaims = fn(&Claims, &mut http::Extensions) -> bool;
+
+fn attach_typed<T>(claims: &Claims, extensions: &mut http::Extensions) -> bool
+where
+    T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    match claims.extra::<T>() {
+        Ok(value) => {
+            extensions.insert(ExtraClaims(value));
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 impl JwtAuthLayer {
@@ -86,6 +109,7 @@ impl JwtAuthLayer {
             rejection: DefaultRejection,
             metrics: None,
             revocations: None,
+            typed: None,
         }
     }
 }
@@ -105,6 +129,7 @@ impl<R> JwtAuthLayer<R> {
             rejection,
             metrics: self.metrics,
             revocations: self.revocations,
+            typed: self.typed,
         }
     }
 
@@ -122,6 +147,49 @@ impl<R> JwtAuthLayer<R> {
         self.revocations = Some(revocations);
         self
     }
+
+    /// Deserializes the extra claims of every accepted token into `T` once, at verification,
+    /// and attaches them as [`ExtraClaims<T>`](ExtraClaims) next to the [`Claims`] (handlers
+    /// read `T` without parsing again). A token whose extra claims are no `T` is refused like
+    /// an invalid one (401, `invalid claims`): declare optional fields with `#[serde(default)]`
+    /// when tokens without them (Core's) must pass. Tokens without extra claims are read as
+    /// `{}`.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower::{ServiceBuilder, ServiceExt, service_fn};
+    /// use tower_jwt_login::auth::JwtAuthLayer;
+    /// use tower_jwt_login::{ExtraClaims, JwtConfig, JwtKey, Principal};
+    ///
+    /// #[derive(Clone, serde::Deserialize)]
+    /// struct App {
+    ///     #[serde(default)]
+    ///     tenant: String,
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let jwt = JwtConfig::new(JwtKey::random()).build().unwrap();
+    /// let service = ServiceBuilder::new()
+    ///     .layer(JwtAuthLayer::new(jwt.clone()).claims_type::<App>())
+    ///     .service(service_fn(|req: Request<()>| async move {
+    ///         let app = req.extensions().get::<ExtraClaims<App>>().unwrap();
+    ///         Ok::<_, Infallible>(Response::new(app.tenant.clone()))
+    ///     }));
+    /// let alice = Principal::builder("alice").claim("tenant", "acme").build().unwrap();
+    /// let token = jwt.issue_pair_for(&alice).access_token;
+    /// let req = Request::get("/").header("authorization", format!("Bearer {token}")).body(()).unwrap();
+    /// let body = service.oneshot(req).await.unwrap().into_body();
+    /// assert!(matches!(body, http_body_util::Either::Left(ref tenant) if tenant == "acme"));
+    /// # });
+    /// ```
+    pub fn claims_type<T>(mut self) -> Self
+    where
+        T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.typed = Some(attach_typed::<T>);
+        self
+    }
 }
 
 impl<S, R: Clone> Layer<S> for JwtAuthLayer<R> {
@@ -136,6 +204,7 @@ impl<S, R: Clone> Layer<S> for JwtAuthLayer<R> {
                 rejection: self.rejection.clone(),
                 metrics: self.metrics.clone(),
                 revocations: self.revocations.clone(),
+                typed: self.typed,
             }),
         }
     }
@@ -159,6 +228,7 @@ struct Shared<R> {
     rejection: R,
     metrics: Option<Metrics>,
     revocations: Option<Revocations>,
+    typed: Option<TypedClaims>,
 }
 
 impl<S: Clone, R> Clone for JwtAuth<S, R> {
@@ -182,6 +252,25 @@ impl<R> Shared<R> {
         }
         Ok(claims)
     }
+
+    /// Verifies, checks the policy's requirements and attaches the claims (and the typed extra
+    /// claims) to `req`; or why not.
+    fn admit<B>(&self, req: &mut Request<B>) -> Result<(), AuthError> {
+        let claims = self.authenticate(req)?;
+        // Only policies with requirements pay for the check (and only matching paths parse).
+        if self.policy.has_requirements()
+            && !self.policy.permits(req.method(), policy_path(req), &claims)
+        {
+            return Err(AuthError::Forbidden);
+        }
+        if let Some(attach) = self.typed
+            && !attach(&claims, req.extensions_mut())
+        {
+            return Err(AuthError::InvalidToken(TokenError::InvalidClaims));
+        }
+        req.extensions_mut().insert(claims);
+        Ok(())
+    }
 }
 
 impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, R>
@@ -201,19 +290,14 @@ where
         let shared = &*self.shared;
         match shared.policy.access(req.method(), policy_path(&req)) {
             Access::Public => {}
-            Access::Optional => match shared.authenticate(&req) {
-                Ok(claims) => {
-                    req.extensions_mut().insert(claims);
-                }
-                // Kept for handlers (and the axum `Claims` extractor) that want to know why.
-                Err(error) => {
+            Access::Optional => {
+                if let Err(error) = shared.admit(&mut req) {
+                    // Kept for handlers (and the axum `Claims` extractor) that want to know why.
                     req.extensions_mut().insert(error);
                 }
-            },
-            Access::Protected => match shared.authenticate(&req) {
-                Ok(claims) => {
-                    req.extensions_mut().insert(claims);
-                }
+            }
+            Access::Protected => match shared.admit(&mut req) {
+                Ok(()) => {}
                 Err(error) => {
                     let _span = tracing::debug_span!(
                         "jwt_auth.reject",
@@ -223,7 +307,11 @@ where
                     )
                     .entered();
                     tracing::debug!("request refused");
-                    if let Some(metrics) = &shared.metrics {
+                    // Metrics count authentication failures; a 403 (valid token, claims short of
+                    // a requirement) is none of their kinds.
+                    if let Some(metrics) = &shared.metrics
+                        && error != AuthError::Forbidden
+                    {
                         metrics.record_rejection(&error);
                     }
                     let (parts, _body) = req.into_parts();

@@ -1,6 +1,64 @@
-//! Which requests the layer guards: per-path (and optionally per-method) access rules.
+//! Which requests the layer guards: per-path (and optionally per-method) access rules, and
+//! what the verified claims must allow ([`Requirement`]s: a role, or any predicate).
+
+use std::fmt;
+use std::sync::Arc;
 
 use http::Method;
+
+use crate::token::Claims;
+
+/// What the verified claims of a request must satisfy on a path (see [`PathPolicy::require`]).
+/// A request whose claims fall short is refused with `403` (docs/protocol.md §2's shape,
+/// `Insufficient permissions`; for gRPC `grpc-status: 7`, PERMISSION_DENIED), never 401.
+///
+/// ```
+/// use tower_jwt_login::auth::Requirement;
+///
+/// let admin = Requirement::role("admin");
+/// let acme = Requirement::predicate("tenant acme", |claims| {
+///     claims.extra_value("tenant").is_some_and(|t| t == "\"acme\"")
+/// });
+/// # let _ = (admin, acme);
+/// ```
+#[derive(Clone)]
+pub struct Requirement {
+    label: Arc<str>,
+    check: Arc<dyn Fn(&Claims) -> bool + Send + Sync>,
+}
+
+impl Requirement {
+    /// The extra claim `roles` (an array of strings) must contain `role`.
+    pub fn role(role: impl Into<String>) -> Self {
+        let role: String = role.into();
+        Requirement {
+            label: Arc::from(format!("role {role}")),
+            check: Arc::new(move |claims: &Claims| claims.has_role(&role)),
+        }
+    }
+
+    /// Any check of the claims; `label` names it in `Debug` output (never sent to clients).
+    pub fn predicate<F>(label: impl Into<String>, check: F) -> Self
+    where
+        F: Fn(&Claims) -> bool + Send + Sync + 'static,
+    {
+        Requirement {
+            label: Arc::from(label.into()),
+            check: Arc::new(check),
+        }
+    }
+
+    /// Whether `claims` satisfy the requirement.
+    pub fn is_met(&self, claims: &Claims) -> bool {
+        (self.check)(claims)
+    }
+}
+
+impl fmt::Debug for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Requirement").field(&&*self.label).finish()
+    }
+}
 
 /// How the layer treats a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +120,14 @@ pub enum Access {
 #[derive(Debug, Clone, Default)]
 pub struct PathPolicy {
     rules: Vec<Rule>,
+    requirements: Vec<RequirementRule>,
+}
+
+#[derive(Debug, Clone)]
+struct RequirementRule {
+    method: Option<Method>,
+    pattern: Pattern,
+    requirement: Requirement,
 }
 
 #[derive(Debug, Clone)]
@@ -153,8 +219,75 @@ impl PathPolicy {
             .public_for(Method::GET, &format!("{prefix}/login/refresh"))
     }
 
+    /// Requires `requirement` of the verified claims on `path` (exact, or a `/*` prefix, as
+    /// for the access rules), for every method.
+    ///
+    /// Every requirement whose path matches must be met (unlike the access rules, where the
+    /// first match decides): `/admin/*` needing `admin` and `/admin/billing` needing `billing`
+    /// both apply to `/admin/billing`. A path with a requirement is protected whatever the access
+    /// rules say (a requirement needs claims to check: without a valid access token the answer is
+    /// the usual 401), and a path that is not in plain form (see above) must meet **every**
+    /// requirement of the policy, so that a normalizing inner service cannot route
+    /// `/x/../admin` around `/admin/*`'s. The check runs after verification, only for paths
+    /// with a requirement: a policy without requirements costs nothing more.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use tower_jwt_login::auth::{Access, PathPolicy, Requirement};
+    ///
+    /// let policy = PathPolicy::new()
+    ///     .login_routes("/api")
+    ///     .require("/api/v3/admin/*", Requirement::role("admin"))
+    ///     .require_for(Method::DELETE, "/api/v3/process/*", Requirement::role("editor"));
+    /// assert_eq!(policy.access(&Method::GET, "/api/v3/admin/users"), Access::Protected);
+    /// ```
+    pub fn require(mut self, path: &str, requirement: Requirement) -> Self {
+        self.requirements.push(RequirementRule {
+            method: None,
+            pattern: Pattern::parse(path),
+            requirement,
+        });
+        self
+    }
+
+    /// Like [`require`](Self::require), for one method only.
+    pub fn require_for(mut self, method: Method, path: &str, requirement: Requirement) -> Self {
+        self.requirements.push(RequirementRule {
+            method: Some(method),
+            pattern: Pattern::parse(path),
+            requirement,
+        });
+        self
+    }
+
+    /// Whether the policy has any [`Requirement`].
+    pub fn has_requirements(&self) -> bool {
+        !self.requirements.is_empty()
+    }
+
+    /// Whether `claims` meet every requirement on this request (always, on paths without one).
+    pub fn permits(&self, method: &Method, path: &str, claims: &Claims) -> bool {
+        if self.requirements.is_empty() {
+            return true;
+        }
+        let plain = is_plain(path);
+        self.requirements
+            .iter()
+            .filter(|r| {
+                !plain || (r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path))
+            })
+            .all(|r| r.requirement.is_met(claims))
+    }
+
+    fn has_requirement_on(&self, method: &Method, path: &str) -> bool {
+        self.requirements
+            .iter()
+            .any(|r| r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path))
+    }
+
     /// The access of a request: the first matching rule's, [`Access::Protected`] without one,
-    /// and always [`Access::Protected`] for a path that is not in plain form (see above).
+    /// and always [`Access::Protected`] for a path that is not in plain form (see above) or that
+    /// has a [requirement](Self::require).
     pub fn access(&self, method: &Method, path: &str) -> Access {
         let access = self
             .rules
@@ -162,7 +295,8 @@ impl PathPolicy {
             .find(|r| r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path))
             .map_or(Access::Protected, |r| r.access);
         // Only a relaxing verdict needs the scan: protected requests pay nothing for it.
-        if access != Access::Protected && !is_plain(path) {
+        if access != Access::Protected && (!is_plain(path) || self.has_requirement_on(method, path))
+        {
             return Access::Protected;
         }
         access

@@ -4,7 +4,7 @@ use http::Response;
 use http::request::Parts;
 
 use crate::error::{
-    AuthError, ResponseBody, grpc_unauthenticated_response, is_grpc_request, unauthorized_response,
+    AuthError, ResponseBody, grpc_rejection_response, is_grpc_request, unauthorized_response,
 };
 
 /// Builds the response for a refused request. Implemented by [`DefaultRejection`] and by every
@@ -35,15 +35,20 @@ pub trait OnRejection: Clone {
 /// `Bearer error="invalid_token", error_description="…"` (a fixed text such as `token expired`
 /// or `invalid signature`) when one was presented.
 ///
+/// A request whose valid token lacks what the path [requires](crate::auth::Requirement)
+/// ([`AuthError::Forbidden`]) gets 403 `Insufficient permissions` instead
+/// ([`forbidden_response`](crate::error::forbidden_response)).
+///
 /// A gRPC request (a `content-type` starting with `application/grpc`, which includes gRPC-Web)
-/// is refused the gRPC way instead: [`grpc_unauthenticated_response`].
+/// is refused the gRPC way instead: [`grpc_unauthenticated_response`](crate::error::grpc_unauthenticated_response)
+/// (`grpc-status: 16`), or `grpc-status: 7` for a forbidden one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultRejection;
 
 impl OnRejection for DefaultRejection {
     fn on_rejection(&self, error: &AuthError, parts: &Parts) -> Response<ResponseBody> {
         if is_grpc_request(&parts.headers) {
-            return grpc_unauthenticated_response(&parts.headers);
+            return grpc_rejection_response(error, &parts.headers);
         }
         unauthorized_response(&parts.method, error)
     }

@@ -15,14 +15,14 @@
 //! impl Auth0Provider for OneToken {
 //!     async fn verify(&self, bearer: &str) -> Auth0Verdict {
 //!         match bearer {
-//!             "let-me-in" => Auth0Verdict::Valid { subject: "auth0|42".to_owned() },
+//!             "let-me-in" => Auth0Verdict::Valid { principal: "auth0|42".into() },
 //!             "banned" => Auth0Verdict::Invalid { reason: "user not allowed" },
 //!             _ => Auth0Verdict::NotMine,
 //!         }
 //!     }
 //! }
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! assert_eq!(OneToken.verify("let-me-in").await, Auth0Verdict::Valid { subject: "auth0|42".into() });
+//! assert_eq!(OneToken.verify("let-me-in").await, Auth0Verdict::Valid { principal: "auth0|42".into() });
 //! assert_eq!(NoAuth0.verify("let-me-in").await, Auth0Verdict::NotMine);
 //! # });
 //! # use tower_jwt_login::auth0::NoAuth0;
@@ -71,10 +71,12 @@ pub enum Auth0Verdict {
     /// provider or none may claim it. With no taker the login answers 400
     /// `Missing authorization credentials`.
     NotMine,
-    /// Issued by a tenant and valid: the crate mints tokens for `subject` (the Auth0 `sub`).
+    /// Issued by a tenant and valid: the crate mints tokens for `principal` (its subject is
+    /// the Auth0 `sub`; a provider of your own may add extra claims, such as roles mapped from
+    /// the Auth0 token's permissions).
     Valid {
-        /// The `sub` of the minted tokens.
-        subject: String,
+        /// The subject and extra claims of the minted tokens.
+        principal: crate::token::Principal,
     },
     /// Issued by a tenant but refused; answered with 401
     /// `Invalid authorization credentials: <reason>`. Keep reasons short and fixed: never the

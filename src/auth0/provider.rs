@@ -272,7 +272,11 @@ impl<F: JwksFetcher> Auth0Provider for JwksProvider<F> {
         let mut first_refusal = None;
         for tenant in self.tenants.iter().filter(|t| t.issuer == iss) {
             match self.check(tenant, &token).await {
-                Ok(subject) => return Auth0Verdict::Valid { subject },
+                Ok(subject) => {
+                    return Auth0Verdict::Valid {
+                        principal: subject.into(),
+                    };
+                }
                 Err(reason) => {
                     tracing::debug!(issuer = iss, reason, "auth0 token refused");
                     first_refusal.get_or_insert(reason);

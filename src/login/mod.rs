@@ -95,9 +95,9 @@ use crate::error::{LoginError, ResponseBody, error_response, json_response};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
 use crate::session::{SessionError, Sessions, new_session_id};
-use crate::store::{CredentialStore, Credentials};
+use crate::store::{CredentialStore, Credentials, Lookup};
 use crate::throttle::LoginThrottle;
-use crate::token::{Grant, Jwt};
+use crate::token::{Grant, Jwt, Principal};
 
 mod logout;
 mod refresh;
@@ -388,10 +388,10 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 return Err(LoginError::MissingCredentials);
             };
             return match self.auth0.verify(bearer).await {
-                Auth0Verdict::Valid { subject } => {
+                Auth0Verdict::Valid { principal } => {
                     tracing::debug!("auth0 token accepted");
-                    let pair = self.issue(&subject).await?;
-                    Ok((pair, subject, "auth0"))
+                    let pair = self.issue(&principal).await?;
+                    Ok((pair, principal.subject().to_owned(), "auth0"))
                 }
                 Auth0Verdict::Invalid { reason } => Err(LoginError::Auth0Rejected(reason)),
                 Auth0Verdict::NotMine => Err(LoginError::MissingCredentials),
@@ -406,7 +406,11 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 .await
                 .map_err(LoginError::Throttled)?;
         }
-        let outcome = self.store.authenticate(&credentials).await;
+        let outcome = match self.store.authenticate(&credentials).await {
+            Ok(Some(subject)) => self.principal_at_login(subject).await,
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
         if let Some(throttle) = throttle {
             match &outcome {
                 Ok(Some(_)) => {
@@ -423,10 +427,10 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             }
         }
         match outcome {
-            Ok(Some(subject)) => {
+            Ok(Some(principal)) => {
                 tracing::debug!("credentials accepted");
-                let pair = self.issue(&subject).await?;
-                Ok((pair, subject, "password"))
+                let pair = self.issue(&principal).await?;
+                Ok((pair, principal.subject().to_owned(), "password"))
             }
             Ok(None) => Err(LoginError::InvalidCredentials),
             Err(e) => Err(LoginError::Store(Box::new(e))),
@@ -434,15 +438,37 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
     }
 }
 
+impl<S: CredentialStore, A> LoginService<S, A> {
+    /// The principal of an accepted login: the store's current one ([`CredentialStore::principal`]),
+    /// `None` when the store refuses the subject (answered like wrong credentials).
+    async fn principal_at_login(&self, subject: String) -> Result<Option<Principal>, S::Error> {
+        Ok(match self.store.principal(&subject).await? {
+            Lookup::Found(principal) if principal.subject() == subject => Some(principal),
+            Lookup::Found(_) => {
+                tracing::error!(
+                    "credential store returned a principal for another subject: login refused"
+                );
+                None
+            }
+            Lookup::Refused => {
+                tracing::debug!("credentials accepted, but the store refuses the subject");
+                None
+            }
+            Lookup::NotSupported => Some(Principal::new(subject)),
+        })
+    }
+}
+
 impl<S, A> LoginService<S, A> {
-    /// The login answer for `subject`: Core's stateless pair, or, with sessions, a pair of a new
+    /// The login answer for `principal` (its subject and extra claims): Core's stateless pair, or, with sessions, a pair of a new
     /// session that the store knows before the tokens leave.
-    async fn issue(&self, subject: &str) -> Result<crate::TokenPair, LoginError> {
+    async fn issue(&self, principal: &Principal) -> Result<crate::TokenPair, LoginError> {
         let Some(sessions) = &self.sessions else {
-            return Ok(self.jwt.issue_pair(subject));
+            return Ok(self.jwt.issue_pair_for(principal));
         };
+        let subject = principal.subject();
         let sid = new_session_id();
-        let issued = self.jwt.issue(&Grant::new(subject).session(&sid));
+        let issued = self.jwt.issue(&Grant::from(principal).session(&sid));
         match sessions
             .start(
                 &sid,

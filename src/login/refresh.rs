@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -22,7 +23,8 @@ use crate::error::{
 };
 use crate::metrics::Metrics;
 use crate::session::{RefreshVerdict, Rotation, SessionError, Sessions};
-use crate::token::{Claims, Grant, Jwt, TokenPair, TokenUse};
+use crate::store::{CredentialStore, Lookup};
+use crate::token::{Claims, Grant, Jwt, Principal, TokenPair, TokenUse};
 
 /// The refresh route: `GET` with `Authorization: Bearer <refresh token>` answers
 /// `{"access_token":"…"}`; anything else 401 `Missing or invalid JWT token` (any method other
@@ -40,6 +42,40 @@ pub struct RefreshService {
     client_addr: ClientAddrResolver,
     sessions: Option<Sessions>,
     rotation: Option<Duration>,
+    principals: Option<Principals>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The credential store a refresh asks for the subject's current principal.
+#[derive(Clone)]
+struct Principals(Arc<dyn PrincipalSource>);
+
+impl std::fmt::Debug for Principals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Principals(..)")
+    }
+}
+
+/// [`CredentialStore::principal`] behind a trait object (the service is not generic).
+trait PrincipalSource: Send + Sync + 'static {
+    fn lookup<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Lookup, BoxError>> + Send + 'a>>;
+}
+
+impl<S: CredentialStore> PrincipalSource for Arc<S> {
+    fn lookup<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Lookup, BoxError>> + Send + 'a>> {
+        Box::pin(async move {
+            self.principal(subject)
+                .await
+                .map_err(|e| Box::new(e) as BoxError)
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -52,6 +88,8 @@ enum Refused {
     Token(AuthError),
     Unavailable(u64),
     Store(SessionError),
+    /// The credential store failed to look the principal up.
+    Lookup(BoxError),
 }
 
 impl RefreshService {
@@ -63,7 +101,34 @@ impl RefreshService {
             client_addr: ClientAddrResolver::new(),
             sessions: None,
             rotation: None,
+            principals: None,
         }
+    }
+
+    /// Looks the subject up in `store` at every refresh ([`CredentialStore::principal`]): the
+    /// new access token carries the principal's **current** extra claims (a demoted admin loses
+    /// the role at the next refresh), and a subject the store refuses (disabled, removed) gets
+    /// the refresh route's 401. A store that answers [`Lookup::NotSupported`] — and every
+    /// refresh without this — carries the refresh token's extra claims over.
+    ///
+    /// Share the store with the login through an `Arc` (`Arc<S>` is a store too):
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tower_jwt_login::login::{LoginService, RefreshService};
+    /// use tower_jwt_login::store::Argon2Store;
+    /// use tower_jwt_login::{JwtConfig, JwtKey};
+    ///
+    /// let jwt = JwtConfig::new(JwtKey::random()).build().unwrap();
+    /// let store = Arc::new(Argon2Store::new());
+    /// let users = store.users(); // add, disable, set roles at runtime
+    /// let login = LoginService::new(jwt.clone(), Arc::clone(&store));
+    /// let refresh = RefreshService::new(jwt).principals(store);
+    /// # let _ = (login, refresh, users);
+    /// ```
+    pub fn principals<S: CredentialStore>(mut self, store: Arc<S>) -> Self {
+        self.principals = Some(Principals(Arc::new(store)));
+        self
     }
 
     /// How the client address of the audit event is found (default
@@ -135,12 +200,12 @@ impl RefreshService {
     fn stateless(
         &self,
         method: &Method,
-        claims: Result<Claims, AuthError>,
+        claims: Result<(Claims, Principal), AuthError>,
         client: &AuditClient,
     ) -> Response<ResponseBody> {
         match claims {
-            Ok(claims) => {
-                let access_token = self.jwt.issue_access(claims.subject());
+            Ok((claims, principal)) => {
+                let access_token = self.jwt.issue_access_for(&Grant::from(&principal));
                 self.record(Some(&claims), "success");
                 audit_success(&claims, client);
                 json_response(
@@ -165,11 +230,16 @@ impl RefreshService {
     }
 
     /// A refresh checked in the session store: one round trip.
-    async fn with_session(&self, sessions: &Sessions, claims: &Claims) -> Result<Answer, Refused> {
+    async fn with_session(
+        &self,
+        sessions: &Sessions,
+        claims: &Claims,
+        principal: &Principal,
+    ) -> Result<Answer, Refused> {
         let sid = claims.session_id().unwrap_or_default();
         let subject = claims.subject();
         let jti = claims.jti().unwrap_or_default();
-        let grant = Grant::new(subject).session(sid);
+        let grant = Grant::from(principal).session(sid);
         let (verdict, answer) = match self.rotation {
             Some(grace) => {
                 let issued = self.jwt.issue(&grant);
@@ -200,18 +270,48 @@ impl RefreshService {
         }
     }
 
+    /// The principal the new tokens are for: the store's current one with
+    /// [`principals`](Self::principals), else the refresh token's own.
+    async fn current_principal(&self, claims: &Claims) -> Result<Principal, Refused> {
+        let Some(Principals(source)) = &self.principals else {
+            return Ok(claims.principal());
+        };
+        let refused = || Refused::Token(AuthError::InvalidToken(TokenError::Revoked));
+        match source.lookup(claims.subject()).await {
+            Ok(Lookup::Found(principal)) if principal.subject() == claims.subject() => {
+                Ok(principal)
+            }
+            Ok(Lookup::Found(_)) => {
+                tracing::error!(
+                    "credential store returned a principal for another subject: refresh refused"
+                );
+                Err(refused())
+            }
+            Ok(Lookup::Refused) => {
+                tracing::debug!("the credential store refuses the subject: refresh refused");
+                Err(refused())
+            }
+            Ok(Lookup::NotSupported) => Ok(claims.principal()),
+            Err(error) => Err(Refused::Lookup(error)),
+        }
+    }
+
     async fn handle<B>(self, req: Request<B>) -> Response<ResponseBody> {
         let method = req.method().clone();
         let claims = self.verify(&req);
         let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
-        let Some(sessions) = &self.sessions else {
-            return self.stateless(&method, claims, &client);
-        };
         let claims = match claims {
             Ok(claims) => claims,
             Err(error) => return self.stateless(&method, Err(error), &client),
         };
-        match self.with_session(sessions, &claims).await {
+        let principal = match self.current_principal(&claims).await {
+            Ok(principal) => principal,
+            Err(refused) => return self.refused(&method, &claims, refused, &client),
+        };
+        let Some(sessions) = &self.sessions else {
+            return self.stateless(&method, Ok((claims, principal)), &client);
+        };
+        match self.with_session(sessions, &claims, &principal).await {
             Ok(answer) => {
                 self.record(Some(&claims), "success");
                 audit_success(&claims, &client);
@@ -225,9 +325,22 @@ impl RefreshService {
                     Answer::Pair(pair) => json_response(&method, &pair),
                 }
             }
-            Err(Refused::Token(error)) => self.stateless(&method, Err(error), &client),
-            Err(Refused::Unavailable(retry_after)) => {
-                self.record(Some(&claims), "unavailable");
+            Err(refused) => self.refused(&method, &claims, refused, &client),
+        }
+    }
+
+    /// The answer to a refresh refused after verification.
+    fn refused(
+        &self,
+        method: &Method,
+        claims: &Claims,
+        refused: Refused,
+        client: &AuditClient,
+    ) -> Response<ResponseBody> {
+        match refused {
+            Refused::Token(error) => self.stateless(method, Err(error), client),
+            Refused::Unavailable(retry_after) => {
+                self.record(Some(claims), "unavailable");
                 tracing::info!(
                     target: AUDIT,
                     outcome = "unavailable",
@@ -236,25 +349,38 @@ impl RefreshService {
                     retry_after,
                     "refresh"
                 );
-                unavailable_response(&method, retry_after)
+                unavailable_response(method, retry_after)
             }
-            Err(Refused::Store(error)) => {
-                self.record(Some(&claims), "store_error");
+            Refused::Store(error) => {
                 tracing::error!(%error, "session store failed");
-                tracing::info!(
-                    target: AUDIT,
-                    outcome = "error",
-                    client = %client,
-                    reason = "store_error",
-                    "refresh"
-                );
-                error_response(
-                    &method,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal Server Error",
-                )
+                self.store_error(method, claims, client)
+            }
+            Refused::Lookup(error) => {
+                tracing::error!(%error, "credential store failed");
+                self.store_error(method, claims, client)
             }
         }
+    }
+
+    fn store_error(
+        &self,
+        method: &Method,
+        claims: &Claims,
+        client: &AuditClient,
+    ) -> Response<ResponseBody> {
+        self.record(Some(claims), "store_error");
+        tracing::info!(
+            target: AUDIT,
+            outcome = "error",
+            client = %client,
+            reason = "store_error",
+            "refresh"
+        );
+        error_response(
+            method,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+        )
     }
 }
 
@@ -326,11 +452,15 @@ impl<B> Service<Request<B>> for RefreshService {
             };
         }
         let span = tracing::info_span!("refresh", subject = Empty, outcome = Empty);
-        if self.sessions.is_none() {
+        if self.sessions.is_none() && self.principals.is_none() {
             let _entered = span.enter();
             let method = method.clone();
             let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
-            let response = self.stateless(&method, self.verify(&req), &client);
+            let claims = self.verify(&req).map(|claims| {
+                let principal = claims.principal();
+                (claims, principal)
+            });
+            let response = self.stateless(&method, claims, &client);
             return RefreshFuture {
                 state: FutureState::Ready(Some(response)),
             };

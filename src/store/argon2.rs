@@ -2,15 +2,16 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
-use super::{CredentialStore, Credentials};
+use super::{CredentialStore, Credentials, Lookup};
 use crate::token::fill_random;
+use crate::token::{Principal, PrincipalBuilder, PrincipalError};
 
 /// Why a hash was refused or could not be checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,10 +70,16 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 /// wrong password. Stored hashes may differ in cost (parameters raised over the years, hashes
 /// imported from elsewhere); the dummy takes the parameters of the **costliest** stored hash
 /// (largest `m × t`, then `m`, `p` and output length), whatever the order the users were added
-/// in. So an unknown name is never faster than any real user: timing can at most tell apart the
-/// users on costlier parameters from the rest, never whether a name exists. (Mixed parameters are
-/// accepted, not refused; to get rid of old ones, re-hash a user's password with
-/// [`hash_password`] when it next logs in successfully.)
+/// in, and is recomputed whenever users change at runtime. So an unknown name is never faster
+/// than any real user: timing can at most tell apart the users on costlier parameters from the
+/// rest, never whether a name exists. (Mixed parameters are accepted, not refused; to get rid of
+/// old ones, re-hash a user's password with [`hash_password`] when it next logs in successfully.)
+///
+/// The users can change while the server runs: [`Argon2Store::users`] gives an [`Argon2Users`]
+/// handle (cheap to clone, shared with the store) that adds, removes, re-hashes, disables and
+/// enables users and sets their extra claims (roles, …). Every login reads the current table
+/// (a short read lock; logins are not the hot path). A disabled user's login is refused exactly
+/// like a wrong password (after the same verification work), and its refresh is refused.
 ///
 /// ```
 /// use tower_jwt_login::store::{Argon2Store, CredentialStore, Credentials, hash_password};
@@ -85,14 +92,27 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 /// # });
 /// ```
 pub struct Argon2Store {
-    users: HashMap<String, String>,
+    table: Arc<RwLock<Table>>,
+    permits: Arc<Semaphore>,
+}
+
+/// The users, and the dummy an unknown user is checked against.
+struct Table {
+    users: HashMap<String, User>,
     /// A PHC string with the parameters of the costliest user and a random salt and output:
     /// checking any password against it fails, after the same work as that user's check.
     dummy: String,
     /// The cost of `dummy`'s parameters; `None` while no user is stored (then it has the
     /// crate's default parameters).
     dummy_cost: Option<Cost>,
-    permits: Arc<Semaphore>,
+}
+
+struct User {
+    phc: String,
+    cost: Cost,
+    disabled: bool,
+    /// The extra claims of the user's tokens.
+    extra: Option<Principal>,
 }
 
 /// How much work verifying against a hash takes, ordered: Argon2 fills `m` KiB blocks `t` times
@@ -117,6 +137,77 @@ impl Cost {
     }
 }
 
+/// Checks a PHC string for insertion: Argon2id with parameters Argon2 accepts; its cost.
+fn checked_cost(phc: &str) -> Result<Cost, Argon2Error> {
+    let hash = PasswordHash::new(phc).map_err(|_| Argon2Error::InvalidHash)?;
+    if hash.algorithm != Algorithm::Argon2id.ident() {
+        return Err(Argon2Error::NotArgon2id);
+    }
+    Cost::of(&hash)
+}
+
+impl Table {
+    fn new() -> Self {
+        Table {
+            users: HashMap::new(),
+            dummy: dummy_like(None).unwrap_or_default(),
+            dummy_cost: None,
+        }
+    }
+
+    /// Sets `username`'s hash (adding the user, enabled and without claims, if new).
+    fn set_hash(&mut self, username: String, phc: &str, cost: Cost) -> Result<(), Argon2Error> {
+        let replaced = match self.users.get_mut(&username) {
+            Some(user) => {
+                user.phc = phc.to_owned();
+                user.cost = cost;
+                true
+            }
+            None => {
+                self.users.insert(
+                    username,
+                    User {
+                        phc: phc.to_owned(),
+                        cost,
+                        disabled: false,
+                        extra: None,
+                    },
+                );
+                false
+            }
+        };
+        if replaced {
+            // The costliest hash may be the one just replaced: look at them all again.
+            self.recompute_dummy()
+        } else if self.dummy_cost.is_none_or(|c| cost > c) {
+            self.dummy = dummy_like(Some(
+                &PasswordHash::new(phc).map_err(|_| Argon2Error::InvalidHash)?,
+            ))?;
+            self.dummy_cost = Some(cost);
+            Ok(())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The dummy of the costliest stored hash (the default parameters without users).
+    fn recompute_dummy(&mut self) -> Result<(), Argon2Error> {
+        let costliest = self.users.values().max_by_key(|u| u.cost);
+        match costliest {
+            Some(user) => {
+                let hash = PasswordHash::new(&user.phc).map_err(|_| Argon2Error::InvalidHash)?;
+                self.dummy = dummy_like(Some(&hash))?;
+                self.dummy_cost = Some(user.cost);
+            }
+            None => {
+                self.dummy = dummy_like(None)?;
+                self.dummy_cost = None;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for Argon2Store {
     fn default() -> Self {
         Self::new()
@@ -127,49 +218,16 @@ impl Argon2Store {
     /// No users yet.
     pub fn new() -> Self {
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
-        let dummy = dummy_like(None).unwrap_or_default();
         Argon2Store {
-            users: HashMap::new(),
-            dummy,
-            dummy_cost: None,
+            table: Arc::new(RwLock::new(Table::new())),
             permits: Arc::new(Semaphore::new(workers)),
         }
     }
 
     /// Adds a user with an Argon2id PHC string (as made by [`hash_password`] or any Argon2
     /// implementation), or replaces its hash. Parameters Argon2 would refuse are refused here.
-    pub fn with_hash(
-        mut self,
-        username: impl Into<String>,
-        phc: &str,
-    ) -> Result<Self, Argon2Error> {
-        let hash = PasswordHash::new(phc).map_err(|_| Argon2Error::InvalidHash)?;
-        if hash.algorithm != Algorithm::Argon2id.ident() {
-            return Err(Argon2Error::NotArgon2id);
-        }
-        let cost = Cost::of(&hash)?;
-        let replaced = self.users.insert(username.into(), phc.to_owned());
-        if replaced.is_some() {
-            // The costliest hash may be the one just replaced: look at them all again.
-            self.dummy_cost = None;
-            let users: Vec<&String> = self.users.values().collect();
-            let mut costliest: Option<(Cost, PasswordHash<'_>)> = None;
-            for phc in users {
-                let hash = PasswordHash::new(phc).map_err(|_| Argon2Error::InvalidHash)?;
-                let cost = Cost::of(&hash)?;
-                if costliest.as_ref().is_none_or(|(c, _)| cost > *c) {
-                    costliest = Some((cost, hash));
-                }
-            }
-            if let Some((cost, hash)) = costliest {
-                let dummy = dummy_like(Some(&hash))?;
-                self.dummy = dummy;
-                self.dummy_cost = Some(cost);
-            }
-        } else if self.dummy_cost.is_none_or(|c| cost > c) {
-            self.dummy = dummy_like(Some(&hash))?;
-            self.dummy_cost = Some(cost);
-        }
+    pub fn with_hash(self, username: impl Into<String>, phc: &str) -> Result<Self, Argon2Error> {
+        self.users().set_hash(username, phc)?;
         Ok(self)
     }
 
@@ -189,14 +247,209 @@ impl Argon2Store {
         self
     }
 
+    /// The handle that changes this store's users while it serves logins. See [`Argon2Users`].
+    pub fn users(&self) -> Argon2Users {
+        Argon2Users {
+            table: Arc::clone(&self.table),
+        }
+    }
+
     /// How many users are stored.
     pub fn len(&self) -> usize {
-        self.users.len()
+        self.users().len()
     }
 
     /// Whether no user is stored.
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
+        self.len() == 0
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Table> {
+        read(&self.table)
+    }
+}
+
+// A panic while holding the lock cannot leave the table half-changed (every change is a single
+// insertion, removal or field assignment), so a poisoned lock is used as it is.
+fn read(table: &RwLock<Table>) -> RwLockReadGuard<'_, Table> {
+    table.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(table: &RwLock<Table>) -> RwLockWriteGuard<'_, Table> {
+    table.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A shared handle to an [`Argon2Store`]'s users: changes apply to the next login and refresh.
+/// Cheap to clone; hand it to your admin API.
+///
+/// Hashing a new password ([`add_user`](Self::add_user), [`set_password`](Self::set_password))
+/// takes Argon2's full cost (tens of milliseconds) on the calling thread: call them from
+/// `tokio::task::spawn_blocking` in async code, or hash with [`hash_password`] there and use the
+/// `_hash` variants.
+///
+/// ```
+/// use tower_jwt_login::store::{Argon2Store, CredentialStore, Credentials, Lookup};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Argon2Store::new();
+/// let users = store.users();
+/// users.add_user("alice", "wonderland").unwrap();
+/// users.set_roles("alice", ["admin"]).unwrap();
+/// let alice = Credentials::new("alice", "wonderland");
+/// assert_eq!(store.authenticate(&alice).await.unwrap().as_deref(), Some("alice"));
+/// let Lookup::Found(principal) = store.principal("alice").await.unwrap() else { panic!() };
+/// assert_eq!(principal.extra_json(), Some(r#"{"roles":["admin"]}"#));
+///
+/// users.disable("alice");
+/// assert_eq!(store.authenticate(&alice).await.unwrap(), None); // like a wrong password
+/// assert_eq!(store.principal("alice").await.unwrap(), Lookup::Refused);
+/// users.enable("alice");
+/// users.set_password("alice", "looking-glass").unwrap();
+/// assert_eq!(store.authenticate(&alice).await.unwrap(), None);
+/// assert!(users.remove("alice"));
+/// assert!(users.is_empty());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Argon2Users {
+    table: Arc<RwLock<Table>>,
+}
+
+impl Argon2Users {
+    /// Adds a user (or replaces its password), hashing `password` now with [`hash_password`].
+    /// A new user is enabled and has no extra claims; an existing one keeps them.
+    pub fn add_user(&self, username: impl Into<String>, password: &str) -> Result<(), Argon2Error> {
+        let phc = hash_password(password)?;
+        self.set_hash(username, &phc)
+    }
+
+    /// Adds a user with an Argon2id PHC string, or replaces its hash (refused like
+    /// [`Argon2Store::with_hash`]).
+    pub fn set_hash(&self, username: impl Into<String>, phc: &str) -> Result<(), Argon2Error> {
+        let cost = checked_cost(phc)?;
+        write(&self.table).set_hash(username.into(), phc, cost)
+    }
+
+    /// Re-hashes an existing user's password. `Ok(false)` when there is no such user (nothing
+    /// is added).
+    pub fn set_password(&self, username: &str, password: &str) -> Result<bool, Argon2Error> {
+        if !self.contains(username) {
+            return Ok(false);
+        }
+        let phc = hash_password(password)?;
+        let cost = checked_cost(&phc)?;
+        let mut table = write(&self.table);
+        if !table.users.contains_key(username) {
+            return Ok(false); // removed meanwhile
+        }
+        table.set_hash(username.to_owned(), &phc, cost)?;
+        Ok(true)
+    }
+
+    /// Removes a user: its logins and refreshes are refused from now on. Whether it existed.
+    pub fn remove(&self, username: &str) -> bool {
+        let mut table = write(&self.table);
+        let removed = table.users.remove(username).is_some();
+        if removed {
+            // Only fails for a stored hash that no longer parses, which insertion refused.
+            let _ = table.recompute_dummy();
+        }
+        removed
+    }
+
+    /// Disables a user: its logins are refused like a wrong password, its refreshes refused.
+    /// Whether the user exists.
+    pub fn disable(&self, username: &str) -> bool {
+        self.set_disabled(username, true)
+    }
+
+    /// Enables a disabled user again. Whether the user exists.
+    pub fn enable(&self, username: &str) -> bool {
+        self.set_disabled(username, false)
+    }
+
+    fn set_disabled(&self, username: &str, disabled: bool) -> bool {
+        let mut table = write(&self.table);
+        match table.users.get_mut(username) {
+            Some(user) => {
+                user.disabled = disabled;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the user exists and is disabled.
+    pub fn is_disabled(&self, username: &str) -> bool {
+        read(&self.table)
+            .users
+            .get(username)
+            .is_some_and(|u| u.disabled)
+    }
+
+    /// Sets the user's extra claims, built from scratch by `build` (see
+    /// [`PrincipalBuilder`]); they replace the previous ones in the next tokens (at login, and at
+    /// refresh). `Ok(false)` when there is no such user.
+    ///
+    /// ```
+    /// # use tower_jwt_login::store::Argon2Store;
+    /// let store = Argon2Store::new().with_password("bob", "pw").unwrap();
+    /// let ok = store.users().set_claims("bob", |p| p.claim("roles", ["reader"]).claim("tenant", "acme"));
+    /// assert_eq!(ok, Ok(true));
+    /// ```
+    pub fn set_claims(
+        &self,
+        username: &str,
+        build: impl FnOnce(PrincipalBuilder) -> PrincipalBuilder,
+    ) -> Result<bool, PrincipalError> {
+        let principal = build(Principal::builder(username)).build()?;
+        let mut table = write(&self.table);
+        match table.users.get_mut(username) {
+            Some(user) => {
+                user.extra = principal.extra_json().is_some().then_some(principal);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Sets the user's extra claims to `{"roles":[…]}` (what
+    /// [`Requirement::role`](crate::auth::Requirement::role) checks); an empty list removes them.
+    pub fn set_roles<I, R>(&self, username: &str, roles: I) -> Result<bool, PrincipalError>
+    where
+        I: IntoIterator<Item = R>,
+        R: Into<String>,
+    {
+        let roles: Vec<String> = roles.into_iter().map(Into::into).collect();
+        self.set_claims(username, |p| {
+            if roles.is_empty() {
+                p
+            } else {
+                p.claim("roles", &roles)
+            }
+        })
+    }
+
+    /// Whether the user exists.
+    pub fn contains(&self, username: &str) -> bool {
+        read(&self.table).users.contains_key(username)
+    }
+
+    /// How many users are stored.
+    pub fn len(&self) -> usize {
+        read(&self.table).users.len()
+    }
+
+    /// Whether no user is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for Argon2Users {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Argon2Users")
+            .field("users", &self.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -236,7 +489,7 @@ fn dummy_like(like: Option<&PasswordHash<'_>>) -> Result<String, Argon2Error> {
 impl fmt::Debug for Argon2Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Argon2Store")
-            .field("users", &self.users.len())
+            .field("users", &self.len())
             .field("available_permits", &self.permits.available_permits())
             .finish_non_exhaustive()
     }
@@ -246,9 +499,13 @@ impl CredentialStore for Argon2Store {
     type Error = Argon2Error;
 
     async fn authenticate(&self, credentials: &Credentials) -> Result<Option<String>, Argon2Error> {
-        let (known, phc) = match self.users.get(credentials.username()) {
-            Some(phc) => (true, phc.clone()),
-            None => (false, self.dummy.clone()),
+        // The lock is held for the lookup and a clone only, never across the verification.
+        let (accepted, phc) = {
+            let table = self.read();
+            match table.users.get(credentials.username()) {
+                Some(user) => (!user.disabled, user.phc.clone()),
+                None => (false, table.dummy.clone()),
+            }
         };
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
@@ -261,7 +518,23 @@ impl CredentialStore for Argon2Store {
         })
         .await
         .map_err(|_| Argon2Error::TaskFailed)?;
-        Ok((known && ok).then(|| credentials.username().to_owned()))
+        // A disabled user did the same work as anyone else and gets the same answer as a wrong
+        // password: no oracle for the account's state.
+        Ok((accepted && ok).then(|| credentials.username().to_owned()))
+    }
+
+    /// The user's current extra claims; [`Lookup::Refused`] for a removed or disabled user.
+    async fn principal(&self, subject: &str) -> Result<Lookup, Argon2Error> {
+        let table = self.read();
+        Ok(match table.users.get(subject) {
+            None => Lookup::Refused,
+            Some(user) if user.disabled => Lookup::Refused,
+            Some(user) => Lookup::Found(
+                user.extra
+                    .clone()
+                    .unwrap_or_else(|| Principal::new(subject)),
+            ),
+        })
     }
 }
 
@@ -276,7 +549,8 @@ mod tests {
         let cheap = "$argon2id$v=19$m=8192,t=3,p=2$c2FsdHNhbHRzYWx0$\
                      AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
         let store = Argon2Store::new().with_hash("alice", cheap).unwrap();
-        let dummy = PasswordHash::new(&store.dummy).unwrap();
+        let dummy_phc = store.read().dummy.clone();
+        let dummy = PasswordHash::new(&dummy_phc).unwrap();
         let user = PasswordHash::new(cheap).unwrap();
         assert_eq!(dummy.algorithm, user.algorithm);
         assert_eq!(dummy.version, user.version);
@@ -286,7 +560,8 @@ mod tests {
 
         // Without users: Argon2id with the crate's default parameters.
         let empty = Argon2Store::new();
-        let dummy = PasswordHash::new(&empty.dummy).unwrap();
+        let dummy_phc = empty.read().dummy.clone();
+        let dummy = PasswordHash::new(&dummy_phc).unwrap();
         let reference = hash_password("x").unwrap();
         let default = PasswordHash::new(&reference).unwrap();
         assert_eq!(dummy.algorithm, default.algorithm);
@@ -320,7 +595,8 @@ mod tests {
             for (i, hash) in order.iter().enumerate() {
                 store = store.with_hash(format!("user{i}"), hash).unwrap();
             }
-            let dummy = PasswordHash::new(&store.dummy).unwrap();
+            let dummy_phc = store.read().dummy.clone();
+            let dummy = PasswordHash::new(&dummy_phc).unwrap();
             assert_eq!(dummy.algorithm, expected.algorithm);
             assert_eq!(dummy.version, expected.version);
             if dummy.params == expected.params {
@@ -345,12 +621,14 @@ mod tests {
             .unwrap()
             .with_hash("alice", &costly)
             .unwrap();
-        let dummy = PasswordHash::new(&store.dummy).unwrap();
+        let dummy_phc = store.read().dummy.clone();
+        let dummy = PasswordHash::new(&dummy_phc).unwrap();
         assert_eq!(dummy.params, PasswordHash::new(&costly).unwrap().params);
         assert_eq!(dummy.hash.unwrap().len(), 32);
         // alice re-hashed with cheap parameters: bob's are now the costliest.
         let store = store.with_hash("alice", &cheap).unwrap();
-        let dummy = PasswordHash::new(&store.dummy).unwrap();
+        let dummy_phc = store.read().dummy.clone();
+        let dummy = PasswordHash::new(&dummy_phc).unwrap();
         assert_eq!(dummy.params, PasswordHash::new(&middle).unwrap().params);
         assert_eq!(dummy.hash.unwrap().len(), 64);
         // Parameters Argon2 refuses are refused on insertion (m < 8 × p).
@@ -367,5 +645,41 @@ mod tests {
         let store = Argon2Store::new().with_password("alice", "pw").unwrap();
         let unknown = Credentials::new("bob", "pw");
         assert_eq!(store.authenticate(&unknown).await.unwrap(), None);
+    }
+
+    /// Runtime changes move the dummy: adding a costlier user raises it, removing that user
+    /// lowers it again, removing everyone returns to the default parameters.
+    #[test]
+    fn the_dummy_follows_runtime_changes() {
+        let phc = |params: &str| {
+            format!(
+                "$argon2id$v=19${params}$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+            )
+        };
+        let cheap = phc("m=8192,t=1,p=1");
+        let costly = phc("m=65536,t=3,p=4");
+        let store = Argon2Store::new().with_hash("a", &cheap).unwrap();
+        let users = store.users();
+        let params = |store: &Argon2Store| {
+            let dummy = store.read().dummy.clone();
+            PasswordHash::new(&dummy).unwrap().params.to_string()
+        };
+        let cheap_params = PasswordHash::new(&cheap).unwrap().params.to_string();
+        let costly_params = PasswordHash::new(&costly).unwrap().params.to_string();
+        assert_eq!(params(&store), cheap_params);
+        users.set_hash("b", &costly).unwrap();
+        assert_eq!(params(&store), costly_params);
+        assert!(users.remove("b"));
+        assert_eq!(params(&store), cheap_params);
+        users.set_hash("a", &costly).unwrap();
+        assert_eq!(params(&store), costly_params);
+        assert!(users.remove("a"));
+        let default = hash_password("x").unwrap();
+        assert_eq!(
+            params(&store),
+            PasswordHash::new(&default).unwrap().params.to_string()
+        );
+        assert_eq!(users.set_hash("c", "nope"), Err(Argon2Error::InvalidHash));
+        assert!(users.is_empty());
     }
 }

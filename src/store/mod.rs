@@ -43,7 +43,9 @@ use std::future::Future;
 
 use zeroize::Zeroizing;
 
-pub use argon2::{Argon2Error, Argon2Store, hash_password, verify_password};
+use crate::token::Principal;
+
+pub use argon2::{Argon2Error, Argon2Store, Argon2Users, hash_password, verify_password};
 pub use plaintext::PlaintextUser;
 
 /// A username and password from a login body. `Debug` never shows the password; the password is
@@ -83,8 +85,52 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Checks username/password logins. Native `async fn` in traits: implement it with
-/// `async fn authenticate(...)`.
+/// Checks username/password logins, and says what the user may do.
+///
+/// Native `async fn` in traits: implement it with `async fn authenticate(...)`. Two questions:
+///
+/// - [`authenticate`](Self::authenticate) (required): are these credentials valid, and for which
+///   subject?
+/// - [`principal`](Self::principal) (optional): what extra claims (roles, a tenant, …) does this
+///   subject's token carry *now*, or is the subject refused (disabled, removed)? Asked at login,
+///   after `authenticate` accepted, and at every refresh, so a changed role reaches the next
+///   access token (at the latest one access-token lifetime after the change) and a disabled user
+///   cannot refresh. The default answers [`Lookup::NotSupported`]: the login mints Core's plain
+///   tokens and a refresh carries the refresh token's extra claims over.
+///
+/// A store that only knows subjects implements `authenticate` alone (the example in the
+/// [module docs](self)); a store with roles adds `principal`:
+///
+/// ```
+/// use tower_jwt_login::Principal;
+/// use tower_jwt_login::store::{CredentialStore, Credentials, Lookup};
+///
+/// struct Staff;
+///
+/// impl CredentialStore for Staff {
+///     type Error = std::convert::Infallible;
+///
+///     async fn authenticate(&self, c: &Credentials) -> Result<Option<String>, Self::Error> {
+///         // A real store checks a password hash (see `Argon2Store`).
+///         Ok((c.password() == "let-me-in").then(|| c.username().to_owned()))
+///     }
+///
+///     async fn principal(&self, subject: &str) -> Result<Lookup, Self::Error> {
+///         Ok(match subject {
+///             "root" => Lookup::Found(
+///                 Principal::builder(subject).claim("roles", ["admin"]).build().unwrap(),
+///             ),
+///             "mallory" => Lookup::Refused,
+///             _ => Lookup::Found(Principal::from(subject)),
+///         })
+///     }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let Lookup::Found(root) = Staff.principal("root").await.unwrap() else { unreachable!() };
+/// assert!(root.has_role("admin"));
+/// assert_eq!(Staff.principal("mallory").await.unwrap(), Lookup::Refused);
+/// # });
+/// ```
 pub trait CredentialStore: Send + Sync + 'static {
     /// A failure of the store itself (database down, …). Answered as a 500 without details;
     /// wrong credentials are `Ok(None)`, not an error.
@@ -95,4 +141,43 @@ pub trait CredentialStore: Send + Sync + 'static {
         &self,
         credentials: &Credentials,
     ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
+
+    /// The subject's current [`Principal`] (its extra claims), at login and at refresh; see the
+    /// [trait docs](Self). A [`Lookup::Found`] principal for another subject is refused (a
+    /// store bug, logged). The default is [`Lookup::NotSupported`].
+    fn principal(&self, subject: &str) -> impl Future<Output = Result<Lookup, Self::Error>> + Send {
+        let _ = subject;
+        std::future::ready(Ok(Lookup::NotSupported))
+    }
+}
+
+/// What [`CredentialStore::principal`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Lookup {
+    /// The subject's current principal: its extra claims go into the minted tokens.
+    Found(Principal),
+    /// The subject may no longer log in or refresh (disabled, removed). A login is refused like
+    /// wrong credentials (401, no hint); a refresh gets the refresh route's 401.
+    Refused,
+    /// The store does not look principals up: a login mints tokens without extra claims, a
+    /// refresh carries the refresh token's extra claims over.
+    NotSupported,
+}
+
+/// A shared store is a store: give the same `Arc` to the [`LoginService`](crate::login::LoginService)
+/// and to [`RefreshService::principals`](crate::login::RefreshService::principals).
+impl<S: CredentialStore> CredentialStore for std::sync::Arc<S> {
+    type Error = S::Error;
+
+    fn authenticate(
+        &self,
+        credentials: &Credentials,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send {
+        (**self).authenticate(credentials)
+    }
+
+    fn principal(&self, subject: &str) -> impl Future<Output = Result<Lookup, Self::Error>> + Send {
+        (**self).principal(subject)
+    }
 }

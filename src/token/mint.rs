@@ -12,7 +12,8 @@ use super::mac::MAX_TAG_LEN;
 use super::{Grant, IssuedPair, JwtInner, TokenPair, TokenUse, fill_random, now_secs};
 
 /// The claims in Core's order (it serializes a sorted map): `exi exp iat iss jti sub usefor`,
-/// then the crate's own: `sid` (only with a session). serde writes struct fields in declaration
+/// then the crate's own: `sid` (only with a session), then the principal's extra claims (only
+/// with some, appended as pre-serialized members by `mint`). serde writes struct fields in declaration
 /// order, so this order is the wire order; without a session the bytes are exactly Core's.
 #[derive(Serialize)]
 struct MintedClaims<'a> {
@@ -66,7 +67,16 @@ impl JwtInner {
             sid: grant.session_id(),
         };
         // Serializing integers and strings into a Vec cannot fail.
-        let json = serde_json::to_vec(&claims).unwrap_or_default();
+        let mut json = serde_json::to_vec(&claims).unwrap_or_default();
+        // The principal's extra claims, pre-serialized and checked when it was built, go after
+        // Core's claims and `sid`: `…,"usefor":"access"}` and `{"roles":["admin"]}` become
+        // `…,"usefor":"access","roles":["admin"]}`.
+        if let Some(members) = grant.extra_json().and_then(|object| object.get(1..))
+            && json.pop() == Some(b'}')
+        {
+            json.push(b',');
+            json.extend_from_slice(members.as_bytes());
+        }
 
         let header = &self.ring.signing.header_b64;
         let mut token = String::with_capacity(header.len() + json.len() * 4 / 3 + 92);

@@ -25,6 +25,7 @@ mod key;
 mod keyring;
 mod mac;
 mod mint;
+mod principal;
 mod verify;
 
 use std::fmt;
@@ -36,6 +37,9 @@ use serde::Serialize;
 pub use key::{JwtKey, KeyError, KeyProblem};
 pub(crate) use key::{fill_random, random_alphanumeric};
 pub use keyring::{SigningKey, VerificationKey};
+pub use principal::{
+    DEFAULT_MAX_EXTRA_LEN, Principal, PrincipalBuilder, PrincipalError, RESERVED_CLAIMS,
+};
 
 use crate::error::TokenError;
 use keyring::Ring;
@@ -131,9 +135,61 @@ pub struct Claims {
     not_before: Option<u64>,
     lifetime: Option<u64>,
     token_use: TokenUse,
+    /// The extra claims (the members after Core's and `sid`, as a compact JSON object); `None`
+    /// without, so that Core's tokens verify without an allocation for them.
+    extra: Option<Arc<str>>,
 }
 
 impl Claims {
+    /// The extra claims of the token (those of the [`Principal`] it was minted for) as one
+    /// compact JSON object (`{"roles":["admin"]}`), members in token order; `None` without.
+    /// Reserved names (`aud`, `nbf`, …) are never among them.
+    pub fn extra_json(&self) -> Option<&str> {
+        self.extra.as_deref()
+    }
+
+    /// The extra claims deserialized into `T` (a struct of the app's: unknown members are
+    /// ignored unless `T` denies them). Without extra claims, `T` is read from `{}`. This parses
+    /// on every call; to parse once per request, let the layer do it
+    /// ([`JwtAuthLayer::claims_type`](crate::auth::JwtAuthLayer::claims_type)) and read the
+    /// [`ExtraClaims`] it attaches.
+    ///
+    /// ```
+    /// use tower_jwt_login::{JwtConfig, JwtKey, Principal, TokenUse};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct App { roles: Vec<String>, tenant: String }
+    ///
+    /// let jwt = JwtConfig::new(JwtKey::random()).build().unwrap();
+    /// let alice = Principal::builder("alice").claim("roles", ["admin"]).claim("tenant", "acme").build().unwrap();
+    /// let pair = jwt.issue_pair_for(&alice);
+    /// let claims = jwt.verify(&pair.access_token, TokenUse::Access).unwrap();
+    /// let app: App = claims.extra().unwrap();
+    /// assert_eq!((app.roles[0].as_str(), app.tenant.as_str()), ("admin", "acme"));
+    /// assert!(claims.has_role("admin"));
+    /// assert_eq!(claims.extra_value("tenant"), Some("\"acme\""));
+    /// ```
+    pub fn extra<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        principal::parse_extra(self.extra.as_deref())
+    }
+
+    /// The raw JSON of the extra claim `name`, if the token has it.
+    pub fn extra_value(&self, name: &str) -> Option<&str> {
+        principal::member_value(self.extra.as_deref()?, name)
+    }
+
+    /// Whether the extra claim `roles` is an array of strings containing `role` (the
+    /// convention of [`Requirement::role`](crate::auth::Requirement::role)).
+    pub fn has_role(&self, role: &str) -> bool {
+        principal::has_role(self.extra.as_deref(), role)
+    }
+
+    /// The principal this token was minted for: its subject and extra claims (what a refresh
+    /// carries over when the store does not look principals up).
+    pub fn principal(&self) -> Principal {
+        Principal::from_checked(self.subject(), self.extra.clone())
+    }
+
     /// `sub`: the user the token was issued to.
     pub fn subject(&self) -> &str {
         self.text.subject()
@@ -183,6 +239,7 @@ impl fmt::Debug for Claims {
             .field("exp", &self.expires_at)
             .field("iat", &self.issued_at)
             .field("usefor", &self.token_use)
+            .field("extra", &self.extra.as_deref().unwrap_or_default())
             .finish_non_exhaustive()
     }
 }
@@ -323,6 +380,20 @@ impl fmt::Debug for TokenPair {
     }
 }
 
+/// The extra claims of the request's token as the app's own type `T`, deserialized once by the
+/// layer ([`JwtAuthLayer::claims_type`](crate::auth::JwtAuthLayer::claims_type)) and put into
+/// the request extensions next to the [`Claims`]. With the `axum` feature it is an extractor
+/// too (it parses on the spot when the layer did not).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExtraClaims<T>(pub T);
+
+impl<T> std::ops::Deref for ExtraClaims<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// What a token is minted for: the subject and, with sessions, the session id (`sid`).
 ///
 /// Built with [`Grant::new`] and refined with builder methods; a grant without a session mints
@@ -340,6 +411,14 @@ impl fmt::Debug for TokenPair {
 pub struct Grant<'a> {
     subject: &'a str,
     session: Option<&'a str>,
+    extra: Option<&'a str>,
+}
+
+/// A grant for the principal's subject with its extra claims.
+impl<'a> From<&'a Principal> for Grant<'a> {
+    fn from(principal: &'a Principal) -> Self {
+        Grant::new(principal.subject()).extra(principal)
+    }
 }
 
 impl<'a> Grant<'a> {
@@ -348,7 +427,20 @@ impl<'a> Grant<'a> {
         Grant {
             subject,
             session: None,
+            extra: None,
         }
+    }
+
+    /// Adds `principal`'s extra claims (minted after Core's claims and `sid`, in the
+    /// principal's order). The subject stays the grant's.
+    pub fn extra(mut self, principal: &'a Principal) -> Self {
+        self.extra = principal.extra_json();
+        self
+    }
+
+    /// The extra claims as a compact JSON object, if any.
+    pub fn extra_json(&self) -> Option<&'a str> {
+        self.extra
     }
 
     /// Ties the tokens to the session `sid` (the `sid` claim, after Core's claims).
@@ -513,7 +605,13 @@ impl Jwt {
 
     /// Mints the refresh answer: a new access token for `subject`.
     pub fn issue_access(&self, subject: &str) -> String {
-        self.inner.issue_access(&Grant::new(subject))
+        self.issue_access_for(&Grant::new(subject))
+    }
+
+    /// Mints the login answer for `principal`: its subject and extra claims, in both tokens.
+    /// Without extra claims, the same as [`issue_pair`](Self::issue_pair).
+    pub fn issue_pair_for(&self, principal: &Principal) -> TokenPair {
+        self.inner.issue(&Grant::from(principal)).tokens
     }
 
     /// Mints an access and a refresh token for `grant` (sharing `iat`), and tells the refresh

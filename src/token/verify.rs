@@ -235,11 +235,16 @@ impl JwtInner {
             }
             Err(e) => return Err(e),
         };
-        let raw = match parse_minted(json) {
-            Some(raw) => raw,
-            None => parse_object::<RawClaims<'_>>(json).ok_or(TokenError::InvalidClaims)?,
+        let (raw, extra) = match parse_minted(json) {
+            Some(raw) => (raw, None),
+            None => (
+                parse_object::<RawClaims<'_>>(json).ok_or(TokenError::InvalidClaims)?,
+                extra_members(json)?,
+            ),
         };
-        self.check_claims(raw, usefor)
+        let mut claims = self.check_claims(raw, usefor)?;
+        claims.extra = extra;
+        Ok(claims)
     }
 
     /// A header other than the signing key's exact one: the key it names (by `kid`, or the
@@ -302,8 +307,57 @@ impl JwtInner {
             not_before: raw.nbf,
             lifetime: raw.exi,
             token_use: usefor,
+            extra: None,
         })
     }
+}
+
+/// The members of the claims object whose names are not [reserved](super::RESERVED_CLAIMS), as
+/// one compact JSON object (in token order, names re-escaped the way serde_json writes them,
+/// values as they were); `None` when there are none. The object was parsed (and its UTF-8
+/// checked) already: this only walks it again, borrowing names and skipping reserved values,
+/// and allocates only when an extra claim is found. Duplicate extra names are refused like
+/// duplicate Core claims.
+fn extra_members(json: &[u8]) -> Result<Option<Arc<str>>, TokenError> {
+    struct Extras;
+    impl<'de> serde::de::Visitor<'de> for Extras {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out: Option<String> = None;
+            let mut names: Vec<String> = Vec::new();
+            while let Some(name) = map.next_key::<Text<'de>>()? {
+                if super::principal::is_reserved(&name) {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                let value: &'de serde_json::value::RawValue = map.next_value()?;
+                if names.iter().any(|n| **n == *name) {
+                    return Err(serde::de::Error::custom("duplicate claim"));
+                }
+                names.push(name.to_string());
+                let out = out.get_or_insert_with(|| String::from("{"));
+                if out.len() > 1 {
+                    out.push(',');
+                }
+                super::principal::push_name_value(out, &name, value.get());
+            }
+            Ok(out.map(|mut object| {
+                object.push('}');
+                object
+            }))
+        }
+    }
+    let text = std::str::from_utf8(json).map_err(|_| TokenError::InvalidClaims)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let extra = serde::Deserializer::deserialize_map(&mut de, Extras)
+        .map_err(|_| TokenError::InvalidClaims)?;
+    Ok(extra.map(Arc::from))
 }
 
 /// The fast path for claims laid out exactly as the crate and Core mint them:

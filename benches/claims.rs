@@ -1,0 +1,96 @@
+//! claims: the cost of extra claims (issue 12) — verifying a token with three extra claims
+//! (`roles`, `tenant`, `plan`) against one without, and the layer with each token, with and
+//! without a role requirement on the path and with the typed extra claims
+//! (`JwtAuthLayer::claims_type`). A token without extra claims takes the fast path as before;
+//! one with extras takes the general parse plus one walk that collects them.
+//!
+//! `cargo bench --bench claims`
+
+mod common;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use http::StatusCode;
+use tower::Layer;
+use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy, Requirement};
+use tower_jwt_login::{Principal, TokenUse};
+
+#[derive(Clone, serde::Deserialize)]
+#[allow(dead_code)]
+struct App {
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    plan: String,
+}
+
+fn claims(c: &mut Criterion) {
+    let jwt = common::jwt();
+    let plain = jwt.issue_pair(common::USER).access_token;
+    let principal = Principal::builder(common::USER)
+        .claim("roles", ["admin", "editor"])
+        .claim("tenant", "acme")
+        .claim("plan", "pro")
+        .build()
+        .unwrap();
+    let extra = jwt.issue_pair_for(&principal).access_token;
+    assert!(
+        jwt.verify(&plain, TokenUse::Access)
+            .unwrap()
+            .extra_json()
+            .is_none()
+    );
+    assert!(
+        jwt.verify(&extra, TokenUse::Access)
+            .unwrap()
+            .has_role("admin")
+    );
+
+    let mut group = c.benchmark_group("verify");
+    group.bench_function("no extra claims", |b| {
+        b.iter(|| jwt.verify(&plain, TokenUse::Access))
+    });
+    group.bench_function("three extra claims", |b| {
+        b.iter(|| jwt.verify(&extra, TokenUse::Access))
+    });
+    group.finish();
+
+    let stacks = [
+        ("layer", JwtAuthLayer::new(jwt.clone())),
+        (
+            "layer + role requirement",
+            JwtAuthLayer::new(jwt.clone())
+                .policy(PathPolicy::new().require("/*", Requirement::role("admin"))),
+        ),
+        (
+            "layer + claims_type",
+            JwtAuthLayer::new(jwt.clone()).claims_type::<App>(),
+        ),
+    ];
+    let mut group = c.benchmark_group("layer");
+    for (name, layer) in stacks {
+        let mut service = layer.layer(common::inner());
+        for (label, token) in [("no extra claims", &plain), ("three extra claims", &extra)] {
+            let bearer = common::bearer(token);
+            let status = common::drive(&mut service, common::request(&bearer)).status();
+            // Only the role requirement refuses the token without extras.
+            if name == "layer + role requirement" && label == "no extra claims" {
+                assert_eq!(status, StatusCode::FORBIDDEN);
+            } else {
+                assert_eq!(status, StatusCode::OK);
+            }
+            group.bench_function(format!("{name}: {label}"), |b| {
+                b.iter_batched(
+                    || common::request(&bearer),
+                    |req| common::drive(&mut service, req),
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, claims);
+criterion_main!(benches);
