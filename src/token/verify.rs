@@ -235,12 +235,9 @@ impl JwtInner {
             }
             Err(e) => return Err(e),
         };
-        let (raw, extra) = match parse_minted(json) {
-            Some(raw) => (raw, None),
-            None => (
-                parse_object::<RawClaims<'_>>(json).ok_or(TokenError::InvalidClaims)?,
-                extra_members(json)?,
-            ),
+        let (raw, extra) = match fast_claims(json) {
+            Some(fast) => fast,
+            None => slow_claims(json)?,
         };
         let mut claims = self.check_claims(raw, usefor)?;
         claims.extra = extra;
@@ -312,14 +309,57 @@ impl JwtInner {
     }
 }
 
+/// Claims laid out as the crate mints them: Core's (and `sid`) read by [`parse_minted`], the
+/// principal's extra claims, if any, by [`minted_extras`]. `None` for any other layout.
+fn fast_claims(json: &[u8]) -> Option<(RawClaims<'_>, Option<Arc<str>>)> {
+    match parse_minted(json)? {
+        (raw, b"}") => Some((raw, None)),
+        (raw, tail) => Some((raw, Some(minted_extras(tail)?))),
+    }
+}
+
+/// Claims in any other layout: serde reads Core's claims, then the extra ones are collected.
+fn slow_claims(json: &[u8]) -> Result<(RawClaims<'_>, Option<Arc<str>>), TokenError> {
+    Ok((
+        parse_object::<RawClaims<'_>>(json).ok_or(TokenError::InvalidClaims)?,
+        extra_members(json, Reserved::Skip)?,
+    ))
+}
+
+/// The extra claims after Core's (and `sid`) in a token laid out as the crate mints it: `tail`
+/// is `,"name":value,…}`. It is read as the object `{"name":value,…}` (copied to the stack, so
+/// nothing is allocated but the result), which must be exactly one JSON object with distinct,
+/// non-reserved names. Anything else is `None`, and the whole claims object goes through serde
+/// instead, which gives the same verdict for everything this accepts: Core's claims are the
+/// ones the fast path read (no reserved name repeats them), and the extras are collected by the
+/// same walk.
+fn minted_extras(tail: &[u8]) -> Option<Arc<str>> {
+    let members = tail.strip_prefix(b",")?;
+    let mut buf = [0u8; STACK_CLAIMS];
+    let object = buf.get_mut(..members.len() + 1)?;
+    let (open, rest) = object.split_first_mut()?;
+    *open = b'{';
+    rest.copy_from_slice(members);
+    extra_members(object, Reserved::Refuse).ok().flatten()
+}
+
+/// What [`extra_members`] does with a reserved name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reserved {
+    /// Skip it: the claims were parsed whole already, reserved names included.
+    Skip,
+    /// Refuse the object: a reserved name among the extras of the fast path.
+    Refuse,
+}
+
 /// The members of the claims object whose names are not [reserved](super::RESERVED_CLAIMS), as
 /// one compact JSON object (in token order, names re-escaped the way serde_json writes them,
 /// values as they were); `None` when there are none. The object was parsed (and its UTF-8
 /// checked) already: this only walks it again, borrowing names and skipping reserved values,
 /// and allocates only when an extra claim is found. Duplicate extra names are refused like
 /// duplicate Core claims.
-fn extra_members(json: &[u8]) -> Result<Option<Arc<str>>, TokenError> {
-    struct Extras;
+fn extra_members(json: &[u8], reserved: Reserved) -> Result<Option<Arc<str>>, TokenError> {
+    struct Extras(Reserved);
     impl<'de> serde::de::Visitor<'de> for Extras {
         type Value = Option<String>;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -333,6 +373,9 @@ fn extra_members(json: &[u8]) -> Result<Option<Arc<str>>, TokenError> {
             let mut names: Vec<String> = Vec::new();
             while let Some(name) = map.next_key::<Text<'de>>()? {
                 if super::principal::is_reserved(&name) {
+                    if self.0 == Reserved::Refuse {
+                        return Err(serde::de::Error::custom("reserved claim"));
+                    }
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
@@ -355,21 +398,27 @@ fn extra_members(json: &[u8]) -> Result<Option<Arc<str>>, TokenError> {
     }
     let text = std::str::from_utf8(json).map_err(|_| TokenError::InvalidClaims)?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let extra = serde::Deserializer::deserialize_map(&mut de, Extras)
+    let extra = serde::Deserializer::deserialize_map(&mut de, Extras(reserved))
         .map_err(|_| TokenError::InvalidClaims)?;
+    // Nothing may follow the object (the slow path checked the whole text already; the fast
+    // path's tail is checked here).
+    de.end().map_err(|_| TokenError::InvalidClaims)?;
     Ok(extra.map(Arc::from))
 }
 
 /// The fast path for claims laid out exactly as the crate and Core mint them:
-/// `{"exi":N,"exp":N,"iat":N,"iss":"…","jti":"…","sub":"…","usefor":"…"}`, optionally followed
-/// by the crate's `,"sid":"…"` — no whitespace, plain integers, strings without escapes. Whatever deviates in the least (another order, a
-/// missing or extra claim, an escape, whitespace, a number serde would read differently) is
-/// `None`, and the claims go through the general serde parse instead. For every input this
-/// accepts, serde yields the same `RawClaims`: seven (or eight) distinct known keys, integers within
-/// `u64` without sign, fraction, exponent or leading zero, and UTF-8 strings with no escape
-/// and no control character. The differential test (tests/differential.rs) compares both
-/// paths' verdicts with `jsonwebtoken`'s.
-fn parse_minted(json: &[u8]) -> Option<RawClaims<'_>> {
+/// `{"exi":N,"exp":N,"iat":N,"iss":"…","jti":"…","sub":"…","usefor":"…"`, optionally followed
+/// by the crate's `,"sid":"…"` — no whitespace, plain integers, strings without escapes — and
+/// then either the closing `}` or the principal's extra claims `,"name":…}`. Returns Core's
+/// claims and that tail (`}` or the extras, which [`minted_extras`] reads). Whatever deviates in
+/// the least (another order, a missing claim, an escape, whitespace, a number serde would read
+/// differently) is `None`, and the claims go through the general serde parse instead. For every
+/// input this accepts, serde yields the same `RawClaims` provided the tail repeats none of
+/// these names (which `minted_extras` checks): seven (or eight) distinct known keys, integers
+/// within `u64` without sign, fraction, exponent or leading zero, and UTF-8 strings with no
+/// escape and no control character. The differential test (tests/differential.rs) compares
+/// both paths' verdicts with `jsonwebtoken`'s.
+fn parse_minted(json: &[u8]) -> Option<(RawClaims<'_>, &[u8])> {
     let rest = json.strip_prefix(b"{\"exi\":")?;
     let (exi, rest) = plain_u64(rest)?;
     let (exp, rest) = plain_u64(rest.strip_prefix(b",\"exp\":")?)?;
@@ -385,10 +434,10 @@ fn parse_minted(json: &[u8]) -> Option<RawClaims<'_>> {
         }
         None => (None, rest),
     };
-    if rest != b"}" {
+    if rest != b"}" && !(rest.starts_with(b",\"") && rest.ends_with(b"}")) {
         return None;
     }
-    Some(RawClaims {
+    let raw = RawClaims {
         exi: Some(exi),
         exp: Some(exp),
         iat: Some(iat),
@@ -398,7 +447,8 @@ fn parse_minted(json: &[u8]) -> Option<RawClaims<'_>> {
         sub: Some(sub),
         usefor: Some(usefor),
         sid,
-    })
+    };
+    Some((raw, rest))
 }
 
 /// A JSON integer in `0..=u64::MAX` written plainly (`0`, or digits without a leading zero),
@@ -456,7 +506,7 @@ mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-    use super::{RawClaims, decode_into, parse_minted};
+    use super::{RawClaims, Reserved, decode_into, extra_members, fast_claims};
     use crate::error::TokenError;
     use crate::json::parse_object;
 
@@ -516,10 +566,20 @@ mod tests {
             minted.replace("}", ",\"sid\":\"x3L9vC1qZ0m5bQ7sT2kYpA\"}"),
             minted.replace("}", ",\"sid\":\"\"}"),
         ];
-        for json in &taken {
-            let fast = parse_minted(json.as_bytes()).expect(json);
+        let extras = [
+            minted.replace("}", ",\"roles\":[\"admin\"],\"tenant\":\"acme\"}"),
+            minted.replace(
+                "}",
+                ",\"sid\":\"x3L9\",\"n\":{\"a\":[1,2.5,null]},\"ü\":true}",
+            ),
+            minted.replace("}", ",\"esc\\u0061ped\":\"v\\n\"}"),
+        ];
+        for json in taken.iter().chain(&extras) {
+            let (fast, fast_extra) = fast_claims(json.as_bytes()).expect(json);
             let slow: RawClaims<'_> = parse_object(json.as_bytes()).expect(json);
             assert_eq!(summary(&fast), summary(&slow), "{json}");
+            let slow_extra = extra_members(json.as_bytes(), Reserved::Skip).unwrap();
+            assert_eq!(fast_extra, slow_extra, "{json}");
         }
         let declined = [
             minted.replace("600,", "0600,"),
@@ -545,13 +605,22 @@ mod tests {
             minted.replace("}", ",\"sid\":\"a\\u0062\"}"),
             minted.replace(",\"usefor\"", ",\"sid\":\"a\",\"usefor\""),
         ];
-        for json in &declined {
-            assert!(parse_minted(json.as_bytes()).is_none(), "{json}");
+        let declined_extras = [
+            minted.replace("}", ",\"a\":1}}"),
+            minted.replace("}", ",\"a\":1,\"a\":2}"),
+            minted.replace("}", ",\"exp\":1}"),
+            minted.replace("}", ",\"aud\":\"x\"}"),
+            minted.replace("}", ",\"a\":}"),
+            minted.replace("}", ",\"a\":1,}"),
+            minted.replace("}", ", \"a\":1}"),
+        ];
+        for json in declined.iter().chain(&declined_extras) {
+            assert!(fast_claims(json.as_bytes()).is_none(), "{json}");
         }
         let mut bad_utf8 = minted.as_bytes().to_vec();
         let at = minted.find("admin").unwrap();
         bad_utf8[at] = 0xff;
-        assert!(parse_minted(&bad_utf8).is_none());
+        assert!(fast_claims(&bad_utf8).is_none());
         assert!(parse_object::<RawClaims<'_>>(&bad_utf8).is_none());
     }
 }
