@@ -1067,3 +1067,69 @@ mod auth0 {
         assert!(source.access_token().await.is_ok());
     }
 }
+
+// ------------------------------------------------- against the example server with sessions
+
+/// The example server with in-memory sessions and refresh rotation (`CORE_API_AUTH_SESSIONS=memory`,
+/// `CORE_API_AUTH_REFRESH_ROTATION=true`), recorded.
+async fn example_server_with_sessions() -> (String, Record) {
+    let mut config = core_config(Duration::ZERO);
+    config.sessions = tower_jwt_login::config::SessionBackend::Memory;
+    config.refresh_rotation = true;
+    let record = Record::default();
+    let app = core_server::app_from_env(&config).await.unwrap();
+    let addr = spawn_router(recorded(app, record.clone())).await;
+    (format!("http://{addr}"), record)
+}
+
+#[tokio::test]
+async fn against_the_example_server_rotation_is_followed_and_logout_ends_the_session() {
+    let (base, record) = example_server_with_sessions().await;
+    let source = password_source(&base);
+    let http = client(&source);
+    assert_eq!(get_process(&http, &base).await, (200, "[]\n".to_owned()));
+    let r0 = refresh_token_of(&source.export().unwrap());
+    source.refresh().await.unwrap();
+    let r1 = refresh_token_of(&source.export().unwrap());
+    source.refresh().await.unwrap();
+    let r2 = refresh_token_of(&source.export().unwrap());
+    assert!(r0 != r1 && r1 != r2);
+    // The server rotated, and the client presented the newest refresh token each time.
+    let presented: Vec<(String, u16)> = record
+        .all()
+        .into_iter()
+        .filter(|s| s.path == "/api/login/refresh")
+        .map(|s| (s.bearer.unwrap(), s.status))
+        .collect();
+    assert_eq!(presented, [(r0, 200), (r1, 200)]);
+    assert_eq!(get_process(&http, &base).await, (200, "[]\n".to_owned()));
+
+    // Logout ends the session on the server: the access token it held is refused afterwards.
+    let access = source.access_token().await.unwrap();
+    assert_eq!(source.logout().await.unwrap(), Logout::LoggedOut);
+    assert_eq!(record.lines().last().unwrap(), "POST /api/logout 204");
+    assert!(source.export().is_none());
+    let before = record.all().len();
+    let stale = TokenSource::builder(&base)
+        .state(state(&base, &access, Some(&r2)))
+        .build()
+        .unwrap();
+    let err = send(
+        &client(&stale),
+        Method::GET,
+        &format!("{base}/api/v3/process"),
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RequestError::Token(ClientError::NoCredentials)),
+        "{err:?}"
+    );
+    // The revoked access token was refused, and so was the refresh token of the ended session.
+    assert_eq!(
+        record.lines()[before..],
+        ["GET /api/v3/process 401", "GET /api/login/refresh 401"]
+    );
+    assert_eq!(record.logins(), 1);
+}
