@@ -285,8 +285,15 @@ fn push_member(out: &mut String, name: &str, json_value: &str) {
 
 /// Appends `"name":value` (the name escaped as JSON).
 pub(crate) fn push_name_value(out: &mut String, name: &str, json_value: &str) {
-    // Serializing a string cannot fail.
-    out.push_str(&serde_json::to_string(name).unwrap_or_default());
+    if name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        // Serializing a string cannot fail.
+        out.push_str(&serde_json::to_string(name).unwrap_or_default());
+    } else {
+        // Nothing to escape (serde_json escapes only these): written as serde_json would.
+        out.push('"');
+        out.push_str(name);
+        out.push('"');
+    }
     out.push(':');
     out.push_str(json_value);
 }

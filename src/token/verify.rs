@@ -359,7 +359,8 @@ enum Reserved {
 /// and allocates only when an extra claim is found. Duplicate extra names are refused like
 /// duplicate Core claims.
 fn extra_members(json: &[u8], reserved: Reserved) -> Result<Option<Arc<str>>, TokenError> {
-    struct Extras(Reserved);
+    /// How reserved names are treated, and the capacity of the result (the input's length).
+    struct Extras(Reserved, usize);
     impl<'de> serde::de::Visitor<'de> for Extras {
         type Value = Option<String>;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -370,7 +371,9 @@ fn extra_members(json: &[u8], reserved: Reserved) -> Result<Option<Arc<str>>, To
             mut map: A,
         ) -> Result<Self::Value, A::Error> {
             let mut out: Option<String> = None;
-            let mut names: Vec<String> = Vec::new();
+            // The names seen so far, for the duplicate check: the first few on the stack.
+            let mut first: [Option<Text<'de>>; 8] = [const { None }; 8];
+            let mut more: Vec<Text<'de>> = Vec::new();
             while let Some(name) = map.next_key::<Text<'de>>()? {
                 if super::principal::is_reserved(&name) {
                     if self.0 == Reserved::Refuse {
@@ -380,15 +383,23 @@ fn extra_members(json: &[u8], reserved: Reserved) -> Result<Option<Arc<str>>, To
                     continue;
                 }
                 let value: &'de serde_json::value::RawValue = map.next_value()?;
-                if names.iter().any(|n| **n == *name) {
+                let seen = first.iter().flatten().chain(&more);
+                if seen.into_iter().any(|n| **n == *name) {
                     return Err(serde::de::Error::custom("duplicate claim"));
                 }
-                names.push(name.to_string());
-                let out = out.get_or_insert_with(|| String::from("{"));
+                let out = out.get_or_insert_with(|| {
+                    let mut object = String::with_capacity(self.1);
+                    object.push('{');
+                    object
+                });
                 if out.len() > 1 {
                     out.push(',');
                 }
                 super::principal::push_name_value(out, &name, value.get());
+                match first.iter_mut().find(|slot| slot.is_none()) {
+                    Some(slot) => *slot = Some(name),
+                    None => more.push(name),
+                }
             }
             Ok(out.map(|mut object| {
                 object.push('}');
@@ -398,7 +409,7 @@ fn extra_members(json: &[u8], reserved: Reserved) -> Result<Option<Arc<str>>, To
     }
     let text = std::str::from_utf8(json).map_err(|_| TokenError::InvalidClaims)?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let extra = serde::Deserializer::deserialize_map(&mut de, Extras(reserved))
+    let extra = serde::Deserializer::deserialize_map(&mut de, Extras(reserved, json.len()))
         .map_err(|_| TokenError::InvalidClaims)?;
     // Nothing may follow the object (the slow path checked the whole text already; the fast
     // path's tail is checked here).
