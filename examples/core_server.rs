@@ -57,7 +57,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use tower_jwt_login::Jwt;
 use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
 use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
-use tower_jwt_login::config::{CoreAuthConfig, random_password};
+use tower_jwt_login::config::{CoreAuthConfig, SessionBackend, random_password};
 use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
 use tower_jwt_login::jwks::{JWKS_PATH, JwksService};
@@ -259,7 +259,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// Auth0 login, so the server starts even when a tenant's JWKS endpoint is down. With
 /// `CORE_API_AUTH_SESSIONS`, the session store is set up first (a Redis one must answer).
 pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Error>> {
-    let sessions = if auth.enable {
+    let sessions = if auth.enable && auth.sessions != SessionBackend::Off {
         // The same lifetimes as the app's ring: they bound how long revocations are kept.
         let jwt = auth.jwt_config()?.build()?;
         auth.sessions(&jwt).await?
