@@ -196,37 +196,55 @@ impl RefreshService {
         Ok(claims)
     }
 
-    /// The stateless refresh, exactly as before sessions.
+    /// The stateless refresh, exactly as before sessions: a new access token for `principal`.
     fn stateless(
         &self,
         method: &Method,
-        claims: Result<(Claims, Principal), AuthError>,
+        claims: &Claims,
+        principal: &Principal,
         client: &AuditClient,
     ) -> Response<ResponseBody> {
-        match claims {
-            Ok((claims, principal)) => {
-                let access_token = self.jwt.issue_access_for(&Grant::from(&principal));
-                self.record(Some(&claims), "success");
-                audit_success(&claims, client);
-                json_response(
-                    method,
-                    &AccessOnly {
-                        access_token: &access_token,
-                    },
-                )
-            }
-            Err(error) => {
-                self.record(None, "refused");
-                tracing::info!(
-                    target: AUDIT,
-                    outcome = "failure",
-                    client = %client,
-                    reason = %error,
-                    "refresh"
-                );
-                unauthorized_response(method, &error)
-            }
+        let access_token = self.jwt.issue_access_for(&Grant::from(principal));
+        self.success(method, claims, Answer::Access(access_token), client)
+    }
+
+    /// The refresh answer, counted and audited.
+    fn success(
+        &self,
+        method: &Method,
+        claims: &Claims,
+        answer: Answer,
+        client: &AuditClient,
+    ) -> Response<ResponseBody> {
+        self.record(Some(claims), "success");
+        audit_success(claims, client);
+        match answer {
+            Answer::Access(access_token) => json_response(
+                method,
+                &AccessOnly {
+                    access_token: &access_token,
+                },
+            ),
+            Answer::Pair(pair) => json_response(method, &pair),
         }
+    }
+
+    /// A refused refresh token: the 401, counted and audited.
+    fn failure(
+        &self,
+        method: &Method,
+        error: &AuthError,
+        client: &AuditClient,
+    ) -> Response<ResponseBody> {
+        self.record(None, "refused");
+        tracing::info!(
+            target: AUDIT,
+            outcome = "failure",
+            client = %client,
+            reason = %error,
+            "refresh"
+        );
+        unauthorized_response(method, error)
     }
 
     /// A refresh checked in the session store: one round trip.
@@ -302,29 +320,17 @@ impl RefreshService {
         let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
         let claims = match claims {
             Ok(claims) => claims,
-            Err(error) => return self.stateless(&method, Err(error), &client),
+            Err(error) => return self.failure(&method, &error, &client),
         };
         let principal = match self.current_principal(&claims).await {
             Ok(principal) => principal,
             Err(refused) => return self.refused(&method, &claims, refused, &client),
         };
         let Some(sessions) = &self.sessions else {
-            return self.stateless(&method, Ok((claims, principal)), &client);
+            return self.stateless(&method, &claims, &principal, &client);
         };
         match self.with_session(sessions, &claims, &principal).await {
-            Ok(answer) => {
-                self.record(Some(&claims), "success");
-                audit_success(&claims, &client);
-                match answer {
-                    Answer::Access(access_token) => json_response(
-                        &method,
-                        &AccessOnly {
-                            access_token: &access_token,
-                        },
-                    ),
-                    Answer::Pair(pair) => json_response(&method, &pair),
-                }
-            }
+            Ok(answer) => self.success(&method, &claims, answer, &client),
             Err(refused) => self.refused(&method, &claims, refused, &client),
         }
     }
@@ -338,7 +344,7 @@ impl RefreshService {
         client: &AuditClient,
     ) -> Response<ResponseBody> {
         match refused {
-            Refused::Token(error) => self.stateless(method, Err(error), client),
+            Refused::Token(error) => self.failure(method, &error, client),
             Refused::Unavailable(retry_after) => {
                 self.record(Some(claims), "unavailable");
                 tracing::info!(
@@ -456,11 +462,10 @@ impl<B> Service<Request<B>> for RefreshService {
             let _entered = span.enter();
             let method = method.clone();
             let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
-            let claims = self.verify(&req).map(|claims| {
-                let principal = claims.principal();
-                (claims, principal)
-            });
-            let response = self.stateless(&method, claims, &client);
+            let response = match self.verify(&req) {
+                Ok(claims) => self.stateless(&method, &claims, &claims.principal(), &client),
+                Err(error) => self.failure(&method, &error, &client),
+            };
             return RefreshFuture {
                 state: FutureState::Ready(Some(response)),
             };
