@@ -1,5 +1,6 @@
 //! A real tonic server on 127.0.0.1 behind `JwtAuthLayer` (the `grpc_server` example) and a real
-//! tonic client: no token, a refresh token, a valid access token.
+//! tonic client: no token, a refresh token, a valid access token; an admin-only method denied
+//! (`PERMISSION_DENIED`) to everyone else, with a role granted at runtime.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../examples/grpc_server.rs"]
@@ -17,28 +18,33 @@ use tonic::transport::Channel;
 use tower::{Layer, ServiceExt, service_fn};
 use tower_jwt_login::auth::JwtAuthLayer;
 use tower_jwt_login::metrics::Metrics;
-use tower_jwt_login::store::PlaintextUser;
+use tower_jwt_login::store::{Argon2Store, Argon2Users, CredentialStore, PlaintextUser};
 use tower_jwt_login::{JwtConfig, JwtKey};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "wonderland";
 
 async fn server() -> (SocketAddr, Metrics) {
+    let metrics = Metrics::new();
+    let addr = serve(PlaintextUser::new(USER, PASSWORD), metrics.clone()).await;
+    (addr, metrics)
+}
+
+/// The example's gRPC server with `store` on 127.0.0.1:0, no failure delay.
+async fn serve<S: CredentialStore>(store: S, metrics: Metrics) -> SocketAddr {
     let jwt = JwtConfig::new(JwtKey::from_secret("a test secret of at least 32 bytes!!").unwrap())
         .build()
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let metrics = Metrics::new();
-    let store = PlaintextUser::new(USER, PASSWORD);
     tokio::spawn(grpc_server::serve(
         listener,
         jwt,
         store,
-        metrics.clone(),
+        metrics,
         std::time::Duration::ZERO,
     ));
-    (addr, metrics)
+    addr
 }
 
 async fn client(addr: SocketAddr) -> WhoamiClient {
@@ -237,4 +243,95 @@ async fn tonic_served_login_is_throttled_per_client_address() {
     let (status, _, _) = login_from(addr, "127.0.0.2".parse().unwrap(), PASSWORD).await;
     assert_eq!(status, 200);
     assert_eq!(metrics.snapshot().throttled, 1);
+}
+
+// ------------------------------------------- authorization: an admin-only method (issue 12)
+
+/// The example's server with an Argon2 store: `root` (role admin) and `bob` (no role); the
+/// handle changes them at runtime.
+async fn authz_server() -> (SocketAddr, Argon2Users) {
+    let store = Argon2Store::new()
+        .with_password("root", "root-pw")
+        .unwrap()
+        .with_password("bob", "bob-pw")
+        .unwrap();
+    let users = store.users();
+    users.set_roles("root", ["admin"]).unwrap();
+    (serve(store, Metrics::new()).await, users)
+}
+
+#[tokio::test]
+async fn admin_only_method_is_permission_denied_for_others() {
+    let (addr, _users) = authz_server().await;
+    let mut client = client(addr).await;
+    let bob = http_login(addr, "bob", "bob-pw").await.unwrap();
+    let root = http_login(addr, "root", "root-pw").await.unwrap();
+
+    let status = client
+        .purge(authorized(hello(), &bob.access_token).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(status.message(), "Insufficient permissions");
+
+    let reply = client
+        .purge(authorized(hello(), &root.access_token).unwrap())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.subject, "root");
+    assert_eq!(reply.message, "purged by root");
+
+    // The other method stays open to any valid token; no token is UNAUTHENTICATED, not denied.
+    let reply = client
+        .get(authorized(hello(), &bob.access_token).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().subject, "bob");
+    let status = client
+        .purge(tonic::Request::new(hello()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn a_role_granted_at_runtime_reaches_grpc_after_a_refresh() {
+    let (addr, users) = authz_server().await;
+    let mut client = client(addr).await;
+    let bob = http_login(addr, "bob", "bob-pw").await.unwrap();
+    users.set_roles("bob", ["admin"]).unwrap();
+    // The old access token still lacks the role ...
+    let status = client
+        .purge(authorized(hello(), &bob.access_token).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    // ... the refreshed one has it.
+    let access = refresh_over_http(addr, &bob.refresh_token).await;
+    let reply = client
+        .purge(authorized(hello(), &access).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().subject, "bob");
+}
+
+/// `GET /api/login/refresh` over HTTP/1.1; the new access token.
+async fn refresh_over_http(addr: SocketAddr, refresh_token: &str) -> String {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let req = http::Request::get("/api/login/refresh")
+        .header("host", addr.to_string())
+        .header("authorization", format!("Bearer {refresh_token}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
 }
