@@ -170,14 +170,7 @@ impl WhoamiClient {
         &mut self,
         request: Request<WhoamiRequest>,
     ) -> Result<Response<WhoamiReply>, Status> {
-        self.inner
-            .ready()
-            .await
-            .map_err(|e| Status::unavailable(format!("service not ready: {e}")))?;
-        let path = http::uri::PathAndQuery::from_static(GET_PATH);
-        self.inner
-            .unary(request, path, tonic_prost::ProstCodec::default())
-            .await
+        self.unary(request, GET_PATH).await
     }
 
     /// Calls `demo.Whoami/Purge` (admins only).
@@ -185,11 +178,20 @@ impl WhoamiClient {
         &mut self,
         request: Request<WhoamiRequest>,
     ) -> Result<Response<WhoamiReply>, Status> {
+        self.unary(request, PURGE_PATH).await
+    }
+
+    /// One unary call to `path`, once the channel is ready.
+    async fn unary(
+        &mut self,
+        request: Request<WhoamiRequest>,
+        path: &'static str,
+    ) -> Result<Response<WhoamiReply>, Status> {
         self.inner
             .ready()
             .await
             .map_err(|e| Status::unavailable(format!("service not ready: {e}")))?;
-        let path = http::uri::PathAndQuery::from_static(PURGE_PATH);
+        let path = http::uri::PathAndQuery::from_static(path);
         self.inner
             .unary(request, path, tonic_prost::ProstCodec::default())
             .await
