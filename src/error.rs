@@ -79,10 +79,19 @@ pub(crate) fn json_response<T: Serialize + ?Sized>(
     method: &Method,
     value: &T,
 ) -> Response<ResponseBody> {
+    if method == Method::HEAD {
+        return json_bytes_response(method, Bytes::new());
+    }
+    json_bytes_response(method, json_line(value))
+}
+
+/// [`json_response`] of a body rendered already (a document served many times, like the
+/// published JWKS).
+pub(crate) fn json_bytes_response(method: &Method, body: Bytes) -> Response<ResponseBody> {
     let body = if method == Method::HEAD {
         Bytes::new()
     } else {
-        json_line(value)
+        body
     };
     let mut res = Response::new(Full::new(body));
     res.headers_mut().insert(

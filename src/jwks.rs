@@ -35,11 +35,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
 use tower_service::Service;
 
 use crate::Jwt;
-use crate::error::{ResponseBody, error_response};
+use crate::error::{ResponseBody, error_response, json_bytes_response};
 
 /// Where the JWKS is usually served.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -101,18 +100,9 @@ impl<B> Service<Request<B>> for JwksService {
                 "Not Found",
             )));
         }
-        let body = if method == Method::HEAD {
-            Bytes::new()
-        } else {
-            self.body.clone()
-        };
-        let mut res = Response::new(Full::new(body));
-        let headers = res.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(header::CACHE_CONTROL, self.cache_control.clone());
+        let mut res = json_bytes_response(method, self.body.clone());
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, self.cache_control.clone());
         ready(Ok(res))
     }
 }
