@@ -114,6 +114,34 @@ fn allocations_per_verified_request() {
         verify_sid, 0,
         "Jwt::verify of a token with a sid allocates nothing"
     );
+
+    // Extra claims (issue 12): a principal's few claims are kept inside the `Claims` (no
+    // allocation); larger ones take exactly one, which clones share.
+    let small = tower_jwt_login::Principal::builder(common::USER)
+        .claim("roles", ["admin", "editor"])
+        .claim("tenant", "acme")
+        .claim("plan", "pro")
+        .build()
+        .unwrap();
+    let small_token = jwt.issue_pair_for(&small).access_token;
+    let claims = jwt.verify(&small_token, TokenUse::Access).unwrap();
+    assert_eq!(
+        claims.extra_json(),
+        Some(r#"{"roles":["admin","editor"],"tenant":"acme","plan":"pro"}"#)
+    );
+    let verify_small = allocations(|| jwt.verify(&small_token, TokenUse::Access).unwrap());
+    assert_eq!(verify_small, 0, "three small extra claims allocate nothing");
+    let large = tower_jwt_login::Principal::builder(common::USER)
+        .claim("groups", vec!["engineering-platform"; 8])
+        .build()
+        .unwrap();
+    let large_token = jwt.issue_pair_for(&large).access_token;
+    let claims = jwt.verify(&large_token, TokenUse::Access).unwrap();
+    assert!(claims.extra_json().unwrap().len() > 150);
+    let verify_large = allocations(|| jwt.verify(&large_token, TokenUse::Access).unwrap());
+    assert_eq!(verify_large, 1, "larger extra claims take one allocation");
+    assert_eq!(allocations(|| claims.clone()), 0, "clones share it");
+
     let revocations = tower_jwt_login::session::Revocations::new();
     for _ in 0..100 {
         revocations.revoke_session(&tower_jwt_login::session::new_session_id(), u64::MAX / 2);

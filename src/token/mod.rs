@@ -127,7 +127,8 @@ impl TokenUse {
 /// The verified claims of a token. The layer puts them into the request extensions.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Claims {
-    /// `sub`, `jti` and `sid`.
+    /// `sub`, `jti`, `sid` and the extra claims (the members after Core's and `sid`, as a
+    /// compact JSON object; none without, so that Core's tokens verify without an allocation).
     text: ClaimText,
     issuer: Arc<str>,
     expires_at: u64,
@@ -135,9 +136,6 @@ pub struct Claims {
     not_before: Option<u64>,
     lifetime: Option<u64>,
     token_use: TokenUse,
-    /// The extra claims (the members after Core's and `sid`, as a compact JSON object); `None`
-    /// without, so that Core's tokens verify without an allocation for them.
-    extra: Option<Arc<str>>,
 }
 
 impl Claims {
@@ -145,7 +143,7 @@ impl Claims {
     /// compact JSON object (`{"roles":["admin"]}`), members in token order; `None` without.
     /// Reserved names (`aud`, `nbf`, …) are never among them.
     pub fn extra_json(&self) -> Option<&str> {
-        self.extra.as_deref()
+        self.text.extra()
     }
 
     /// The extra claims deserialized into `T` (a struct of the app's: unknown members are
@@ -170,24 +168,24 @@ impl Claims {
     /// assert_eq!(claims.extra_value("tenant"), Some("\"acme\""));
     /// ```
     pub fn extra<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        principal::parse_extra(self.extra.as_deref())
+        principal::parse_extra(self.extra_json())
     }
 
     /// The raw JSON of the extra claim `name`, if the token has it.
     pub fn extra_value(&self, name: &str) -> Option<&str> {
-        principal::member_value(self.extra.as_deref()?, name)
+        principal::member_value(self.extra_json()?, name)
     }
 
     /// Whether the extra claim `roles` is an array of strings containing `role` (the
     /// convention of [`Requirement::role`](crate::auth::Requirement::role)).
     pub fn has_role(&self, role: &str) -> bool {
-        principal::has_role(self.extra.as_deref(), role)
+        principal::has_role(self.extra_json(), role)
     }
 
     /// The principal this token was minted for: its subject and extra claims (what a refresh
     /// carries over when the store does not look principals up).
     pub fn principal(&self) -> Principal {
-        Principal::from_checked(self.subject(), self.extra.clone())
+        Principal::from_checked(self.subject(), self.extra_json().map(Arc::from))
     }
 
     /// `sub`: the user the token was issued to.
@@ -239,112 +237,141 @@ impl fmt::Debug for Claims {
             .field("exp", &self.expires_at)
             .field("iat", &self.issued_at)
             .field("usefor", &self.token_use)
-            .field("extra", &self.extra.as_deref().unwrap_or_default())
+            .field("extra", &self.extra_json().unwrap_or_default())
             .finish_non_exhaustive()
     }
 }
 
-/// Longest `sub` + `jti` + `sid` kept inside [`Claims`] itself: a UUID `jti` (36 bytes), a
-/// session id (22 bytes) and a subject of up to 46 bytes need no allocation.
-const INLINE_TEXT: usize = 104;
+/// Longest `sub` + `jti` + `sid` + extra claims kept inside [`Claims`] itself: a UUID `jti`
+/// (36 bytes) and a subject of up to 20 bytes leave 64 bytes for extra claims such as
+/// `{"roles":["admin","editor"],"tenant":"acme","plan":"pro"}` (58); with a session id (22
+/// bytes), 42. Longer texts take one allocation, shared by clones.
+const INLINE_TEXT: usize = 120;
 
-/// `sub`, `jti` and `sid` of [`Claims`] in one buffer, so that verifying a token allocates
-/// nothing for them (inline, the common case) or exactly once (longer texts). The buffer beyond
-/// the texts is always zero and the representation depends on the lengths only, yet equality is
-/// still defined on the texts, not the bytes.
+/// `sub`, `jti`, `sid` and the extra claims of [`Claims`] in one buffer, so that verifying a
+/// token allocates nothing for them (inline, the common case) or exactly once (longer texts,
+/// in an `Arc` that clones share). The buffer beyond the texts is always zero and the
+/// representation depends on the lengths only, yet equality is still defined on the texts,
+/// not the bytes.
 #[derive(Clone)]
 enum ClaimText {
     Inline {
+        /// `sub`, then `jti`, `sid` and the extra claims' object, where present.
         buf: [u8; INLINE_TEXT],
-        sub_len: u8,
-        /// `NONE` for no `jti` (an inline `jti` is at most `INLINE_TEXT` bytes long).
-        jti_len: u8,
-        /// `NONE` for no `sid`.
-        sid_len: u8,
+        /// Their lengths; `NONE` for an absent one (every inline length is below it).
+        lens: [u8; 4],
     },
     Heap {
-        /// `sub` followed by `jti` and `sid`.
-        text: Box<str>,
-        sub_len: usize,
-        jti_len: Option<usize>,
-        sid_len: Option<usize>,
+        /// `sub`, then `jti`, `sid` and the extra claims' object, where present.
+        text: Arc<str>,
+        /// Their lengths; `None` for an absent one (`sub` is always present).
+        lens: [Option<usize>; 4],
     },
 }
 
 const NONE: u8 = u8::MAX;
 
 impl ClaimText {
-    fn new(subject: &str, jti: Option<&str>, sid: Option<&str>) -> Self {
-        let jti_len = jti.map_or(0, str::len);
-        let sid_len = sid.map_or(0, str::len);
-        let total = subject.len() + jti_len + sid_len;
+    /// The texts; `extra_members` is the extra claims' object without its opening brace
+    /// (`"roles":["admin"]}`, as the verifier finds it in the token), which is stored with it.
+    fn new(
+        subject: &str,
+        jti: Option<&str>,
+        sid: Option<&str>,
+        extra_members: Option<&str>,
+    ) -> Self {
+        let texts = [Some(subject), jti, sid];
+        let lens = [
+            Some(subject.len()),
+            jti.map(str::len),
+            sid.map(str::len),
+            extra_members.map(|members| members.len() + 1),
+        ];
+        let total: usize = lens.iter().flatten().sum();
         if total <= INLINE_TEXT {
             let mut buf = [0u8; INLINE_TEXT];
-            let mut at = 0;
-            for part in [Some(subject), jti, sid].into_iter().flatten() {
-                if let Some(dst) = buf.get_mut(at..at + part.len()) {
-                    dst.copy_from_slice(part.as_bytes());
-                }
-                at += part.len();
-            }
-            // Every length is at most INLINE_TEXT < u8::MAX.
-            let len = |text: Option<&str>| match text {
-                Some(text) => u8::try_from(text.len()).unwrap_or(0),
-                None => NONE,
-            };
+            write_texts(&mut buf, texts, extra_members);
+            // Every length is at most INLINE_TEXT < NONE.
             ClaimText::Inline {
                 buf,
-                sub_len: len(Some(subject)),
-                jti_len: len(jti),
-                sid_len: len(sid),
+                lens: lens.map(|len| len.map_or(NONE, |len| u8::try_from(len).unwrap_or(0))),
             }
         } else {
-            let mut text = String::with_capacity(total);
-            text.push_str(subject);
-            text.push_str(jti.unwrap_or_default());
-            text.push_str(sid.unwrap_or_default());
-            ClaimText::Heap {
-                text: text.into_boxed_str(),
-                sub_len: subject.len(),
-                jti_len: jti.map(str::len),
-                sid_len: sid.map(str::len),
-            }
+            // Written on the stack and copied into the `Arc` (one allocation; from a `String`,
+            // `Arc<str>` takes two). Texts too long for the stack go through a `String`.
+            let mut stack = [0u8; HEAP_VIA_STACK];
+            let text: Arc<str> = match stack.get_mut(..total) {
+                Some(buf) => {
+                    write_texts(buf, texts, extra_members);
+                    Arc::from(inline_str(buf, 0, total))
+                }
+                None => {
+                    let mut text = String::with_capacity(total);
+                    for part in texts.into_iter().flatten() {
+                        text.push_str(part);
+                    }
+                    if let Some(members) = extra_members {
+                        text.push('{');
+                        text.push_str(members);
+                    }
+                    Arc::from(text)
+                }
+            };
+            ClaimText::Heap { text, lens }
         }
     }
 
-    /// The texts and the lengths of the optional ones.
-    fn parts(&self) -> (&[u8], usize, Option<usize>, Option<usize>) {
-        let opt = |len: u8| (len != NONE).then_some(usize::from(len));
-        match self {
-            ClaimText::Inline {
+    /// Text number `index` (0 `sub`, 1 `jti`, 2 `sid`, 3 the extra claims), when present.
+    fn part(&self, index: usize) -> Option<&str> {
+        let (buf, lens): (&[u8], [Option<usize>; 4]) = match self {
+            ClaimText::Inline { buf, lens } => (
                 buf,
-                sub_len,
-                jti_len,
-                sid_len,
-            } => (buf, usize::from(*sub_len), opt(*jti_len), opt(*sid_len)),
-            ClaimText::Heap {
-                text,
-                sub_len,
-                jti_len,
-                sid_len,
-            } => (text.as_bytes(), *sub_len, *jti_len, *sid_len),
-        }
+                lens.map(|len| (len != NONE).then_some(usize::from(len))),
+            ),
+            ClaimText::Heap { text, lens } => (text.as_bytes(), *lens),
+        };
+        let start: usize = lens.iter().take(index).flatten().sum();
+        let len = (*lens.get(index)?)?;
+        Some(inline_str(buf, start, start + len))
     }
 
     fn subject(&self) -> &str {
-        let (buf, sub_len, _, _) = self.parts();
-        inline_str(buf, 0, sub_len)
+        self.part(0).unwrap_or_default()
     }
 
     fn jti(&self) -> Option<&str> {
-        let (buf, sub_len, jti_len, _) = self.parts();
-        jti_len.map(|len| inline_str(buf, sub_len, sub_len + len))
+        self.part(1)
     }
 
     fn sid(&self) -> Option<&str> {
-        let (buf, sub_len, jti_len, sid_len) = self.parts();
-        let start = sub_len + jti_len.unwrap_or(0);
-        sid_len.map(|len| inline_str(buf, start, start + len))
+        self.part(2)
+    }
+
+    fn extra(&self) -> Option<&str> {
+        self.part(3)
+    }
+}
+
+/// Longest [`ClaimText`] assembled on the stack before it is copied into its `Arc`.
+const HEAP_VIA_STACK: usize = 1024;
+
+/// Writes `texts` and then the extra claims' object (`{` and `extra_members`) one after the
+/// other into `buf`, which has room for exactly all of them.
+fn write_texts(buf: &mut [u8], texts: [Option<&str>; 3], extra_members: Option<&str>) {
+    let mut at = 0;
+    for text in texts.into_iter().flatten() {
+        if let Some(dst) = buf.get_mut(at..at + text.len()) {
+            dst.copy_from_slice(text.as_bytes());
+        }
+        at += text.len();
+    }
+    if let Some(members) = extra_members
+        && let Some((open, rest)) = buf
+            .get_mut(at..at + 1 + members.len())
+            .and_then(|dst| dst.split_first_mut())
+    {
+        *open = b'{';
+        rest.copy_from_slice(members.as_bytes());
     }
 }
 
@@ -359,7 +386,7 @@ fn inline_str(buf: &[u8], start: usize, end: usize) -> &str {
 
 impl PartialEq for ClaimText {
     fn eq(&self, other: &Self) -> bool {
-        self.subject() == other.subject() && self.jti() == other.jti() && self.sid() == other.sid()
+        (0..4).all(|index| self.part(index) == other.part(index))
     }
 }
 
@@ -723,7 +750,7 @@ pub(crate) fn now_secs() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{Algorithm, ClaimText, INLINE_TEXT, JwtConfig, JwtKey, TokenUse};
+    use super::{Algorithm, ClaimText, HEAP_VIA_STACK, INLINE_TEXT, JwtConfig, JwtKey, TokenUse};
 
     /// Every HMAC size verifies its own tokens (HS512's 86-character signature once overflowed
     /// the tag buffer's base64 estimate and every HS512 token was refused).
@@ -755,37 +782,58 @@ mod tests {
     fn claim_text_inline_and_heap_keep_the_texts() {
         let uuid = "6a1f0c52-7c4e-4b8e-9d0a-1f2e3d4c5b6a";
         let sid = "x3L9vC1qZ0m5bQ7sT2kYpA";
+        let roles = r#""roles":["admin","editor"],"tenant":"acme","plan":"pro"}"#;
         let long = "s".repeat(INLINE_TEXT);
-        let cases: [(&str, Option<&str>, Option<&str>); 11] = [
-            ("admin", Some(uuid), None),
-            ("admin", Some(uuid), Some(sid)),
-            ("admin", None, Some(sid)),
-            ("admin", None, None),
-            ("admin", Some(""), Some("")),
-            ("", None, None),
-            ("auth0|ünïcödé-subject", Some(uuid), Some(sid)),
-            (&long, Some(uuid), None),
-            (&long, Some(uuid), Some(sid)),
-            (&long, None, Some(sid)),
-            (&long, None, None),
+        let huge = "h".repeat(HEAP_VIA_STACK);
+        /// `sub`, `jti`, `sid` and the extra claims' members.
+        type Texts<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+        let cases: [Texts<'_>; 18] = [
+            ("admin", Some(uuid), None, None),
+            ("admin", Some(uuid), Some(sid), None),
+            ("admin", None, Some(sid), None),
+            ("admin", None, None, None),
+            ("admin", Some(""), Some(""), None),
+            ("", None, None, None),
+            ("auth0|ünïcödé-subject", Some(uuid), Some(sid), None),
+            (&long, Some(uuid), None, None),
+            (&long, Some(uuid), Some(sid), None),
+            (&long, None, Some(sid), None),
+            (&long, None, None, None),
+            ("admin", Some(uuid), None, Some(roles)),
+            ("admin", Some(uuid), Some(sid), Some(roles)),
+            ("admin", None, None, Some(r#""ü":"€"}"#)),
+            ("admin", Some(uuid), Some(sid), Some("}")),
+            (&long, Some(uuid), None, Some(roles)),
+            (&huge, Some(uuid), Some(sid), Some(roles)),
+            (&huge, None, None, None),
         ];
-        for (sub, jti, sid) in cases {
-            let text = ClaimText::new(sub, jti, sid);
+        for (sub, jti, sid, members) in cases {
+            let text = ClaimText::new(sub, jti, sid, members);
             assert_eq!(text.subject(), sub);
             assert_eq!(text.jti(), jti);
             assert_eq!(text.sid(), sid);
+            assert_eq!(text.extra(), members.map(|m| format!("{{{m}")).as_deref());
             let inline = matches!(text, ClaimText::Inline { .. });
-            let total = sub.len() + jti.map_or(0, str::len) + sid.map_or(0, str::len);
+            let total = sub.len()
+                + jti.map_or(0, str::len)
+                + sid.map_or(0, str::len)
+                + members.map_or(0, |m| m.len() + 1);
             assert_eq!(inline, total <= INLINE_TEXT);
             assert!(text == text.clone());
         }
-        assert!(ClaimText::new("ab", Some("c"), None) != ClaimText::new("a", Some("bc"), None));
-        assert!(ClaimText::new("a", Some("b"), None) != ClaimText::new("a", None, Some("b")));
-        assert!(ClaimText::new("a", None, None) != ClaimText::new("a", Some(""), None));
-        assert!(ClaimText::new("a", None, None) != ClaimText::new("a", None, Some("")));
-        let exact = "x".repeat(INLINE_TEXT - uuid.len() - sid.len());
+        let new = |sub, jti, sid| ClaimText::new(sub, jti, sid, None);
+        assert!(new("ab", Some("c"), None) != new("a", Some("bc"), None));
+        assert!(new("a", Some("b"), None) != new("a", None, Some("b")));
+        assert!(new("a", None, None) != new("a", Some(""), None));
+        assert!(new("a", None, None) != new("a", None, Some("")));
+        assert!(new("a", None, None) != ClaimText::new("a", None, None, Some("}")));
+        assert!(
+            ClaimText::new("a", None, None, Some(r#""b":1}"#))
+                != ClaimText::new("a", None, None, Some(r#""b":2}"#))
+        );
+        let exact = "x".repeat(INLINE_TEXT - uuid.len() - roles.len() - 1);
         assert!(matches!(
-            ClaimText::new(&exact, Some(uuid), Some(sid)),
+            ClaimText::new(&exact, Some(uuid), None, Some(roles)),
             ClaimText::Inline { .. }
         ));
     }

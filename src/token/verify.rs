@@ -239,9 +239,7 @@ impl JwtInner {
             Some(fast) => fast,
             None => slow_claims(json)?,
         };
-        let mut claims = self.check_claims(raw, usefor)?;
-        claims.extra = extra;
-        Ok(claims)
+        self.check_claims(raw, extra.as_deref(), usefor)
     }
 
     /// A header other than the signing key's exact one: the key it names (by `kid`, or the
@@ -271,7 +269,14 @@ impl JwtInner {
         Ok(key)
     }
 
-    fn check_claims(&self, raw: RawClaims<'_>, usefor: TokenUse) -> Result<Claims, TokenError> {
+    /// Core's checks on `raw`; the [`Claims`] with `extra` (the extra claims' object without
+    /// its opening brace) when they pass.
+    fn check_claims(
+        &self,
+        raw: RawClaims<'_>,
+        extra: Option<&str>,
+        usefor: TokenUse,
+    ) -> Result<Claims, TokenError> {
         let now = now_secs();
         let exp = raw.exp.ok_or(TokenError::MissingClaim("exp"))?;
         if now >= exp.saturating_add(self.leeway) {
@@ -297,21 +302,24 @@ impl JwtInner {
             return Err(TokenError::MissingClaim("sub"));
         }
         Ok(Claims {
-            text: ClaimText::new(&subject, raw.jti.as_deref(), raw.sid.as_deref()),
+            text: ClaimText::new(&subject, raw.jti.as_deref(), raw.sid.as_deref(), extra),
             issuer: Arc::clone(&self.issuer),
             expires_at: exp,
             issued_at: raw.iat,
             not_before: raw.nbf,
             lifetime: raw.exi,
             token_use: usefor,
-            extra: None,
         })
     }
 }
 
+/// Extra claims as the verifier hands them to [`Claims`]: their object without its opening
+/// brace (`"roles":["admin"]}`), borrowed from the token when it was read as minted.
+type Extras<'a> = Option<Cow<'a, str>>;
+
 /// Claims laid out as the crate mints them: Core's (and `sid`) read by [`parse_minted`], the
 /// principal's extra claims, if any, by [`minted_extras`]. `None` for any other layout.
-fn fast_claims(json: &[u8]) -> Option<(RawClaims<'_>, Option<Arc<str>>)> {
+fn fast_claims(json: &[u8]) -> Option<(RawClaims<'_>, Extras<'_>)> {
     match parse_minted(json)? {
         (raw, b"}") => Some((raw, None)),
         (raw, tail) => Some((raw, Some(minted_extras(tail)?))),
@@ -319,28 +327,169 @@ fn fast_claims(json: &[u8]) -> Option<(RawClaims<'_>, Option<Arc<str>>)> {
 }
 
 /// Claims in any other layout: serde reads Core's claims, then the extra ones are collected.
-fn slow_claims(json: &[u8]) -> Result<(RawClaims<'_>, Option<Arc<str>>), TokenError> {
+fn slow_claims(json: &[u8]) -> Result<(RawClaims<'_>, Extras<'_>), TokenError> {
     Ok((
         parse_object::<RawClaims<'_>>(json).ok_or(TokenError::InvalidClaims)?,
-        extra_members(json, Reserved::Skip)?,
+        extra_members(json, Reserved::Skip)?.map(Cow::Owned),
     ))
 }
 
 /// The extra claims after Core's (and `sid`) in a token laid out as the crate mints it: `tail`
-/// is `,"name":value,…}`. It is read as the object `{"name":value,…}` (copied to the stack, so
-/// nothing is allocated but the result), which must be exactly one JSON object with distinct,
-/// non-reserved names. Anything else is `None`, and the whole claims object goes through serde
+/// is `,"name":value,…}`. It is read as the object `{"name":value,…}`, which must be exactly one
+/// JSON object with distinct, non-reserved names: by [`plain_extras`] without copying or
+/// allocating when written as serde_json writes it, by serde otherwise (copied to the stack, so
+/// nothing is allocated but the result). Anything else is `None`, and the whole claims object goes through serde
 /// instead, which gives the same verdict for everything this accepts: Core's claims are the
 /// ones the fast path read (no reserved name repeats them), and the extras are collected by the
 /// same walk.
-fn minted_extras(tail: &[u8]) -> Option<Arc<str>> {
+fn minted_extras(tail: &[u8]) -> Option<Cow<'_, str>> {
+    if let Some(members) = plain_extras(tail) {
+        return Some(Cow::Borrowed(members));
+    }
     let members = tail.strip_prefix(b",")?;
     let mut buf = [0u8; STACK_CLAIMS];
     let object = buf.get_mut(..members.len() + 1)?;
     let (open, rest) = object.split_first_mut()?;
     *open = b'{';
     rest.copy_from_slice(members);
-    extra_members(object, Reserved::Refuse).ok().flatten()
+    extra_members(object, Reserved::Refuse)
+        .ok()
+        .flatten()
+        .map(Cow::Owned)
+}
+
+/// The extra claims of the fast path read without serde, for tails written exactly as
+/// serde_json writes them (the crate's own tokens): `,"name":value,…}` with no whitespace
+/// outside strings, names and strings without escapes, at most [`PLAIN_NAMES`] distinct
+/// non-reserved names and values nested at most [`PLAIN_DEPTH`] deep. Such a tail *is* the
+/// object [`extra_members`] would build from it (that walk re-escapes names the way serde_json
+/// does, which changes nothing without escapes, and keeps values verbatim), so it is checked
+/// against the JSON grammar and returned as it is, after its comma. Anything else is `None`,
+/// and [`minted_extras`] lets the serde walk decide: this never accepts what that walk refuses,
+/// and never differs in what it yields (tested below against it, on generated tails).
+fn plain_extras(tail: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(tail).ok()?;
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b',') {
+        return None;
+    }
+    let mut names: [&str; PLAIN_NAMES] = [""; PLAIN_NAMES];
+    let mut count = 0;
+    let mut at = 1;
+    loop {
+        let end = skip_plain_str(bytes, at)?;
+        // Between two quotes of a UTF-8 text: a whole string (`get` checks the boundaries).
+        let name = text.get(at + 1..end - 1)?;
+        if names.get(..count)?.contains(&name) || super::principal::is_reserved(name) {
+            return None;
+        }
+        *names.get_mut(count)? = name;
+        count += 1;
+        if bytes.get(end) != Some(&b':') {
+            return None;
+        }
+        at = skip_plain_value(bytes, end + 1, PLAIN_DEPTH)?;
+        match bytes.get(at)? {
+            b',' => at += 1,
+            b'}' if at + 1 == bytes.len() => return text.get(1..),
+            _ => return None,
+        }
+    }
+}
+
+/// How many extra claims [`plain_extras`] reads (more are left to serde).
+const PLAIN_NAMES: usize = 16;
+/// How deep [`plain_extras`] reads nested arrays and objects (deeper is left to serde).
+const PLAIN_DEPTH: usize = 16;
+
+/// The end of the string starting at `at` (after its closing quote), for strings without
+/// escapes or control characters; `None` for anything else.
+fn skip_plain_str(bytes: &[u8], at: usize) -> Option<usize> {
+    if bytes.get(at) != Some(&b'"') {
+        return None;
+    }
+    let body = bytes.get(at + 1..)?;
+    match body
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?
+    {
+        len if body.get(len) == Some(&b'"') => Some(at + 1 + len + 1),
+        _ => None,
+    }
+}
+
+/// The end of the JSON value starting at `at`, written compactly (no whitespace outside
+/// strings) with plain strings and at most `depth` levels of arrays and objects; `None` for
+/// anything else, valid JSON in another form included.
+fn skip_plain_value(bytes: &[u8], at: usize, depth: usize) -> Option<usize> {
+    match *bytes.get(at)? {
+        b'"' => skip_plain_str(bytes, at),
+        b't' => bytes.get(at..)?.starts_with(b"true").then_some(at + 4),
+        b'f' => bytes.get(at..)?.starts_with(b"false").then_some(at + 5),
+        b'n' => bytes.get(at..)?.starts_with(b"null").then_some(at + 4),
+        b'-' | b'0'..=b'9' => skip_number(bytes, at),
+        open @ (b'[' | b'{') => {
+            let depth = depth.checked_sub(1)?;
+            let close = if open == b'[' { b']' } else { b'}' };
+            let mut at = at + 1;
+            if bytes.get(at) == Some(&close) {
+                return Some(at + 1);
+            }
+            loop {
+                if open == b'{' {
+                    at = skip_plain_str(bytes, at)?;
+                    if bytes.get(at) != Some(&b':') {
+                        return None;
+                    }
+                    at += 1;
+                }
+                at = skip_plain_value(bytes, at, depth)?;
+                match *bytes.get(at)? {
+                    b',' => at += 1,
+                    b if b == close => return Some(at + 1),
+                    _ => return None,
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The end of the JSON number starting at `at` (RFC 8259 §6: `-? int frac? exp?`).
+fn skip_number(bytes: &[u8], at: usize) -> Option<usize> {
+    let digits = |from: usize| {
+        bytes.get(from..).map_or(0, |rest| {
+            rest.iter().take_while(|b| b.is_ascii_digit()).count()
+        })
+    };
+    let mut at = at;
+    if bytes.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    match bytes.get(at)? {
+        b'0' => at += 1,
+        b'1'..=b'9' => at += digits(at),
+        _ => return None,
+    }
+    if bytes.get(at) == Some(&b'.') {
+        let n = digits(at + 1);
+        if n == 0 {
+            return None;
+        }
+        at += 1 + n;
+    }
+    if matches!(bytes.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(bytes.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        let n = digits(at);
+        if n == 0 {
+            return None;
+        }
+        at += n;
+    }
+    Some(at)
 }
 
 /// What [`extra_members`] does with a reserved name.
@@ -353,12 +502,13 @@ enum Reserved {
 }
 
 /// The members of the claims object whose names are not [reserved](super::RESERVED_CLAIMS), as
-/// one compact JSON object (in token order, names re-escaped the way serde_json writes them,
-/// values as they were); `None` when there are none. The object was parsed (and its UTF-8
+/// one compact JSON object without its opening brace (in token order, names re-escaped the way
+/// serde_json writes them, values as they were; `"roles":["admin"]}`); `None` when there are
+/// none. The object was parsed (and its UTF-8
 /// checked) already: this only walks it again, borrowing names and skipping reserved values,
 /// and allocates only when an extra claim is found. Duplicate extra names are refused like
 /// duplicate Core claims.
-fn extra_members(json: &[u8], reserved: Reserved) -> Result<Option<Arc<str>>, TokenError> {
+fn extra_members(json: &[u8], reserved: Reserved) -> Result<Option<String>, TokenError> {
     /// How reserved names are treated, and the capacity of the result (the input's length).
     struct Extras(Reserved, usize);
     impl<'de> serde::de::Visitor<'de> for Extras {
@@ -387,12 +537,8 @@ fn extra_members(json: &[u8], reserved: Reserved) -> Result<Option<Arc<str>>, To
                 if seen.into_iter().any(|n| **n == *name) {
                     return Err(serde::de::Error::custom("duplicate claim"));
                 }
-                let out = out.get_or_insert_with(|| {
-                    let mut object = String::with_capacity(self.1);
-                    object.push('{');
-                    object
-                });
-                if out.len() > 1 {
+                let out = out.get_or_insert_with(|| String::with_capacity(self.1));
+                if !out.is_empty() {
                     out.push(',');
                 }
                 super::principal::push_name_value(out, &name, value.get());
@@ -414,7 +560,7 @@ fn extra_members(json: &[u8], reserved: Reserved) -> Result<Option<Arc<str>>, To
     // Nothing may follow the object (the slow path checked the whole text already; the fast
     // path's tail is checked here).
     de.end().map_err(|_| TokenError::InvalidClaims)?;
-    Ok(extra.map(Arc::from))
+    Ok(extra)
 }
 
 /// The fast path for claims laid out exactly as the crate and Core mint them:
@@ -517,7 +663,9 @@ mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-    use super::{RawClaims, Reserved, decode_into, extra_members, fast_claims};
+    use proptest::prelude::*;
+
+    use super::{RawClaims, Reserved, decode_into, extra_members, fast_claims, plain_extras};
     use crate::error::TokenError;
     use crate::json::parse_object;
 
@@ -590,7 +738,7 @@ mod tests {
             let slow: RawClaims<'_> = parse_object(json.as_bytes()).expect(json);
             assert_eq!(summary(&fast), summary(&slow), "{json}");
             let slow_extra = extra_members(json.as_bytes(), Reserved::Skip).unwrap();
-            assert_eq!(fast_extra, slow_extra, "{json}");
+            assert_eq!(fast_extra.as_deref(), slow_extra.as_deref(), "{json}");
         }
         let declined = [
             minted.replace("600,", "0600,"),
@@ -633,5 +781,163 @@ mod tests {
         bad_utf8[at] = 0xff;
         assert!(fast_claims(&bad_utf8).is_none());
         assert!(parse_object::<RawClaims<'_>>(&bad_utf8).is_none());
+    }
+
+    /// The serde walk over a fast-path tail, as [`super::minted_extras`] falls back to it.
+    fn serde_extras(tail: &[u8]) -> Option<String> {
+        let mut object = b"{".to_vec();
+        object.extend_from_slice(tail.strip_prefix(b",")?);
+        extra_members(&object, Reserved::Refuse).ok().flatten()
+    }
+
+    /// JSON-ish text: mostly valid compact values, sometimes spaced or escaped (valid, but not
+    /// the serde-free reader's to read) or near misses (bad numbers, unclosed containers, bare
+    /// words, control characters, invalid UTF-8).
+    fn value() -> impl Strategy<Value = Vec<u8>> {
+        let leaf = prop_oneof![
+            3 => Just(b"true".to_vec()),
+            3 => Just(b"false".to_vec()),
+            3 => Just(b"null".to_vec()),
+            1 => Just(b"nul".to_vec()),
+            1 => Just(b"truex".to_vec()),
+            6 => "-?(0|[1-9][0-9]{0,3})(\\.[0-9]{1,2})?([eE][-+]?[0-9]{1,2})?"
+                .prop_map(String::into_bytes),
+            1 => "-?(01|0|1)(\\.[0-9]?)?([eE][-+]?[0-9]?)?".prop_map(String::into_bytes),
+            6 => "\"[a-z\u{e9}\u{1F600} ]{0,4}\"".prop_map(String::into_bytes),
+            1 => "\"([a-z]|\\\\[n\"u]|\t){0,4}\"?".prop_map(String::into_bytes),
+            1 => Just(vec![b'"', 0xff, b'"']),
+        ];
+        leaf.prop_recursive(6, 48, 4, |inner| {
+            let sep =
+                || prop_oneof![8 => Just(&b","[..]), 1 => Just(&b", "[..]), 1 => Just(&b",,"[..])];
+            let closed = || prop_oneof![9 => Just(true), 1 => Just(false)];
+            prop_oneof![
+                (
+                    proptest::collection::vec(inner.clone(), 0..4),
+                    sep(),
+                    closed()
+                )
+                    .prop_map(|(items, sep, closed)| {
+                        let mut out = b"[".to_vec();
+                        out.extend(items.join(sep));
+                        if closed {
+                            out.push(b']');
+                        }
+                        out
+                    }),
+                (
+                    proptest::collection::vec(("[a-c]{1,2}", inner), 0..4),
+                    sep(),
+                    prop_oneof![8 => Just(":"), 1 => Just(" :"), 1 => Just("")],
+                    closed(),
+                )
+                    .prop_map(|(members, sep, colon, closed)| {
+                        let members: Vec<Vec<u8>> = members
+                            .into_iter()
+                            .map(|(k, v)| [format!("\"{k}\"{colon}").into_bytes(), v].concat())
+                            .collect();
+                        let mut out = b"{".to_vec();
+                        out.extend(members.join(sep));
+                        if closed {
+                            out.push(b'}');
+                        }
+                        out
+                    }),
+            ]
+        })
+    }
+
+    /// A fast-path tail: `,"name":value` members (names mostly plain, sometimes escaped,
+    /// reserved or repeated) and the closing brace, sometimes spaced or truncated.
+    fn tail() -> impl Strategy<Value = Vec<u8>> {
+        let name = prop_oneof![
+            12 => "[a-d]{1,2}",
+            1 => Just("r\\u0061".to_owned()),
+            1 => Just("exp".to_owned()),
+            1 => Just("sid".to_owned()),
+            1 => Just("\u{fc}".to_owned()),
+        ];
+        let space = prop_oneof![12 => Just(""), 1 => Just(" ")];
+        let end = prop_oneof![
+            12 => Just(&b"}"[..]),
+            1 => Just(&b" }"[..]),
+            1 => Just(&b""[..]),
+            1 => Just(&b"}}"[..]),
+        ];
+        (proptest::collection::vec((name, value(), space), 0..5), end).prop_map(|(members, end)| {
+            let mut out = Vec::new();
+            for (name, value, space) in members {
+                out.extend(format!(",\"{name}\":{space}").into_bytes());
+                out.extend(value);
+            }
+            out.extend_from_slice(end);
+            out
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        /// What the serde-free reader accepts, the serde walk accepts with the same result.
+        #[test]
+        fn plain_extras_agree_with_serde(tail in tail()) {
+            if let Some(plain) = plain_extras(&tail) {
+                let serde = serde_extras(&tail);
+                prop_assert_eq!(Some(plain), serde.as_deref(), "{}", String::from_utf8_lossy(&tail));
+            }
+        }
+    }
+
+    /// The serde-free reader takes the crate's own tails, and declines (for serde to judge)
+    /// what it does not read itself.
+    #[test]
+    fn plain_extras_take_minted_tails() {
+        let taken: [&[u8]; 5] = [
+            br#","roles":["admin","editor"],"tenant":"acme","plan":"pro"}"#,
+            b",\"n\":{\"a\":[1,-2.5e+3,null,true,false,{}],\"b\":[]},\"\xc3\xbc\":\"\xe2\x82\xac\"}",
+            br#","a":0}"#,
+            br#","a":-0.0E-0}"#,
+            br#","a":"","b":{"a":1,"a":2}}"#,
+        ];
+        let nested = |depth: usize| format!(",\"a\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+        let deepest = nested(super::PLAIN_DEPTH).into_bytes();
+        for tail in taken.into_iter().chain([deepest.as_slice()]) {
+            let plain = plain_extras(tail);
+            assert!(plain.is_some(), "{}", String::from_utf8_lossy(tail));
+            assert_eq!(
+                plain,
+                serde_extras(tail).as_deref(),
+                "{}",
+                String::from_utf8_lossy(tail)
+            );
+        }
+        let declined: [&[u8]; 15] = [
+            b"}",
+            br#","a":1"#,
+            br#","a":1}}"#,
+            br#","a":1,"a":2}"#,
+            br#","exp":1}"#,
+            br#","a" :1}"#,
+            br#","a":[1, 2]}"#,
+            br#","a\u0062":1}"#,
+            br#","a":"\n"}"#,
+            br#","a":01}"#,
+            br#","a":1.}"#,
+            br#","a":1e}"#,
+            br#","a":[1,]}"#,
+            br#","a":{"b"}}"#,
+            b",\"a\":\"\xff\"}",
+        ];
+        let too_deep = nested(super::PLAIN_DEPTH + 1).into_bytes();
+        for tail in declined.into_iter().chain([too_deep.as_slice()]) {
+            assert_eq!(
+                plain_extras(tail),
+                None,
+                "{}",
+                String::from_utf8_lossy(tail)
+            );
+        }
+        // Escapes and deeper nesting are serde's to read: the fast path still takes them.
+        assert!(serde_extras(br#","a\u0062":"\n"}"#).is_some());
+        assert!(serde_extras(&too_deep).is_some());
     }
 }
