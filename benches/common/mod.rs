@@ -196,3 +196,53 @@ pub fn diy() -> impl Service<Request<()>, Response = Response<()>, Error = Infal
     };
     AsyncRequireAuthorizationLayer::new(authorize).layer(inner())
 }
+
+/// Ratios measured interleaved, for figures that must hold on a noisy, shared machine: in each
+/// of `rounds` rounds every case runs `iters` times back to back (cases in turn, so that drift
+/// in the machine's speed hits them alike), and the ratio of each case to the first is taken
+/// within the round. Prints each case's median time and the median of its per-round ratios,
+/// which criterion's one-benchmark-after-the-other figures cannot give on such a machine.
+///
+/// Returns each case's median time in ns. Runs only under `cargo bench` (criterion's `--bench`
+/// argument; `None` otherwise): `cargo test --benches` runs each bench once as a smoke test.
+pub fn interleaved(
+    title: &str,
+    rounds: usize,
+    iters: usize,
+    cases: &mut [(&str, &mut dyn FnMut())],
+) -> Option<Vec<f64>> {
+    if !std::env::args().any(|arg| arg == "--bench") {
+        return None;
+    }
+    let mut times = vec![Vec::with_capacity(rounds); cases.len()];
+    for _ in 0..rounds {
+        for (times, (_, case)) in times.iter_mut().zip(cases.iter_mut()) {
+            let start = std::time::Instant::now();
+            for _ in 0..iters {
+                case();
+            }
+            times.push(start.elapsed().as_nanos() as f64 / iters as f64);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("\n{title}: interleaved, {rounds} rounds of {iters} iterations per case");
+    for ((name, _), case_times) in cases.iter().zip(&times) {
+        let ratios: Vec<f64> = case_times
+            .iter()
+            .zip(&times[0])
+            .map(|(t, base)| t / base)
+            .collect();
+        let (lo, hi) = ratios
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+        println!(
+            "  {name:<44} median {:>8.0} ns   ratio to the first: median {:.2} (rounds {lo:.2}-{hi:.2})",
+            median(case_times.clone()),
+            median(ratios.clone()),
+        );
+    }
+    Some(times.into_iter().map(median).collect())
+}
