@@ -203,12 +203,17 @@ fn listen_address() -> Result<SocketAddr, String> {
 async fn main() -> ExitCode {
     // Logs are written off the request path: a request only queues its line, and
     // tracing-appender's worker thread writes it to stdout. Not lossy: should the writer ever fall
-    // 128k lines behind, logging waits rather than dropping audit events. The guard flushes the
-    // queue when `main` returns, so keep it alive until then.
+    // 128k lines behind, logging waits rather than dropping audit events. The worker flushes
+    // whenever its queue runs empty, so through a `BufWriter` a busy server writes its lines in
+    // batches (one system call for many) while a quiet one still shows each line at once. The
+    // guard flushes the queue when `main` returns, so keep it alive until then.
     let (writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("core_server-log")
-        .finish(std::io::stdout());
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -177,7 +177,7 @@ impl<B> Service<Request<B>> for LogoutService {
         }
         let claims = self.verify(&req);
         let this = self.clone();
-        let span = tracing::info_span!("logout", subject = Empty, outcome = Empty);
+        let span = tracing::debug_span!("logout", subject = Empty, outcome = Empty);
         Box::pin(async move { Ok(this.handle(method, claims).await) }.instrument(span))
     }
 }

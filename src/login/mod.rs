@@ -28,6 +28,10 @@
 //!   error;
 //! - `via`: on a login success, `password` or `auth0`.
 //!
+//! The routes run in DEBUG spans (`login`, `refresh`, `logout`) with `subject` and `outcome`, for
+//! correlating the DEBUG lines of one request; at INFO they are not built, and the audit event
+//! is the one line an outcome costs.
+//!
 //! Never a password, a token or a secret. Nor the *attempted* username of a failed login: a
 //! username field regularly receives a password typed one field too early, and audit logs travel
 //! further than password databases. Attacks on one account show as `throttled` events with
@@ -91,7 +95,7 @@ use zeroize::Zeroize;
 use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{LoginError, ResponseBody, error_response, json_response};
+use crate::error::{LoginError, ResponseBody, error_response, json_bytes_response};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
 use crate::session::{SessionError, Sessions, new_session_id};
@@ -290,7 +294,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 if let Some(metrics) = &self.metrics {
                     metrics.record_login_success();
                 }
-                json_response(&method, &pair)
+                json_bytes_response(&method, pair.json_line())
             }
             Err(error) => {
                 tracing::Span::current().record("outcome", error.reason());
@@ -575,7 +579,7 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let this = self.clone();
         // `subject` is recorded on success only; never the password or a token.
-        let span = tracing::info_span!("login", subject = Empty, outcome = Empty);
+        let span = tracing::debug_span!("login", subject = Empty, outcome = Empty);
         Box::pin(async move { Ok(this.handle(req).await) }.instrument(span))
     }
 }

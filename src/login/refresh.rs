@@ -18,8 +18,8 @@ use super::{AUDIT, AuditClient};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
 use crate::error::{
-    AuthError, ResponseBody, TokenError, error_response, json_response, unauthorized_response,
-    unavailable_response,
+    AuthError, ResponseBody, TokenError, error_response, json_bytes_response, json_response,
+    unauthorized_response, unavailable_response,
 };
 use crate::metrics::Metrics;
 use crate::session::{RefreshVerdict, Rotation, SessionError, Sessions};
@@ -225,7 +225,7 @@ impl RefreshService {
                     access_token: &access_token,
                 },
             ),
-            Answer::Pair(pair) => json_response(method, &pair),
+            Answer::Pair(pair) => json_bytes_response(method, pair.json_line()),
         }
     }
 
@@ -457,7 +457,7 @@ impl<B> Service<Request<B>> for RefreshService {
                 state: FutureState::Ready(Some(response)),
             };
         }
-        let span = tracing::info_span!("refresh", subject = Empty, outcome = Empty);
+        let span = tracing::debug_span!("refresh", subject = Empty, outcome = Empty);
         if self.sessions.is_none() && self.principals.is_none() {
             let _entered = span.enter();
             let method = method.clone();

@@ -5,17 +5,17 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
 
 use super::keyring::Signer;
 use super::mac::MAX_TAG_LEN;
 use super::{Grant, IssuedPair, JwtInner, TokenPair, TokenUse, fill_random, now_secs};
+use crate::json::{push_str, push_u64};
 
 /// The claims in Core's order (it serializes a sorted map): `exi exp iat iss jti sub usefor`,
 /// then the crate's own: `sid` (only with a session), then the principal's extra claims (only
-/// with some, appended as pre-serialized members by `mint`). serde writes struct fields in declaration
-/// order, so this order is the wire order; without a session the bytes are exactly Core's.
-#[derive(Serialize)]
+/// with some, appended as pre-serialized members). Written as serde_json writes such a struct
+/// (the test below compares the two), so that without a session the bytes are exactly Core's.
+#[derive(Clone, Copy)]
 struct MintedClaims<'a> {
     exi: u64,
     exp: u64,
@@ -24,8 +24,47 @@ struct MintedClaims<'a> {
     jti: &'a str,
     sub: &'a str,
     usefor: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
+    /// The extra claims' object (`{"roles":["admin"]}`), whose members follow the others.
+    extra: Option<&'a str>,
+}
+
+impl MintedClaims<'_> {
+    fn to_json(&self) -> Vec<u8> {
+        let mut json = Vec::with_capacity(
+            160 + self.iss.len()
+                + self.sub.len()
+                + self.sid.map_or(0, str::len)
+                + self.extra.map_or(0, str::len),
+        );
+        json.extend_from_slice(b"{\"exi\":");
+        push_u64(&mut json, self.exi);
+        json.extend_from_slice(b",\"exp\":");
+        push_u64(&mut json, self.exp);
+        json.extend_from_slice(b",\"iat\":");
+        push_u64(&mut json, self.iat);
+        json.extend_from_slice(b",\"iss\":");
+        push_str(&mut json, self.iss);
+        json.extend_from_slice(b",\"jti\":");
+        push_str(&mut json, self.jti);
+        json.extend_from_slice(b",\"sub\":");
+        push_str(&mut json, self.sub);
+        json.extend_from_slice(b",\"usefor\":");
+        push_str(&mut json, self.usefor);
+        if let Some(sid) = self.sid {
+            json.extend_from_slice(b",\"sid\":");
+            push_str(&mut json, sid);
+        }
+        // `…,"usefor":"access"` and `{"roles":["admin"]}` become `…,"usefor":"access","roles":["admin"]}`.
+        match self.extra.and_then(|object| object.get(1..)) {
+            Some(members) if members.len() > 1 => {
+                json.push(b',');
+                json.extend_from_slice(members.as_bytes());
+            }
+            _ => json.push(b'}'),
+        }
+        json
+    }
 }
 
 impl JwtInner {
@@ -56,7 +95,7 @@ impl JwtInner {
             TokenUse::Access => self.access_ttl,
             TokenUse::Refresh => self.refresh_ttl,
         };
-        let claims = MintedClaims {
+        let json = MintedClaims {
             exi: ttl,
             exp: iat.saturating_add(ttl),
             iat,
@@ -65,18 +104,9 @@ impl JwtInner {
             sub: grant.subject(),
             usefor: usefor.as_str(),
             sid: grant.session_id(),
-        };
-        // Serializing integers and strings into a Vec cannot fail.
-        let mut json = serde_json::to_vec(&claims).unwrap_or_default();
-        // The principal's extra claims, pre-serialized and checked when it was built, go after
-        // Core's claims and `sid`: `…,"usefor":"access"}` and `{"roles":["admin"]}` become
-        // `…,"usefor":"access","roles":["admin"]}`.
-        if let Some(members) = grant.extra_json().and_then(|object| object.get(1..))
-            && json.pop() == Some(b'}')
-        {
-            json.push(b',');
-            json.extend_from_slice(members.as_bytes());
+            extra: grant.extra_json(),
         }
+        .to_json();
 
         let header = &self.ring.signing.header_b64;
         let mut token = String::with_capacity(header.len() + json.len() * 4 / 3 + 92);
@@ -127,7 +157,80 @@ fn uuid_v4(random: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::uuid_v4;
+    use super::{MintedClaims, uuid_v4};
+
+    /// The claims as serde_json writes the struct (what minting used before): the reference.
+    #[derive(serde::Serialize)]
+    struct Reference<'a> {
+        exi: u64,
+        exp: u64,
+        iat: u64,
+        iss: &'a str,
+        jti: &'a str,
+        sub: &'a str,
+        usefor: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sid: Option<&'a str>,
+    }
+
+    #[test]
+    fn claims_are_written_as_serde_json_writes_them() {
+        let subjects = [
+            "admin",
+            "",
+            "a\"b\\c",
+            "line\nbreak",
+            "\u{1}",
+            "ünï € 😀",
+            "<&>",
+        ];
+        let issuers = ["datarhei-core", "iss \"quoted\""];
+        for sub in subjects {
+            for iss in issuers {
+                for sid in [None, Some("x3L9vC1qZ0m5bQ7sT2kYpA")] {
+                    for (exi, iat) in [(600, 1_700_000_000), (0, 0), (u64::MAX, u64::MAX)] {
+                        let claims = MintedClaims {
+                            exi,
+                            exp: iat.saturating_add(exi),
+                            iat,
+                            iss,
+                            jti: "6a1f0c52-7c4e-4b8e-9d0a-1f2e3d4c5b6a",
+                            sub,
+                            usefor: "access",
+                            sid,
+                            extra: None,
+                        };
+                        let reference = serde_json::to_vec(&Reference {
+                            exi,
+                            exp: iat.saturating_add(exi),
+                            iat,
+                            iss,
+                            jti: "6a1f0c52-7c4e-4b8e-9d0a-1f2e3d4c5b6a",
+                            sub,
+                            usefor: "access",
+                            sid,
+                        })
+                        .unwrap();
+                        assert_eq!(claims.to_json(), reference, "{sub:?} {iss:?} {sid:?}");
+                        // Extra claims follow as members of the same object.
+                        let with_extra = MintedClaims {
+                            extra: Some(r#"{"roles":["admin"],"t":"\u0001"}"#),
+                            ..claims
+                        };
+                        let mut expected = reference.clone();
+                        expected.pop();
+                        expected.extend_from_slice(br#","roles":["admin"],"t":"\u0001"}"#);
+                        assert_eq!(with_extra.to_json(), expected);
+                        let empty = MintedClaims {
+                            extra: Some("{}"),
+                            ..claims
+                        };
+                        assert_eq!(empty.to_json(), reference);
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn uuid_v4_shape() {

@@ -401,6 +401,20 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
+impl TokenPair {
+    /// The login answer's body as serde_json writes it, with the newline Core's encoder adds:
+    /// `{"access_token":"…","refresh_token":"…"}` (the test in `json` compares the two).
+    pub(crate) fn json_line(&self) -> bytes::Bytes {
+        let mut json = Vec::with_capacity(40 + self.access_token.len() + self.refresh_token.len());
+        json.extend_from_slice(b"{\"access_token\":");
+        crate::json::push_str(&mut json, &self.access_token);
+        json.extend_from_slice(b",\"refresh_token\":");
+        crate::json::push_str(&mut json, &self.refresh_token);
+        json.extend_from_slice(b"}\n");
+        bytes::Bytes::from(json)
+    }
+}
+
 impl fmt::Debug for TokenPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TokenPair { .. }")
