@@ -30,7 +30,7 @@ struct MintedClaims<'a> {
 }
 
 impl MintedClaims<'_> {
-    fn to_json(&self) -> Vec<u8> {
+    fn to_json(self) -> Vec<u8> {
         let mut json = Vec::with_capacity(
             160 + self.iss.len()
                 + self.sub.len()
