@@ -25,13 +25,25 @@ use crate::error::AuthError;
 /// alone, a token with characters outside RFC 6750's `b64token`, non-ASCII bytes. Tokens are never
 /// taken from the query string or a cookie.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let token = bearer_bytes(headers)?;
+    // The b64token check admits ASCII only, so no separate UTF-8 or visible-ASCII validation
+    // is needed before it.
+    if !is_b64token(token) {
+        return Err(AuthError::InvalidAuthorizationHeader);
+    }
+    std::str::from_utf8(token).map_err(|_| AuthError::InvalidAuthorizationHeader)
+}
+
+/// The bytes after `Bearer ` of the one `Authorization` header, *not yet checked* to be a
+/// `b64token` (nor text): the layer verifies them first and checks the syntax only when they
+/// fail ([`token_refusal`]), since a token that verifies is three base64url segments, always a
+/// `b64token`. Every other refusal of [`bearer_token`] is made here.
+pub(crate) fn bearer_bytes(headers: &HeaderMap) -> Result<&[u8], AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let value = values.next().ok_or(AuthError::MissingToken)?;
     if values.next().is_some() {
         return Err(AuthError::MultipleAuthorizationHeaders);
     }
-    // One pass over the bytes: the b64token check admits ASCII only, so no separate UTF-8 or
-    // visible-ASCII validation is needed before it.
     let bytes = value.as_bytes();
     let (scheme, rest) = bytes
         .split_at_checked(b"bearer".len())
@@ -43,11 +55,17 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
         .iter()
         .position(|&b| b != b' ')
         .ok_or(AuthError::InvalidAuthorizationHeader)?;
-    let token = rest.get(start..).unwrap_or_default();
-    if !is_b64token(token) {
-        return Err(AuthError::InvalidAuthorizationHeader);
+    Ok(rest.get(start..).unwrap_or_default())
+}
+
+/// Why the bytes of [`bearer_bytes`] were refused when they failed verification with `error`:
+/// what [`bearer_token`] followed by verification reports (the header's syntax first).
+pub(crate) fn token_refusal(token: &[u8], error: crate::error::TokenError) -> AuthError {
+    if is_b64token(token) {
+        AuthError::InvalidToken(error)
+    } else {
+        AuthError::InvalidAuthorizationHeader
     }
-    std::str::from_utf8(token).map_err(|_| AuthError::InvalidAuthorizationHeader)
 }
 
 /// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

@@ -49,33 +49,13 @@ pub(crate) fn push_str(buf: &mut Vec<u8>, text: &str) {
     }
 }
 
-/// Whether any byte is `"`, `\` or a control character. Eight bytes at a time (a token is
-/// 300–700 bytes, none of which needs an escape): a byte `b` of a word is flagged by
-/// `(b - k) & !b & 0x80`, which is set for `b < k` when `b < 0x80` (bytes ≥ 0x80 never are).
+/// Whether any byte is `"`, `\` or a control character. Written without an early exit, so that
+/// the compiler turns it into vector instructions: a token (300–700 bytes, none of which needs
+/// an escape) is checked in a few dozen instructions instead of several per byte.
 fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    /// Some byte of `word` is below `k` (for `k` ≤ 0x80).
-    fn below(word: u64, k: u8) -> bool {
-        word.wrapping_sub(ONES * u64::from(k)) & !word & HIGH != 0
-    }
-    /// Some byte of `word` is `b`.
-    fn has(word: u64, b: u8) -> bool {
-        below(word ^ (ONES * u64::from(b)), 1)
-    }
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_ne_bytes(word);
-        if below(word, 0x20) || has(word, b'"') || has(word, b'\\') {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b == b'"' || b == b'\\' || b < 0x20)
+    bytes.iter().fold(false, |found, &b| {
+        found | (b == b'"') | (b == b'\\') | (b < 0x20)
+    })
 }
 
 /// Appends `n` in decimal, as serde_json writes an unsigned integer.

@@ -203,14 +203,15 @@ pub fn diy() -> impl Service<Request<()>, Response = Response<()>, Error = Infal
 /// within the round. Prints each case's median time and the median of its per-round ratios,
 /// which criterion's one-benchmark-after-the-other figures cannot give on such a machine.
 ///
-/// Returns each case's median time in ns. Runs only under `cargo bench` (criterion's `--bench`
-/// argument; `None` otherwise): `cargo test --benches` runs each bench once as a smoke test.
+/// Returns each case's time in ns per round (for figures derived within each round, see
+/// [`median_of_rounds`]). Runs only under `cargo bench` (criterion's `--bench` argument; `None`
+/// otherwise): `cargo test --benches` runs each bench once as a smoke test.
 pub fn interleaved(
     title: &str,
     rounds: usize,
     iters: usize,
     cases: &mut [(&str, &mut dyn FnMut())],
-) -> Option<Vec<f64>> {
+) -> Option<Vec<Vec<f64>>> {
     if !std::env::args().any(|arg| arg == "--bench") {
         return None;
     }
@@ -244,5 +245,20 @@ pub fn interleaved(
             median(ratios.clone()),
         );
     }
-    Some(times.into_iter().map(median).collect())
+    Some(times)
+}
+
+/// The median over the rounds of `f` applied to each round's times (one per case), and the
+/// range of its values.
+pub fn median_of_rounds(times: &[Vec<f64>], f: impl Fn(&[f64]) -> f64) -> (f64, f64, f64) {
+    let rounds = times.first().map_or(0, Vec::len);
+    let mut values: Vec<f64> = (0..rounds)
+        .map(|round| f(&times.iter().map(|case| case[round]).collect::<Vec<_>>()))
+        .collect();
+    values.sort_by(f64::total_cmp);
+    (
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1],
+    )
 }

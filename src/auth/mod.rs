@@ -66,7 +66,7 @@ pub use policy::{Access, PathPolicy, Requirement};
 pub use rejection::{DefaultRejection, OnRejection};
 pub use require::{Require, RequireLayer};
 
-use crate::bearer::bearer_token;
+use crate::bearer::{bearer_bytes, token_refusal};
 use crate::error::{AuthError, ResponseBody, TokenError};
 use crate::metrics::Metrics;
 use crate::session::Revocations;
@@ -243,8 +243,14 @@ impl<S: Clone, R> Clone for JwtAuth<S, R> {
 impl<R> Shared<R> {
     /// The verified access-token claims of `req`, or why there are none.
     fn authenticate<B>(&self, req: &Request<B>) -> Result<Claims, AuthError> {
-        let token = bearer_token(req.headers())?;
-        let claims = self.jwt.verify(token, TokenUse::Access)?;
+        // The token's syntax (RFC 6750 `b64token`) is checked only when it fails verification:
+        // one that verifies is three base64url segments, and the check would cost a pass over
+        // every valid token's bytes (and another for UTF-8).
+        let token = bearer_bytes(req.headers())?;
+        let claims = self
+            .jwt
+            .verify_bytes(token, TokenUse::Access)
+            .map_err(|error| token_refusal(token, error))?;
         if let Some(revocations) = &self.revocations
             && revocations.is_revoked(&claims)
         {

@@ -680,6 +680,16 @@ impl Jwt {
 
     /// Verifies `token` strictly for `usefor` (docs/protocol.md §4 "better").
     pub fn verify(&self, token: &str, usefor: TokenUse) -> Result<Claims, TokenError> {
+        self.inner.verify(token.as_bytes(), usefor)
+    }
+
+    /// [`verify`](Self::verify) of a token given as bytes (a header value's, not checked to be
+    /// text: one that verifies is ASCII).
+    pub(crate) fn verify_bytes(
+        &self,
+        token: &[u8],
+        usefor: TokenUse,
+    ) -> Result<Claims, TokenError> {
         self.inner.verify(token, usefor)
     }
 

@@ -168,8 +168,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 #[cfg(feature = "asymmetric")]
 fn verify_public(
     public: &super::asym::Verifier,
-    signing_input: &str,
-    signature: &str,
+    signing_input: &[u8],
+    signature: &[u8],
 ) -> Result<(), TokenError> {
     let mut sig = [0u8; super::asym::MAX_SIG_LEN];
     let len = decode_into(signature, &mut sig).map_err(|e| match e {
@@ -177,7 +177,7 @@ fn verify_public(
         other => other,
     })?;
     let sig = sig.get(..len).ok_or(TokenError::Malformed)?;
-    if public.verify(signing_input.as_bytes(), sig) {
+    if public.verify(signing_input, sig) {
         Ok(())
     } else {
         Err(TokenError::InvalidSignature)
@@ -188,18 +188,23 @@ fn verify_public(
 const STACK_CLAIMS: usize = 768;
 
 impl JwtInner {
-    pub(crate) fn verify(&self, token: &str, usefor: TokenUse) -> Result<Claims, TokenError> {
+    /// Verifies `token`, given as bytes: a token that verifies is ASCII (three base64url
+    /// segments), so the bytes of a header value can be verified before (and instead of)
+    /// checking that they are text; see [`crate::bearer::bearer_bytes`].
+    pub(crate) fn verify(&self, token: &[u8], usefor: TokenUse) -> Result<Claims, TokenError> {
         if token.len() > self.max_token_len {
             return Err(TokenError::TooLong);
         }
-        let (signing_input, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
-        let (header, claims) = signing_input.split_once('.').ok_or(TokenError::Malformed)?;
-        if claims.contains('.') {
+        let (signing_input, signature) =
+            split_at_byte(token, token.iter().rposition(|&b| b == b'.'))?;
+        let (header, claims) =
+            split_at_byte(signing_input, signing_input.iter().position(|&b| b == b'.'))?;
+        if claims.contains(&b'.') {
             // JWE compact serialization (five segments) and other shapes.
             return Err(TokenError::Malformed);
         }
 
-        let key = if header == self.ring.signing.header_b64 {
+        let key = if header == self.ring.signing.header_b64.as_bytes() {
             &self.ring.signing
         } else {
             self.select_key(header)?
@@ -215,7 +220,7 @@ impl JwtInner {
                     other => other,
                 })?;
                 let tag = tag.get(..tag_len).ok_or(TokenError::Malformed)?;
-                if tag_len != mac.tag_len() || !mac.verify(signing_input.as_bytes(), tag) {
+                if tag_len != mac.tag_len() || !mac.verify(signing_input, tag) {
                     return Err(TokenError::InvalidSignature);
                 }
             }
@@ -224,14 +229,13 @@ impl JwtInner {
         }
 
         let mut stack = [0u8; STACK_CLAIMS];
-        let heap;
+        let mut heap;
         let json: &[u8] = match decode_into(claims, &mut stack) {
             Ok(n) => stack.get(..n).ok_or(TokenError::Malformed)?,
             Err(TokenError::TooLong) => {
-                heap = URL_SAFE_NO_PAD
-                    .decode(claims)
-                    .map_err(|_| TokenError::Malformed)?;
-                &heap
+                heap = vec![0u8; decoded_len(claims.len())?];
+                let n = decode_into(claims, &mut heap)?;
+                heap.get(..n).ok_or(TokenError::Malformed)?
             }
             Err(e) => return Err(e),
         };
@@ -244,7 +248,7 @@ impl JwtInner {
 
     /// A header other than the signing key's exact one: the key it names (by `kid`, or the
     /// signing key without one), which must be for the header's `alg`.
-    fn select_key(&self, header: &str) -> Result<&RingKey, TokenError> {
+    fn select_key(&self, header: &[u8]) -> Result<&RingKey, TokenError> {
         let mut buf = [0u8; 512];
         let n = decode_into(header, &mut buf).map_err(|_| TokenError::Malformed)?;
         let json = buf.get(..n).ok_or(TokenError::Malformed)?;
@@ -634,23 +638,35 @@ fn plain_str(input: &[u8]) -> Option<(Text<'_>, &[u8])> {
     Some((Text(Cow::Borrowed(text)), rest))
 }
 
-/// Strict base64url (no padding, canonical trailing bits) into `out`. `TooLong` when the
-/// segment decodes to more bytes than `out` holds, `Malformed` when it is no base64url.
-///
-/// The size check uses the exact decoded length of unpadded base64 (`3 * (n / 4)` plus 0, 1 or
-/// 2 bytes for a final group of 0, 2 or 3 symbols), not `base64::decoded_len_estimate`, which
-/// rounds up to whole groups of three: an HS512 tag (64 bytes, 86 symbols) is "estimated" at 66
-/// bytes and would never fit a 64-byte buffer.
-fn decode_into(segment: &str, out: &mut [u8]) -> Result<usize, TokenError> {
-    let len = segment.len();
+/// `input` split around the byte at `at` (a `.`), which belongs to neither part; `Malformed`
+/// without one.
+fn split_at_byte(input: &[u8], at: Option<usize>) -> Result<(&[u8], &[u8]), TokenError> {
+    let at = at.ok_or(TokenError::Malformed)?;
+    let (before, after) = input.split_at_checked(at).ok_or(TokenError::Malformed)?;
+    Ok((before, after.get(1..).ok_or(TokenError::Malformed)?))
+}
+
+/// The exact length of the bytes that `len` symbols of unpadded base64 decode to: `3 * (len /
+/// 4)` plus 0, 1 or 2 bytes for a final group of 0, 2 or 3 symbols. `Malformed` for a final
+/// group of one symbol (6 bits: no byte, never valid).
+fn decoded_len(len: usize) -> Result<usize, TokenError> {
     let tail = match len % 4 {
         0 => 0,
         2 => 1,
         3 => 2,
-        // A single symbol in the last group carries 6 bits: no byte, never valid.
         _ => return Err(TokenError::Malformed),
     };
-    if (len / 4) * 3 + tail > out.len() {
+    Ok((len / 4) * 3 + tail)
+}
+
+/// Strict base64url (no padding, canonical trailing bits) into `out`. `TooLong` when the
+/// segment decodes to more bytes than `out` holds, `Malformed` when it is no base64url.
+///
+/// The size check uses the exact decoded length ([`decoded_len`]), not
+/// `base64::decoded_len_estimate`, which rounds up to whole groups of three: an HS512 tag (64
+/// bytes, 86 symbols) is "estimated" at 66 bytes and would never fit a 64-byte buffer.
+fn decode_into(segment: &[u8], out: &mut [u8]) -> Result<usize, TokenError> {
+    if decoded_len(segment.len())? > out.len() {
         return Err(TokenError::TooLong);
     }
     URL_SAFE_NO_PAD
@@ -669,6 +685,40 @@ mod tests {
     use crate::error::TokenError;
     use crate::json::parse_object;
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(8192))]
+        /// `decode_into` (with its exact-length check) accepts exactly what the `base64`
+        /// crate's strict `URL_SAFE_NO_PAD` accepts, with the same bytes: on random base64url
+        /// text (valid and with a final group of any length), on text with one symbol replaced
+        /// by any byte, and on the encodings of random bytes with their final symbol changed
+        /// (non-canonical bits).
+        #[test]
+        fn decoder_agrees_with_the_base64_crate(
+            text in "[A-Za-z0-9_-]{0,40}",
+            at in any::<usize>(),
+            byte in any::<u8>(),
+            bytes in proptest::collection::vec(any::<u8>(), 0..40),
+            last in 0usize..64,
+        ) {
+            let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut changed = text.clone().into_bytes();
+            if !changed.is_empty() {
+                let at = at % changed.len();
+                changed[at] = byte;
+            }
+            let mut reencoded = URL_SAFE_NO_PAD.encode(&bytes).into_bytes();
+            if let Some(symbol) = reencoded.last_mut() {
+                *symbol = alphabet[last];
+            }
+            for input in [text.as_bytes(), &changed, &reencoded] {
+                let mut ours = [0u8; 64];
+                let expected = URL_SAFE_NO_PAD.decode(input).ok();
+                let got = decode_into(input, &mut ours).ok().map(|n| ours[..n].to_vec());
+                prop_assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(input));
+            }
+        }
+    }
+
     /// Every input length fits a buffer of exactly its decoded size, and is `TooLong` for one
     /// byte less (the HS512 tag, 64 bytes in 86 symbols, was refused by the old estimate).
     #[test]
@@ -677,23 +727,23 @@ mod tests {
             let bytes: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
             let text = URL_SAFE_NO_PAD.encode(&bytes);
             let mut exact = vec![0u8; n];
-            assert_eq!(decode_into(&text, &mut exact), Ok(n), "{n} bytes");
+            assert_eq!(decode_into(text.as_bytes(), &mut exact), Ok(n), "{n} bytes");
             assert_eq!(exact, bytes);
             if n > 0 {
                 let mut short = vec![0u8; n - 1];
                 assert_eq!(
-                    decode_into(&text, &mut short),
+                    decode_into(text.as_bytes(), &mut short),
                     Err(TokenError::TooLong),
                     "{n}"
                 );
             }
         }
         let mut buf = [0u8; 64];
-        assert_eq!(decode_into("A", &mut buf), Err(TokenError::Malformed));
-        assert_eq!(decode_into("AAAAA", &mut buf), Err(TokenError::Malformed));
+        assert_eq!(decode_into(b"A", &mut buf), Err(TokenError::Malformed));
+        assert_eq!(decode_into(b"AAAAA", &mut buf), Err(TokenError::Malformed));
         // Non-canonical trailing bits and padding stay refused.
-        assert_eq!(decode_into("AB", &mut buf), Err(TokenError::Malformed));
-        assert_eq!(decode_into("AA==", &mut buf), Err(TokenError::Malformed));
+        assert_eq!(decode_into(b"AB", &mut buf), Err(TokenError::Malformed));
+        assert_eq!(decode_into(b"AA==", &mut buf), Err(TokenError::Malformed));
     }
 
     fn summary(raw: &RawClaims<'_>) -> String {
