@@ -199,34 +199,18 @@ impl JwtInner {
             split_at_byte(token, token.iter().rposition(|&b| b == b'.'))?;
         let (header, claims) =
             split_at_byte(signing_input, signing_input.iter().position(|&b| b == b'.'))?;
-        if claims.contains(&b'.') {
-            // JWE compact serialization (five segments) and other shapes.
-            return Err(TokenError::Malformed);
-        }
-
-        let key = if header == self.ring.signing.header_b64.as_bytes() {
-            &self.ring.signing
-        } else {
-            self.select_key(header)?
-        };
-
-        match &key.verifier {
-            Verifier::Hmac(mac) => {
-                // Room for base64's length estimate: 86 characters (an HS512 tag) estimate 66
-                // bytes; a 64-byte buffer refused every HS512 token.
-                let mut tag = [0u8; MAX_TAG_LEN + 3];
-                let tag_len = decode_into(signature, &mut tag).map_err(|e| match e {
-                    TokenError::TooLong => TokenError::InvalidSignature,
-                    other => other,
-                })?;
-                let tag = tag.get(..tag_len).ok_or(TokenError::Malformed)?;
-                if tag_len != mac.tag_len() || !mac.verify(signing_input, tag) {
-                    return Err(TokenError::InvalidSignature);
+        // JWE compact serialization (five segments) and other shapes put a `.` between the first
+        // and the last: always `Malformed`. A token whose signature checks out needs no scan for
+        // it (the claims' base64url decoding refuses a `.` as `Malformed` anyway), so the middle
+        // is scanned only when the header or the signature is refused, to report the shape.
+        self.check_signature(header, signing_input, signature)
+            .map_err(|e| {
+                if claims.contains(&b'.') {
+                    TokenError::Malformed
+                } else {
+                    e
                 }
-            }
-            #[cfg(feature = "asymmetric")]
-            Verifier::Public(public) => verify_public(public, signing_input, signature)?,
-        }
+            })?;
 
         let mut stack = [0u8; STACK_CLAIMS];
         let mut heap;
@@ -244,6 +228,39 @@ impl JwtInner {
             None => slow_claims(json)?,
         };
         self.check_claims(raw, extra.as_deref(), usefor)
+    }
+
+    /// The header names one of the ring's keys (or is the signing key's exact header), and the
+    /// signature over `signing_input` is that key's.
+    fn check_signature(
+        &self,
+        header: &[u8],
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<(), TokenError> {
+        let key = if header == self.ring.signing.header_b64.as_bytes() {
+            &self.ring.signing
+        } else {
+            self.select_key(header)?
+        };
+        match &key.verifier {
+            Verifier::Hmac(mac) => {
+                // Room for base64's length estimate: 86 characters (an HS512 tag) estimate 66
+                // bytes; a 64-byte buffer refused every HS512 token.
+                let mut tag = [0u8; MAX_TAG_LEN + 3];
+                let tag_len = decode_into(signature, &mut tag).map_err(|e| match e {
+                    TokenError::TooLong => TokenError::InvalidSignature,
+                    other => other,
+                })?;
+                let tag = tag.get(..tag_len).ok_or(TokenError::Malformed)?;
+                if tag_len != mac.tag_len() || !mac.verify(signing_input, tag) {
+                    return Err(TokenError::InvalidSignature);
+                }
+                Ok(())
+            }
+            #[cfg(feature = "asymmetric")]
+            Verifier::Public(public) => verify_public(public, signing_input, signature),
+        }
     }
 
     /// A header other than the signing key's exact one: the key it names (by `kid`, or the
@@ -716,6 +733,58 @@ mod tests {
                 let got = decode_into(input, &mut ours).ok().map(|n| ours[..n].to_vec());
                 prop_assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(input));
             }
+        }
+    }
+
+    /// A `.` between the first and the last one is `Malformed`, whatever else is wrong with the
+    /// token: its signature, its header, or nothing (validly signed); the scan for it runs only
+    /// when the signature check fails, and the claims' decoding catches the rest.
+    #[test]
+    fn a_dot_inside_is_malformed_whatever_else_fails() {
+        use hmac::{Hmac, Mac};
+
+        use crate::{JwtConfig, JwtKey, TokenUse};
+        let jwt = JwtConfig::new(JwtKey::core_compatible("admin", "pw", "secret"))
+            .build()
+            .unwrap();
+        let sign = |input: &str| {
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"adminpwsecret").unwrap();
+            mac.update(input.as_bytes());
+            format!(
+                "{input}.{}",
+                URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            )
+        };
+        let token = jwt.issue_pair("admin").access_token;
+        assert!(jwt.verify(&token, TokenUse::Access).is_ok());
+        assert_eq!(sign(token.rsplit_once('.').unwrap().0), token);
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let (h, c) = input.split_once('.').unwrap();
+        let rsa_oaep = URL_SAFE_NO_PAD.encode(br#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#);
+        let flipped = if sig.starts_with('A') { 'B' } else { 'A' };
+        for (token, expected) in [
+            (format!("{h}.{c}.{sig}.{sig}.{sig}"), TokenError::Malformed),
+            (
+                format!("{rsa_oaep}.{c}.{c}.{c}.{sig}"),
+                TokenError::Malformed,
+            ),
+            (sign(&format!("{h}.{c}.{c}")), TokenError::Malformed),
+            (sign(&format!("{h}.{c}.")), TokenError::Malformed),
+            // Without a `.` inside, the failures are what they are.
+            (
+                format!("{rsa_oaep}.{c}.{sig}"),
+                TokenError::UnsupportedAlgorithm,
+            ),
+            (
+                format!("{h}.{c}.{flipped}{}", &sig[1..]),
+                TokenError::InvalidSignature,
+            ),
+        ] {
+            assert_eq!(
+                jwt.verify(&token, TokenUse::Access).err(),
+                Some(expected),
+                "{token}"
+            );
         }
     }
 
