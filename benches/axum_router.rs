@@ -34,105 +34,23 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::hint::black_box;
-use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
-use axum::response::Response;
-use axum::routing::get;
-use axum::{Extension, Router};
 use criterion::{BatchSize, Criterion};
-use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, StatusCode};
-use tower::Service;
-use tower_http::validate_request::ValidateRequestHeaderLayer;
-use tower_jwt_login::auth::JwtAuthLayer;
-use tower_jwt_login::{Claims, Jwt, TokenUse};
+use tower_jwt_login::{Jwt, TokenUse};
 
-const PATH: &str = "/api/v3/process";
+#[path = "common/routers.rs"]
+mod routers;
 
-/// The routers carry application state, as real apps do (a database pool, a configuration):
-/// it makes every clone of a route a real clone, not a copy of a zero-sized handler.
-type AppState = Arc<String>;
-
-fn bare_router() -> Router<AppState> {
-    async fn process() -> &'static str {
-        "[]"
-    }
-    Router::new().route(PATH, get(process))
-}
-
-fn diy_router() -> Router<AppState> {
-    async fn process(Extension(claims): Extension<common::CoreClaims>) -> &'static str {
-        black_box(claims.sub.len());
-        "[]"
-    }
-    let baseline = Arc::new(common::Baseline::new());
-    // tower-http's `ValidateRequest` signature: the refusal is the response itself.
-    #[allow(clippy::result_large_err)]
-    let validate = move |req: &mut Request<Body>| -> Result<(), Response> {
-        let claims = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|token| baseline.verify_access(token));
-        match claims {
-            Some(claims) => {
-                req.extensions_mut().insert(claims);
-                Ok(())
-            }
-            None => {
-                let mut res = Response::new(Body::empty());
-                *res.status_mut() = StatusCode::UNAUTHORIZED;
-                Err(res)
-            }
-        }
-    };
-    Router::new()
-        .route(PATH, get(process))
-        .layer(ValidateRequestHeaderLayer::custom(validate))
-}
-
-fn our_router(jwt: &Jwt) -> Router<AppState> {
-    async fn process(claims: Claims) -> &'static str {
-        black_box(claims.subject().len());
-        "[]"
-    }
-    Router::new()
-        .route(PATH, get(process))
-        .layer(JwtAuthLayer::new(jwt.clone()))
-}
+use routers::{AppState, PATH, bare_router, diy_router, drive, our_router, request, served};
 
 /// The floor for any layer added with `Router::layer`: the identity layer, which still costs
 /// axum's wrapping (a boxed, cloned route and a boxed future per request). Profile mode only.
 fn noop_router() -> Router<AppState> {
     bare_router().layer(tower::layer::util::Identity::new())
-}
-
-fn request(authorization: &HeaderValue) -> Request<Body> {
-    let mut req = Request::get(PATH).body(Body::empty()).unwrap();
-    req.headers_mut()
-        .insert(AUTHORIZATION, authorization.clone());
-    req
-}
-
-/// One request through a ready router. `Router` is always ready; `poll_ready` is still called,
-/// as `tower::ServiceExt::oneshot` would.
-fn drive(router: &mut Router, req: Request<Body>) -> Response {
-    common::poll_now(std::future::poll_fn(|cx| {
-        <Router as Service<Request<Body>>>::poll_ready(router, cx)
-    }))
-    .unwrap();
-    let res: Result<Response, Infallible> = common::poll_now(router.call(req));
-    res.unwrap()
-}
-
-/// What `axum::serve` runs: the router with its state, the handlers turned into routes once
-/// (`with_state`), not on every request.
-fn served(router: Router<AppState>) -> Router {
-    router.with_state(Arc::new("application state".to_owned()))
 }
 
 struct Setup {

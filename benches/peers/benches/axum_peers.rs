@@ -19,67 +19,20 @@
 
 #[path = "../../common/mod.rs"]
 mod common;
+#[path = "../../common/routers.rs"]
+mod routers;
 
-use std::convert::Infallible;
 use std::hint::black_box;
-use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::get;
-use axum::{Extension, Router};
 use criterion::{BatchSize, Criterion};
-use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request, StatusCode};
-use tower::Service;
-use tower_http::validate_request::ValidateRequestHeaderLayer;
-use tower_jwt_login::Claims;
-use tower_jwt_login::auth::JwtAuthLayer;
-
-const PATH: &str = "/api/v3/process";
-
-/// Application state, as real apps carry: every clone of a route is a real clone.
-type AppState = Arc<String>;
-
-fn bare_router() -> Router<AppState> {
-    async fn process() -> &'static str {
-        "[]"
-    }
-    Router::new().route(PATH, get(process))
-}
-
-fn diy_router() -> Router<AppState> {
-    async fn process(Extension(claims): Extension<common::CoreClaims>) -> &'static str {
-        black_box(claims.sub.len());
-        "[]"
-    }
-    let baseline = Arc::new(common::Baseline::new());
-    #[allow(clippy::result_large_err)]
-    let validate = move |req: &mut Request<Body>| -> Result<(), Response> {
-        let claims = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|token| baseline.verify_access(token));
-        match claims {
-            Some(claims) => {
-                req.extensions_mut().insert(claims);
-                Ok(())
-            }
-            None => {
-                let mut res = Response::new(Body::empty());
-                *res.status_mut() = StatusCode::UNAUTHORIZED;
-                Err(res)
-            }
-        }
-    };
-    Router::new()
-        .route(PATH, get(process))
-        .layer(ValidateRequestHeaderLayer::custom(validate))
-}
+use http::{Request, StatusCode};
+use routers::{AppState, PATH, bare_router, diy_router, drive, our_router, request, served};
 
 /// jwt-authorizer's `JwtClaims`, for axum 0.8: the claims of the `TokenData` its layer stored.
 struct AuthorizerClaims(common::CoreClaims);
@@ -136,38 +89,6 @@ impl From<jwt_authorizer::AuthError> for Refusable {
         *res.status_mut() = StatusCode::UNAUTHORIZED;
         Refusable(res)
     }
-}
-
-fn our_router(jwt: &tower_jwt_login::Jwt) -> Router<AppState> {
-    async fn process(claims: Claims) -> &'static str {
-        black_box(claims.subject().len());
-        "[]"
-    }
-    Router::new()
-        .route(PATH, get(process))
-        .layer(JwtAuthLayer::new(jwt.clone()))
-}
-
-fn request(authorization: &HeaderValue) -> Request<Body> {
-    let mut req = Request::get(PATH).body(Body::empty()).unwrap();
-    req.headers_mut()
-        .insert(AUTHORIZATION, authorization.clone());
-    req
-}
-
-/// One request through a ready router, polled without a runtime (every stack here answers at
-/// once; `poll_now` panics otherwise).
-fn drive(router: &mut Router, req: Request<Body>) -> Response {
-    common::poll_now(std::future::poll_fn(|cx| {
-        <Router as Service<Request<Body>>>::poll_ready(router, cx)
-    }))
-    .unwrap();
-    let res: Result<Response, Infallible> = common::poll_now(router.call(req));
-    res.unwrap()
-}
-
-fn served(router: Router<AppState>) -> Router {
-    router.with_state(Arc::new("application state".to_owned()))
 }
 
 fn main() {
