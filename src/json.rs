@@ -53,9 +53,15 @@ pub(crate) fn push_str(buf: &mut Vec<u8>, text: &str) {
 /// the compiler turns it into vector instructions: a token (300–700 bytes, none of which needs
 /// an escape) is checked in a few dozen instructions instead of several per byte.
 fn needs_escape(bytes: &[u8]) -> bool {
-    bytes.iter().fold(false, |found, &b| {
-        found | (b == b'"') | (b == b'\\') | (b < 0x20)
-    })
+    bytes.iter().fold(false, |found, &b| found | escaped(b))
+}
+
+/// Whether a JSON string writes `b` escaped (serde_json) or must have it escaped (RFC 8259):
+/// `"`, `\` and control characters. The strings the crate reads without serde (the claims it
+/// mints) are those with none of these; anything else goes through serde_json.
+#[inline]
+pub(crate) fn escaped(b: u8) -> bool {
+    (b == b'"') | (b == b'\\') | (b < 0x20)
 }
 
 /// Appends `n` in decimal, as serde_json writes an unsigned integer.

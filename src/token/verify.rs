@@ -430,10 +430,7 @@ fn skip_plain_str(bytes: &[u8], at: usize) -> Option<usize> {
         return None;
     }
     let body = bytes.get(at + 1..)?;
-    match body
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?
-    {
+    match body.iter().position(|&b| crate::json::escaped(b))? {
         len if body.get(len) == Some(&b'"') => Some(at + 1 + len + 1),
         _ => None,
     }
@@ -645,14 +642,9 @@ fn plain_u64(input: &[u8]) -> Option<(u64, &[u8])> {
 
 /// A JSON string without escapes or control characters, borrowed, and what follows it.
 fn plain_str(input: &[u8]) -> Option<(Text<'_>, &[u8])> {
-    let body = input.strip_prefix(b"\"")?;
-    let len = body
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    let (text, rest) = body.split_at_checked(len)?;
-    let rest = rest.strip_prefix(b"\"")?;
-    let text = std::str::from_utf8(text).ok()?;
-    Some((Text(Cow::Borrowed(text)), rest))
+    let end = skip_plain_str(input, 0)?;
+    let text = std::str::from_utf8(input.get(1..end - 1)?).ok()?;
+    Some((Text(Cow::Borrowed(text)), input.get(end..)?))
 }
 
 /// `input` split around the byte at `at` (a `.`), which belongs to neither part; `Malformed`
