@@ -220,11 +220,7 @@ impl<B> Service<Request<B>> for AboutService {
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let method = req.method();
         if method != Method::GET && method != Method::HEAD {
-            return ready(Ok(crate::error::error_response(
-                method,
-                http::StatusCode::NOT_FOUND,
-                "Not Found",
-            )));
+            return ready(Ok(crate::error::wrong_method(method)));
         }
         ready(Ok(self
             .about

@@ -60,6 +60,12 @@ struct ErrorBody<'a> {
     details: [&'a str; 1],
 }
 
+/// The answer of the crate's routes to a method they do not serve: 404 in the §2 shape, never
+/// 405 (as Core answers, docs/protocol.md §1).
+pub(crate) fn wrong_method(method: &Method) -> Response<ResponseBody> {
+    error_response(method, StatusCode::NOT_FOUND, "Not Found")
+}
+
 /// Renders the docs/protocol.md §2 error response: `status`, the standard reason phrase and one
 /// `details` string. For `HEAD` the body is empty; status and headers are the same.
 pub fn error_response(method: &Method, status: StatusCode, detail: &str) -> Response<ResponseBody> {

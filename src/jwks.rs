@@ -34,11 +34,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, header};
 use tower_service::Service;
 
 use crate::Jwt;
-use crate::error::{ResponseBody, error_response, json_bytes_response};
+use crate::error::{ResponseBody, json_bytes_response, wrong_method};
 
 /// Where the JWKS is usually served.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -94,11 +94,7 @@ impl<B> Service<Request<B>> for JwksService {
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let method = req.method();
         if method != Method::GET && method != Method::HEAD {
-            return ready(Ok(error_response(
-                method,
-                StatusCode::NOT_FOUND,
-                "Not Found",
-            )));
+            return ready(Ok(wrong_method(method)));
         }
         let mut res = json_bytes_response(method, self.body.clone());
         res.headers_mut()

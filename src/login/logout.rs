@@ -47,7 +47,7 @@ use tracing::field::Empty;
 use crate::bearer::bearer_token;
 use crate::error::{
     AuthError, ResponseBody, TokenError, error_response, unauthorized_response,
-    unavailable_response,
+    unavailable_response, wrong_method,
 };
 use crate::session::{SessionError, Sessions};
 use crate::token::{Claims, Jwt, TokenUse};
@@ -172,7 +172,7 @@ impl<B> Service<Request<B>> for LogoutService {
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let method = req.method().clone();
         if method != Method::POST {
-            let response = error_response(&method, StatusCode::NOT_FOUND, "Not Found");
+            let response = wrong_method(&method);
             return Box::pin(std::future::ready(Ok(response)));
         }
         let claims = self.verify(&req);

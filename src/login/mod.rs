@@ -83,7 +83,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Method, Request, Response, header};
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
@@ -95,7 +95,7 @@ use zeroize::Zeroize;
 use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{LoginError, ResponseBody, error_response, json_bytes_response};
+use crate::error::{LoginError, ResponseBody, json_bytes_response, wrong_method};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
 use crate::session::{SessionError, Sessions, new_session_id};
@@ -271,7 +271,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
     {
         let method = req.method().clone();
         if method != Method::POST {
-            return error_response(&method, StatusCode::NOT_FOUND, "Not Found");
+            return wrong_method(&method);
         }
         let client = self.client_addr.resolve(req.headers(), req.extensions());
         if client.is_none() {

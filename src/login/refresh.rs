@@ -19,7 +19,7 @@ use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
 use crate::error::{
     AuthError, ResponseBody, TokenError, error_response, json_bytes_response, json_response,
-    unauthorized_response, unavailable_response,
+    unauthorized_response, unavailable_response, wrong_method,
 };
 use crate::metrics::Metrics;
 use crate::session::{RefreshVerdict, Rotation, SessionError, Sessions};
@@ -452,7 +452,7 @@ impl<B> Service<Request<B>> for RefreshService {
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let method = req.method();
         if method != Method::GET {
-            let response = error_response(method, StatusCode::NOT_FOUND, "Not Found");
+            let response = wrong_method(method);
             return RefreshFuture {
                 state: FutureState::Ready(Some(response)),
             };
