@@ -14,7 +14,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::{
     Req, core_claims, core_config, core_server, decode_parts, hmac_sha256, login, now, spawn_core,
 };
-use keys_support::{ALL, ASYMMETRIC, key_dir, key_pair, openssl};
+use keys_support::{ASYMMETRIC, key_dir, key_pair, openssl};
 use tower_jwt_login::config::CoreAuthConfig;
 use tower_jwt_login::error::TokenError;
 use tower_jwt_login::{
@@ -100,7 +100,7 @@ async fn assert_process(addr: std::net::SocketAddr, token: &str, ok: bool, label
 async fn every_algorithm_mint_verify_layer_refresh() {
     tower_jwt_login::ensure_jsonwebtoken_backend();
     let dir = key_dir("every");
-    for alg in ALL {
+    for alg in Algorithm::ALL {
         let private = (!alg.is_hmac()).then(|| key_pair(&dir, alg.as_str(), alg).0);
         let config = config_with(alg, private.as_deref());
         let jwt = jwt_of(&config);

@@ -66,6 +66,17 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// Every supported algorithm, HMAC first. The asymmetric ones sign and verify with the cargo
+    /// feature `asymmetric`.
+    pub const ALL: [Algorithm; 6] = [
+        Algorithm::HS256,
+        Algorithm::HS384,
+        Algorithm::HS512,
+        Algorithm::EdDSA,
+        Algorithm::ES256,
+        Algorithm::RS256,
+    ];
+
     /// The JOSE name, as in the token header.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -87,16 +98,7 @@ impl Algorithm {
     /// assert_eq!(Algorithm::from_name("none"), None);
     /// ```
     pub fn from_name(name: &str) -> Option<Self> {
-        [
-            Algorithm::HS256,
-            Algorithm::HS384,
-            Algorithm::HS512,
-            Algorithm::EdDSA,
-            Algorithm::ES256,
-            Algorithm::RS256,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == name)
+        Algorithm::ALL.into_iter().find(|a| a.as_str() == name)
     }
 
     /// Whether this is an HMAC algorithm (a shared secret signs and verifies).

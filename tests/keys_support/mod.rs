@@ -62,11 +62,3 @@ pub fn key_pair(dir: &Path, name: &str, alg: Algorithm) -> (PathBuf, PathBuf) {
 }
 
 pub const ASYMMETRIC: [Algorithm; 3] = [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256];
-pub const ALL: [Algorithm; 6] = [
-    Algorithm::HS256,
-    Algorithm::HS384,
-    Algorithm::HS512,
-    Algorithm::EdDSA,
-    Algorithm::ES256,
-    Algorithm::RS256,
-];
