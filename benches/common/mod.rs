@@ -75,6 +75,16 @@ impl Baseline {
         }
     }
 
+    /// The claims of an `Authorization: Bearer <token>` header, verified as a user of
+    /// `jsonwebtoken` would: the header as text, the prefix stripped, [`Self::verify_access`].
+    pub fn verify_bearer(&self, headers: &http::HeaderMap) -> Option<CoreClaims> {
+        headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|token| self.verify_access(token))
+    }
+
     /// `jsonwebtoken::decode` plus the one check it cannot express (`usefor`).
     pub fn verify_access(&self, token: &str) -> Option<CoreClaims> {
         let data =
@@ -176,13 +186,7 @@ pub fn ours(
 pub fn diy() -> impl Service<Request<()>, Response = Response<()>, Error = Infallible> {
     let baseline = Arc::new(Baseline::new());
     let authorize = move |mut req: Request<()>| {
-        let claims = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|token| baseline.verify_access(token));
-        ready(match claims {
+        ready(match baseline.verify_bearer(req.headers()) {
             Some(claims) => {
                 req.extensions_mut().insert(claims);
                 Ok(req)

@@ -44,13 +44,7 @@ pub fn diy_router() -> Router<AppState> {
     // tower-http's `ValidateRequest` signature: the refusal is the response itself.
     #[allow(clippy::result_large_err)]
     let validate = move |req: &mut Request<Body>| -> Result<(), Response> {
-        let claims = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|token| baseline.verify_access(token));
-        match claims {
+        match baseline.verify_bearer(req.headers()) {
             Some(claims) => {
                 req.extensions_mut().insert(claims);
                 Ok(())
