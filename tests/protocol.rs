@@ -739,3 +739,85 @@ async fn auth_disabled_serves_everything_without_login_routes() {
     let reply = Req::get("/api").send(addr).await;
     assert_eq!(reply.json()["auths"], serde_json::json!([]));
 }
+
+/// The example binary itself, as `cargo run --example core_server` starts it, with its stdout a
+/// pipe (as a deployment's log file or collector): the log worker writes through a buffer, yet
+/// each line shows as soon as the server is quiet — the listening line before any request, the
+/// one audit line of a login right after it — and a pipe gets no colour codes and no secret.
+#[tokio::test]
+async fn example_binary_writes_each_audit_line_at_once_without_colour() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    // target/<profile>/deps/protocol-… → target/<profile>/examples/core_server
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/core_server");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the whole suite (`cargo test --all-features`), which builds the examples",
+        bin.display()
+    );
+    let mut child = tokio::process::Command::new(&bin)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("CORE_ADDRESS", "127.0.0.1:0")
+        .env("CORE_API_AUTH_ENABLE", "true")
+        .env("CORE_API_AUTH_USERNAME", USER)
+        .env("CORE_API_AUTH_PASSWORD", PASSWORD)
+        .env("CORE_API_AUTH_JWT_SECRET", SECRET)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let mut next_line = async |seen: &mut Vec<String>, what: &str| -> String {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no {what} line within 10 s; stdout so far: {seen:#?}"))
+                .unwrap()
+                .unwrap_or_else(|| panic!("stdout closed before the {what} line: {seen:#?}"));
+            seen.push(line.clone());
+            if line.contains(what) {
+                return line;
+            }
+        }
+    };
+
+    let listening = next_line(&mut seen, "core_server listening").await;
+    let addr: std::net::SocketAddr = listening
+        .split("address=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let reply = Req::post("/api/login")
+        .json(login_body(USER, PASSWORD))
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 200);
+    let audit = next_line(&mut seen, "tower_jwt_login::audit").await;
+    for field in [
+        " INFO ",
+        "login outcome=\"success\"",
+        "subject=\"admin\"",
+        "client=127.0.0.1",
+        "via=\"password\"",
+    ] {
+        assert!(audit.contains(field), "{field:?} missing in {audit}");
+    }
+    let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+    for line in &seen {
+        assert!(
+            !line.contains('\u{1b}'),
+            "colour codes into a pipe: {line:?}"
+        );
+        assert!(!line.contains(PASSWORD) && !line.contains(SECRET) && !line.contains(&token));
+    }
+}
