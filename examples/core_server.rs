@@ -54,14 +54,12 @@ use axum::extract::ConnectInfo;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{HeaderValue, Method, StatusCode, header};
-use tower_jwt_login::Jwt;
-use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
+use tower::Layer;
+use tower_jwt_login::auth::PathPolicy;
 use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
 use tower_jwt_login::config::{CoreAuthConfig, SessionBackend, random_password};
 use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
-use tower_jwt_login::jwks::{JWKS_PATH, JwksService};
-use tower_jwt_login::login::{LoginService, LogoutService, RefreshService};
 use tower_jwt_login::session::Sessions;
 
 type BoxError = Box<dyn std::error::Error>;
@@ -81,9 +79,18 @@ pub fn app_with_auth0<A: Auth0Provider>(
     app_with_sessions(auth, auth0, auth0_auths, None)
 }
 
+/// The app's own routes: what Core serves besides the login.
+fn routes() -> Router {
+    Router::new()
+        .route("/api/v3/process", get(process_list))
+        .route("/ping", get(|| async { "pong" }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+}
+
 /// The app with sessions from `sessions` (made by [`CoreAuthConfig::sessions`]): logins start
 /// sessions, refresh checks them (and rotates with `CORE_API_AUTH_REFRESH_ROTATION`), the layer
-/// refuses revoked tokens, and `POST /api/logout` and `POST /api/logout/all` are mounted.
+/// refuses revoked tokens, and `POST /api/logout` and `POST /api/logout/all` are served.
 pub fn app_with_sessions<A: Auth0Provider>(
     auth: &CoreAuthConfig,
     auth0: A,
@@ -93,80 +100,32 @@ pub fn app_with_sessions<A: Auth0Provider>(
     // With auth off there is nothing to log in to: no `auths` at all.
     let auth0_auths = if auth.enable { auth0_auths } else { Vec::new() };
     let about = About::new("core_server", instance_id()).login_methods(auth.enable, auth0_auths);
-    let router = Router::new()
-        // Full about with a valid access token, minimal without (the path is optional below).
-        .route_service("/api", about.into_service())
-        .route("/api/v3/process", get(process_list))
-        .route("/ping", get(|| async { "pong" }))
-        .fallback(not_found)
-        .method_not_allowed_fallback(not_found);
     if !auth.enable {
-        return Ok(router);
+        let open = routes().route_service("/api", about.into_service());
+        return Ok(open.layer(auth.cors.to_layer()?));
     }
-
-    // The key ring: CORE_API_AUTH_JWT_ALGORITHM, _PRIVATE_KEY, _VERIFY_KEYS, _PREVIOUS_SECRETS.
-    let jwt = auth.jwt_config()?.build()?;
-    let router = with_jwks(router, &jwt);
-    // The client address for the login throttle and the audit log: the TCP peer that axum
-    // records with `into_make_service_with_connect_info` (read without `peer_from` when the
-    // crate's `axum` feature is on), or what a trusted proxy forwarded in the configured header.
-    let client_addr = auth
-        .client_addr_resolver()
-        .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
-    let mut login = LoginService::new(jwt.clone(), auth.credential_store())
-        .failure_delay(auth.login_failure_delay)
-        .client_addr(client_addr.clone())
-        // `None` (CORE_API_AUTH_LOGIN_MAX_FAILURES=0) turns the default throttle off. With Redis
-        // sessions it counts in Redis, for the whole fleet.
-        .throttle(auth.login_throttle()?.map(|throttle| match &sessions {
-            Some(sessions) => sessions.fleet_throttle(throttle, auth.jwt_key().expose_secret()),
-            None => throttle,
-        }))
-        .auth0(auth0);
-    let mut policy = PathPolicy::new()
-        .login_routes("/api")
-        .optional_for(Method::GET, "/api");
-    let mut refresh = RefreshService::new(jwt.clone()).client_addr(client_addr);
-    let mut layer = JwtAuthLayer::new(jwt.clone());
-    let mut router = router;
-    if let Some(sessions) = sessions {
-        login = login.sessions(sessions.clone());
-        refresh = refresh.sessions(sessions.clone());
-        if auth.refresh_rotation {
-            refresh = refresh.rotation(auth.refresh_rotation_grace);
-        }
-        layer = layer.revocations(sessions.revocations());
-        // The logout service verifies the token itself (access or refresh).
-        policy = policy
-            .public_for(Method::POST, "/api/logout")
-            .public_for(Method::POST, "/api/logout/all");
-        router = router
-            .route_service(
-                "/api/logout",
-                LogoutService::new(jwt.clone(), sessions.clone()),
-            )
-            .route_service("/api/logout/all", LogoutService::all(jwt.clone(), sessions));
-    }
-    let policy = policy
-        .protected("/api")
-        .protected("/api/*")
-        .public(JWKS_PATH)
-        .public("/*");
-    Ok(router
-        .route_service("/api/login", login)
-        .route_service("/api/login/refresh", refresh)
-        .layer(layer.policy(policy)))
-}
-
-/// `GET /.well-known/jwks.json` with the ring's public keys, when it has any (asymmetric keys).
-fn with_jwks(router: Router, jwt: &Jwt) -> Router {
-    if !jwt.has_public_keys() {
-        return router;
-    }
-    for kid in jwt.kids() {
-        tracing::info!(kid, path = JWKS_PATH, "publishing JWT key");
-    }
-    router.route_service(JWKS_PATH, JwksService::new(jwt))
+    // Everything the login needs, from the CORE_API_AUTH_* variables: keys, Core's user, the
+    // throttle, trusted proxies, sessions, rotation, CORS. The client address is the TCP peer
+    // that axum records with `into_make_service_with_connect_info` (or what a trusted proxy
+    // forwarded in the configured header).
+    let login = auth
+        .login_kit_for(auth.jwt_config()?.build()?, sessions)?
+        .client_addr(
+            auth.client_addr_resolver()
+                .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)),
+        )
+        .auth0(auth0)
+        .about(about)
+        // Core: everything under /api needs a token; everything else is public.
+        .policy(
+            PathPolicy::new()
+                .protected("/api")
+                .protected("/api/*")
+                .public("/*"),
+        )
+        .build()?;
+    // One layer around the whole app, before routing (like Core).
+    Ok(Router::new().fallback_service(login.layer(routes())))
 }
 
 async fn process_list() -> impl IntoResponse {
@@ -266,8 +225,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Error>> {
     let sessions = if auth.enable && auth.sessions != SessionBackend::Off {
         // The same lifetimes as the app's ring: they bound how long revocations are kept.
-        let jwt = auth.jwt_config()?.build()?;
-        auth.sessions(&jwt).await?
+        auth.sessions(&auth.jwt_config()?.build()?).await?
     } else {
         None
     };

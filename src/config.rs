@@ -45,6 +45,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::client_addr::{ClientAddrResolver, ClientIpHeader, TrustedProxies};
+use crate::kit::{Cors, LoginKit};
 use crate::session::{MemorySessionStore, Sessions};
 use crate::store::PlaintextUser;
 use crate::throttle::{LoginThrottle, ThrottleConfig};
@@ -104,6 +105,9 @@ pub struct CoreAuthConfig {
     pub redis_prefix: String,
     /// `CORE_API_AUTH_REDIS_TIMEOUT`: seconds any Redis call may take (default 1).
     pub redis_timeout: Duration,
+    /// `CORE_API_AUTH_CORS_ORIGINS`: the origins allowed to call the API from a browser,
+    /// comma-separated, `*` for every origin (the crate's; default `*`, as Core answers).
+    pub cors: Cors,
 }
 
 /// Where [sessions](crate::session) live (`CORE_API_AUTH_SESSIONS`).
@@ -154,6 +158,7 @@ impl Default for CoreAuthConfig {
             redis_timeout: Duration::from_secs(1),
             client_ip_header: ClientIpHeader::default(),
             jwt_keys: JwtKeySettings::default(),
+            cors: Cors::core(),
         }
     }
 }
@@ -198,6 +203,11 @@ pub enum ConfigError {
         /// Its value.
         value: String,
     },
+    /// An origin list variable holds something that is no `scheme://host[:port]`.
+    InvalidOrigins {
+        /// The variable.
+        var: &'static str,
+    },
     /// `CORE_API_AUTH_JWT_ALGORITHM` names no supported algorithm.
     InvalidAlgorithm {
         /// The value.
@@ -241,6 +251,11 @@ impl fmt::Display for ConfigError {
                     "{var} must be comma-separated networks like 10.0.0.0/8, fd00::/8"
                 )
             }
+            ConfigError::InvalidOrigins { var } => write!(
+                f,
+                "{var} must be `*` or comma-separated origins like https://ui.example.com, \
+                 http://localhost:3000"
+            ),
             ConfigError::ZeroFailureWindow => f.write_str(
                 "CORE_API_AUTH_LOGIN_FAILURE_WINDOW is 0, which would count no failed login and so \
                  turn the login throttle off: set a positive number of seconds (default 900), or \
@@ -349,6 +364,12 @@ impl CoreAuthConfig {
             self.client_ip_header = v.parse().map_err(|_| ConfigError::InvalidClientIpHeader {
                 var: "CORE_API_AUTH_CLIENT_IP_HEADER",
                 value: v.clone(),
+            })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_CORS_ORIGINS") {
+            self.cors = Cors::parse(&v);
+            self.cors.check().map_err(|_| ConfigError::InvalidOrigins {
+                var: "CORE_API_AUTH_CORS_ORIGINS",
             })?;
         }
         self.jwt_keys = self.jwt_keys.with_lookup(&lookup)?;
@@ -470,6 +491,100 @@ impl CoreAuthConfig {
     pub fn credential_store(&self) -> PlaintextUser {
         PlaintextUser::new(self.username.clone(), &self.password)
     }
+
+    /// The whole login of this configuration as one [`LoginKit`]: the key ring, Core's one
+    /// user, the failure delay, the throttle (counting for the fleet with Redis sessions), the
+    /// client address and trusted proxies, the sessions (a Redis store is connected here),
+    /// rotation and CORS. Add the app's own parts (the about document, Auth0, the policy) and
+    /// build it.
+    ///
+    /// ```
+    /// use tower_jwt_login::config::CoreAuthConfig;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let config = CoreAuthConfig::default()
+    ///     .with_lookup(|k| match k {
+    ///         "CORE_API_AUTH_ENABLE" => Some("true".into()),
+    ///         "CORE_API_AUTH_USERNAME" => Some("admin".into()),
+    ///         "CORE_API_AUTH_PASSWORD" => Some("datarhei".into()),
+    ///         "CORE_API_AUTH_JWT_SECRET" => Some("secret".into()),
+    ///         "CORE_API_AUTH_SESSIONS" => Some("memory".into()),
+    ///         _ => None,
+    ///     })
+    ///     .unwrap();
+    /// let layer = config.login_kit().await.unwrap().build().unwrap();
+    /// assert!(layer.sessions().is_some());
+    /// # });
+    /// ```
+    pub async fn login_kit(&self) -> Result<LoginKit<PlaintextUser>, SetupError> {
+        let jwt = self.jwt_config()?.build()?;
+        let sessions = self.sessions(&jwt).await?;
+        self.login_kit_for(jwt, sessions)
+    }
+
+    /// [`login_kit`](Self::login_kit) with the tokens of `jwt` and the sessions given (`None`:
+    /// stateless, whatever `CORE_API_AUTH_SESSIONS` says), without I/O.
+    pub fn login_kit_for(
+        &self,
+        jwt: Jwt,
+        sessions: Option<Sessions>,
+    ) -> Result<LoginKit<PlaintextUser>, SetupError> {
+        let mut kit = LoginKit::new(jwt, self.credential_store())
+            .failure_delay(self.login_failure_delay)
+            .throttle(self.login_throttle()?)
+            .fleet_key(self.jwt_key().expose_secret())
+            .client_addr(self.client_addr_resolver())
+            .cors(self.cors.clone());
+        if let Some(sessions) = sessions {
+            kit = kit.sessions(sessions);
+            if self.refresh_rotation {
+                kit = kit.rotation(self.refresh_rotation_grace);
+            }
+        }
+        Ok(kit)
+    }
+}
+
+/// Why a [`CoreAuthConfig`] could not be turned into a running login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// A variable is invalid.
+    Config(ConfigError),
+    /// A key (file) is unusable.
+    Key(KeyError),
+    /// The session store could not be set up.
+    Sessions(SessionSetupError),
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::Config(e) => e.fmt(f),
+            SetupError::Key(e) => e.fmt(f),
+            SetupError::Sessions(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+impl From<ConfigError> for SetupError {
+    fn from(e: ConfigError) -> Self {
+        SetupError::Config(e)
+    }
+}
+
+impl From<KeyError> for SetupError {
+    fn from(e: KeyError) -> Self {
+        SetupError::Key(e)
+    }
+}
+
+impl From<SessionSetupError> for SetupError {
+    fn from(e: SessionSetupError) -> Self {
+        SetupError::Sessions(e)
+    }
 }
 
 impl fmt::Debug for CoreAuthConfig {
@@ -490,6 +605,7 @@ impl fmt::Debug for CoreAuthConfig {
             .field("redis_timeout", &self.redis_timeout)
             .field("client_ip_header", &self.client_ip_header)
             .field("jwt_keys", &self.jwt_keys)
+            .field("cors", &self.cors)
             .finish()
     }
 }

@@ -99,6 +99,7 @@ pub mod discovery;
 pub mod error;
 mod json;
 pub mod jwks;
+pub mod kit;
 pub mod login;
 pub mod metrics;
 #[cfg(feature = "redis")]

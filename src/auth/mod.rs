@@ -192,20 +192,28 @@ impl<R> JwtAuthLayer<R> {
     }
 }
 
+impl<R: Clone> JwtAuthLayer<R> {
+    /// The guard this layer puts in front of a service (shared with the assembly in
+    /// [`crate::kit`]).
+    pub(crate) fn guard(&self) -> Shared<R> {
+        Shared {
+            jwt: self.jwt.clone(),
+            policy: Arc::clone(&self.policy),
+            rejection: self.rejection.clone(),
+            metrics: self.metrics.clone(),
+            revocations: self.revocations.clone(),
+            typed: self.typed,
+        }
+    }
+}
+
 impl<S, R: Clone> Layer<S> for JwtAuthLayer<R> {
     type Service = JwtAuth<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
         JwtAuth {
             inner,
-            shared: Arc::new(Shared {
-                jwt: self.jwt.clone(),
-                policy: Arc::clone(&self.policy),
-                rejection: self.rejection.clone(),
-                metrics: self.metrics.clone(),
-                revocations: self.revocations.clone(),
-                typed: self.typed,
-            }),
+            shared: Arc::new(self.guard()),
         }
     }
 }
@@ -222,7 +230,7 @@ pub struct JwtAuth<S, R = DefaultRejection> {
 }
 
 #[derive(Debug)]
-struct Shared<R> {
+pub(crate) struct Shared<R> {
     jwt: Jwt,
     policy: Arc<PathPolicy>,
     rejection: R,
@@ -238,6 +246,73 @@ impl<S: Clone, R> Clone for JwtAuth<S, R> {
             shared: Arc::clone(&self.shared),
         }
     }
+}
+
+impl<R: OnRejection> Shared<R> {
+    /// The whole guard of one request: the path's [`Access`], then verification, requirements
+    /// and the claims attached; the request back to pass on, or the rejection response. A CORS
+    /// preflight (`OPTIONS` with `Access-Control-Request-Method`) carries no token by design and
+    /// always passes.
+    pub(crate) fn check<B>(&self, req: Request<B>) -> Result<Request<B>, Response<ResponseBody>> {
+        let access = self.policy.access(req.method(), policy_path(&req));
+        self.check_as(req, access)
+    }
+
+    /// [`check`](Self::check) with the access decided by the caller.
+    pub(crate) fn check_as<B>(
+        &self,
+        mut req: Request<B>,
+        access: Access,
+    ) -> Result<Request<B>, Response<ResponseBody>> {
+        match access {
+            Access::Public => {}
+            Access::Optional => {
+                if let Err(error) = self.admit(&mut req) {
+                    // Kept for handlers (and the axum `Claims` extractor) that want to know why.
+                    req.extensions_mut().insert(error);
+                }
+            }
+            Access::Protected if is_preflight(&req) => {}
+            Access::Protected => {
+                if let Err(error) = self.admit(&mut req) {
+                    return Err(self.reject(req, error));
+                }
+            }
+        }
+        Ok(req)
+    }
+
+    /// The rejection response for `error` (logged at DEBUG, counted, the error attached).
+    fn reject<B>(&self, req: Request<B>, error: AuthError) -> Response<ResponseBody> {
+        let _span = tracing::debug_span!(
+            "jwt_auth.reject",
+            path = policy_path(&req),
+            reason = %error,
+            outcome = "rejected"
+        )
+        .entered();
+        tracing::debug!("request refused");
+        // Metrics count authentication failures; a 403 (valid token, claims short of a
+        // requirement) is none of their kinds.
+        if let Some(metrics) = &self.metrics
+            && error != AuthError::Forbidden
+        {
+            metrics.record_rejection(&error);
+        }
+        let (parts, _body) = req.into_parts();
+        let mut response = self.rejection.on_rejection(&error, &parts);
+        response.extensions_mut().insert(error);
+        response
+    }
+}
+
+/// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method` (the Fetch standard's
+/// definition). Browsers never attach credentials to one.
+pub(crate) fn is_preflight<B>(req: &Request<B>) -> bool {
+    req.method() == http::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 impl<R> Shared<R> {
@@ -292,41 +367,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let shared = &*self.shared;
-        match shared.policy.access(req.method(), policy_path(&req)) {
-            Access::Public => {}
-            Access::Optional => {
-                if let Err(error) = shared.admit(&mut req) {
-                    // Kept for handlers (and the axum `Claims` extractor) that want to know why.
-                    req.extensions_mut().insert(error);
-                }
-            }
-            Access::Protected => match shared.admit(&mut req) {
-                Ok(()) => {}
-                Err(error) => {
-                    let _span = tracing::debug_span!(
-                        "jwt_auth.reject",
-                        path = policy_path(&req),
-                        reason = %error,
-                        outcome = "rejected"
-                    )
-                    .entered();
-                    tracing::debug!("request refused");
-                    // Metrics count authentication failures; a 403 (valid token, claims short of
-                    // a requirement) is none of their kinds.
-                    if let Some(metrics) = &shared.metrics
-                        && error != AuthError::Forbidden
-                    {
-                        metrics.record_rejection(&error);
-                    }
-                    let (parts, _body) = req.into_parts();
-                    let mut response = shared.rejection.on_rejection(&error, &parts);
-                    response.extensions_mut().insert(error);
-                    return ResponseFuture::rejected(response);
-                }
-            },
-        }
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let req = match self.shared.check(req) {
+            Ok(req) => req,
+            Err(response) => return ResponseFuture::rejected(response),
+        };
         // The inner service is called here, synchronously, on the very instance `poll_ready`
         // was called on: no clone is needed (tower's clone-and-swap is for services that call
         // the inner one later, from their future). In an axum router this saves cloning the
@@ -340,7 +385,7 @@ where
 /// [`OriginalUri`](::axum::extract::OriginalUri) (feature `axum`); without it (no axum, or the
 /// layer running before the router), the request's own path.
 #[inline]
-fn policy_path<B>(req: &Request<B>) -> &str {
+pub(crate) fn policy_path<B>(req: &Request<B>) -> &str {
     #[cfg(feature = "axum")]
     if let Some(original) = req.extensions().get::<::axum::extract::OriginalUri>() {
         return original.0.path();

@@ -260,6 +260,26 @@ impl PathPolicy {
         self
     }
 
+    /// The first requirement whose path the access rules make public or optional (a
+    /// contradiction refused at start-up by the assembly), as it was given.
+    pub(crate) fn requirement_on_public_path(&self) -> Option<String> {
+        self.requirements.iter().find_map(|r| {
+            let (path, shown) = match &r.pattern {
+                Pattern::Exact(p) => (p.clone(), p.clone()),
+                Pattern::Prefix(p) => (p.clone(), format!("{p}*")),
+            };
+            let method = r.method.clone().unwrap_or(Method::GET);
+            let access = self
+                .rules
+                .iter()
+                .find(|rule| {
+                    rule.method.as_ref().is_none_or(|m| *m == method) && rule.pattern.matches(&path)
+                })
+                .map_or(Access::Protected, |rule| rule.access);
+            (access != Access::Protected).then_some(shown)
+        })
+    }
+
     /// Whether the policy has any [`Requirement`].
     pub fn has_requirements(&self) -> bool {
         !self.requirements.is_empty()

@@ -1,0 +1,238 @@
+//! [`LoginLayer`] and the service it makes, [`LoginKitService`].
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Method, Request, Response};
+use http_body::Body;
+use tower_http::cors::{Cors, CorsLayer};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::future::{CoreFuture, ResponseFuture};
+use super::routes::{BoxError, Endpoint, Own, Routes, own_request};
+use crate::auth::{Access, DefaultRejection, Shared as Guard, is_preflight, policy_path};
+use crate::discovery::AboutService;
+use crate::error::wrong_method;
+use crate::jwks::JwksService;
+use crate::session::Sessions;
+use crate::token::Jwt;
+
+use super::body::KitBody;
+
+/// Everything the assembled service shares between its clones.
+pub(crate) struct KitShared {
+    pub(crate) jwt: Jwt,
+    pub(crate) guard: Guard<DefaultRejection>,
+    pub(crate) routes: Routes,
+    pub(crate) login: Box<dyn Endpoint>,
+    pub(crate) refresh: Box<dyn Endpoint>,
+    pub(crate) logout: Option<(Box<dyn Endpoint>, Box<dyn Endpoint>)>,
+    pub(crate) about: Option<AboutService>,
+    pub(crate) jwks: Option<JwksService>,
+    pub(crate) sessions: Option<Sessions>,
+}
+
+/// The one layer of a [`LoginKit`](super::LoginKit): wrap the whole app with it. Cheap to clone.
+///
+/// It serves the crate's own routes itself and guards every other request with the policy
+/// before the app sees it. Its answers do not depend on where it sits: around a whole axum
+/// `Router` (recommended, [`LoginLayer::wrap`] with the `axum` feature), with `Router::layer`,
+/// inside a nested router (paths are matched as the client sent them), around a tonic server
+/// (`Server::builder().layer(…)`) or a plain hyper service.
+#[derive(Clone)]
+pub struct LoginLayer {
+    pub(crate) shared: Arc<KitShared>,
+    pub(crate) cors: Option<CorsLayer>,
+}
+
+impl LoginLayer {
+    /// The key ring the assembly mints and verifies with.
+    pub fn jwt(&self) -> &Jwt {
+        &self.shared.jwt
+    }
+
+    /// The sessions, when they are on: the app's hook for "log this user out everywhere"
+    /// ([`Sessions::end_all`]) after a password change or when it disables a user.
+    pub fn sessions(&self) -> Option<&Sessions> {
+        self.shared.sessions.as_ref()
+    }
+}
+
+impl std::fmt::Debug for LoginLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginLayer")
+            .field("routes", &self.shared.routes)
+            .field("sessions", &self.shared.sessions.is_some())
+            .field("cors", &self.cors.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for LoginLayer {
+    type Service = LoginKitService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let core = KitCore {
+            inner,
+            shared: Arc::clone(&self.shared),
+        };
+        LoginKitService {
+            stack: match &self.cors {
+                Some(cors) => Stack::Cors(cors.layer(core)),
+                None => Stack::Plain(core),
+            },
+        }
+    }
+}
+
+/// The service a [`LoginLayer`] makes around the app `S`.
+#[derive(Clone)]
+pub struct LoginKitService<S> {
+    stack: Stack<S>,
+}
+
+#[derive(Clone)]
+enum Stack<S> {
+    Plain(KitCore<S>),
+    Cors(Cors<KitCore<S>>),
+}
+
+impl<S> LoginKitService<S> {
+    /// The wrapped app.
+    pub fn get_ref(&self) -> &S {
+        match &self.stack {
+            Stack::Plain(core) => &core.inner,
+            Stack::Cors(cors) => &cors.get_ref().inner,
+        }
+    }
+
+    /// The wrapped app, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        match &mut self.stack {
+            Stack::Plain(core) => &mut core.inner,
+            Stack::Cors(cors) => &mut cors.get_mut().inner,
+        }
+    }
+
+    /// The wrapped app, unwrapped.
+    pub fn into_inner(self) -> S {
+        match self.stack {
+            Stack::Plain(core) => core.inner,
+            Stack::Cors(cors) => cors.into_inner().inner,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for LoginKitService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginKitService").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for LoginKitService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+{
+    type Response = Response<KitBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match &mut self.stack {
+            Stack::Plain(core) => core.poll_ready(cx),
+            Stack::Cors(cors) => cors.poll_ready(cx),
+        }
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        match &mut self.stack {
+            Stack::Plain(core) => ResponseFuture::plain(core.call(req)),
+            Stack::Cors(cors) => {
+                let preflight = is_preflight(&req);
+                ResponseFuture::cors(cors.call(req), preflight)
+            }
+        }
+    }
+}
+
+/// The assembly without CORS: the crate's routes, then the guard, then the app.
+#[derive(Clone)]
+pub(crate) struct KitCore<S> {
+    inner: S,
+    shared: Arc<KitShared>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for KitCore<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+{
+    type Response = Response<KitBody<ResBody>>;
+    type Error = S::Error;
+    type Future = CoreFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let shared = &*self.shared;
+        let own = shared.routes.find(policy_path(&req));
+        let req = match own {
+            // A preflight is the CORS layer's (outside this one) or the app's business.
+            Some(own) if !is_preflight(&req) => return self.own(own, req),
+            _ => match shared.guard.check(req) {
+                Ok(req) => req,
+                Err(response) => return CoreFuture::ready(response),
+            },
+        };
+        // The app is called here, synchronously, on the very instance `poll_ready` was called
+        // on (no clone needed; tower's clone-and-swap is for calls made later, from a future).
+        CoreFuture::app(self.inner.call(req))
+    }
+}
+
+impl<S> KitCore<S> {
+    /// One of the crate's own routes: its service for its method; any other method is treated
+    /// as a protected request (401 without a valid access token, like Core) and then `404`.
+    fn own<F, ReqBody>(&self, own: Own, req: Request<ReqBody>) -> CoreFuture<F>
+    where
+        ReqBody: Body + Send + 'static,
+        ReqBody::Error: Into<BoxError>,
+    {
+        let shared = &*self.shared;
+        let method = req.method();
+        let get = method == Method::GET || method == Method::HEAD;
+        let endpoint: Option<&dyn Endpoint> = match own {
+            Own::Login if method == Method::POST => Some(&*shared.login),
+            Own::Refresh if method == Method::GET => Some(&*shared.refresh),
+            Own::Logout if method == Method::POST => shared.logout.as_ref().map(|l| &*l.0),
+            Own::LogoutAll if method == Method::POST => shared.logout.as_ref().map(|l| &*l.1),
+            Own::Jwks if get => shared.jwks.as_ref().map(|j| j as &dyn Endpoint),
+            Own::About if get => {
+                let Some(about) = &shared.about else {
+                    return CoreFuture::ready(wrong_method(method));
+                };
+                // Optional: the full document with a valid access token, the minimal without.
+                return match shared.guard.check_as(req, Access::Optional) {
+                    Ok(req) => CoreFuture::own(Endpoint::call(about, own_request(req))),
+                    Err(response) => CoreFuture::ready(response),
+                };
+            }
+            Own::Jwks => return CoreFuture::ready(wrong_method(method)),
+            _ => None,
+        };
+        if let Some(endpoint) = endpoint {
+            return CoreFuture::own(endpoint.call(own_request(req)));
+        }
+        let method = method.clone();
+        match shared.guard.check_as(req, Access::Protected) {
+            Ok(_) => CoreFuture::ready(wrong_method(&method)),
+            Err(response) => CoreFuture::ready(response),
+        }
+    }
+}
