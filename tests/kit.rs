@@ -638,3 +638,65 @@ async fn listed_origins_only() {
     assert_eq!(reply.status, 204);
     assert_eq!(reply.header("access-control-allow-origin"), None);
 }
+
+#[tokio::test]
+async fn around_a_plain_hyper_service() {
+    use hyper::body::Incoming;
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+
+    let jwt = jwt();
+    let layer = kit(&jwt).build().unwrap();
+    let app = tower::service_fn(|req: http::Request<Incoming>| async move {
+        let who = req
+            .extensions()
+            .get::<Claims>()
+            .map(|c| c.subject().to_owned())
+            .unwrap_or_default();
+        Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+            bytes::Bytes::from(format!("hello {who}")),
+        )))
+    });
+    let service = layer.layer(app);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let (access, refresh) = tokens(&login(addr, "bob", "bob-pw").await);
+    let reply = Req::get("/anything").bearer(&access).send(addr).await;
+    assert_eq!((reply.status, reply.text()), (200, "hello bob"));
+    Req::get("/anything")
+        .send(addr)
+        .await
+        .assert_unauthorized(false);
+    assert_eq!(
+        Req::get("/api/login/refresh")
+            .bearer(&refresh)
+            .send(addr)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        Req::post("/api/logout")
+            .bearer(&access)
+            .send(addr)
+            .await
+            .status,
+        204
+    );
+    Req::get("/anything")
+        .bearer(&access)
+        .send(addr)
+        .await
+        .assert_invalid_token("token revoked");
+}
