@@ -3,6 +3,9 @@
 //! The JWT login protocol of [datarhei Core](https://github.com/datarhei/core) (the media server
 //! behind Restreamer) for any tower app — axum, tonic, plain hyper:
 //!
+//! - [`kit::LoginKit`] assembles the whole login into **one** tower layer that serves the login
+//!   routes itself and guards the rest of the app (sessions, rotation, throttling, CORS, browser
+//!   mode, Auth0, roles: each one builder call);
 //! - [`auth::JwtAuthLayer`] guards routes with `Authorization: Bearer <access token>`;
 //! - [`login::LoginService`] (`POST /api/login`) and [`login::RefreshService`]
 //!   (`GET /api/login/refresh`) mint Core's HS256 access (600 s) and refresh (24 h) tokens;
@@ -14,38 +17,30 @@
 //! strict where Core is lax; every error is answered in Core's JSON error shape, never a panic.
 //!
 //! ```
-//! use axum::response::IntoResponse;
 //! use axum::{Router, routing::get};
-//! use tower::ServiceBuilder;
-//! use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
-//! use tower_jwt_login::login::{LoginService, RefreshService};
+//! use tower::Layer;
+//! use tower_jwt_login::kit::LoginKit;
 //! use tower_jwt_login::store::PlaintextUser;
 //! use tower_jwt_login::{JwtConfig, JwtKey};
 //!
 //! let jwt = JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
 //!     .build()
 //!     .unwrap();
-//! let router: Router = Router::new()
-//!     .route("/api/v3/process", get(|| async { "[]" }))
-//!     .route_service("/api/login", LoginService::new(jwt.clone(), PlaintextUser::new("admin", "datarhei")))
-//!     .route_service("/api/login/refresh", RefreshService::new(jwt.clone()));
-//! // Around the whole router, so auth runs before routing (like Core).
-//! let app = ServiceBuilder::new()
-//!     .map_response(IntoResponse::into_response)
-//!     .layer(JwtAuthLayer::new(jwt).policy(PathPolicy::new().login_routes("/api")))
-//!     .service(router);
+//! let login = LoginKit::new(jwt, PlaintextUser::new("admin", "datarhei")).build().unwrap();
+//! let app = Router::new().route("/api/v3/process", get(|| async { "[]" }));
+//! // One layer around the whole app: POST /api/login and GET /api/login/refresh are served by
+//! // it, everything else needs a valid access token (`login.wrap(app)` with the `axum` feature).
+//! let app: Router = Router::new().fallback_service(login.layer(app));
 //! # use tower::ServiceExt as _;
 //! # let req = http::Request::get("/api/v3/process").body(axum::body::Body::empty()).unwrap();
 //! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 //! # assert_eq!(rt.block_on(app.oneshot(req)).unwrap().status(), 401);
 //! ```
 //!
-//! Serve it with `axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))`
-//! (`axum::ServiceExt`). axum's `Router::layer` runs *after* routing; the layer matches the
-//! policy against axum's `OriginalUri` when present, so a policy is written with full paths
-//! either way (the README's "Where the layer goes").
+//! Serve it with `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())`,
+//! so the login throttle sees the client address (docs/assembly.md).
 //!
-//! Modules: [`token`] mints and verifies, [`auth`] guards, [`login`] serves the login routes,
+//! Modules: [`kit`] assembles, [`browser`] keeps tokens in cookies, [`token`] mints and verifies, [`auth`] guards, [`login`] serves the login routes,
 //! [`store`] checks credentials, [`error`] renders every error, [`config`] reads Core's
 //! environment variables, [`discovery`] renders Core's about documents, [`bearer`] parses
 //! `Authorization`, [`throttle`] limits failed logins per account and client address, whose
@@ -130,6 +125,12 @@ struct ReadmeDoctests;
 #[cfg(all(doctest, feature = "axum", feature = "tonic"))]
 #[doc = include_str!("../docs/authorization.md")]
 struct AuthorizationDocDoctests;
+
+/// docs/assembly.md and docs/browser.md, run as doctests with the `axum` feature.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../docs/assembly.md")]
+#[doc = include_str!("../docs/browser.md")]
+struct AssemblyDocDoctests;
 
 /// docs/client.md (the README's "Client" section), run as doctests with the `client` feature.
 #[cfg(all(doctest, feature = "client"))]

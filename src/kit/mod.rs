@@ -14,7 +14,8 @@
 //! place mints, one verifies, as everywhere in the crate.
 //!
 //! ```
-//! use axum::{Router, routing::get};
+//! use axum::{Extension, Router, routing::get};
+//! use tower::Layer;
 //! use tower_jwt_login::auth::Requirement;
 //! use tower_jwt_login::kit::LoginKit;
 //! use tower_jwt_login::session::MemorySessionStore;
@@ -31,11 +32,13 @@
 //!     .require("/api/admin/*", Requirement::role("admin"))
 //!     .build()
 //!     .unwrap();
-//! let app = Router::new()
-//!     .route("/api/notes", get(|claims: Claims| async move { format!("notes of {}", claims.subject()) }));
-//! // One layer around the whole app; `axum::serve(listener, auth.wrap(app)
-//! //     .into_make_service_with_connect_info::<std::net::SocketAddr>())` serves it.
-//! let app = auth.wrap(app);
+//! let app = Router::new().route(
+//!     "/api/notes",
+//!     get(|Extension(claims): Extension<Claims>| async move { format!("notes of {}", claims.subject()) }),
+//! );
+//! // One layer around the whole app (`auth.wrap(app)` with the `axum` feature); serve it with
+//! // `axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())`.
+//! let app = Router::new().fallback_service(auth.layer(app));
 //! # use tower::ServiceExt;
 //! # let res = app.oneshot(http::Request::get("/api/notes").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 //! # assert_eq!(res.status(), 401);
