@@ -34,11 +34,20 @@
 //! (`tracing-appender`'s non-blocking writer) so that no request waits for the log's output;
 //! with colour only when stdout is a terminal.
 //!
+//! Cross-origin requests are answered as Core answers them (`Access-Control-Allow-Origin: *`,
+//! preflights `204`); `CORE_API_AUTH_CORS_ORIGINS` (comma-separated origins, default `*`) limits
+//! them.
+//!
 //! Sessions (off by default): `CORE_API_AUTH_SESSIONS` (`memory`, or `redis://…` /
 //! `rediss://…` with `--features redis`) adds `POST /api/logout` and `POST /api/logout/all`;
 //! `CORE_API_AUTH_REFRESH_ROTATION=true` (with `CORE_API_AUTH_REFRESH_ROTATION_GRACE` seconds)
 //! rotates refresh tokens; `CORE_API_AUTH_REDIS_PREFIX` (default `tjl:`) and
-//! `CORE_API_AUTH_REDIS_TIMEOUT` (seconds, default 1) tune the Redis store.
+//! `CORE_API_AUTH_REDIS_TIMEOUT` (seconds, default 1) tune the Redis store. With sessions,
+//! `CORE_API_AUTH_COOKIES=true` turns on browser mode (the refresh token in an `HttpOnly`
+//! cookie, CSRF checks; `access` puts the access token in a cookie too; docs/browser.md).
+//!
+//! The whole login — routes, throttle, sessions, CORS, cookies — is one `LoginKit` layer made
+//! from these variables by `CoreAuthConfig::login_kit_for`, wrapped around the app's routes.
 //!
 //! Auth0 logins (docs/protocol.md §5) need the `auth0` feature: `CORE_API_AUTH_AUTH0_ENABLE=true
 //! CORE_API_AUTH_AUTH0_TENANTS='auth0://<clientid>@<domain>?aud=<audience>&user=<sub>'
