@@ -271,9 +271,15 @@ async fn wrong_password_is_a_typed_login_refusal() {
     let (base, record) = example_server().await;
     let source = TokenSource::with_password(&base, USER, "wrong").unwrap();
     let err = source.access_token().await.unwrap_err();
-    let ClientError::LoginRefused { status, detail } = &err else {
+    let ClientError::LoginRefused {
+        request,
+        status,
+        detail,
+    } = &err
+    else {
         panic!("{err:?}");
     };
+    assert_eq!(request, &format!("POST {base}/api/login"));
     assert_eq!(*status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         detail,
@@ -281,7 +287,17 @@ async fn wrong_password_is_a_typed_login_refusal() {
     );
     assert_eq!(
         err.to_string(),
-        "login refused (401): Invalid authorization credentials: invalid username or password"
+        format!(
+            "login refused: POST {base}/api/login answered 401 Unauthorized: Invalid \
+             authorization credentials: invalid username or password"
+        )
+    );
+    assert_eq!(
+        format!("{err:?}"),
+        format!(
+            "LoginRefused {{ request: \"POST {base}/api/login\", status: 401, detail: \
+             \"Invalid authorization credentials: invalid username or password\" }}"
+        )
     );
     // Through the layer the request is not sent at all.
     let e = send(
@@ -305,15 +321,23 @@ async fn a_server_without_localjwt_is_refused_before_any_login() {
     let (base, record) = example_server_with(CoreAuthConfig::default().enable(false)).await;
     let source = password_source(&base);
     let err = source.access_token().await.unwrap_err();
-    let ClientError::NotOffered { wanted, offered } = &err else {
+    let ClientError::NotOffered {
+        request,
+        wanted,
+        offered,
+    } = &err
+    else {
         panic!("{err:?}");
     };
+    assert_eq!(request, &format!("GET {base}/api"));
     assert_eq!(wanted, "localjwt");
     assert!(offered.is_empty());
     assert_eq!(
         err.to_string(),
-        "the server does not offer the login this client was given: wanted `localjwt`, \
-         GET /api lists auths []"
+        format!(
+            "the server does not offer the login this client was given: wanted `localjwt`, \
+             GET {base}/api lists auths []"
+        )
     );
     assert_eq!(record.lines(), ["GET /api 200"]);
 }
@@ -1049,9 +1073,15 @@ mod auth0 {
             .build()
             .unwrap();
         let err = source.access_token().await.unwrap_err();
-        let ClientError::NotOffered { wanted, offered } = &err else {
+        let ClientError::NotOffered {
+            request,
+            wanted,
+            offered,
+        } = &err
+        else {
             panic!("{err:?}");
         };
+        assert_eq!(request, &format!("GET {base}/api"));
         assert_eq!(wanted, "auth0 domain=other.auth0.test");
         assert_eq!(
             offered,
