@@ -359,6 +359,46 @@ async fn invalid_base_urls_are_refused() {
     assert_eq!(source.url(), "http://127.0.0.1:8080");
 }
 
+#[tokio::test]
+async fn endpoint_paths_that_are_not_paths_are_refused() {
+    let builder = || TokenSource::builder("http://127.0.0.1:8080/base/");
+    for (built, text) in [
+        (
+            builder().login_path("auth/login").build(),
+            "invalid URL: the login path \"auth/login\" is not a path",
+        ),
+        (
+            builder().refresh_path("").build(),
+            "invalid URL: the refresh path \"\" is not a path",
+        ),
+        (
+            builder().logout_path("/a b").build(),
+            "invalid URL: the logout path \"/a b\" is not a path",
+        ),
+        (
+            builder().about_path("/api#x").build(),
+            "invalid URL: the about path \"/api#x\" is not a path",
+        ),
+    ] {
+        let err = built.unwrap_err();
+        assert!(matches!(err, ClientError::InvalidUrl(_)), "{err:?}");
+        assert_eq!(err.to_string(), text);
+    }
+    // Paths follow the base URL's own path.
+    let config = core_config(Duration::ZERO);
+    let jwt = JwtConfig::new(config.jwt_key()).build().unwrap();
+    let login = LoginService::new(jwt, config.credential_store()).failure_delay(Duration::ZERO);
+    let (base, record) = serve(Router::new().route_service("/base/auth/login", login)).await;
+    let source = TokenSource::builder(format!("{base}/base/"))
+        .credentials(Credentials::password(USER, PASSWORD))
+        .discovery(Discovery::Off)
+        .login_path("/auth/login")
+        .build()
+        .unwrap();
+    source.login().await.unwrap();
+    assert_eq!(record.lines(), ["POST /base/auth/login 200"]);
+}
+
 // -------------------------------------------------------------------------- staying fresh
 
 #[tokio::test]
