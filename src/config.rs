@@ -44,6 +44,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use crate::browser::Browser;
 use crate::client_addr::{ClientAddrResolver, ClientIpHeader, TrustedProxies};
 use crate::kit::{Cors, LoginKit};
 use crate::session::{MemorySessionStore, Sessions};
@@ -108,6 +109,23 @@ pub struct CoreAuthConfig {
     /// `CORE_API_AUTH_CORS_ORIGINS`: the origins allowed to call the API from a browser,
     /// comma-separated, `*` for every origin (the crate's; default `*`, as Core answers).
     pub cors: Cors,
+    /// `CORE_API_AUTH_COOKIES`: browser mode (the crate's; default off): `true` keeps the
+    /// refresh token in an `HttpOnly` cookie, `access` the access token too (see
+    /// [`crate::browser`]). Needs sessions.
+    pub cookies: CookieMode,
+}
+
+/// The browser mode of the configuration (`CORE_API_AUTH_COOKIES`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CookieMode {
+    /// No cookies: Core's JSON protocol only (the default).
+    #[default]
+    Off,
+    /// `true`: the refresh token in a cookie, the access token in the body.
+    Refresh,
+    /// `access`: both tokens in cookies (the access token in the body too).
+    Access,
 }
 
 /// Where [sessions](crate::session) live (`CORE_API_AUTH_SESSIONS`).
@@ -159,6 +177,7 @@ impl Default for CoreAuthConfig {
             client_ip_header: ClientIpHeader::default(),
             jwt_keys: JwtKeySettings::default(),
             cors: Cors::core(),
+            cookies: CookieMode::Off,
         }
     }
 }
@@ -194,6 +213,9 @@ pub enum ConfigError {
     /// `CORE_API_AUTH_REFRESH_ROTATION` is true without `CORE_API_AUTH_SESSIONS`: a spent token
     /// could not be told from a live one.
     RotationWithoutSessions,
+    /// `CORE_API_AUTH_COOKIES` is on without `CORE_API_AUTH_SESSIONS`: logout could not end
+    /// the refresh token kept in the cookie.
+    CookiesWithoutSessions,
     /// `CORE_API_AUTH_LOGIN_FAILURE_WINDOW` is zero, which would count no failure at all.
     ZeroFailureWindow,
     /// `CORE_API_AUTH_CLIENT_IP_HEADER` names no supported header.
@@ -236,6 +258,10 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::InvalidSessions => f.write_str(
                 "CORE_API_AUTH_SESSIONS must be `memory` or a redis:// or rediss:// URL",
+            ),
+            ConfigError::CookiesWithoutSessions => f.write_str(
+                "CORE_API_AUTH_COOKIES needs sessions: set CORE_API_AUTH_SESSIONS (memory or a \
+                 redis:// URL)",
             ),
             ConfigError::RotationWithoutSessions => f.write_str(
                 "CORE_API_AUTH_REFRESH_ROTATION needs sessions: set CORE_API_AUTH_SESSIONS",
@@ -372,6 +398,18 @@ impl CoreAuthConfig {
                 var: "CORE_API_AUTH_CORS_ORIGINS",
             })?;
         }
+        if let Some(v) = lookup("CORE_API_AUTH_COOKIES") {
+            self.cookies = if v.trim().eq_ignore_ascii_case("access") {
+                CookieMode::Access
+            } else {
+                match parse_bool(v.trim()).ok_or(ConfigError::InvalidBool {
+                    var: "CORE_API_AUTH_COOKIES",
+                })? {
+                    true => CookieMode::Refresh,
+                    false => CookieMode::Off,
+                }
+            };
+        }
         self.jwt_keys = self.jwt_keys.with_lookup(&lookup)?;
         self.validate()?;
         Ok(self)
@@ -388,6 +426,9 @@ impl CoreAuthConfig {
         }
         if self.refresh_rotation && self.sessions == SessionBackend::Off {
             return Err(ConfigError::RotationWithoutSessions);
+        }
+        if self.cookies != CookieMode::Off && self.sessions == SessionBackend::Off {
+            return Err(ConfigError::CookiesWithoutSessions);
         }
         Ok(())
     }
@@ -540,6 +581,9 @@ impl CoreAuthConfig {
             if self.refresh_rotation {
                 kit = kit.rotation(self.refresh_rotation_grace);
             }
+            if self.cookies != CookieMode::Off {
+                kit = kit.browser(Browser::new().access_cookie(self.cookies == CookieMode::Access));
+            }
         }
         Ok(kit)
     }
@@ -606,6 +650,7 @@ impl fmt::Debug for CoreAuthConfig {
             .field("client_ip_header", &self.client_ip_header)
             .field("jwt_keys", &self.jwt_keys)
             .field("cors", &self.cors)
+            .field("cookies", &self.cookies)
             .finish()
     }
 }

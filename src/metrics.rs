@@ -72,6 +72,7 @@ struct Counters {
     rejected_invalid_token: AtomicU64,
     jwks_fetches: AtomicU64,
     jwks_fetch_failures: AtomicU64,
+    csrf_refusals: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -144,6 +145,11 @@ impl Metrics {
         }
     }
 
+    /// Counts a request refused by the browser mode's CSRF check (403).
+    pub fn record_csrf_refusal(&self) {
+        bump(&self.inner.csrf_refusals);
+    }
+
     /// The current values.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let c = &self.inner;
@@ -169,6 +175,7 @@ impl Metrics {
             },
             jwks_fetches: read(&c.jwks_fetches),
             jwks_fetch_failures: read(&c.jwks_fetch_failures),
+            csrf_refusals: read(&c.csrf_refusals),
         }
     }
 }
@@ -199,6 +206,8 @@ pub struct MetricsSnapshot {
     pub jwks_fetches: u64,
     /// JWKS fetches that failed (network, status, unusable document).
     pub jwks_fetch_failures: u64,
+    /// Requests refused by the browser mode's CSRF check (403).
+    pub csrf_refusals: u64,
 }
 
 /// Failed logins by reason (the labels of [`LoginError::reason`]).
@@ -311,6 +320,7 @@ impl MetricsSnapshot {
                 None,
                 self.jwks_fetch_failures,
             ),
+            ("jwt_csrf_refusals_total", None, self.csrf_refusals),
         ]
         .into_iter()
         .map(|(name, reason, value)| Sample {

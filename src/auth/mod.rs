@@ -253,12 +253,15 @@ impl<R: OnRejection> Shared<R> {
     /// and the claims attached; the request back to pass on, or the rejection response. A CORS
     /// preflight (`OPTIONS` with `Access-Control-Request-Method`) carries no token by design and
     /// always passes.
+    // The refusal is as large as the request it replaces; boxing it would allocate per refusal.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn check<B>(&self, req: Request<B>) -> Result<Request<B>, Response<ResponseBody>> {
         let access = self.policy.access(req.method(), policy_path(&req));
         self.check_as(req, access)
     }
 
     /// [`check`](Self::check) with the access decided by the caller.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn check_as<B>(
         &self,
         mut req: Request<B>,

@@ -19,6 +19,13 @@ use crate::session::Sessions;
 use crate::token::Jwt;
 
 use super::body::KitBody;
+use crate::browser::{
+    self as cookies, ACCESS_COOKIE, Browser, CSRF_COOKIE, CSRF_DETAIL, CookiePaths, REFRESH_COOKIE,
+};
+use crate::error::{ResponseBody, error_response, json_bytes_response};
+use crate::login::{Minted, WantMinted};
+use crate::token::TokenPair;
+use http::{HeaderValue, StatusCode, header::AUTHORIZATION};
 
 /// Everything the assembled service shares between its clones.
 pub(crate) struct KitShared {
@@ -31,6 +38,83 @@ pub(crate) struct KitShared {
     pub(crate) about: Option<AboutService>,
     pub(crate) jwks: Option<JwksService>,
     pub(crate) sessions: Option<Sessions>,
+    pub(crate) browser: Option<Arc<BrowserShared>>,
+}
+
+/// The browser mode of an assembly: its settings, where the refresh cookie goes, how long the
+/// cookies live.
+pub(crate) struct BrowserShared {
+    pub(crate) browser: Browser,
+    pub(crate) paths: CookiePaths,
+    pub(crate) access_ttl: u64,
+    pub(crate) refresh_ttl: u64,
+    pub(crate) metrics: Option<crate::metrics::Metrics>,
+}
+
+impl BrowserShared {
+    /// The 403 of a refused CSRF check, logged and counted.
+    fn refuse(&self, method: &Method) -> Response<ResponseBody> {
+        tracing::debug!("CSRF check failed: request refused");
+        if let Some(metrics) = &self.metrics {
+            metrics.record_csrf_refusal();
+        }
+        error_response(method, StatusCode::FORBIDDEN, CSRF_DETAIL)
+    }
+
+    /// Moves the tokens a login or refresh minted into cookies, or clears the cookies after a
+    /// logout or a refused refresh.
+    fn finish(
+        &self,
+        own: Own,
+        method: &Method,
+        by_cookie: bool,
+        csrf: Option<String>,
+        mut response: Response<ResponseBody>,
+    ) -> Response<ResponseBody> {
+        match own {
+            Own::Login | Own::Refresh => {
+                let Some(minted) = response.extensions_mut().remove::<Minted>() else {
+                    if own == Own::Refresh
+                        && by_cookie
+                        && response.status() == StatusCode::UNAUTHORIZED
+                    {
+                        cookies::clear(
+                            response.headers_mut(),
+                            &self.paths,
+                            self.browser.has_access_cookie(),
+                        );
+                    }
+                    return response;
+                };
+                let mut answer =
+                    json_bytes_response(method, TokenPair::access_json_line(&minted.access));
+                let headers = answer.headers_mut();
+                if let Some(refresh) = &minted.refresh {
+                    cookies::set_refresh(headers, &self.paths, refresh, self.refresh_ttl);
+                }
+                if self.browser.has_access_cookie() {
+                    cookies::set_access(headers, &minted.access, self.access_ttl);
+                }
+                let csrf = csrf.unwrap_or_else(cookies::new_csrf_token);
+                cookies::set_csrf(headers, &csrf, self.refresh_ttl);
+                answer
+            }
+            Own::Logout | Own::LogoutAll => {
+                let status = response.status();
+                if status == StatusCode::NO_CONTENT
+                    || (by_cookie && status == StatusCode::UNAUTHORIZED)
+                {
+                    cookies::clear(
+                        response.headers_mut(),
+                        &self.paths,
+                        self.browser.has_access_cookie(),
+                    );
+                }
+                response
+            }
+            Own::About | Own::Jwks => response,
+        }
+    }
 }
 
 /// The one layer of a [`LoginKit`](super::LoginKit): wrap the whole app with it. Cheap to clone.
@@ -69,13 +153,23 @@ impl std::fmt::Debug for LoginLayer {
     }
 }
 
-impl<S> Layer<S> for LoginLayer {
+impl<S: 'static> Layer<S> for LoginLayer {
     type Service = LoginKitService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        let misplaced = after_routing::<S>();
+        if misplaced {
+            tracing::error!(
+                "LoginLayer was added with axum's Router::layer, which runs it after routing, \
+                 where the login routes cannot be served: every request is answered 500. Wrap \
+                 the whole app instead: `login.wrap(router)` (or \
+                 `Router::new().fallback_service(login.layer(router))`)"
+            );
+        }
         let core = KitCore {
             inner,
             shared: Arc::clone(&self.shared),
+            misplaced,
         };
         LoginKitService {
             stack: match &self.cors {
@@ -92,6 +186,8 @@ pub struct LoginKitService<S> {
     stack: Stack<S>,
 }
 
+// Not boxed: the service is cloned for every request (axum, hyper), and a box would allocate.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Stack<S> {
     Plain(KitCore<S>),
@@ -163,6 +259,22 @@ where
 pub(crate) struct KitCore<S> {
     inner: S,
     shared: Arc<KitShared>,
+    /// Added after routing (axum's `Router::layer`): refuses every request, loudly.
+    misplaced: bool,
+}
+
+/// Whether the layer wraps one route of an axum router rather than the app: axum's
+/// `Router::layer` and `MethodRouter::layer` hand each route to the layer as a `Route`.
+fn after_routing<S: 'static>() -> bool {
+    #[cfg(feature = "axum")]
+    {
+        use std::any::TypeId;
+        TypeId::of::<S>() == TypeId::of::<::axum::routing::Route>()
+    }
+    #[cfg(not(feature = "axum"))]
+    {
+        false
+    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for KitCore<S>
@@ -179,9 +291,23 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &*self.shared;
+        if self.misplaced {
+            return CoreFuture::ready(error_response(
+                req.method(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+            ));
+        }
         let own = shared.routes.find(policy_path(&req));
+        if let Some(browser) = &shared.browser
+            && browser.browser.has_access_cookie()
+            && own.is_none()
+            && let Err(response) = access_from_cookie(browser, &mut req)
+        {
+            return CoreFuture::ready(response);
+        }
         let req = match own {
             // A preflight is the CORS layer's (outside this one) or the app's business.
             Some(own) if !is_preflight(&req) => return self.own(own, req),
@@ -227,6 +353,11 @@ impl<S> KitCore<S> {
             _ => None,
         };
         if let Some(endpoint) = endpoint {
+            if let Some(browser) = &shared.browser
+                && own != Own::Jwks
+            {
+                return browser_call(browser, own, endpoint, req);
+            }
             return CoreFuture::own(endpoint.call(own_request(req)));
         }
         let method = method.clone();
@@ -235,4 +366,67 @@ impl<S> KitCore<S> {
             Err(response) => CoreFuture::ready(response),
         }
     }
+}
+
+/// A login, refresh or logout in browser mode: the refresh token from its cookie when no
+/// `Authorization` header is sent (after the CSRF check), the answer's tokens into cookies.
+fn browser_call<F, ReqBody>(
+    browser: &Arc<BrowserShared>,
+    own: Own,
+    endpoint: &dyn Endpoint,
+    mut req: Request<ReqBody>,
+) -> CoreFuture<F>
+where
+    ReqBody: Body + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+{
+    let method = req.method().clone();
+    let mut by_cookie = false;
+    if own != Own::Login && !req.headers().contains_key(AUTHORIZATION) {
+        let bearer = cookies::cookie(req.headers(), REFRESH_COOKIE)
+            .and_then(|token| HeaderValue::try_from(format!("Bearer {token}")).ok());
+        if let Some(bearer) = bearer {
+            if !browser.browser.csrf_passes(req.headers()) {
+                return CoreFuture::ready(browser.refuse(&method));
+            }
+            req.headers_mut().insert(AUTHORIZATION, bearer);
+            by_cookie = true;
+        }
+    }
+    let csrf = cookies::cookie(req.headers(), CSRF_COOKIE).map(str::to_owned);
+    if own == Own::Login || by_cookie {
+        req.extensions_mut().insert(WantMinted);
+    }
+    let future = endpoint.call(own_request(req));
+    let browser = Arc::clone(browser);
+    CoreFuture::own(Box::pin(async move {
+        let response = future.await;
+        browser.finish(own, &method, by_cookie, csrf, response)
+    }))
+}
+
+/// The access token from its cookie when no `Authorization` header is sent; an unsafe method
+/// must pass the CSRF check.
+#[allow(clippy::result_large_err)]
+fn access_from_cookie<B>(
+    browser: &BrowserShared,
+    req: &mut Request<B>,
+) -> Result<(), Response<ResponseBody>> {
+    if req.headers().contains_key(AUTHORIZATION) {
+        return Ok(());
+    }
+    let Some(bearer) = cookies::cookie(req.headers(), ACCESS_COOKIE)
+        .and_then(|token| HeaderValue::try_from(format!("Bearer {token}")).ok())
+    else {
+        return Ok(());
+    };
+    let safe = matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    if !safe && !browser.browser.csrf_passes(req.headers()) {
+        return Err(browser.refuse(req.method()));
+    }
+    req.headers_mut().insert(AUTHORIZATION, bearer);
+    Ok(())
 }

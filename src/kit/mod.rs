@@ -60,6 +60,7 @@ pub use layer::{LoginKitService, LoginLayer};
 
 use crate::auth::{JwtAuthLayer, PathPolicy, Requirement};
 use crate::auth0::{Auth0Provider, NoAuth0};
+use crate::browser::Browser;
 use crate::client_addr::ClientAddrResolver;
 use crate::discovery::About;
 use crate::jwks::JwksService;
@@ -97,6 +98,7 @@ pub struct LoginKit<S, A = NoAuth0> {
     publish_jwks: bool,
     metrics: Option<Metrics>,
     cors: Option<Cors>,
+    browser: Option<Browser>,
 }
 
 impl<S: CredentialStore> LoginKit<S> {
@@ -120,6 +122,7 @@ impl<S: CredentialStore> LoginKit<S> {
             publish_jwks: true,
             metrics: None,
             cors: None,
+            browser: None,
         }
     }
 }
@@ -201,6 +204,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
             publish_jwks: self.publish_jwks,
             metrics: self.metrics,
             cors: self.cors,
+            browser: self.browser,
         }
     }
 
@@ -260,6 +264,15 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
         self
     }
 
+    /// Browser mode (needs sessions): the refresh token in an `HttpOnly` cookie, CSRF checks
+    /// for every request a cookie authenticates; see [`crate::browser`]. The origins of
+    /// `browser` (and those of an explicit [`Cors`] list) may use the cookies cross-origin:
+    /// CORS allows credentials for them, and only for them.
+    pub fn browser(mut self, browser: Browser) -> Self {
+        self.browser = Some(browser);
+        self
+    }
+
     /// The layer, or why this configuration contradicts itself.
     pub fn build(self) -> Result<LoginLayer, KitError> {
         if !self.prefix.is_empty() && !self.prefix.starts_with('/') {
@@ -271,7 +284,8 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
         if let Some(path) = self.policy.requirement_on_public_path() {
             return Err(KitError::RequirementOnPublicPath(path));
         }
-        let cors = self.cors.map(|cors| cors.to_layer()).transpose()?;
+        let (browser, cors) = browser_and_cors(self.browser, self.cors, self.sessions.is_some())?;
+        let cors = cors.map(|cors| cors.to_layer()).transpose()?;
         let jwt = self.jwt;
         let store = Arc::new(self.store);
 
@@ -291,7 +305,8 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
         if let Some(limit) = self.body_limit {
             login = login.body_limit(limit);
         }
-        if let Some(metrics) = self.metrics {
+        let metrics = self.metrics;
+        if let Some(metrics) = metrics.clone() {
             login = login.metrics(metrics.clone());
             refresh = refresh.metrics(metrics.clone());
             layer = layer.metrics(metrics);
@@ -323,6 +338,18 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
             self.about.is_some(),
             jwks.is_some(),
         );
+        let browser = browser.map(|browser| {
+            Arc::new(layer::BrowserShared {
+                browser,
+                paths: crate::browser::CookiePaths {
+                    refresh: routes.refresh.clone(),
+                    logout: format!("{}/logout", routes.prefix),
+                },
+                access_ttl: jwt.access_ttl(),
+                refresh_ttl: jwt.refresh_ttl(),
+                metrics: metrics.clone(),
+            })
+        });
         let guard = layer.policy(self.policy).guard();
         Ok(LoginLayer {
             shared: Arc::new(KitShared {
@@ -335,6 +362,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
                 about: self.about.map(About::into_service),
                 jwks,
                 sessions: self.sessions,
+                browser,
             }),
             cors,
         })
@@ -437,7 +465,6 @@ impl Cors {
             .is_none_or(|list| list.iter().any(|o| o.eq_ignore_ascii_case(origin)))
     }
 
-    #[allow(dead_code)]
     pub(crate) fn with_credentials(mut self) -> Self {
         self.credentials = true;
         self
@@ -454,7 +481,7 @@ impl Cors {
             header::AUTHORIZATION,
         ];
         if self.credentials {
-            headers.push(HeaderName::from_static(CSRF_HEADER));
+            headers.push(HeaderName::from_static(crate::browser::CSRF_HEADER));
         }
         let layer = CorsLayer::new()
             .allow_methods([
@@ -484,6 +511,54 @@ impl Cors {
     }
 }
 
+/// The browser mode with every origin that may use its cookies, and the CORS answers that go
+/// with it: credentials for those origins only.
+fn browser_and_cors(
+    browser: Option<Browser>,
+    cors: Option<Cors>,
+    sessions: bool,
+) -> Result<(Option<Browser>, Option<Cors>), KitError> {
+    let Some(browser) = browser else {
+        return Ok((None, cors));
+    };
+    if !sessions {
+        return Err(KitError::BrowserWithoutSessions);
+    }
+    let mut origins: Vec<String> = browser.allowed_origins().to_vec();
+    match cors.as_ref().map(|c| c.allowed_origins()) {
+        Some(None) if !origins.is_empty() => return Err(KitError::WildcardOriginWithCredentials),
+        Some(Some(listed)) => {
+            for origin in listed {
+                if !origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
+                    origins.push(origin.clone());
+                }
+            }
+        }
+        _ => {}
+    }
+    for origin in &origins {
+        if !is_origin(origin) {
+            return Err(KitError::InvalidOrigin(origin.clone()));
+        }
+        if !crate::browser::origin_is_secure(origin) {
+            return Err(KitError::InsecureOrigin(origin.clone()));
+        }
+        if crate::browser::is_loopback_http(origin) {
+            tracing::warn!(
+                origin = origin.as_str(),
+                "browser mode: plain-HTTP origin allowed; Secure cookies work over http:// only \
+                 on localhost, for development: serve the app over HTTPS in production"
+            );
+        }
+    }
+    let cors = match cors {
+        Some(cors) if origins.is_empty() => Some(cors),
+        _ if origins.is_empty() => None,
+        _ => Some(Cors::origins(origins.clone()).with_credentials()),
+    };
+    Ok((Some(browser.origins(origins)), cors))
+}
+
 /// `scheme://host[:port]` with scheme `http` or `https` and nothing after the authority.
 fn is_origin(origin: &str) -> bool {
     let Some((scheme, authority)) = origin.split_once("://") else {
@@ -495,9 +570,6 @@ fn is_origin(origin: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
-
-/// The header a browser app echoes the CSRF cookie in (double submit).
-pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Why a [`LoginKit`] configuration was refused at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -516,6 +588,11 @@ pub enum KitError {
     /// Credentials (cookies) with every origin allowed (`*`): browsers refuse it, and it would
     /// let any site use the cookies.
     WildcardOriginWithCredentials,
+    /// Browser mode without sessions: logout could not end the refresh token in the cookie.
+    BrowserWithoutSessions,
+    /// Browser mode with a plain-HTTP origin that is not a loopback host: `Secure` cookies
+    /// never reach it.
+    InsecureOrigin(String),
 }
 
 impl fmt::Display for KitError {
@@ -543,6 +620,15 @@ impl fmt::Display for KitError {
             KitError::WildcardOriginWithCredentials => {
                 f.write_str("cookies need an explicit list of allowed origins, never `*`")
             }
+            KitError::BrowserWithoutSessions => f.write_str(
+                "browser mode needs sessions: add `.sessions(…)` so that logout ends the refresh \
+                 token kept in the cookie",
+            ),
+            KitError::InsecureOrigin(origin) => write!(
+                f,
+                "browser mode: origin {origin:?} is plain HTTP and not a loopback host; Secure \
+                 cookies never reach it (use https://, or http://localhost for development)"
+            ),
         }
     }
 }

@@ -278,6 +278,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             self.no_client_address();
         }
         let client_field = AuditClient(client);
+        let minted = req.extensions().get::<WantMinted>().is_some();
         match self.login(req, client).await {
             Ok((pair, subject, via)) => {
                 let span = tracing::Span::current();
@@ -294,7 +295,11 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 if let Some(metrics) = &self.metrics {
                     metrics.record_login_success();
                 }
-                json_bytes_response(&method, pair.json_line())
+                let mut response = json_bytes_response(&method, pair.json_line());
+                if minted {
+                    response.extensions_mut().insert(Minted::pair(pair));
+                }
+                response
             }
             Err(error) => {
                 tracing::Span::current().record("outcome", error.reason());
@@ -490,6 +495,34 @@ impl<S, A> LoginService<S, A> {
                 })
             }
             Err(error) => Err(LoginError::Store(Box::new(error))),
+        }
+    }
+}
+
+/// Asks the login and refresh services to put the tokens they mint into the response's
+/// extensions ([`Minted`]): the browser mode moves them into cookies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WantMinted;
+
+/// The tokens a login or refresh answered (see [`WantMinted`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Minted {
+    pub(crate) access: String,
+    pub(crate) refresh: Option<String>,
+}
+
+impl Minted {
+    pub(crate) fn access(access: String) -> Self {
+        Minted {
+            access,
+            refresh: None,
+        }
+    }
+
+    pub(crate) fn pair(pair: crate::TokenPair) -> Self {
+        Minted {
+            access: pair.access_token,
+            refresh: Some(pair.refresh_token),
         }
     }
 }

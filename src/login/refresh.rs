@@ -14,7 +14,7 @@ use tower_service::Service;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use super::{AUDIT, AuditClient};
+use super::{AUDIT, AuditClient, Minted, WantMinted};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
 use crate::error::{
@@ -203,30 +203,43 @@ impl RefreshService {
         claims: &Claims,
         principal: &Principal,
         client: &AuditClient,
+        minted: bool,
     ) -> Response<ResponseBody> {
         let access_token = self.jwt.issue_access_for(&Grant::from(principal));
-        self.success(method, claims, Answer::Access(access_token), client)
+        self.success(method, claims, Answer::Access(access_token), client, minted)
     }
 
-    /// The refresh answer, counted and audited.
+    /// The refresh answer, counted and audited; with `minted`, the tokens also ride in the
+    /// response's extensions (for the browser mode, which moves them into cookies).
     fn success(
         &self,
         method: &Method,
         claims: &Claims,
         answer: Answer,
         client: &AuditClient,
+        minted: bool,
     ) -> Response<ResponseBody> {
         self.record(Some(claims), "success");
         audit_success(claims, client);
-        match answer {
-            Answer::Access(access_token) => json_response(
-                method,
-                &AccessOnly {
-                    access_token: &access_token,
-                },
-            ),
-            Answer::Pair(pair) => json_bytes_response(method, pair.json_line()),
+        let (mut response, tokens) = match answer {
+            Answer::Access(access_token) => {
+                let response = json_response(
+                    method,
+                    &AccessOnly {
+                        access_token: &access_token,
+                    },
+                );
+                (response, minted.then(|| Minted::access(access_token)))
+            }
+            Answer::Pair(pair) => {
+                let response = json_bytes_response(method, pair.json_line());
+                (response, minted.then(|| Minted::pair(pair)))
+            }
+        };
+        if let Some(tokens) = tokens {
+            response.extensions_mut().insert(tokens);
         }
+        response
     }
 
     /// A refused refresh token: the 401, counted and audited.
@@ -316,6 +329,7 @@ impl RefreshService {
 
     async fn handle<B>(self, req: Request<B>) -> Response<ResponseBody> {
         let method = req.method().clone();
+        let minted = req.extensions().get::<WantMinted>().is_some();
         let claims = self.verify(&req);
         let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
         let claims = match claims {
@@ -327,10 +341,10 @@ impl RefreshService {
             Err(refused) => return self.refused(&method, &claims, refused, &client),
         };
         let Some(sessions) = &self.sessions else {
-            return self.stateless(&method, &claims, &principal, &client);
+            return self.stateless(&method, &claims, &principal, &client, minted);
         };
         match self.with_session(sessions, &claims, &principal).await {
-            Ok(answer) => self.success(&method, &claims, answer, &client),
+            Ok(answer) => self.success(&method, &claims, answer, &client, minted),
             Err(refused) => self.refused(&method, &claims, refused, &client),
         }
     }
@@ -463,7 +477,10 @@ impl<B> Service<Request<B>> for RefreshService {
             let method = method.clone();
             let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
             let response = match self.verify(&req) {
-                Ok(claims) => self.stateless(&method, &claims, &claims.principal(), &client),
+                Ok(claims) => {
+                    let minted = req.extensions().get::<WantMinted>().is_some();
+                    self.stateless(&method, &claims, &claims.principal(), &client, minted)
+                }
                 Err(error) => self.failure(&method, &error, &client),
             };
             return RefreshFuture {

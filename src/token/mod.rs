@@ -415,6 +415,16 @@ impl TokenPair {
         json.extend_from_slice(b"}\n");
         bytes::Bytes::from(json)
     }
+
+    /// The refresh answer's body, `{"access_token":"…"}` and a newline (also the browser mode's
+    /// login answer, whose refresh token goes into a cookie).
+    pub(crate) fn access_json_line(access_token: &str) -> bytes::Bytes {
+        let mut json = Vec::with_capacity(20 + access_token.len());
+        json.extend_from_slice(b"{\"access_token\":");
+        crate::json::push_str(&mut json, access_token);
+        json.extend_from_slice(b"}\n");
+        bytes::Bytes::from(json)
+    }
 }
 
 impl fmt::Debug for TokenPair {
