@@ -1,11 +1,20 @@
 //! Real headless Chromium against the example server, driven over WebDriver (chromedriver, with
-//! the `fantoccini` client): the page the example serves at `/`, and a page on another origin that
-//! uses the API with Bearer tokens through CORS.
+//! the `fantoccini` client).
+//!
+//! - Browser mode (`CORE_API_AUTH_COOKIES`) through the page the example serves at `/`: login,
+//!   a protected call, the refresh token kept out of the page's reach, refresh through the
+//!   cookie with rotation (the spent token refused), forms posted from other origins refused,
+//!   logout clearing the cookies and reaching the other instance of a Redis fleet; and the
+//!   access-token cookie for top-level requests.
+//! - A page on another origin using the API with Bearer tokens through CORS, without cookies.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium` and `/usr/bin/chromedriver`;
 //! `TJL_CHROMIUM` and `TJL_CHROMEDRIVER` name others). Without them the browser tests pass with a
-//! message saying they skipped, unless `TJL_REQUIRE_BROWSER` is set (CI sets it): then they fail.
+//! message saying they skipped, unless `TJL_REQUIRE_BROWSER` is set and not empty (CI sets it):
+//! then they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The flow on Redis needs the `redis` feature; without it some helpers go unused.
+#![cfg_attr(not(feature = "redis"), allow(dead_code))]
 
 mod common;
 
@@ -50,16 +59,20 @@ fn browser_programs() -> Option<(PathBuf, PathBuf)> {
     };
     let chromium = program("TJL_CHROMIUM", "/usr/bin/chromium");
     let driver = program("TJL_CHROMEDRIVER", "/usr/bin/chromedriver");
-    if chromium.is_file() && driver.is_file() {
+    let missing: Vec<String> = [&chromium, &driver]
+        .into_iter()
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
         return Some((chromium, driver));
     }
     let missing = format!(
-        "{} or {} is missing (apt-get install chromium chromium-driver)",
-        chromium.display(),
-        driver.display()
+        "{} missing (apt-get install chromium chromium-driver)",
+        missing.join(" and ")
     );
     assert!(
-        std::env::var_os("TJL_REQUIRE_BROWSER").is_none(),
+        std::env::var_os("TJL_REQUIRE_BROWSER").is_none_or(|v| v.is_empty()),
         "TJL_REQUIRE_BROWSER is set but {missing}"
     );
     eprintln!("SKIPPED: the browser test needs Chromium: {missing}");
@@ -154,6 +167,8 @@ impl Browser {
         let capabilities = serde_json::json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": chromium, "args": args },
+            // A page that hangs fails the test in seconds, not in WebDriver's five minutes.
+            "timeouts": { "pageLoad": 20_000, "script": 10_000 },
         });
         let serde_json::Value::Object(capabilities) = capabilities else {
             unreachable!()
@@ -274,9 +289,10 @@ async fn spawn_example(vars: &[(&str, &str)]) -> SocketAddr {
 
 const CROSS_ORIGIN_HTML: &str = include_str!("browser_support/cross_origin.html");
 const CROSS_ORIGIN_JS: &str = include_str!("browser_support/cross_origin.js");
+const POST_FORM_HTML: &str = include_str!("browser_support/post_form.html");
 
 /// The test's own site, on another port than the example server: the page that uses the API
-/// through CORS.
+/// through CORS, and a form that posts anywhere.
 async fn spawn_other_site() -> SocketAddr {
     let file = |content_type: &'static str, body: &'static str| {
         get(move || async move {
@@ -295,6 +311,10 @@ async fn spawn_other_site() -> SocketAddr {
         .route(
             "/cross_origin.js",
             file("text/javascript; charset=utf-8", CROSS_ORIGIN_JS),
+        )
+        .route(
+            "/post_form.html",
+            file("text/html; charset=utf-8", POST_FORM_HTML),
         );
     spawn_router(app).await
 }
@@ -340,24 +360,21 @@ async fn a_page_on_another_origin_logs_in_with_bearer_tokens_through_cors() {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    let started = Instant::now();
     let site = spawn_other_site().await;
     // `localhost` and `127.0.0.1` are different sites: the page is cross-site to the API.
     let page_origin = format!("http://localhost:{}", site.port());
-    let api = spawn_example(&[
-        ("CORE_API_AUTH_SESSIONS", "memory"),
-        ("CORE_API_AUTH_CORS_ORIGINS", &page_origin),
-    ])
-    .await;
-    let api_origin = format!("http://127.0.0.1:{}", api.port());
-
-    browser
-        .goto(&format!("{page_origin}/cross_origin.html?api={api_origin}"))
-        .await;
-    browser.submit_login().await;
-    browser
-        .expect_status(
-            0,
+    let unlisted_origin = format!("http://127.0.0.1:{}", site.port());
+    let cors = ("CORE_API_AUTH_CORS_ORIGINS", page_origin.as_str());
+    let sessions = ("CORE_API_AUTH_SESSIONS", "memory");
+    // Core's JSON protocol: both tokens in the login's body; the page refreshes with its
+    // refresh token.
+    let core = spawn_example(&[sessions, cors]).await;
+    // Browser mode on the same API: the login's body carries the access token alone (the
+    // refresh token goes into a cookie, which a page that omits credentials never stores).
+    let browser_mode = spawn_example(&[sessions, cors, ("CORE_API_AUTH_COOKIES", "true")]).await;
+    let runs: [(SocketAddr, &[&str]); 2] = [
+        (
+            core,
             &[
                 "login 200",
                 "tokens access_token,refresh_token",
@@ -366,24 +383,377 @@ async fn a_page_on_another_origin_logs_in_with_bearer_tokens_through_cors() {
                 "refresh 200",
                 "process 200",
             ],
+        ),
+        (
+            browser_mode,
+            &[
+                "login 200",
+                "tokens access_token",
+                "process 200",
+                "processes []",
+            ],
+        ),
+    ];
+    for (api, expected) in runs {
+        let api_origin = format!("http://127.0.0.1:{}", api.port());
+        browser
+            .goto(&format!("{page_origin}/cross_origin.html?api={api_origin}"))
+            .await;
+        browser.submit_login().await;
+        browser.expect_status(0, expected).await;
+
+        // Without credentials the browser stored nothing for the API's origin: no cookie under
+        // `/` nor under `/api/logout` (a GET there is a harmless 404).
+        browser.goto(&format!("{api_origin}/api/logout")).await;
+        assert_eq!(browser.cookie_names().await, Vec::<String>::new());
+
+        // The same page from an origin the API does not list: the preflight does not allow it,
+        // and the page gets no answer.
+        browser
+            .goto(&format!(
+                "{unlisted_origin}/cross_origin.html?api={api_origin}"
+            ))
+            .await;
+        browser.submit_login().await;
+        browser
+            .expect_status(0, &["login failed: TypeError: Failed to fetch"])
+            .await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser mode: the page at `/` with the refresh token in an HttpOnly cookie
+
+/// Records every answer the page's `fetch` receives into `window.answers` (`[url, status, body]`)
+/// before the page sees it, as the browser's network panel would: the test reads the access
+/// tokens the page keeps in memory from there.
+const RECORD_ANSWERS: &str = r#"
+    const fetch = window.fetch;
+    window.answers = [];
+    window.fetch = async (...args) => {
+        const response = await fetch(...args);
+        window.answers.push([String(args[0]), response.status, await response.clone().text()]);
+        return response;
+    };
+"#;
+
+const CSRF_FAILED: &str =
+    "{\"code\":403,\"message\":\"Forbidden\",\"details\":[\"CSRF check failed\"]}\n";
+const REFRESH_COOKIE: &str = "__Secure-refresh_token";
+const CSRF_COOKIE: &str = "__Host-csrf_token";
+
+impl Browser {
+    /// The last answer the page received, as `(url, status, body)`.
+    async fn last_answer(&self) -> (String, u16, String) {
+        let v = self
+            .eval("return window.answers[window.answers.length - 1];")
+            .await;
+        (
+            v[0].as_str().unwrap().to_owned(),
+            u16::try_from(v[1].as_u64().unwrap()).unwrap(),
+            v[2].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// The access token of the last answer, which must be `{"access_token":"…"}\n` alone.
+    async fn last_access_token(&self) -> String {
+        let (url, status, body) = self.last_answer().await;
+        assert_eq!(status, 200, "{url}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let token = v["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(body, format!("{{\"access_token\":\"{token}\"}}\n"), "{url}");
+        token
+    }
+
+    /// The value of the cookie `name` the browser holds for the current page's URL.
+    async fn cookie(&self, name: &str) -> Option<String> {
+        self.client
+            .get_all_cookies()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.name() == name)
+            .map(|c| c.value().to_owned())
+    }
+
+    /// Every cookie the browser would send to the current page's URL, without its value:
+    /// `name path=… [httponly] [secure] samesite=…`, sorted.
+    async fn cookies_stored(&self) -> Vec<String> {
+        let mut cookies: Vec<String> = self
+            .client
+            .get_all_cookies()
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let mut text = format!("{} path={}", c.name(), c.path().unwrap_or_default());
+                if c.http_only() == Some(true) {
+                    text.push_str(" httponly");
+                }
+                if c.secure() == Some(true) {
+                    text.push_str(" secure");
+                }
+                if let Some(same_site) = c.same_site() {
+                    text.push_str(&format!(" samesite={same_site}"));
+                }
+                text
+            })
+            .collect();
+        cookies.sort();
+        cookies
+    }
+
+    /// The refresh token in the browser's cookie store: the cookie lives under
+    /// `/api/login/refresh` and `/api/logout`, so the browser goes to `GET /api/logout` (a 404
+    /// that changes nothing) to see it. Leaves the page.
+    async fn refresh_cookie(&self, api: SocketAddr) -> Option<String> {
+        self.goto(&format!("http://127.0.0.1:{}/api/logout", api.port()))
+            .await;
+        self.cookie(REFRESH_COOKIE).await
+    }
+
+    /// Opens the page at `/` and records its answers from then on.
+    async fn open_page(&self, api: SocketAddr) {
+        self.goto(&format!("http://127.0.0.1:{}/", api.port()))
+            .await;
+        self.eval(RECORD_ANSWERS).await;
+    }
+
+    /// The status and text of the document a navigation (a form's POST) ended on.
+    async fn document_answer(&self) -> (u64, String) {
+        let v = self
+            .eval(
+                "return [performance.getEntriesByType('navigation')[0].responseStatus, \
+                 document.body.innerText];",
+            )
+            .await;
+        (v[0].as_u64().unwrap(), v[1].as_str().unwrap().to_owned())
+    }
+
+    /// Submits the form of the test's site at `site_origin` that posts to `target` (a URL of
+    /// the API); gives the status and text of the answer the browser shows.
+    async fn post_form(&self, site_origin: &str, target: &str) -> (u64, String) {
+        self.goto(&format!("{site_origin}/post_form.html?action={target}"))
+            .await;
+        self.click("submit").await;
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        while self.client.current_url().await.unwrap().as_str() != target {
+            assert!(Instant::now() < deadline, "the form was not submitted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.document_answer().await
+    }
+}
+
+/// Polls until `addr` refuses `access` as revoked; gives how long that took.
+#[cfg(feature = "redis")]
+async fn refused_within(addr: SocketAddr, access: &str, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let reply = Req::get("/api/v3/process").bearer(access).send(addr).await;
+        if reply.status == 401 {
+            reply.assert_invalid_token("token revoked");
+            return start.elapsed();
+        }
+        assert_eq!(reply.status, 200);
+        assert!(start.elapsed() < within, "still accepted after {within:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(feature = "redis")]
+#[path = "redis_support/mod.rs"]
+mod redis_support;
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_logs_in_refreshes_through_the_cookie_and_logs_out() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let started = Instant::now();
+    let site = spawn_other_site().await;
+    let prefix = redis_support::unique_prefix();
+    let vars = [
+        ("CORE_API_AUTH_SESSIONS", redis_support::SHARED),
+        ("CORE_API_AUTH_REDIS_PREFIX", prefix.as_str()),
+        ("CORE_API_AUTH_REFRESH_ROTATION", "true"),
+        ("CORE_API_AUTH_COOKIES", "true"),
+    ];
+    // Two instances of one fleet on Redis: the browser uses the first.
+    let api = spawn_example(&vars).await;
+    let other = spawn_example(&vars).await;
+
+    // Log in: the access token in the answer, the refresh token in an HttpOnly cookie.
+    browser.open_page(api).await;
+    assert_eq!(browser.eval("return document.cookie;").await, "");
+    browser.submit_login().await;
+    let mut seen = browser.expect_status(0, &["login 200"]).await;
+    let first_access = browser.last_access_token().await;
+    browser.click("process").await;
+    browser.expect_status(seen, &["process 200"]).await;
+    // The script sees the CSRF cookie and nothing else; under `/` the browser holds nothing
+    // else either (the refresh cookie is scoped to the refresh and logout paths).
+    let script_cookies = browser.eval("return document.cookie;").await;
+    let csrf = browser.cookie(CSRF_COOKIE).await.expect("CSRF cookie");
+    assert_eq!(script_cookies, format!("{CSRF_COOKIE}={csrf}"));
+    assert_eq!(browser.cookie_names().await, [CSRF_COOKIE]);
+    let first_refresh = browser.refresh_cookie(api).await.expect("refresh cookie");
+    assert!(!script_cookies.as_str().unwrap().contains(&first_refresh));
+    assert_eq!(
+        browser.cookies_stored().await,
+        [
+            "__Host-csrf_token path=/ secure samesite=Strict",
+            "__Secure-refresh_token path=/api/logout httponly secure samesite=Strict",
+        ]
+    );
+
+    // A reloaded page has no token in memory: it resumes through the refresh cookie, which
+    // rotates. The spent refresh token, presented again (as a thief who copied the cookies
+    // would), is refused and ends the session: its access token is revoked, and the page's
+    // next resume is refused and clears the cookies.
+    browser.open_page(api).await;
+    browser.expect_status(0, &["resume 200"]).await;
+    let second_refresh = browser.refresh_cookie(api).await.expect("refresh cookie");
+    assert_ne!(second_refresh, first_refresh);
+    // Sent as a browser without Fetch Metadata would: both cookies and the CSRF header.
+    let replay = Req::get("/api/login/refresh")
+        .header(
+            "Cookie",
+            format!("{REFRESH_COOKIE}={first_refresh}; {CSRF_COOKIE}={csrf}"),
+        )
+        .header("X-CSRF-Token", &csrf)
+        .send(api)
         .await;
+    replay.assert_unauthorized(true);
+    refused_within(api, &first_access, Duration::from_secs(1)).await;
+    browser.open_page(api).await;
+    browser.expect_status(0, &["resume 401"]).await;
+    assert_eq!(browser.eval("return document.cookie;").await, "");
+    assert_eq!(browser.refresh_cookie(api).await, None);
 
-    // Without credentials the browser stored nothing for the API's origin: no cookie under `/`
-    // nor under `/api/logout` (a GET there is a harmless 404).
-    browser.goto(&format!("{api_origin}/api/logout")).await;
-    assert_eq!(browser.cookie_names().await, Vec::<String>::new());
+    // A new session.
+    browser.open_page(api).await;
+    browser.submit_login().await;
+    browser.expect_status(0, &["login 200"]).await;
 
-    // The same page from an origin the API does not list: the browser refuses it the answer.
-    browser
-        .goto(&format!(
-            "http://127.0.0.1:{}/cross_origin.html?api={api_origin}",
-            site.port()
+    // A form on another origin posts to the logout. Same site (127.0.0.1, another port): the
+    // browser sends the cookies (SameSite=Strict allows it) and the CSRF check refuses
+    // (`Sec-Fetch-Site: same-site` from an origin not allowed). Another site (localhost): the
+    // browser sends no cookie at all, so the logout has no token to end (with the cookie the
+    // CSRF check would have answered 403).
+    let logout_url = format!("http://127.0.0.1:{}/api/logout", api.port());
+    let same_site = format!("http://127.0.0.1:{}", site.port());
+    // Cookies ignore ports: the page of the same host reads the CSRF cookie. The double submit
+    // alone would not stop it; the Fetch Metadata check does.
+    browser.goto(&format!("{same_site}/post_form.html")).await;
+    let csrf = browser.cookie(CSRF_COOKIE).await.expect("CSRF cookie");
+    assert_eq!(
+        browser.eval("return document.cookie;").await,
+        format!("{CSRF_COOKIE}={csrf}")
+    );
+    let (status, text) = browser.post_form(&same_site, &logout_url).await;
+    assert_eq!((status, text.as_str()), (403, CSRF_FAILED));
+    let cross_site = format!("http://localhost:{}", site.port());
+    let (status, text) = browser.post_form(&cross_site, &logout_url).await;
+    assert_eq!((status, text.as_str()), (401, INVALID_TOKEN));
+    // The session is alive: the page resumes it, and refreshes.
+    browser.open_page(api).await;
+    seen = browser.expect_status(0, &["resume 200"]).await;
+    browser.click("refresh").await;
+    seen = browser.expect_status(seen, &["refresh 200"]).await;
+    let access = browser.last_access_token().await;
+    browser.click("process").await;
+    seen = browser.expect_status(seen, &["process 200"]).await;
+    // The other instance of the fleet accepts the access token.
+    let reply = Req::get("/api/v3/process")
+        .bearer(&access)
+        .send(other)
+        .await;
+    assert_eq!((reply.status, reply.text()), (200, "[]\n"));
+
+    // Log out: the other instance refuses the access token within a second, the browser holds
+    // no cookie any more, and the page's next call has no token.
+    browser.click("logout").await;
+    seen = browser.expect_status(seen, &["logout 204"]).await;
+    let took = refused_within(other, &access, Duration::from_secs(1)).await;
+    browser.click("process").await;
+    browser.expect_status(seen, &["process 401"]).await;
+    // The token the page dropped, presented from the page, is refused as revoked.
+    let revoked = browser
+        .eval(&format!(
+            "return fetch('/api/v3/process', {{ headers: {{ Authorization: 'Bearer {access}' }} }})
+                .then(r => r.text().then(t => [r.status, r.headers.get('WWW-Authenticate'), t]));"
         ))
         .await;
+    assert_eq!(
+        revoked,
+        serde_json::json!([
+            401,
+            "Bearer error=\"invalid_token\", error_description=\"token revoked\"",
+            INVALID_TOKEN
+        ])
+    );
+    assert_eq!(browser.eval("return document.cookie;").await, "");
+    assert_eq!(browser.cookie_names().await, Vec::<String>::new());
+    assert_eq!(browser.refresh_cookie(api).await, None);
+    println!(
+        "browser mode: the other instance refused the logged-out token after {took:?}; \
+         test {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_access_cookie_top_level_requests_are_authenticated_and_unsafe_ones_checked() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let site = spawn_other_site().await;
+    let api = spawn_example(&[
+        ("CORE_API_AUTH_SESSIONS", "memory"),
+        ("CORE_API_AUTH_COOKIES", "access"),
+    ])
+    .await;
+    let api_origin = format!("http://127.0.0.1:{}", api.port());
+    let process_url = format!("{api_origin}/api/v3/process");
+
+    browser.open_page(api).await;
     browser.submit_login().await;
-    browser
-        .expect_status(0, &["login failed: TypeError: Failed to fetch"])
-        .await;
-    println!("cross-origin page: {:?}", started.elapsed());
+    browser.expect_status(0, &["login 200"]).await;
+    // Both cookies under `/`; the script sees the CSRF cookie only.
+    let csrf = browser.cookie(CSRF_COOKIE).await.expect("CSRF cookie");
+    assert_eq!(
+        browser.eval("return document.cookie;").await,
+        format!("{CSRF_COOKIE}={csrf}")
+    );
+    assert_eq!(
+        browser.cookies_stored().await,
+        [
+            "__Host-access_token path=/ httponly secure samesite=Strict",
+            "__Host-csrf_token path=/ secure samesite=Strict",
+        ]
+    );
+    // A link followed (a top-level GET, no Authorization header): the access cookie
+    // authenticates it.
+    browser.goto(&process_url).await;
+    assert_eq!(browser.document_answer().await, (200, "[]\n".to_owned()));
+    // An unsafe method from a same-site page with the access cookie: the CSRF check refuses it
+    // before the route is looked at.
+    let same_site = format!("http://127.0.0.1:{}", site.port());
+    let (status, text) = browser.post_form(&same_site, &process_url).await;
+    assert_eq!((status, text.as_str()), (403, CSRF_FAILED));
+
+    // Back on the page (which resumes the session), log out: the access cookie is cleared
+    // with the others.
+    browser.open_page(api).await;
+    let seen = browser.expect_status(0, &["resume 200"]).await;
+    browser.click("logout").await;
+    browser.expect_status(seen, &["logout 204"]).await;
+    assert_eq!(browser.cookies_stored().await, Vec::<String>::new());
+    browser.goto(&process_url).await;
+    assert_eq!(
+        browser.document_answer().await,
+        (401, INVALID_TOKEN.to_owned())
+    );
 }
