@@ -71,6 +71,9 @@ use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
 use tower_jwt_login::session::Sessions;
 
+#[path = "core_server/page.rs"]
+mod page;
+
 type BoxError = Box<dyn std::error::Error>;
 
 /// The whole app for an auth configuration: what `main` serves, and what the tests drive.
@@ -91,6 +94,8 @@ pub fn app_with_auth0<A: Auth0Provider>(
 /// The app's own routes: what Core serves besides the login.
 fn routes() -> Router {
     Router::new()
+        .route("/", get(page::index))
+        .route("/app.js", get(page::app_js))
         .route("/api/v3/process", get(process_list))
         .route("/ping", get(|| async { "pong" }))
         .fallback(not_found)
