@@ -369,8 +369,10 @@ async fn a_page_on_another_origin_logs_in_with_bearer_tokens_through_cors() {
     // Core's JSON protocol: both tokens in the login's body; the page refreshes with its
     // refresh token.
     let core = spawn_example(&[sessions, cors]).await;
-    // Browser mode on the same API: the login's body carries the access token alone (the
-    // refresh token goes into a cookie, which a page that omits credentials never stores).
+    // Browser mode on the same API: a listed origin is one that uses the cookies, so the
+    // login's body carries the access token alone (the refresh token goes into a cookie, which
+    // a page that omits credentials never stores). An API client without Fetch Metadata would
+    // get both tokens (tests/kit.rs).
     let browser_mode = spawn_example(&[sessions, cors, ("CORE_API_AUTH_COOKIES", "true")]).await;
     let runs: [(SocketAddr, &[&str]); 2] = [
         (

@@ -71,6 +71,16 @@ async fn login(addr: SocketAddr, user: &str, password: &str) -> Reply {
     Req::post("/api/login").json(body).send(addr).await
 }
 
+/// A login from a browser page of the same origin (it sends Fetch Metadata).
+async fn browser_login(addr: SocketAddr, user: &str, password: &str) -> Reply {
+    let body = serde_json::json!({ "username": user, "password": password }).to_string();
+    Req::post("/api/login")
+        .header("sec-fetch-site", "same-origin")
+        .json(body)
+        .send(addr)
+        .await
+}
+
 fn tokens(reply: &Reply) -> (String, String) {
     assert_eq!(reply.status, 200, "{}", reply.text());
     let v = reply.json();
@@ -357,7 +367,7 @@ async fn browser_app(browser: Browser) -> (SocketAddr, Jwt) {
 #[tokio::test]
 async fn browser_mode_keeps_the_refresh_token_in_an_http_only_cookie() {
     let (addr, jwt) = browser_app(Browser::new()).await;
-    let reply = login(addr, "bob", "bob-pw").await;
+    let reply = browser_login(addr, "bob", "bob-pw").await;
     assert_eq!(reply.status, 200);
     let body = reply.json();
     assert_eq!(
@@ -457,7 +467,7 @@ async fn browser_mode_keeps_the_refresh_token_in_an_http_only_cookie() {
 
     // API clients are unchanged: a Bearer login body still carries no refresh token in this
     // mode, but a Bearer refresh with a refresh token answers the JSON pair.
-    let reply = login(addr, "bob", "bob-pw").await;
+    let reply = browser_login(addr, "bob", "bob-pw").await;
     let refresh = cookie_value(&set_cookies(&reply), "__Secure-refresh_token").to_owned();
     let reply = Req::get("/api/login/refresh")
         .bearer(&refresh)
@@ -472,7 +482,7 @@ async fn browser_mode_keeps_the_refresh_token_in_an_http_only_cookie() {
 #[tokio::test]
 async fn browser_logout_through_the_cookie_clears_every_cookie() {
     let (addr, _jwt) = browser_app(Browser::new()).await;
-    let reply = login(addr, "bob", "bob-pw").await;
+    let reply = browser_login(addr, "bob", "bob-pw").await;
     let access = reply.json()["access_token"].as_str().unwrap().to_owned();
     let cookies = set_cookies(&reply);
     let jar = format!(
@@ -522,7 +532,7 @@ async fn browser_logout_through_the_cookie_clears_every_cookie() {
 #[tokio::test]
 async fn the_access_cookie_authenticates_and_unsafe_methods_need_the_csrf_check() {
     let (addr, _jwt) = browser_app(Browser::new().access_cookie(true)).await;
-    let reply = login(addr, "bob", "bob-pw").await;
+    let reply = browser_login(addr, "bob", "bob-pw").await;
     let cookies = set_cookies(&reply);
     assert_eq!(cookies.len(), 4);
     let access = cookie_value(&cookies, "__Host-access_token");

@@ -394,7 +394,9 @@ where
         }
     }
     let csrf = cookies::cookie(req.headers(), CSRF_COOKIE).map(str::to_owned);
-    if own == Own::Login || by_cookie {
+    // A login gets cookies only from a page that can use them; every other client, Core's JSON.
+    let cookie_login = own == Own::Login && browser.browser.uses_cookies(req.headers());
+    if cookie_login || by_cookie {
         req.extensions_mut().insert(WantMinted);
     }
     let future = endpoint.call(own_request(req));
