@@ -114,14 +114,30 @@ pub use token::{
     KeyProblem, Principal, SigningKey, TokenPair, TokenUse, VerificationKey,
 };
 
-/// The README's Rust snippets, run as doctests. They use axum, tonic and Auth0 together, so they
-/// run with every feature (`cargo test --all-features`, as CI does); plain `cargo test` skips them.
-#[cfg(all(doctest, feature = "axum", feature = "tonic", feature = "auth0"))]
+/// The README's quick start, run as a doctest: an axum app with sessions in Redis, served on
+/// loopback and called over HTTP. It needs the `axum` and `redis` features and Redis on
+/// 127.0.0.1:6379 (`cargo test --all-features`, as CI runs it); plain `cargo test` skips it.
+#[cfg(all(doctest, feature = "axum", feature = "redis"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-/// docs/authorization.md (the README's "Authorization" section), run as doctests with the
-/// `axum` and `tonic` features.
+/// docs/integrations.md (axum by hand, CORS by hand, tonic), run as doctests with the `axum` and
+/// `tonic` features.
+#[cfg(all(doctest, feature = "axum", feature = "tonic"))]
+#[doc = include_str!("../docs/integrations.md")]
+struct IntegrationsDocDoctests;
+
+/// docs/auth0.md, run as doctests with the `auth0` feature.
+#[cfg(all(doctest, feature = "auth0"))]
+#[doc = include_str!("../docs/auth0.md")]
+struct Auth0DocDoctests;
+
+/// docs/operations.md (the metrics export), run as doctests with the `axum` feature.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../docs/operations.md")]
+struct OperationsDocDoctests;
+
+/// docs/authorization.md, run as doctests with the `axum` and `tonic` features.
 #[cfg(all(doctest, feature = "axum", feature = "tonic"))]
 #[doc = include_str!("../docs/authorization.md")]
 struct AuthorizationDocDoctests;
@@ -132,7 +148,7 @@ struct AuthorizationDocDoctests;
 #[doc = include_str!("../docs/browser.md")]
 struct AssemblyDocDoctests;
 
-/// docs/client.md (the README's "Client" section), run as doctests with the `client` feature.
+/// docs/client.md, run as doctests with the `client` feature.
 #[cfg(all(doctest, feature = "client"))]
 #[doc = include_str!("../docs/client.md")]
 struct ClientDocDoctests;
