@@ -45,6 +45,9 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::client_addr::{ClientAddrResolver, ClientIpHeader, TrustedProxies};
+use crate::factor::{
+    FactorKey, FactorKeyError, MemoryFactorStore, SecondFactor, SecondFactorSetupError,
+};
 use crate::session::{MemorySessionStore, Sessions};
 use crate::store::PlaintextUser;
 use crate::throttle::{LoginThrottle, ThrottleConfig};
@@ -104,6 +107,12 @@ pub struct CoreAuthConfig {
     pub redis_prefix: String,
     /// `CORE_API_AUTH_REDIS_TIMEOUT`: seconds any Redis call may take (default 1).
     pub redis_timeout: Duration,
+    /// `CORE_API_AUTH_TOTP`: the second factor (TOTP) for the configured user (the crate's;
+    /// default false). Needs `CORE_API_AUTH_TOTP_KEY`; see [`second_factor`](Self::second_factor).
+    pub totp: bool,
+    /// `CORE_API_AUTH_TOTP_KEY`: the key that seals TOTP secrets at rest, 32 bytes as base64 or
+    /// hex.
+    totp_key: Zeroizing<String>,
 }
 
 /// Where [sessions](crate::session) live (`CORE_API_AUTH_SESSIONS`).
@@ -154,6 +163,8 @@ impl Default for CoreAuthConfig {
             redis_timeout: Duration::from_secs(1),
             client_ip_header: ClientIpHeader::default(),
             jwt_keys: JwtKeySettings::default(),
+            totp: false,
+            totp_key: Zeroizing::new(String::new()),
         }
     }
 }
@@ -203,6 +214,10 @@ pub enum ConfigError {
         /// The value.
         value: String,
     },
+    /// `CORE_API_AUTH_TOTP` is true (with auth enabled) but `CORE_API_AUTH_TOTP_KEY` is empty.
+    MissingTotpKey,
+    /// `CORE_API_AUTH_TOTP_KEY` is not 32 bytes in base64 or hex.
+    InvalidTotpKey,
 }
 
 impl fmt::Display for ConfigError {
@@ -241,6 +256,15 @@ impl fmt::Display for ConfigError {
                     "{var} must be comma-separated networks like 10.0.0.0/8, fd00::/8"
                 )
             }
+            ConfigError::MissingTotpKey => f.write_str(
+                "CORE_API_AUTH_TOTP is true but CORE_API_AUTH_TOTP_KEY is empty: give the key \
+                 that seals the TOTP secrets, 32 random bytes as base64 or hex (openssl rand \
+                 -base64 32), the same on every instance",
+            ),
+            ConfigError::InvalidTotpKey => f.write_str(
+                "CORE_API_AUTH_TOTP_KEY must be 32 bytes written as base64 or as 64 hex digits \
+                 (openssl rand -base64 32)",
+            ),
             ConfigError::ZeroFailureWindow => f.write_str(
                 "CORE_API_AUTH_LOGIN_FAILURE_WINDOW is 0, which would count no failed login and so \
                  turn the login throttle off: set a positive number of seconds (default 900), or \
@@ -351,14 +375,29 @@ impl CoreAuthConfig {
                 value: v.clone(),
             })?;
         }
+        if let Some(v) = lookup("CORE_API_AUTH_TOTP") {
+            self.totp = parse_bool(&v).ok_or(ConfigError::InvalidBool {
+                var: "CORE_API_AUTH_TOTP",
+            })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_TOTP_KEY") {
+            self.totp_key = Zeroizing::new(v);
+        }
         self.jwt_keys = self.jwt_keys.with_lookup(&lookup)?;
         self.validate()?;
         Ok(self)
     }
 
-    /// Refuses auth enabled without a username or password, a zero failure window, and refresh
-    /// rotation without sessions.
+    /// Refuses auth enabled without a username or password, a zero failure window, refresh
+    /// rotation without sessions, and the second factor without a well-formed key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.enable && self.totp {
+            match FactorKey::parse(&self.totp_key) {
+                Ok(_) => {}
+                Err(FactorKeyError::Missing) => return Err(ConfigError::MissingTotpKey),
+                Err(_) => return Err(ConfigError::InvalidTotpKey),
+            }
+        }
         if self.enable && (self.username.is_empty() || self.password.is_empty()) {
             return Err(ConfigError::MissingCredentials);
         }
@@ -393,6 +432,80 @@ impl CoreAuthConfig {
     pub fn jwt_secret(mut self, secret: impl Into<String>) -> Self {
         self.jwt_secret = Zeroizing::new(secret.into());
         self
+    }
+
+    /// Turns the second factor on or off (`CORE_API_AUTH_TOTP`).
+    pub fn totp(mut self, on: bool) -> Self {
+        self.totp = on;
+        self
+    }
+
+    /// Sets the key that seals TOTP secrets (`CORE_API_AUTH_TOTP_KEY`).
+    pub fn totp_key(mut self, key: impl Into<String>) -> Self {
+        self.totp_key = Zeroizing::new(key.into());
+        self
+    }
+
+    /// The second factor of these settings (`CORE_API_AUTH_TOTP`), for the configured user:
+    /// `None` when it is off (or auth is). Its store is the session store's Redis (under the
+    /// same prefix) when `CORE_API_AUTH_SESSIONS` names one, so a fleet shares enrolments, else
+    /// [`MemoryFactorStore`] (one process: enrolments end with it). Remembered devices are
+    /// bound to the configured password: changing `CORE_API_AUTH_PASSWORD` forgets them all.
+    /// A missing or malformed `CORE_API_AUTH_TOTP_KEY`, or one that does not open the stored
+    /// secrets, is an error.
+    ///
+    /// ```
+    /// use tower_jwt_login::config::CoreAuthConfig;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let config = CoreAuthConfig::default()
+    ///     .with_lookup(|k| match k {
+    ///         "CORE_API_AUTH_ENABLE" => Some("true".into()),
+    ///         "CORE_API_AUTH_USERNAME" => Some("admin".into()),
+    ///         "CORE_API_AUTH_PASSWORD" => Some("datarhei".into()),
+    ///         "CORE_API_AUTH_TOTP" => Some("true".into()),
+    ///         "CORE_API_AUTH_TOTP_KEY" => Some("q0JqGqV9o5sU1Vd8m3uQ6x1Zb7cY2eT4rN8wP0aL5kM=".into()),
+    ///         _ => None,
+    ///     })
+    ///     .unwrap();
+    /// let factor = config.second_factor().await.unwrap().expect("TOTP is on");
+    /// assert!(!factor.is_enabled("admin").await.unwrap());
+    /// # });
+    /// ```
+    pub async fn second_factor(&self) -> Result<Option<SecondFactor>, SecondFactorSetupError> {
+        use sha2::Digest;
+        if !(self.enable && self.totp) {
+            return Ok(None);
+        }
+        let key = FactorKey::parse(&self.totp_key).map_err(SecondFactorSetupError::Key)?;
+        let mut epoch = sha2::Sha256::new();
+        epoch.update(b"tower-jwt-login credential epoch\0");
+        epoch.update(self.username.as_bytes());
+        epoch.update([0]);
+        epoch.update(self.password.as_bytes());
+        let epoch = epoch.finalize();
+        match &self.sessions {
+            #[cfg(feature = "redis")]
+            SessionBackend::Redis(url) => {
+                let redis = crate::redis::RedisConnection::connect(url, self.redis_options())
+                    .await
+                    .map_err(|e| {
+                        SecondFactorSetupError::Store(
+                            crate::factor::FactorStoreError::Unavailable(e.to_string()),
+                        )
+                    })?;
+                SecondFactor::builder(crate::factor::RedisFactorStore::new(redis), key)
+                    .credential_epoch(epoch)
+                    .build()
+                    .await
+                    .map(Some)
+            }
+            _ => SecondFactor::builder(MemoryFactorStore::new(), key)
+                .credential_epoch(epoch)
+                .build()
+                .await
+                .map(Some),
+        }
     }
 
     /// The configured password.
@@ -490,6 +603,8 @@ impl fmt::Debug for CoreAuthConfig {
             .field("redis_timeout", &self.redis_timeout)
             .field("client_ip_header", &self.client_ip_header)
             .field("jwt_keys", &self.jwt_keys)
+            .field("totp", &self.totp)
+            .field("totp_key", &"<redacted>")
             .finish()
     }
 }

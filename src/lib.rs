@@ -97,6 +97,7 @@ pub mod client_addr;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod factor;
 mod json;
 pub mod jwks;
 pub mod login;
