@@ -490,9 +490,9 @@ impl CoreAuthConfig {
                 let redis = crate::redis::RedisConnection::connect(url, self.redis_options())
                     .await
                     .map_err(|e| {
-                        SecondFactorSetupError::Store(
-                            crate::factor::FactorStoreError::Unavailable(e.to_string()),
-                        )
+                        SecondFactorSetupError::Store(crate::factor::FactorStoreError::Unavailable(
+                            e.to_string(),
+                        ))
                     })?;
                 SecondFactor::builder(crate::factor::RedisFactorStore::new(redis), key)
                     .credential_epoch(epoch)

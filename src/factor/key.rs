@@ -97,19 +97,18 @@ impl FactorKey {
         if text.is_empty() {
             return Err(FactorKeyError::Missing);
         }
-        let decoded: Option<Zeroizing<Vec<u8>>> = if text.len() == 64
-            && text.bytes().all(|b| b.is_ascii_hexdigit())
-        {
-            data_encoding::HEXLOWER_PERMISSIVE
-                .decode(text.as_bytes())
-                .ok()
-                .map(Zeroizing::new)
-        } else {
-            [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
-                .iter()
-                .find_map(|engine| engine.decode(text).ok())
-                .map(Zeroizing::new)
-        };
+        let decoded: Option<Zeroizing<Vec<u8>>> =
+            if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                data_encoding::HEXLOWER_PERMISSIVE
+                    .decode(text.as_bytes())
+                    .ok()
+                    .map(Zeroizing::new)
+            } else {
+                [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+                    .iter()
+                    .find_map(|engine| engine.decode(text).ok())
+                    .map(Zeroizing::new)
+            };
         let bytes: [u8; 32] = decoded
             .as_deref()
             .and_then(|d| <[u8; 32]>::try_from(d.as_slice()).ok())
@@ -229,9 +228,16 @@ mod tests {
         let sealed = key.seal("alice", b"secret bytes");
         assert_eq!(sealed.len(), 1 + 24 + 12 + 16);
         assert!(!sealed.windows(12).any(|w| w == b"secret bytes"));
-        assert_eq!(key.open("alice", &sealed).unwrap().as_slice(), b"secret bytes");
+        assert_eq!(
+            key.open("alice", &sealed).unwrap().as_slice(),
+            b"secret bytes"
+        );
         assert!(key.open("bob", &sealed).is_none());
-        assert!(FactorKey::from_bytes([8; 32]).open("alice", &sealed).is_none());
+        assert!(
+            FactorKey::from_bytes([8; 32])
+                .open("alice", &sealed)
+                .is_none()
+        );
         let mut altered = sealed.clone();
         *altered.last_mut().unwrap() ^= 1;
         assert!(key.open("alice", &altered).is_none());
@@ -255,11 +261,21 @@ mod tests {
         let hex = "00".repeat(31) + "ff";
         let b64 = STANDARD.encode([0u8; 32]);
         let b64url = URL_SAFE_NO_PAD.encode([0xfb; 32]);
-        for text in [hex.as_str(), &hex.to_uppercase(), &b64, &b64url, &format!(" {b64}\n")] {
+        for text in [
+            hex.as_str(),
+            &hex.to_uppercase(),
+            &b64,
+            &b64url,
+            &format!(" {b64}\n"),
+        ] {
             assert!(FactorKey::parse(text).is_ok(), "{text:?}");
         }
         assert_eq!(FactorKey::parse("  ").unwrap_err(), FactorKeyError::Missing);
-        for text in ["00".repeat(31).as_str(), &STANDARD.encode([0u8; 31]), "not a key!"] {
+        for text in [
+            "00".repeat(31).as_str(),
+            &STANDARD.encode([0u8; 31]),
+            "not a key!",
+        ] {
             assert_eq!(
                 FactorKey::parse(text).unwrap_err(),
                 FactorKeyError::Malformed,
@@ -281,6 +297,9 @@ mod tests {
         assert_ne!(h, key.device_hash("bob", b"e1", "token"));
         assert_ne!(h, key.device_hash("alice", b"e2", "token"));
         assert_ne!(h, key.device_hash("alice", b"", "e1token"));
-        assert_ne!(key.recovery_hash("alice", "x"), key.recovery_hash("bob", "x"));
+        assert_ne!(
+            key.recovery_hash("alice", "x"),
+            key.recovery_hash("bob", "x")
+        );
     }
 }

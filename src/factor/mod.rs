@@ -318,12 +318,10 @@ impl FactorError {
         use http::StatusCode;
         match self {
             FactorError::CodeRequired | FactorError::InvalidCode => StatusCode::BAD_REQUEST,
-            FactorError::NotEnabled
-            | FactorError::AlreadyEnabled
-            | FactorError::NoPendingSetup => StatusCode::CONFLICT,
-            FactorError::Store(FactorStoreError::Unavailable(_)) => {
-                StatusCode::SERVICE_UNAVAILABLE
+            FactorError::NotEnabled | FactorError::AlreadyEnabled | FactorError::NoPendingSetup => {
+                StatusCode::CONFLICT
             }
+            FactorError::Store(FactorStoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             FactorError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -485,9 +483,8 @@ impl SecondFactor {
         let Some((pending, _)) = record.pending.filter(|(_, until)| now < *until) else {
             return Err(FactorError::NoPendingSetup);
         };
-        let digits = parse_required(code).and_then(|c| {
-            totp::parse_code(c).ok_or(FactorError::InvalidCode)
-        })?;
+        let digits = parse_required(code)
+            .and_then(|c| totp::parse_code(c).ok_or(FactorError::InvalidCode))?;
         let secret = self.open(subject, &pending)?;
         let Some(step) = totp::matching_step(&secret, &digits, now) else {
             return Err(FactorError::InvalidCode);
@@ -623,8 +620,15 @@ impl SecondFactor {
             });
         };
         let now = self.now();
-        if let Some(token) = input.device_token.as_deref().filter(|t| trust::plausible(t)) {
-            let hash = self.inner.key.device_hash(subject, &self.inner.epoch, token);
+        if let Some(token) = input
+            .device_token
+            .as_deref()
+            .filter(|t| trust::plausible(t))
+        {
+            let hash = self
+                .inner
+                .key
+                .device_hash(subject, &self.inner.epoch, token);
             if self
                 .store()
                 .is_trusted(subject, &hash, now)
@@ -651,7 +655,10 @@ impl SecondFactor {
             None => None,
             Some(remember) => {
                 let token = trust::new_token();
-                let hash = self.inner.key.device_hash(subject, &self.inner.epoch, &token);
+                let hash = self
+                    .inner
+                    .key
+                    .device_hash(subject, &self.inner.epoch, &token);
                 self.store()
                     .trust_device(subject, &hash, now.saturating_add(remember.seconds()), now)
                     .await

@@ -75,11 +75,25 @@ mod tests {
     #[test]
     fn normalizing_forgives_case_grouping_and_look_alikes() {
         let canonical = normalize("ab12-cd34-ef56-gh78").unwrap();
-        for variant in ["AB12-CD34-EF56-GH78", "ab12cd34ef56gh78", " ab12 cd34 ef56 gh78 "] {
+        for variant in [
+            "AB12-CD34-EF56-GH78",
+            "ab12cd34ef56gh78",
+            " ab12 cd34 ef56 gh78 ",
+        ] {
             assert_eq!(normalize(variant).unwrap(), canonical, "{variant:?}");
         }
-        assert_eq!(normalize("oiL0-0000-0000-0000").unwrap().as_str(), "0110000000000000");
-        for bad in ["", "123456", "ab12-cd34-ef56-gh7", "ab12-cd34-ef56-gh789", "ab12-cd34-ef56-gh7u", "ab12-cd34-ef56-gh7!"] {
+        assert_eq!(
+            normalize("oiL0-0000-0000-0000").unwrap().as_str(),
+            "0110000000000000"
+        );
+        for bad in [
+            "",
+            "123456",
+            "ab12-cd34-ef56-gh7",
+            "ab12-cd34-ef56-gh789",
+            "ab12-cd34-ef56-gh7u",
+            "ab12-cd34-ef56-gh7!",
+        ] {
             assert!(normalize(bad).is_none(), "{bad:?}");
         }
     }

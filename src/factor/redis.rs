@@ -172,7 +172,9 @@ impl SecondFactorStore for RedisFactorStore {
         expires_at: u64,
     ) -> Result<(), FactorStoreError> {
         let mut call = self.setup.prepare_invoke();
-        call.key(self.key("user", subject)).arg(sealed).arg(expires_at);
+        call.key(self.key("user", subject))
+            .arg(sealed)
+            .arg(expires_at);
         self.run(|mut con| async move { call.invoke_async::<()>(&mut con).await })
             .await
     }
@@ -280,9 +282,9 @@ impl SecondFactorStore for RedisFactorStore {
 
     async fn forget_devices(&self, subject: &str) -> Result<(), FactorStoreError> {
         let key = self.key("devices", subject);
-        self.run(|mut con| async move {
-            redis::cmd("DEL").arg(key).query_async::<()>(&mut con).await
-        })
+        self.run(
+            |mut con| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut con).await },
+        )
         .await
     }
 

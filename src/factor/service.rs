@@ -175,7 +175,10 @@ impl TotpService {
         let code = code.as_ref().map_or("", |c| c.as_str());
         let factor = &self.factor;
         let outcome = match action {
-            Action::Status => factor.status(&subject).await.map(|s| json_response(&method, &s)),
+            Action::Status => factor
+                .status(&subject)
+                .await
+                .map(|s| json_response(&method, &s)),
             Action::Setup => factor
                 .setup(&subject)
                 .await

@@ -80,8 +80,10 @@ impl fmt::Debug for FactorRecord {
 /// ```
 pub trait SecondFactorStore: Send + Sync + 'static {
     /// The user's record (an empty one for a user the store does not know).
-    fn load(&self, subject: &str)
-    -> impl Future<Output = Result<FactorRecord, FactorStoreError>> + Send;
+    fn load(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<FactorRecord, FactorStoreError>> + Send;
 
     /// Keeps `sealed` as the user's pending secret until `expires_at` (Unix seconds), replacing
     /// any pending one. A user with no confirmed secret is forgotten at `expires_at`.
@@ -326,6 +328,86 @@ impl SecondFactorStore for MemoryFactorStore {
     }
 }
 
+/// A shared store is a store: several [`SecondFactor`](super::SecondFactor) handles (or an
+/// admin tool next to the services) can use one `Arc`.
+impl<S: SecondFactorStore> SecondFactorStore for std::sync::Arc<S> {
+    fn load(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<FactorRecord, FactorStoreError>> + Send {
+        (**self).load(subject)
+    }
+    fn begin_setup(
+        &self,
+        subject: &str,
+        sealed: &[u8],
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), FactorStoreError>> + Send {
+        (**self).begin_setup(subject, sealed, expires_at)
+    }
+    fn activate(
+        &self,
+        subject: &str,
+        sealed: &[u8],
+        recovery_hashes: &[String],
+    ) -> impl Future<Output = Result<bool, FactorStoreError>> + Send {
+        (**self).activate(subject, sealed, recovery_hashes)
+    }
+    fn replace_recovery(
+        &self,
+        subject: &str,
+        recovery_hashes: &[String],
+    ) -> impl Future<Output = Result<bool, FactorStoreError>> + Send {
+        (**self).replace_recovery(subject, recovery_hashes)
+    }
+    fn use_recovery(
+        &self,
+        subject: &str,
+        hash: &str,
+    ) -> impl Future<Output = Result<bool, FactorStoreError>> + Send {
+        (**self).use_recovery(subject, hash)
+    }
+    fn claim_step(
+        &self,
+        subject: &str,
+        step: u64,
+    ) -> impl Future<Output = Result<bool, FactorStoreError>> + Send {
+        (**self).claim_step(subject, step)
+    }
+    fn remove(&self, subject: &str) -> impl Future<Output = Result<(), FactorStoreError>> + Send {
+        (**self).remove(subject)
+    }
+    fn trust_device(
+        &self,
+        subject: &str,
+        device_hash: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<(), FactorStoreError>> + Send {
+        (**self).trust_device(subject, device_hash, expires_at, now)
+    }
+    fn is_trusted(
+        &self,
+        subject: &str,
+        device_hash: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<bool, FactorStoreError>> + Send {
+        (**self).is_trusted(subject, device_hash, now)
+    }
+    fn forget_devices(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<(), FactorStoreError>> + Send {
+        (**self).forget_devices(subject)
+    }
+    fn key_check(
+        &self,
+        candidate: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, FactorStoreError>> + Send {
+        (**self).key_check(candidate)
+    }
+}
+
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Outcome<'a, T> = BoxFuture<'a, Result<T, FactorStoreError>>;
 
@@ -333,16 +415,14 @@ type Outcome<'a, T> = BoxFuture<'a, Result<T, FactorStoreError>>;
 /// parameter.
 pub(crate) trait ErasedFactorStore: Send + Sync + 'static {
     fn load<'a>(&'a self, subject: &'a str) -> Outcome<'a, FactorRecord>;
-    fn begin_setup<'a>(&'a self, subject: &'a str, sealed: &'a [u8], at: u64)
-    -> Outcome<'a, ()>;
+    fn begin_setup<'a>(&'a self, subject: &'a str, sealed: &'a [u8], at: u64) -> Outcome<'a, ()>;
     fn activate<'a>(
         &'a self,
         subject: &'a str,
         sealed: &'a [u8],
         hashes: &'a [String],
     ) -> Outcome<'a, bool>;
-    fn replace_recovery<'a>(&'a self, subject: &'a str, hashes: &'a [String])
-    -> Outcome<'a, bool>;
+    fn replace_recovery<'a>(&'a self, subject: &'a str, hashes: &'a [String]) -> Outcome<'a, bool>;
     fn use_recovery<'a>(&'a self, subject: &'a str, hash: &'a str) -> Outcome<'a, bool>;
     fn claim_step<'a>(&'a self, subject: &'a str, step: u64) -> Outcome<'a, bool>;
     fn remove<'a>(&'a self, subject: &'a str) -> Outcome<'a, ()>;
@@ -362,12 +442,7 @@ impl<S: SecondFactorStore> ErasedFactorStore for S {
     fn load<'a>(&'a self, subject: &'a str) -> Outcome<'a, FactorRecord> {
         Box::pin(SecondFactorStore::load(self, subject))
     }
-    fn begin_setup<'a>(
-        &'a self,
-        subject: &'a str,
-        sealed: &'a [u8],
-        at: u64,
-    ) -> Outcome<'a, ()> {
+    fn begin_setup<'a>(&'a self, subject: &'a str, sealed: &'a [u8], at: u64) -> Outcome<'a, ()> {
         Box::pin(SecondFactorStore::begin_setup(self, subject, sealed, at))
     }
     fn activate<'a>(
@@ -378,11 +453,7 @@ impl<S: SecondFactorStore> ErasedFactorStore for S {
     ) -> Outcome<'a, bool> {
         Box::pin(SecondFactorStore::activate(self, subject, sealed, hashes))
     }
-    fn replace_recovery<'a>(
-        &'a self,
-        subject: &'a str,
-        hashes: &'a [String],
-    ) -> Outcome<'a, bool> {
+    fn replace_recovery<'a>(&'a self, subject: &'a str, hashes: &'a [String]) -> Outcome<'a, bool> {
         Box::pin(SecondFactorStore::replace_recovery(self, subject, hashes))
     }
     fn use_recovery<'a>(&'a self, subject: &'a str, hash: &'a str) -> Outcome<'a, bool> {

@@ -96,7 +96,11 @@ pub(crate) fn matching_step(secret: &[u8], code: &[u8; DIGITS as usize], now: u6
     let current = step_at(now);
     let mut found = subtle::Choice::from(0);
     let mut step = 0u64;
-    for candidate in [current.saturating_sub(1), current, current.saturating_add(1)] {
+    for candidate in [
+        current.saturating_sub(1),
+        current,
+        current.saturating_add(1),
+    ] {
         let expected = code_digits(secret, candidate);
         let hit = expected.ct_eq(code);
         step = u64::conditional_select(&step, &candidate, hit);
@@ -168,7 +172,11 @@ mod tests {
             let at = (now as i64 + offset * STEP_SECS as i64) as u64;
             let code = parse_code(&code_at(secret, at)).unwrap();
             let expected = accepted.then(|| (step as i64 + offset) as u64);
-            assert_eq!(matching_step(secret, &code, now), expected, "offset {offset}");
+            assert_eq!(
+                matching_step(secret, &code, now),
+                expected,
+                "offset {offset}"
+            );
         }
         assert_eq!(matching_step(secret, b"000000", 59), None);
     }
@@ -177,7 +185,15 @@ mod tests {
     fn codes_are_six_digits_spaces_allowed() {
         assert_eq!(parse_code("050471"), Some(*b"050471"));
         assert_eq!(parse_code("050 471"), Some(*b"050471"));
-        for bad in ["", "50471", "0504711", "05047a", "０５０４７１", "-50471", "05047\n"] {
+        for bad in [
+            "",
+            "50471",
+            "0504711",
+            "05047a",
+            "０５０４７１",
+            "-50471",
+            "05047\n",
+        ] {
             assert_eq!(parse_code(bad), None, "{bad:?}");
         }
     }

@@ -183,10 +183,13 @@ impl LogoutService {
         let Some(factor) = &self.second_factor else {
             return Ok(());
         };
-        factor.forget_devices(subject).await.map_err(|error| match error {
-            FactorStoreError::Unavailable(why) => SessionError::Unavailable(why),
-            other => SessionError::Store(other.to_string()),
-        })
+        factor
+            .forget_devices(subject)
+            .await
+            .map_err(|error| match error {
+                FactorStoreError::Unavailable(why) => SessionError::Unavailable(why),
+                other => SessionError::Store(other.to_string()),
+            })
     }
 }
 

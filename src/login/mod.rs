@@ -610,7 +610,10 @@ where
             let factor = LoginFactor {
                 code: b.totp_code.map(Zeroizing::new),
                 device_token: b.device_trust_token.map(Zeroizing::new),
-                remember: b.remember_device.as_deref().and_then(RememberDevice::from_name),
+                remember: b
+                    .remember_device
+                    .as_deref()
+                    .and_then(RememberDevice::from_name),
             };
             Some((Credentials::new(b.username, b.password), factor))
         }
