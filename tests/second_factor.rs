@@ -675,6 +675,42 @@ async fn a_password_change_refuses_remembered_devices() {
     );
 }
 
+#[tokio::test]
+async fn an_operator_reset_turns_the_second_factor_off_without_a_code() {
+    let clock = Clock::new();
+    let factor = factor_on(MemoryFactorStore::new(), &clock).await;
+    let addr = serve(Some(factor.clone()), None, None).await;
+    let (access, secret, recovery) = enrol(addr, &clock).await;
+    let reply = login(
+        addr,
+        &[
+            ("totp_code", &clock.code(&secret)),
+            ("remember_device", "1y"),
+        ],
+    )
+    .await;
+    let device = assert_pair(&reply, true).2.unwrap();
+    login(addr, &[]).await.assert_error(401, TOTP_REQUIRED);
+
+    factor.reset(USER).await.unwrap();
+    assert_status(
+        &totp_call(addr, "GET", "", &access, None).await,
+        false,
+        false,
+        0,
+    );
+    assert_pair(&login(addr, &[]).await, false);
+    // Nothing of the old enrolment works after a new one.
+    let secret = setup(addr, &access).await;
+    enable(addr, &access, &clock.code(&secret)).await;
+    login(addr, &[("totp_code", &recovery[0])])
+        .await
+        .assert_error(401, INVALID_TOTP);
+    login(addr, &[("device_trust_token", &device)])
+        .await
+        .assert_error(401, TOTP_REQUIRED);
+}
+
 /// An Auth0 provider that accepts the bearer `auth0-admin` for `admin`.
 struct FixedAuth0;
 

@@ -523,6 +523,15 @@ impl SecondFactor {
         Ok(codes)
     }
 
+    /// Turns the second factor off for `subject` without a code: the operator's way out for a
+    /// user who lost both the device and the recovery codes (after checking who asks). Secret,
+    /// pending setup, recovery codes and remembered devices are forgotten; the next login
+    /// needs the password alone.
+    pub async fn reset(&self, subject: &str) -> Result<(), FactorStoreError> {
+        tracing::info!(target: crate::login::AUDIT, subject, "second factor reset");
+        self.store().remove(subject).await
+    }
+
     /// Forgets every remembered device of `subject`: call it when the user's password changes
     /// or the user is logged out everywhere (the logout service does, see
     /// [`LogoutService::second_factor`](crate::login::LogoutService::second_factor)).

@@ -159,18 +159,18 @@ impl TotpService {
             Action::Status | Action::Setup => None,
             _ => Some(read_code(req.into_body()).await),
         };
-        if let Some(throttle) = self.throttle.as_ref().filter(|_| code.is_some()) {
-            if let Err(refused) = throttle.begin_shared(&subject, client).await {
-                tracing::info!(
-                    target: AUDIT,
-                    action = action.name(),
-                    outcome = "throttled",
-                    subject,
-                    client = %AuditClient(client),
-                    "second factor"
-                );
-                return LoginError::Throttled(refused).into_response(&method);
-            }
+        if let Some(throttle) = self.throttle.as_ref().filter(|_| code.is_some())
+            && let Err(refused) = throttle.begin_shared(&subject, client).await
+        {
+            tracing::info!(
+                target: AUDIT,
+                action = action.name(),
+                outcome = "throttled",
+                subject,
+                client = %AuditClient(client),
+                "second factor"
+            );
+            return LoginError::Throttled(refused).into_response(&method);
         }
         let code = code.as_ref().map_or("", |c| c.as_str());
         let factor = &self.factor;

@@ -171,6 +171,7 @@ pub trait SecondFactorStore: Send + Sync + 'static {
 pub struct MemoryFactorStore {
     users: Mutex<HashMap<String, User>>,
     check: Mutex<Option<Vec<u8>>>,
+    setups: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -221,9 +222,16 @@ impl SecondFactorStore for MemoryFactorStore {
         expires_at: u64,
     ) -> Result<(), FactorStoreError> {
         let mut users = self.users();
-        let now = crate::token::now_secs();
-        // Setups nobody confirmed are dropped here, so abandoned ones cannot pile up.
-        users.retain(|_, u| u.secret.is_some() || u.pending.as_ref().is_some_and(|p| p.1 > now));
+        // Setups nobody confirmed are dropped every so many setups (a pass over every user),
+        // so abandoned ones cannot pile up.
+        let setups = self
+            .setups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if setups % 256 == 255 {
+            let now = crate::token::now_secs();
+            users
+                .retain(|_, u| u.secret.is_some() || u.pending.as_ref().is_some_and(|p| p.1 > now));
+        }
         users.entry(subject.to_owned()).or_default().pending = Some((sealed.to_vec(), expires_at));
         Ok(())
     }

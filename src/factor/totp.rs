@@ -42,9 +42,14 @@ pub(crate) fn step_at(now: u64) -> u64 {
 /// RFC 4226 §5.3: HMAC-SHA-1 of the counter, dynamically truncated, modulo `10^digits`.
 pub(crate) fn hotp(secret: &[u8], counter: u64, digits: u32) -> u32 {
     // HMAC accepts keys of every length; the error arm cannot happen.
-    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(secret) else {
+    let Ok(keyed) = <Hmac<Sha1> as Mac>::new_from_slice(secret) else {
         return u32::MAX;
     };
+    hotp_keyed(keyed, counter, digits)
+}
+
+/// [`hotp`] from an HMAC already keyed with the secret (keying costs as much as the MAC).
+fn hotp_keyed(mut mac: Hmac<Sha1>, counter: u64, digits: u32) -> u32 {
     mac.update(&counter.to_be_bytes());
     let tag = mac.finalize().into_bytes();
     let offset = usize::from(tag.get(19).copied().unwrap_or(0) & 0x0f);
@@ -58,7 +63,10 @@ pub(crate) fn hotp(secret: &[u8], counter: u64, digits: u32) -> u32 {
 
 /// The 6-digit code of `step` as ASCII digits, zero-padded.
 fn code_digits(secret: &[u8], step: u64) -> [u8; DIGITS as usize] {
-    let mut value = hotp(secret, step, DIGITS);
+    digits_of(hotp(secret, step, DIGITS))
+}
+
+fn digits_of(mut value: u32) -> [u8; DIGITS as usize] {
     let mut out = [b'0'; DIGITS as usize];
     for slot in out.iter_mut().rev() {
         // `value % 10` is a single digit.
