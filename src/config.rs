@@ -47,6 +47,9 @@ use zeroize::Zeroizing;
 use crate::browser::Browser;
 use crate::client_addr::{ClientAddrResolver, ClientIpHeader, TrustedProxies};
 use crate::kit::{Cors, LoginKit};
+use crate::factor::{
+    FactorKey, FactorKeyError, MemoryFactorStore, SecondFactor, SecondFactorSetupError,
+};
 use crate::session::{MemorySessionStore, Sessions};
 use crate::store::PlaintextUser;
 use crate::throttle::{LoginThrottle, ThrottleConfig};
@@ -113,6 +116,12 @@ pub struct CoreAuthConfig {
     /// refresh token in an `HttpOnly` cookie, `access` the access token too (see
     /// [`crate::browser`]). Needs sessions.
     pub cookies: CookieMode,
+    /// `CORE_API_AUTH_TOTP`: the second factor (TOTP) for the configured user (the crate's;
+    /// default false). Needs `CORE_API_AUTH_TOTP_KEY`; see [`second_factor`](Self::second_factor).
+    pub totp: bool,
+    /// `CORE_API_AUTH_TOTP_KEY`: the key that seals TOTP secrets at rest, 32 bytes as base64 or
+    /// hex.
+    totp_key: Zeroizing<String>,
 }
 
 /// The browser mode of the configuration (`CORE_API_AUTH_COOKIES`).
@@ -178,6 +187,8 @@ impl Default for CoreAuthConfig {
             jwt_keys: JwtKeySettings::default(),
             cors: Cors::core(),
             cookies: CookieMode::Off,
+            totp: false,
+            totp_key: Zeroizing::new(String::new()),
         }
     }
 }
@@ -235,6 +246,10 @@ pub enum ConfigError {
         /// The value.
         value: String,
     },
+    /// `CORE_API_AUTH_TOTP` is true (with auth enabled) but `CORE_API_AUTH_TOTP_KEY` is empty.
+    MissingTotpKey,
+    /// `CORE_API_AUTH_TOTP_KEY` is not 32 bytes in base64 or hex.
+    InvalidTotpKey,
 }
 
 impl fmt::Display for ConfigError {
@@ -281,6 +296,15 @@ impl fmt::Display for ConfigError {
                 f,
                 "{var} must be `*` or comma-separated origins like https://ui.example.com, \
                  http://localhost:3000"
+            ),
+            ConfigError::MissingTotpKey => f.write_str(
+                "CORE_API_AUTH_TOTP is true but CORE_API_AUTH_TOTP_KEY is empty: give the key \
+                 that seals the TOTP secrets, 32 random bytes as base64 or hex (openssl rand \
+                 -base64 32), the same on every instance",
+            ),
+            ConfigError::InvalidTotpKey => f.write_str(
+                "CORE_API_AUTH_TOTP_KEY must be 32 bytes written as base64 or as 64 hex digits \
+                 (openssl rand -base64 32)",
             ),
             ConfigError::ZeroFailureWindow => f.write_str(
                 "CORE_API_AUTH_LOGIN_FAILURE_WINDOW is 0, which would count no failed login and so \
@@ -410,14 +434,29 @@ impl CoreAuthConfig {
                 }
             };
         }
+        if let Some(v) = lookup("CORE_API_AUTH_TOTP") {
+            self.totp = parse_bool(&v).ok_or(ConfigError::InvalidBool {
+                var: "CORE_API_AUTH_TOTP",
+            })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_TOTP_KEY") {
+            self.totp_key = Zeroizing::new(v);
+        }
         self.jwt_keys = self.jwt_keys.with_lookup(&lookup)?;
         self.validate()?;
         Ok(self)
     }
 
-    /// Refuses auth enabled without a username or password, a zero failure window, and refresh
-    /// rotation without sessions.
+    /// Refuses auth enabled without a username or password, a zero failure window, refresh
+    /// rotation without sessions, and the second factor without a well-formed key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.enable && self.totp {
+            match FactorKey::parse(&self.totp_key) {
+                Ok(_) => {}
+                Err(FactorKeyError::Missing) => return Err(ConfigError::MissingTotpKey),
+                Err(_) => return Err(ConfigError::InvalidTotpKey),
+            }
+        }
         if self.enable && (self.username.is_empty() || self.password.is_empty()) {
             return Err(ConfigError::MissingCredentials);
         }
@@ -455,6 +494,80 @@ impl CoreAuthConfig {
     pub fn jwt_secret(mut self, secret: impl Into<String>) -> Self {
         self.jwt_secret = Zeroizing::new(secret.into());
         self
+    }
+
+    /// Turns the second factor on or off (`CORE_API_AUTH_TOTP`).
+    pub fn totp(mut self, on: bool) -> Self {
+        self.totp = on;
+        self
+    }
+
+    /// Sets the key that seals TOTP secrets (`CORE_API_AUTH_TOTP_KEY`).
+    pub fn totp_key(mut self, key: impl Into<String>) -> Self {
+        self.totp_key = Zeroizing::new(key.into());
+        self
+    }
+
+    /// The second factor of these settings (`CORE_API_AUTH_TOTP`), for the configured user:
+    /// `None` when it is off (or auth is). Its store is the session store's Redis (under the
+    /// same prefix) when `CORE_API_AUTH_SESSIONS` names one, so a fleet shares enrolments, else
+    /// [`MemoryFactorStore`] (one process: enrolments end with it). Remembered devices are
+    /// bound to the configured password: changing `CORE_API_AUTH_PASSWORD` forgets them all.
+    /// A missing or malformed `CORE_API_AUTH_TOTP_KEY`, or one that does not open the stored
+    /// secrets, is an error.
+    ///
+    /// ```
+    /// use tower_jwt_login::config::CoreAuthConfig;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let config = CoreAuthConfig::default()
+    ///     .with_lookup(|k| match k {
+    ///         "CORE_API_AUTH_ENABLE" => Some("true".into()),
+    ///         "CORE_API_AUTH_USERNAME" => Some("admin".into()),
+    ///         "CORE_API_AUTH_PASSWORD" => Some("datarhei".into()),
+    ///         "CORE_API_AUTH_TOTP" => Some("true".into()),
+    ///         "CORE_API_AUTH_TOTP_KEY" => Some("q0JqGqV9o5sU1Vd8m3uQ6x1Zb7cY2eT4rN8wP0aL5kM=".into()),
+    ///         _ => None,
+    ///     })
+    ///     .unwrap();
+    /// let factor = config.second_factor().await.unwrap().expect("TOTP is on");
+    /// assert!(!factor.is_enabled("admin").await.unwrap());
+    /// # });
+    /// ```
+    pub async fn second_factor(&self) -> Result<Option<SecondFactor>, SecondFactorSetupError> {
+        use sha2::Digest;
+        if !(self.enable && self.totp) {
+            return Ok(None);
+        }
+        let key = FactorKey::parse(&self.totp_key).map_err(SecondFactorSetupError::Key)?;
+        let mut epoch = sha2::Sha256::new();
+        epoch.update(b"tower-jwt-login credential epoch\0");
+        epoch.update(self.username.as_bytes());
+        epoch.update([0]);
+        epoch.update(self.password.as_bytes());
+        let epoch = epoch.finalize();
+        match &self.sessions {
+            #[cfg(feature = "redis")]
+            SessionBackend::Redis(url) => {
+                let redis = crate::redis::RedisConnection::connect(url, self.redis_options())
+                    .await
+                    .map_err(|e| {
+                        SecondFactorSetupError::Store(crate::factor::FactorStoreError::Unavailable(
+                            e.to_string(),
+                        ))
+                    })?;
+                SecondFactor::builder(crate::factor::RedisFactorStore::new(redis), key)
+                    .credential_epoch(epoch)
+                    .build()
+                    .await
+                    .map(Some)
+            }
+            _ => SecondFactor::builder(MemoryFactorStore::new(), key)
+                .credential_epoch(epoch)
+                .build()
+                .await
+                .map(Some),
+        }
     }
 
     /// The configured password.
@@ -651,6 +764,8 @@ impl fmt::Debug for CoreAuthConfig {
             .field("jwt_keys", &self.jwt_keys)
             .field("cors", &self.cors)
             .field("cookies", &self.cookies)
+            .field("totp", &self.totp)
+            .field("totp_key", &"<redacted>")
             .finish()
     }
 }

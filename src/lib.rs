@@ -46,7 +46,8 @@
 //! `Authorization`, [`throttle`] limits failed logins per account and client address, whose
 //! address [`client_addr`] finds, [`session`] adds opt-in sessions (logout, revocation across a
 //! fleet, refresh-token rotation with reuse detection; on Redis with the `redis` feature, see
-//! docs/fleet.md).
+//! docs/fleet.md), [`factor`] adds the opt-in second factor (TOTP codes, recovery codes,
+//! remembered devices; docs/second-factor.md).
 //!
 //! Observability: [`metrics::Metrics`] counts logins, refreshes, rejections, throttling and JWKS
 //! fetches; login, refresh and rejection run in `tracing` spans (`login`, `refresh`,
@@ -93,6 +94,7 @@ pub mod client_addr;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod factor;
 mod json;
 pub mod jwks;
 pub mod kit;
@@ -147,6 +149,11 @@ struct AuthorizationDocDoctests;
 #[doc = include_str!("../docs/assembly.md")]
 #[doc = include_str!("../docs/browser.md")]
 struct AssemblyDocDoctests;
+
+/// docs/second-factor.md, run as doctests with the `axum` feature.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../docs/second-factor.md")]
+struct SecondFactorDocDoctests;
 
 /// docs/client.md, run as doctests with the `client` feature.
 #[cfg(all(doctest, feature = "client"))]

@@ -87,7 +87,7 @@ impl BrowserShared {
                     return response;
                 };
                 let mut answer =
-                    json_bytes_response(method, TokenPair::access_json_line(&minted.access));
+                    json_bytes_response(method, TokenPair::access_json_line(&minted.access, minted.device_trust_token.as_deref()));
                 let headers = answer.headers_mut();
                 if let Some(refresh) = &minted.refresh {
                     cookies::set_refresh(headers, &self.paths, refresh, self.refresh_ttl);

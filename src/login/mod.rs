@@ -19,14 +19,17 @@
 //! warning). Fields:
 //!
 //! - `outcome`: `success`, `failure` (400/401/413), `throttled` (429), `unavailable` (503,
-//!   the [session store](crate::session) cannot be reached) or `error` (500, a store failed);
+//!   the [session store](crate::session) or the [second-factor store](crate::factor) cannot be
+//!   reached) or `error` (500, a store failed);
 //! - `subject`: on success only — the subject the tokens are minted for;
 //! - `client`: the client address, `unknown` when none was found;
 //! - `reason`: on anything but success — `invalid_credentials`, `missing_credentials`,
 //!   `auth0_rejected`, `payload_too_large`, `throttled` (with `limit`, the refusing
-//!   [scope](crate::throttle::ThrottleScope)), `store_error`; for refresh, the verification
-//!   error;
-//! - `via`: on a login success, `password` or `auth0`.
+//!   [scope](crate::throttle::ThrottleScope)), `store_error`, with the second factor
+//!   `totp_required` and `invalid_totp`; for refresh, the verification error;
+//! - `via`: on a login success, `password` or `auth0`; with the second factor on for the user,
+//!   `password+totp`, `password+recovery_code` (a recovery code was spent) or
+//!   `password+trusted_device`.
 //!
 //! The routes run in DEBUG spans (`login`, `refresh`, `logout`) with `subject` and `outcome`, for
 //! correlating the DEBUG lines of one request; at INFO they are not built, and the audit event
@@ -90,12 +93,13 @@ use serde::Deserialize;
 use tower_service::Service;
 use tracing::Instrument;
 use tracing::field::Empty;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
 use crate::error::{LoginError, ResponseBody, json_bytes_response, wrong_method};
+use crate::factor::{LoginFactor, LoginFactorError, RememberDevice, SecondFactor};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
 use crate::session::{SessionError, Sessions, new_session_id};
@@ -124,6 +128,7 @@ pub struct LoginService<S, A = NoAuth0> {
     throttle: Option<LoginThrottle>,
     client_addr: ClientAddrResolver,
     sessions: Option<Sessions>,
+    second_factor: Option<SecondFactor>,
     /// Whether the missing-address warning was written (shared by clones).
     warned_no_addr: Arc<AtomicBool>,
 }
@@ -140,6 +145,7 @@ impl<S, A> Clone for LoginService<S, A> {
             throttle: self.throttle.clone(),
             client_addr: self.client_addr.clone(),
             sessions: self.sessions.clone(),
+            second_factor: self.second_factor.clone(),
             warned_no_addr: Arc::clone(&self.warned_no_addr),
         }
     }
@@ -160,6 +166,22 @@ impl<S, A> std::fmt::Debug for LoginService<S, A> {
 struct LoginBody {
     username: String,
     password: String,
+    // The second factor's members (docs/protocol.md §8): strings, or ignored like any unknown
+    // member, so that a login without the second factor reads exactly what it always did.
+    #[serde(default, deserialize_with = "string_or_ignored")]
+    totp_code: Option<String>,
+    #[serde(default, deserialize_with = "string_or_ignored")]
+    device_trust_token: Option<String>,
+    #[serde(default, deserialize_with = "string_or_ignored")]
+    remember_device: Option<String>,
+}
+
+/// A JSON string, or `None` for any other value.
+fn string_or_ignored<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    })
 }
 
 impl<S: CredentialStore> LoginService<S> {
@@ -179,6 +201,7 @@ impl<S: CredentialStore> LoginService<S> {
             throttle: Some(LoginThrottle::standard()),
             client_addr: ClientAddrResolver::new(),
             sessions: None,
+            second_factor: None,
             warned_no_addr: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -198,6 +221,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             throttle: self.throttle,
             client_addr: self.client_addr,
             sessions: self.sessions,
+            second_factor: self.second_factor,
             warned_no_addr: self.warned_no_addr,
         }
     }
@@ -257,6 +281,18 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         self
     }
 
+    /// Adds the [second factor](crate::factor) as one step after the password is accepted: a
+    /// user who has it on also needs a current code or a recovery code in `totp_code`, or the
+    /// `device_trust_token` of a remembered device, else `401` with `TOTP code required`
+    /// (after the failure delay, without counting as a failure); a wrong code is `401`
+    /// `Invalid TOTP code` and counts against the throttle like a wrong password. With
+    /// `remember_device` (`"30d"` or `"1y"`) a login with a code also answers a
+    /// `device_trust_token`. Users without it, and Auth0 logins, are unaffected.
+    pub fn second_factor(mut self, second_factor: SecondFactor) -> Self {
+        self.second_factor = Some(second_factor);
+        self
+    }
+
     /// Largest accepted body in bytes (default 16 KiB); larger bodies get 413 at once, unread.
     pub fn body_limit(mut self, limit: usize) -> Self {
         self.body_limit = limit;
@@ -280,7 +316,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         let client_field = AuditClient(client);
         let minted = req.extensions().get::<WantMinted>().is_some();
         match self.login(req, client).await {
-            Ok((pair, subject, via)) => {
+            Ok((answer, subject, via)) => {
                 let span = tracing::Span::current();
                 span.record("subject", subject.as_str());
                 span.record("outcome", "success");
@@ -295,9 +331,15 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 if let Some(metrics) = &self.metrics {
                     metrics.record_login_success();
                 }
-                let mut response = json_bytes_response(&method, pair.json_line());
+                let (pair, device_token) = answer;
+                let mut response = json_bytes_response(
+                    &method,
+                    pair.json_line_with(device_token.as_deref()),
+                );
                 if minted {
-                    response.extensions_mut().insert(Minted::pair(pair));
+                    let mut tokens = Minted::pair(pair);
+                    tokens.device_trust_token = device_token;
+                    response.extensions_mut().insert(tokens);
                 }
                 response
             }
@@ -316,7 +358,8 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                         retry_after = refused.retry_after_secs(),
                         "login"
                     ),
-                    LoginError::Unavailable { retry_after_secs } => tracing::info!(
+                    LoginError::Unavailable { retry_after_secs }
+                    | LoginError::SecondFactorUnavailable { retry_after_secs } => tracing::info!(
                         target: AUDIT,
                         outcome = "unavailable",
                         client = %client_field,
@@ -373,12 +416,13 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         }
     }
 
-    /// The token pair, the subject and how the user logged in (`password` or `auth0`).
+    /// The answer's body (the token pair), the subject and how the user logged in (`password`,
+    /// `password+totp`, … or `auth0`).
     async fn login<B>(
         &self,
         req: Request<B>,
         client: Option<IpAddr>,
-    ) -> Result<(crate::TokenPair, String, &'static str), LoginError>
+    ) -> Result<(LoginAnswer, String, &'static str), LoginError>
     where
         B: Body + Send + 'static,
         B::Data: Send,
@@ -390,7 +434,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         } else {
             None
         };
-        let Some(credentials) = credentials else {
+        let Some((credentials, factor_input)) = credentials else {
             // No usable body: a bearer may be an Auth0 token. One that no tenant claims is "no
             // credentials", exactly like a missing body (docs/protocol.md §3).
             let Ok(bearer) = bearer_token(&parts.headers) else {
@@ -400,7 +444,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 Auth0Verdict::Valid { principal } => {
                     tracing::debug!("auth0 token accepted");
                     let pair = self.issue(&principal).await?;
-                    Ok((pair, principal.subject().to_owned(), "auth0"))
+                    Ok(((pair, None), principal.subject().to_owned(), "auth0"))
                 }
                 Auth0Verdict::Invalid { reason } => Err(LoginError::Auth0Rejected(reason)),
                 Auth0Verdict::NotMine => Err(LoginError::MissingCredentials),
@@ -420,26 +464,39 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             Ok(None) => Ok(None),
             Err(e) => Err(e),
         };
+        // The second factor, one step after the password.
+        let factor = match (&outcome, &self.second_factor) {
+            (Ok(Some(principal)), Some(factor)) => {
+                Some(factor.at_login(principal.subject(), &factor_input).await)
+            }
+            _ => None,
+        };
         if let Some(throttle) = throttle {
-            match &outcome {
-                Ok(Some(_)) => {
-                    throttle
-                        .settle_shared(credentials.username(), client, true)
-                        .await
-                }
-                Ok(None) => {}
-                Err(_) => {
-                    throttle
-                        .settle_shared(credentials.username(), client, false)
-                        .await
-                }
+            let settle = match (&outcome, &factor) {
+                // A wrong code keeps its charge, like a wrong password.
+                (Ok(Some(_)), Some(Err(LoginFactorError::Invalid))) | (Ok(None), _) => None,
+                // "Code required" and store failures are no failed guess: refunded.
+                (Ok(Some(_)), Some(Err(_))) | (Err(_), _) => Some(false),
+                (Ok(Some(_)), _) => Some(true),
+            };
+            if let Some(success) = settle {
+                throttle
+                    .settle_shared(credentials.username(), client, success)
+                    .await;
             }
         }
         match outcome {
             Ok(Some(principal)) => {
                 tracing::debug!("credentials accepted");
+                let passed = factor.transpose().map_err(LoginError::from)?;
                 let pair = self.issue(&principal).await?;
-                Ok((pair, principal.subject().to_owned(), "password"))
+                let device_token = passed.as_ref().and_then(|p| p.device_token.as_deref());
+                let via = passed.as_ref().map_or("password", |p| p.via);
+                Ok((
+                    (pair, device_token.cloned()),
+                    principal.subject().to_owned(),
+                    via,
+                ))
             }
             Ok(None) => Err(LoginError::InvalidCredentials),
             Err(e) => Err(LoginError::Store(Box::new(e))),
@@ -504,11 +561,16 @@ impl<S, A> LoginService<S, A> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WantMinted;
 
+/// A login's answer: the token pair, and a remembered device's token when one was asked for.
+type LoginAnswer = (crate::TokenPair, Option<String>);
+
 /// The tokens a login or refresh answered (see [`WantMinted`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Minted {
     pub(crate) access: String,
     pub(crate) refresh: Option<String>,
+    /// The second factor's remembered-device token, when the login asked for one.
+    pub(crate) device_trust_token: Option<String>,
 }
 
 impl Minted {
@@ -516,6 +578,7 @@ impl Minted {
         Minted {
             access,
             refresh: None,
+            device_trust_token: None,
         }
     }
 
@@ -523,6 +586,7 @@ impl Minted {
         Minted {
             access: pair.access_token,
             refresh: Some(pair.refresh_token),
+            device_trust_token: None,
         }
     }
 }
@@ -552,13 +616,14 @@ fn is_json(headers: &http::HeaderMap) -> bool {
     })
 }
 
-/// Reads at most `limit` bytes and parses `{"username":"…","password":"…"}`. `Ok(None)` for
-/// anything that is not two non-empty strings in a JSON object; the buffer is zeroized after.
+/// Reads at most `limit` bytes and parses `{"username":"…","password":"…"}` (and the second
+/// factor's members). `Ok(None)` for anything that is not two non-empty strings in a JSON
+/// object; the buffer is zeroized after.
 async fn read_credentials<B>(
     headers: &http::HeaderMap,
     body: B,
     limit: usize,
-) -> Result<Option<Credentials>, LoginError>
+) -> Result<Option<(Credentials, LoginFactor)>, LoginError>
 where
     B: Body + Send + 'static,
     B::Data: Send,
@@ -588,7 +653,15 @@ where
             password.zeroize();
             None
         } else {
-            Some(Credentials::new(b.username, b.password))
+            let factor = LoginFactor {
+                code: b.totp_code.map(Zeroizing::new),
+                device_token: b.device_trust_token.map(Zeroizing::new),
+                remember: b
+                    .remember_device
+                    .as_deref()
+                    .and_then(RememberDevice::from_name),
+            };
+            Some((Credentials::new(b.username, b.password), factor))
         }
     }))
 }
