@@ -46,10 +46,10 @@ use zeroize::Zeroizing;
 
 use crate::browser::Browser;
 use crate::client_addr::{ClientAddrResolver, ClientIpHeader, TrustedProxies};
-use crate::kit::{Cors, LoginKit};
 use crate::factor::{
     FactorKey, FactorKeyError, MemoryFactorStore, SecondFactor, SecondFactorSetupError,
 };
+use crate::kit::{Cors, LoginKit};
 use crate::session::{MemorySessionStore, Sessions};
 use crate::store::PlaintextUser;
 use crate::throttle::{LoginThrottle, ThrottleConfig};
@@ -649,7 +649,7 @@ impl CoreAuthConfig {
     /// The whole login of this configuration as one [`LoginKit`]: the key ring, Core's one
     /// user, the failure delay, the throttle (counting for the fleet with Redis sessions), the
     /// client address and trusted proxies, the sessions (a Redis store is connected here),
-    /// rotation and CORS. Add the app's own parts (the about document, Auth0, the policy) and
+    /// rotation, CORS, browser mode and the second factor. Add the app's own parts (the about document, Auth0, the policy) and
     /// build it.
     ///
     /// ```
@@ -673,7 +673,15 @@ impl CoreAuthConfig {
     pub async fn login_kit(&self) -> Result<LoginKit<PlaintextUser>, SetupError> {
         let jwt = self.jwt_config()?.build()?;
         let sessions = self.sessions(&jwt).await?;
-        self.login_kit_for(jwt, sessions)
+        let mut kit = self.login_kit_for(jwt, sessions)?;
+        if let Some(factor) = self
+            .second_factor()
+            .await
+            .map_err(|e| SetupError::SecondFactor(e.to_string()))?
+        {
+            kit = kit.second_factor(factor);
+        }
+        Ok(kit)
     }
 
     /// [`login_kit`](Self::login_kit) with the tokens of `jwt` and the sessions given (`None`:
@@ -712,6 +720,8 @@ pub enum SetupError {
     Key(KeyError),
     /// The session store could not be set up.
     Sessions(SessionSetupError),
+    /// The second factor could not be set up (its store, or a wrong key).
+    SecondFactor(String),
 }
 
 impl fmt::Display for SetupError {
@@ -720,6 +730,7 @@ impl fmt::Display for SetupError {
             SetupError::Config(e) => e.fmt(f),
             SetupError::Key(e) => e.fmt(f),
             SetupError::Sessions(e) => e.fmt(f),
+            SetupError::SecondFactor(why) => write!(f, "second factor: {why}"),
         }
     }
 }

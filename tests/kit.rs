@@ -710,3 +710,108 @@ async fn around_a_plain_hyper_service() {
         .await
         .assert_invalid_token("token revoked");
 }
+
+// ---- The second factor, through the example server -----------------------------------------
+
+#[tokio::test]
+async fn the_example_server_serves_the_second_factor_from_its_configuration() {
+    use tower_jwt_login::factor::totp_code;
+
+    let mut config = core_config(Duration::ZERO)
+        .totp(true)
+        .totp_key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+    config.sessions = tower_jwt_login::config::SessionBackend::Memory;
+    let app = common::core_server::app_from_env(&config).await.unwrap();
+    let addr = spawn_router(app).await;
+    let admin = r#"{"username":"admin","password":"datarhei"}"#;
+
+    // Not enrolled: Core's login, byte for byte; the about document says no code is needed.
+    let (access, _) = tokens(&Req::post("/api/login").json(admin).send(addr).await);
+    let about = Req::get("/api").send(addr).await;
+    assert_eq!(about.json()["totp_required"], serde_json::json!(false));
+    // The management routes need a valid access token.
+    Req::get("/api/v3/auth/totp")
+        .send(addr)
+        .await
+        .assert_unauthorized(false);
+    let reply = Req::get("/api/v3/auth/totp")
+        .bearer(&access)
+        .send(addr)
+        .await;
+    assert_eq!(
+        (reply.status, reply.text()),
+        (
+            200,
+            "{\"enabled\":false,\"pending\":false,\"recovery_codes_left\":0}\n"
+        )
+    );
+    // Enrol: setup, then enable with a current code.
+    let setup = Req::post("/api/v3/auth/totp/setup")
+        .bearer(&access)
+        .send(addr)
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.text());
+    let secret = setup.json()["secret"].as_str().unwrap().to_owned();
+    let now = common::now();
+    let code = totp_code(&secret, now).unwrap();
+    let enable = Req::post("/api/v3/auth/totp/enable")
+        .bearer(&access)
+        .json(format!("{{\"code\":\"{code}\"}}"))
+        .send(addr)
+        .await;
+    assert_eq!(enable.status, 200, "{}", enable.text());
+    assert_eq!(
+        enable.json()["recovery_codes"].as_array().unwrap().len(),
+        10
+    );
+    assert_eq!(
+        Req::get("/api").send(addr).await.json()["totp_required"],
+        serde_json::json!(true)
+    );
+
+    // Now a password alone is not enough; a code is (the next step's: this one was used).
+    let reply = Req::post("/api/login").json(admin).send(addr).await;
+    reply.assert_error(401, "TOTP code required");
+    let code = totp_code(&secret, now + 30).unwrap();
+    let body = format!(
+        r#"{{"username":"admin","password":"datarhei","totp_code":"{code}","remember_device":"30d"}}"#
+    );
+    let reply = Req::post("/api/login").json(&body).send(addr).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let device = reply.json()["device_trust_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (access, _) = tokens(&reply);
+    // The same code again: refused.
+    Req::post("/api/login")
+        .json(&body)
+        .send(addr)
+        .await
+        .assert_error(401, "Invalid TOTP code");
+    // The remembered device skips the code …
+    let with_device =
+        format!(r#"{{"username":"admin","password":"datarhei","device_trust_token":"{device}"}}"#);
+    assert_eq!(
+        Req::post("/api/login")
+            .json(&with_device)
+            .send(addr)
+            .await
+            .status,
+        200
+    );
+    // … until "log out everywhere".
+    assert_eq!(
+        Req::post("/api/logout/all")
+            .bearer(&access)
+            .send(addr)
+            .await
+            .status,
+        204
+    );
+    Req::post("/api/login")
+        .json(&with_device)
+        .send(addr)
+        .await
+        .assert_error(401, "TOTP code required");
+}

@@ -332,10 +332,8 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                     metrics.record_login_success();
                 }
                 let (pair, device_token) = answer;
-                let mut response = json_bytes_response(
-                    &method,
-                    pair.json_line_with(device_token.as_deref()),
-                );
+                let mut response =
+                    json_bytes_response(&method, pair.json_line_with(device_token.as_deref()));
                 if minted {
                     let mut tokens = Minted::pair(pair);
                     tokens.device_trust_token = device_token;
