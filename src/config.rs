@@ -204,9 +204,8 @@ pub enum ConfigError {
         /// The value.
         value: String,
     },
-    /// `CORE_API_AUTH_JWT_PREVIOUS_SECRETS` lists more than
-    /// [`MAX_PREVIOUS_SECRETS`](crate::token::MAX_PREVIOUS_SECRETS) secrets: a token without
-    /// `kid` may be tried against each.
+    /// `CORE_API_AUTH_JWT_PREVIOUS_SECRETS` lists more than [`MAX_PREVIOUS_SECRETS`] secrets: a
+    /// token without `kid` may be tried against each.
     TooManyPreviousSecrets {
         /// How many were listed.
         count: usize,
@@ -372,8 +371,7 @@ impl CoreAuthConfig {
     }
 
     /// Refuses auth enabled without a username or password, a zero failure window, refresh
-    /// rotation without sessions, and more than
-    /// [`MAX_PREVIOUS_SECRETS`](crate::token::MAX_PREVIOUS_SECRETS) previous JWT secrets.
+    /// rotation without sessions, and more than [`MAX_PREVIOUS_SECRETS`] previous JWT secrets.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let count = self.jwt_keys.previous_secrets.len();
         if count > MAX_PREVIOUS_SECRETS {
@@ -544,9 +542,8 @@ pub struct JwtKeySettings {
     pub verify_keys: Vec<PathBuf>,
     /// `CORE_API_AUTH_JWT_PREVIOUS_SECRETS`: comma-separated previous JWT secrets, each keyed as
     /// Core keys the current one (`username + password + secret`), most recent first; at most
-    /// [`MAX_PREVIOUS_SECRETS`](crate::token::MAX_PREVIOUS_SECRETS). They verify the tokens they
-    /// signed, by `kid`, and also tokens without `kid` (minted while a secret signed alone) that
-    /// fail the signing key.
+    /// [`MAX_PREVIOUS_SECRETS`]. They verify the tokens they signed, by `kid`, and also tokens
+    /// without `kid` (minted while a secret signed alone) that fail the signing key.
     previous_secrets: Vec<Zeroizing<String>>,
 }
 
@@ -578,8 +575,7 @@ impl JwtKeySettings {
         Ok(self)
     }
 
-    /// Adds a previous JWT secret (more than
-    /// [`MAX_PREVIOUS_SECRETS`](crate::token::MAX_PREVIOUS_SECRETS) fail
+    /// Adds a previous JWT secret (more than [`MAX_PREVIOUS_SECRETS`] fail
     /// [`CoreAuthConfig::validate`]).
     pub fn previous_secret(mut self, secret: impl Into<String>) -> Self {
         self.previous_secrets.push(Zeroizing::new(secret.into()));
