@@ -54,7 +54,8 @@ use crate::session::{MemorySessionStore, Sessions};
 use crate::store::PlaintextUser;
 use crate::throttle::{LoginThrottle, ThrottleConfig};
 use crate::token::{
-    Algorithm, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, SigningKey, VerificationKey,
+    Algorithm, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, MAX_PREVIOUS_SECRETS, SigningKey,
+    VerificationKey,
 };
 
 /// Why the configured session store could not be set up (Redis unreachable, no `redis`
@@ -250,6 +251,12 @@ pub enum ConfigError {
     MissingTotpKey,
     /// `CORE_API_AUTH_TOTP_KEY` is not 32 bytes in base64 or hex.
     InvalidTotpKey,
+    /// `CORE_API_AUTH_JWT_PREVIOUS_SECRETS` lists more than [`MAX_PREVIOUS_SECRETS`] secrets: a
+    /// token without `kid` may be tried against each.
+    TooManyPreviousSecrets {
+        /// How many were listed.
+        count: usize,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -280,6 +287,13 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::RotationWithoutSessions => f.write_str(
                 "CORE_API_AUTH_REFRESH_ROTATION needs sessions: set CORE_API_AUTH_SESSIONS",
+            ),
+            ConfigError::TooManyPreviousSecrets { count } => write!(
+                f,
+                "CORE_API_AUTH_JWT_PREVIOUS_SECRETS lists {count} secrets, but at most \
+                 {MAX_PREVIOUS_SECRETS} are taken (a token without kid may be tried against \
+                 each): drop the oldest, whose tokens expired a refresh lifetime after it stopped \
+                 signing"
             ),
             ConfigError::InvalidAlgorithm { value } => write!(
                 f,
@@ -448,8 +462,13 @@ impl CoreAuthConfig {
     }
 
     /// Refuses auth enabled without a username or password, a zero failure window, refresh
-    /// rotation without sessions, and the second factor without a well-formed key.
+    /// rotation without sessions, the second factor without a well-formed key, and more than
+    /// [`MAX_PREVIOUS_SECRETS`] previous JWT secrets.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let count = self.jwt_keys.previous_secrets.len();
+        if count > MAX_PREVIOUS_SECRETS {
+            return Err(ConfigError::TooManyPreviousSecrets { count });
+        }
         if self.enable && self.totp {
             match FactorKey::parse(&self.totp_key) {
                 Ok(_) => {}
@@ -810,7 +829,9 @@ pub struct JwtKeySettings {
     /// that only verify.
     pub verify_keys: Vec<PathBuf>,
     /// `CORE_API_AUTH_JWT_PREVIOUS_SECRETS`: comma-separated previous JWT secrets, each keyed as
-    /// Core keys the current one (`username + password + secret`).
+    /// Core keys the current one (`username + password + secret`), most recent first; at most
+    /// [`MAX_PREVIOUS_SECRETS`]. They verify the tokens they signed, by `kid`, and also tokens
+    /// without `kid` (minted while a secret signed alone) that fail the signing key.
     previous_secrets: Vec<Zeroizing<String>>,
 }
 
@@ -842,7 +863,8 @@ impl JwtKeySettings {
         Ok(self)
     }
 
-    /// Adds a previous JWT secret.
+    /// Adds a previous JWT secret (more than [`MAX_PREVIOUS_SECRETS`] fail
+    /// [`CoreAuthConfig::validate`]).
     pub fn previous_secret(mut self, secret: impl Into<String>) -> Self {
         self.previous_secrets.push(Zeroizing::new(secret.into()));
         self
