@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use tower_jwt_login::session::{
-    MemorySessionStore, RefreshVerdict, Rotation, SessionStore, new_session_id,
+    MemorySessionStore, NewSession, RefreshVerdict, Rotation, SessionStore, StartVerdict,
+    new_session_id,
 };
 use tower_jwt_login::{Claims, Grant, Jwt, JwtConfig, JwtKey, TokenUse};
 
@@ -25,16 +26,22 @@ struct Login {
 }
 
 async fn login<S: SessionStore>(jwt: &Jwt, store: &S, subject: &str) -> Login {
+    // As a login does: the subject's "not before" first, then the credentials, then the tokens.
+    let seen = store.revocations().not_before_millis(subject);
     let sid = new_session_id();
     let issued = jwt.issue(&Grant::new(subject).session(&sid));
     let refresh = jwt
         .verify(&issued.tokens.refresh_token, TokenUse::Refresh)
         .unwrap();
     assert_eq!(refresh.session_id(), Some(sid.as_str()));
-    store
-        .start(&sid, subject, &issued.refresh_jti, refresh.expires_at())
-        .await
-        .unwrap();
+    let session = NewSession::new(&sid, subject, &issued.refresh_jti, refresh.expires_at());
+    let verdict = store.start(session.seen_not_before(seen)).await.unwrap();
+    assert_eq!(
+        verdict,
+        StartVerdict::Started {
+            evicted: Vec::new()
+        }
+    );
     let access = jwt
         .verify(&issued.tokens.access_token, TokenUse::Access)
         .unwrap();
@@ -232,7 +239,8 @@ mod redis {
 
     use tower_jwt_login::redis::{RedisConnection, RedisOptions};
     use tower_jwt_login::session::{
-        RedisSessionStore, RefreshVerdict, Rotation, SessionStore, new_session_id,
+        NewSession, RedisSessionStore, RefreshVerdict, Rotation, SessionStore, StartVerdict,
+        new_session_id,
     };
 
     use super::{contract, jwt, login, successor};
@@ -298,7 +306,7 @@ mod redis {
     async fn every_key_has_a_ttl_no_longer_than_what_it_tracks() {
         let prefix = unique_prefix();
         let (a, _b) = pair(&prefix).await;
-        let jwt = jwt(); // refresh 86 400 s, access 600 s: revocations kept 86 460 s
+        let jwt = jwt(); // refresh 86 400 s, access 600 s: revocations kept 660 s
         let s1 = login(&jwt, &a, "alice").await;
         let s2 = login(&jwt, &a, "alice").await;
         let (next, exp) = successor(&jwt, &s1);
@@ -329,6 +337,7 @@ mod redis {
         assert_eq!(
             names,
             [
+                format!("{prefix}{{sessions}}:nb:bob"),
                 format!("{prefix}{{sessions}}:nbf"),
                 format!("{prefix}{{sessions}}:revoked"),
                 format!("{prefix}{{sessions}}:sess:{}", s1.sid),
@@ -336,12 +345,14 @@ mod redis {
             ]
         );
         for (key, pttl) in &keys {
-            let max = if key.ends_with("nbf") || key.ends_with("revoked") {
-                86_460_000
+            // Revocations: as long as an access token (600 s) plus a minute; sessions: as long
+            // as their refresh token.
+            let (min, max) = if key.contains(":sess:") || key.contains(":user:") {
+                (86_390_000, 86_400_000)
             } else {
-                86_400_000
+                (650_000, 660_000)
             };
-            assert!(*pttl > 86_390_000 && *pttl <= max, "{key}: {pttl}");
+            assert!(*pttl > min && *pttl <= max, "{key}: {pttl}");
         }
         let revoked: Vec<String> = cmd(
             SHARED,
@@ -497,8 +508,9 @@ mod redis {
         server.kill();
         // Down: every call fails as Unavailable, within the timeout.
         let started = Instant::now();
+        let sid = new_session_id();
         let err = a
-            .start(&new_session_id(), "alice", "j", support_now() + 60)
+            .start(NewSession::new(&sid, "alice", "j", support_now() + 60))
             .await
             .unwrap_err();
         assert!(
@@ -551,11 +563,12 @@ mod redis {
     ) -> Option<(String, String)> {
         let sid = new_session_id();
         let issued = jwt.issue(&tower_jwt_login::Grant::new("alice").session(&sid));
-        store
-            .start(&sid, "alice", &issued.refresh_jti, support_now() + 600)
-            .await
-            .ok()
-            .map(|()| (sid, issued.refresh_jti))
+        let seen = store.revocations().not_before_millis("alice");
+        let session = NewSession::new(&sid, "alice", &issued.refresh_jti, support_now() + 600);
+        match store.start(session.seen_not_before(seen)).await {
+            Ok(StartVerdict::Started { .. }) => Some((sid, issued.refresh_jti)),
+            _ => None,
+        }
     }
 
     #[tokio::test]

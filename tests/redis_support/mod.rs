@@ -172,7 +172,7 @@ impl Monitor {
             .into_iter()
             .filter(|l| !l.contains(" lua]"))
             .filter(|l| !l.contains("\"PING\"") && !l.contains("\"ping\""))
-            .filter(|l| !l.contains("\"ZRANGEBYSCORE\""))
+            .filter(|l| !l.contains("\"ZSCAN\""))
             .collect()
     }
 }
