@@ -923,6 +923,65 @@ async fn sync_task(redis: RedisConnection, keys: Keys, revocations: Revocations,
 mod tests {
     use super::{Event, Keys, NotBefore, parse_event};
     use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::redis::RedisOptions;
+    use crate::session::{RedisSessionStore, SessionStore, new_session_id};
+    use crate::{JwtConfig, JwtKey};
+
+    /// Events that arrive together are applied as one write, not one write each (needs the
+    /// Redis on 127.0.0.1:6379 the test suite uses).
+    #[tokio::test]
+    async fn a_burst_of_events_is_applied_as_few_writes() {
+        let jwt =
+            JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
+                .build()
+                .unwrap();
+        let prefix = format!("tjl-test-{}:", new_session_id());
+        let url = "redis://127.0.0.1:6379";
+        let store = RedisSessionStore::connect(url, RedisOptions::new().prefix(&prefix), &jwt)
+            .await
+            .unwrap();
+        let client = redis::Client::open(url).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let channel = Keys::new(&prefix).channel();
+        loop {
+            let (_, n): (String, i64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            if n == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Past the start-up re-read, which writes nothing here anyway.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let revocations = store.revocations().clone();
+        let before = revocations.writes();
+        let far = crate::token::now_secs() + 3600;
+        let mut pipe = redis::pipe();
+        for i in 0..2000 {
+            pipe.cmd("PUBLISH")
+                .arg(&channel)
+                .arg(format!("r {far} burst-{i}"));
+        }
+        pipe.query_async::<()>(&mut con).await.unwrap();
+        let started = std::time::Instant::now();
+        while revocations.len() < 2000 {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{revocations:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let writes = revocations.writes() - before;
+        println!("2000 events applied in {writes} writes");
+        // One write per event would be 2000; they arrive in a few reads.
+        assert!(writes <= 200, "{writes} writes for 2000 events");
+    }
 
     #[test]
     fn events_parse_and_unknown_ones_are_ignored() {
