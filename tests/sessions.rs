@@ -797,6 +797,22 @@ mod redis {
         assert!(a.revocations().is_revoked(&s.access));
     }
 
+    /// The keep-alive ping of the subscriber gets its answer: the subscription is not dropped
+    /// and made again every few seconds.
+    #[tokio::test]
+    async fn the_subscriber_stays_connected_between_keepalive_pings() {
+        let server = PrivateRedis::start();
+        let _a = store(&server.url(), &unique_prefix()).await;
+        tokio::time::sleep(Duration::from_millis(5500)).await;
+        let clients: String = cmd(&server.url(), &["CLIENT", "LIST", "TYPE", "pubsub"]).await;
+        let ages: Vec<u64> = clients
+            .lines()
+            .filter_map(|l| l.split(" age=").nth(1)?.split(' ').next()?.parse().ok())
+            .collect();
+        assert_eq!(ages.len(), 1, "{clients}");
+        assert!(ages[0] >= 5, "the subscriber reconnected: {clients}");
+    }
+
     fn support_now() -> u64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -904,7 +904,8 @@ async fn sync_task(redis: RedisConnection, keys: Keys, revocations: Revocations,
                     }
                 }
                 _ = ping_tick.tick() => {
-                    let ping = tokio::time::timeout(timeout, sink.ping::<String>()).await;
+                    // A subscribed RESP2 connection answers `["pong", ""]`, not a string.
+                    let ping = tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await;
                     if !matches!(ping, Ok(Ok(_))) {
                         break;
                     }
