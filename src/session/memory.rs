@@ -166,12 +166,16 @@ impl State {
             .map(|(nb, _)| *nb)
     }
 
-    /// Ends `subject`'s expired sessions, then its oldest ones until fewer than `max` are left;
-    /// returns the live ones ended.
+    /// At `max` sessions or more, ends `subject`'s expired sessions, then its oldest ones until
+    /// fewer than `max` are left; returns the live ones ended. Below `max`, costs nothing.
     fn make_room(&mut self, subject: &str, max: usize, now: u64) -> Vec<String> {
         let Some(sids) = self.by_subject.get(subject) else {
             return Vec::new();
         };
+        if sids.len() < max {
+            // Room whatever has expired (expired sessions go at the next prune): no scan.
+            return Vec::new();
+        }
         let mut live: Vec<(u64, u64, &String)> = Vec::with_capacity(sids.len());
         let mut expired: Vec<String> = Vec::new();
         for sid in sids {
@@ -196,6 +200,9 @@ impl State {
         evicted
     }
 }
+/// Sessions removed under one hold of the lock by `end_all`.
+const REMOVE_CHUNK: usize = 1024;
+
 fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -333,9 +340,6 @@ impl SessionStore for MemorySessionStore {
                 .remove(subject)
                 .map(|s| s.into_iter().collect())
                 .unwrap_or_default();
-            for sid in &sids {
-                state.sessions.remove(sid);
-            }
             // Strictly later than any earlier one, even if the clock stepped back.
             let earlier = state.not_before.get(subject).map_or(0, |(nb, _)| *nb);
             let not_before = now_millis().max(earlier.saturating_add(1));
@@ -345,18 +349,35 @@ impl SessionStore for MemorySessionStore {
             state.not_before.retain(|_, (_, till)| *till > now_s);
             (sids, not_before)
         };
+        let sids_len = sids.len();
+        // The sessions go in pieces, the lock released in between: from here on a refresh of
+        // one not yet removed is refused by the "not before" just set, and a start that saw an
+        // earlier one is refused.
+        for (i, chunk) in sids.chunks(REMOVE_CHUNK).enumerate() {
+            if i > 0 {
+                tokio::task::yield_now().await;
+            }
+            let mut state = self.lock();
+            for sid in chunk {
+                state.sessions.remove(sid);
+            }
+        }
         // One write for the whole subject (built off the runtime when large).
-        let batch = Batch {
+        let subject: Arc<str> = Arc::from(subject);
+        let build = move || Batch {
             sessions: sids.iter().map(|sid| (Arc::from(&**sid), until)).collect(),
             subjects: vec![(
-                Arc::from(subject),
+                subject,
                 NotBefore {
                     millis: not_before,
                     until,
                 },
             )],
         };
-        self.inner.revocations.apply_async(batch).await;
+        self.inner
+            .revocations
+            .apply_async_with(sids_len + 1, build)
+            .await;
         Ok(())
     }
 

@@ -539,17 +539,19 @@ impl SessionStore for RedisSessionStore {
         // Here at once, as one write: the "not before" (on Redis's clock, as every instance
         // learns it) and every session ended. The same event reaches this instance again and
         // changes nothing then.
-        let batch = Batch {
+        let len = sids.len() + 1;
+        let subject: Arc<str> = Arc::from(subject);
+        let build = move || Batch {
             sessions: sids.iter().map(|sid| (Arc::from(&**sid), until)).collect(),
             subjects: vec![(
-                Arc::from(subject),
+                subject,
                 NotBefore {
                     millis: not_before,
                     until,
                 },
             )],
         };
-        inner.revocations.apply_async(batch).await;
+        inner.revocations.apply_async_with(len, build).await;
         Ok(())
     }
 
@@ -763,6 +765,53 @@ fn parse_event(payload: &str) -> Event {
 /// The most events applied as one write.
 const BURST: usize = 4096;
 
+/// Event bytes parsed on the runtime; more (a "log out everywhere" of thousands of sessions)
+/// are parsed and applied on the blocking pool.
+const PARSE_INLINE: usize = 64 * 1024;
+
+/// Parses `payloads` into one batch (and whether one asks for a re-read).
+fn parse_events(payloads: &[Vec<u8>]) -> (Batch, bool) {
+    let mut batch = Batch::default();
+    let mut reread = false;
+    for payload in payloads {
+        match parse_event(&String::from_utf8_lossy(payload)) {
+            Event::Revoke(b) => batch.extend(b),
+            Event::Reread => reread = true,
+            Event::Unknown => tracing::warn!("ignoring an unknown session event"),
+        }
+    }
+    (batch, reread)
+}
+
+/// Applies a burst of events as one write; whether one asked for a re-read.
+async fn apply_events(revocations: &Revocations, payloads: Vec<Vec<u8>>) -> bool {
+    let size: usize = payloads.iter().map(Vec::len).sum();
+    if size <= PARSE_INLINE {
+        let (batch, reread) = parse_events(&payloads);
+        if !batch.is_empty() {
+            revocations.apply_async(batch).await;
+        }
+        return reread;
+    }
+    let local = revocations.clone();
+    let payloads = Arc::new(payloads);
+    let job = Arc::clone(&payloads);
+    let work = move || {
+        let (batch, reread) = parse_events(&job);
+        local.apply(&batch);
+        reread
+    };
+    match tokio::task::spawn_blocking(work).await {
+        Ok(reread) => reread,
+        // The pool is shutting down (the runtime is): apply here rather than lose entries.
+        Err(_) => {
+            let (batch, reread) = parse_events(&payloads);
+            revocations.apply(&batch);
+            reread
+        }
+    }
+}
+
 /// How soon a lost subscriber or a failed re-read is tried again.
 const RETRY: Duration = Duration::from_millis(100);
 
@@ -857,19 +906,12 @@ async fn sync_task(redis: RedisConnection, keys: Keys, revocations: Revocations,
                 }
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
-                    let mut batch = Batch::default();
-                    let mut reread = false;
+                    let mut payloads = vec![msg.get_payload_bytes().to_vec()];
                     let mut closed = false;
-                    let mut add = |payload: &[u8]| match parse_event(&String::from_utf8_lossy(payload)) {
-                        Event::Revoke(b) => batch.extend(b),
-                        Event::Reread => reread = true,
-                        Event::Unknown => tracing::warn!("ignoring an unknown session event"),
-                    };
-                    add(msg.get_payload_bytes());
                     // A burst: everything already received, as one write.
-                    for _ in 1..BURST {
+                    while payloads.len() < BURST {
                         match stream.next().now_or_never() {
-                            Some(Some(msg)) => add(msg.get_payload_bytes()),
+                            Some(Some(msg)) => payloads.push(msg.get_payload_bytes().to_vec()),
                             Some(None) => {
                                 closed = true;
                                 break;
@@ -877,9 +919,7 @@ async fn sync_task(redis: RedisConnection, keys: Keys, revocations: Revocations,
                             None => break,
                         }
                     }
-                    if !batch.is_empty() {
-                        revocations.apply_async(batch).await;
-                    }
+                    let reread = apply_events(&revocations, payloads).await;
                     if reread && synced
                         && let Err(error) = resync(&mut reader, &keys, &revocations, &scripts, WriteBack::No).await
                     {

@@ -404,16 +404,32 @@ impl Revocations {
     /// inside a runtime) so that no runtime worker is held for more than a moment. The set has
     /// every entry when this returns.
     pub(crate) async fn apply_async(&self, batch: Batch) -> bool {
-        if batch.len() <= INLINE_ENTRIES || tokio::runtime::Handle::try_current().is_err() {
-            return self.apply(&batch);
+        self.apply_async_with(batch.len(), move || batch).await
+    }
+
+    /// [`apply_async`](Self::apply_async) of the batch `build` makes (of about `len` entries),
+    /// made on the blocking pool too when large.
+    pub(crate) async fn apply_async_with(
+        &self,
+        len: usize,
+        build: impl FnOnce() -> Batch + Send + 'static,
+    ) -> bool {
+        if len <= INLINE_ENTRIES || tokio::runtime::Handle::try_current().is_err() {
+            return self.apply(&build());
         }
         let this = self.clone();
-        let batch = Arc::new(batch);
-        let job = Arc::clone(&batch);
-        match tokio::task::spawn_blocking(move || this.apply(&job)).await {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let job = move || {
+            let batch = build();
+            let changed = this.apply(&batch);
+            // Handed back only if the job's result is lost (the runtime shutting down).
+            let _ = tx.send(batch);
+            changed
+        };
+        match tokio::task::spawn_blocking(job).await {
             Ok(changed) => changed,
             // The pool is shutting down (the runtime is): apply here rather than lose entries.
-            Err(_) => self.apply(&batch),
+            Err(_) => rx.try_recv().is_ok_and(|batch| self.apply(&batch)),
         }
     }
 
