@@ -8,7 +8,7 @@
 //! use http_body_util::Empty;
 //! use tower::ServiceExt;
 //! use tower_jwt_login::login::LogoutService;
-//! use tower_jwt_login::session::{MemorySessionStore, Sessions, SessionStore, new_session_id};
+//! use tower_jwt_login::session::{MemorySessionStore, NewSession, Sessions, new_session_id};
 //! use tower_jwt_login::{Grant, JwtConfig, JwtKey, TokenUse};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -18,7 +18,8 @@
 //! let sessions = Sessions::new(MemorySessionStore::new(&jwt));
 //! let sid = new_session_id();
 //! let issued = jwt.issue(&Grant::new("alice").session(&sid));
-//! sessions.start(&sid, "alice", &issued.refresh_jti, issued.refresh_expires_at).await.unwrap();
+//! let session = NewSession::new(&sid, "alice", &issued.refresh_jti, issued.refresh_expires_at);
+//! sessions.start(session).await.unwrap();
 //!
 //! let logout = LogoutService::new(jwt.clone(), sessions.clone());
 //! let req = Request::post("/api/logout")

@@ -31,6 +31,18 @@
 //!   `password+totp`, `password+recovery_code` (a recovery code was spent) or
 //!   `password+trusted_device`.
 //!
+//! With [sessions](LoginService::sessions), a login that ends one of the subject's sessions to
+//! stay within the store's per-subject limit also writes one event per ended session, before
+//! its own: `outcome="session_evicted"` with `subject` and `client`.
+//!
+//! A login during which its subject was logged out everywhere (a password change, a disabled
+//! account, `POST /api/logout/all` — see [`SessionStore::end_all`](crate::session::SessionStore::end_all))
+//! gets no session for the credentials it checked before: the store refuses the start, and the
+//! service checks the credentials (or the Auth0 token) once more. Still good, the login
+//! succeeds with a session started after the logout; no longer good, it fails as usual (`401`).
+//! Refused a second time (logged out everywhere again meanwhile), it answers the `503` with
+//! `Retry-After` of an unavailable store (`reason="session_store_unavailable"`): try again.
+//!
 //! The routes run in DEBUG spans (`login`, `refresh`, `logout`) with `subject` and `outcome`, for
 //! correlating the DEBUG lines of one request; at INFO they are not built, and the audit event
 //! is the one line an outcome costs.
@@ -102,7 +114,7 @@ use crate::error::{LoginError, ResponseBody, json_bytes_response, wrong_method};
 use crate::factor::{LoginFactor, LoginFactorError, RememberDevice, SecondFactor};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
-use crate::session::{SessionError, Sessions, new_session_id};
+use crate::session::{NewSession, SessionError, Sessions, StartVerdict, new_session_id};
 use crate::store::{CredentialStore, Credentials, Lookup};
 use crate::throttle::LoginThrottle;
 use crate::token::{Grant, Jwt, Principal};
@@ -438,15 +450,33 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             let Ok(bearer) = bearer_token(&parts.headers) else {
                 return Err(LoginError::MissingCredentials);
             };
-            return match self.auth0.verify(bearer).await {
-                Auth0Verdict::Valid { principal } => {
-                    tracing::debug!("auth0 token accepted");
-                    let pair = self.issue(&principal).await?;
-                    Ok(((pair, None), principal.subject().to_owned(), "auth0"))
-                }
-                Auth0Verdict::Invalid { reason } => Err(LoginError::Auth0Rejected(reason)),
-                Auth0Verdict::NotMine => Err(LoginError::MissingCredentials),
+            // The subject's "not before" as it is before the token is checked.
+            let seen = self.sessions.as_ref().map(Sessions::snapshot);
+            let principal = match self.auth0.verify(bearer).await {
+                Auth0Verdict::Valid { principal } => principal,
+                Auth0Verdict::Invalid { reason } => return Err(LoginError::Auth0Rejected(reason)),
+                Auth0Verdict::NotMine => return Err(LoginError::MissingCredentials),
             };
+            tracing::debug!("auth0 token accepted");
+            let seen = seen.and_then(|s| s.not_before(principal.subject()));
+            let pair = match self.issue(&principal, seen, client).await? {
+                Issue::Pair(pair) => pair,
+                Issue::Refused(not_before) => {
+                    // Logged out everywhere while this login was under way: the token once more.
+                    let again = match self.auth0.verify(bearer).await {
+                        Auth0Verdict::Valid { principal } => principal,
+                        Auth0Verdict::Invalid { reason } => {
+                            return Err(LoginError::Auth0Rejected(reason));
+                        }
+                        Auth0Verdict::NotMine => return Err(LoginError::MissingCredentials),
+                    };
+                    let pair = self
+                        .issue_again(&again, &principal, not_before, client)
+                        .await?;
+                    return Ok(((pair, None), again.subject().to_owned(), "auth0"));
+                }
+            };
+            return Ok(((pair, None), principal.subject().to_owned(), "auth0"));
         };
         let throttle = self.throttle.as_ref();
         if let Some(throttle) = throttle {
@@ -457,11 +487,10 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 .await
                 .map_err(LoginError::Throttled)?;
         }
-        let outcome = match self.store.authenticate(&credentials).await {
-            Ok(Some(subject)) => self.principal_at_login(subject).await,
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
-        };
+        // The subject's "not before" as it is before the credentials are checked: a "log out
+        // everywhere" (a password change) after this moment refuses the session below.
+        let seen = self.sessions.as_ref().map(Sessions::snapshot);
+        let outcome = self.check(&credentials).await;
         // The second factor, one step after the password.
         let factor = match (&outcome, &self.second_factor) {
             (Ok(Some(principal)), Some(factor)) => {
@@ -487,17 +516,47 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             Ok(Some(principal)) => {
                 tracing::debug!("credentials accepted");
                 let passed = factor.transpose().map_err(LoginError::from)?;
-                let pair = self.issue(&principal).await?;
-                let device_token = passed.as_ref().and_then(|p| p.device_token.as_deref());
+                let device_token = passed
+                    .as_ref()
+                    .and_then(|p| p.device_token.as_deref())
+                    .cloned();
                 let via = passed.as_ref().map_or("password", |p| p.via);
-                Ok((
-                    (pair, device_token.cloned()),
-                    principal.subject().to_owned(),
-                    via,
-                ))
+                let seen = seen.and_then(|s| s.not_before(principal.subject()));
+                match self.issue(&principal, seen, client).await? {
+                    Issue::Pair(pair) => {
+                        Ok(((pair, device_token), principal.subject().to_owned(), via))
+                    }
+                    Issue::Refused(not_before) => {
+                        // Logged out everywhere while this login was under way (a password
+                        // change, a disabled account): the credentials once more, as of now.
+                        tracing::debug!(
+                            "subject logged out everywhere during the login: checking again"
+                        );
+                        let again = match self.check(&credentials).await {
+                            Ok(Some(principal)) => principal,
+                            Ok(None) => return Err(LoginError::InvalidCredentials),
+                            Err(e) => return Err(LoginError::Store(Box::new(e))),
+                        };
+                        let pair = self
+                            .issue_again(&again, &principal, not_before, client)
+                            .await?;
+                        // Remembered devices are forgotten by a logout everywhere: none issued.
+                        Ok(((pair, None), again.subject().to_owned(), via))
+                    }
+                }
             }
             Ok(None) => Err(LoginError::InvalidCredentials),
             Err(e) => Err(LoginError::Store(Box::new(e))),
+        }
+    }
+
+    /// The credentials checked in the store: the subject's current principal, `None` when
+    /// they are wrong or the store refuses the subject.
+    async fn check(&self, credentials: &Credentials) -> Result<Option<Principal>, S::Error> {
+        match self.store.authenticate(credentials).await {
+            Ok(Some(subject)) => self.principal_at_login(subject).await,
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }
@@ -523,26 +582,51 @@ impl<S: CredentialStore, A> LoginService<S, A> {
     }
 }
 
+/// What [`LoginService::issue`] did.
+enum Issue {
+    Pair(crate::TokenPair),
+    /// The store refused the session: the subject was logged out everywhere (at this "not
+    /// before", ms) after the one the login had seen.
+    Refused(u64),
+}
+
 impl<S, A> LoginService<S, A> {
-    /// The login answer for `principal` (its subject and extra claims): Core's stateless pair, or, with sessions, a pair of a new
-    /// session that the store knows before the tokens leave.
-    async fn issue(&self, principal: &Principal) -> Result<crate::TokenPair, LoginError> {
+    /// The login answer for `principal` (its subject and extra claims): Core's stateless pair,
+    /// or, with sessions, a pair of a new session that the store knows before the tokens leave.
+    /// `seen` is the subject's "not before" read before the credentials were checked.
+    async fn issue(
+        &self,
+        principal: &Principal,
+        seen: Option<u64>,
+        client: Option<IpAddr>,
+    ) -> Result<Issue, LoginError> {
         let Some(sessions) = &self.sessions else {
-            return Ok(self.jwt.issue_pair_for(principal));
+            return Ok(Issue::Pair(self.jwt.issue_pair_for(principal)));
         };
         let subject = principal.subject();
         let sid = new_session_id();
         let issued = self.jwt.issue(&Grant::from(principal).session(&sid));
-        match sessions
-            .start(
-                &sid,
-                subject,
-                &issued.refresh_jti,
-                issued.refresh_expires_at,
-            )
-            .await
-        {
-            Ok(()) => Ok(issued.tokens),
+        let session = NewSession::new(
+            &sid,
+            subject,
+            &issued.refresh_jti,
+            issued.refresh_expires_at,
+        )
+        .seen_not_before(seen);
+        match sessions.start(session).await {
+            Ok(StartVerdict::Started { evicted }) => {
+                for _ in &evicted {
+                    tracing::info!(
+                        target: AUDIT,
+                        outcome = "session_evicted",
+                        subject,
+                        client = %AuditClient(client),
+                        "login"
+                    );
+                }
+                Ok(Issue::Pair(issued.tokens))
+            }
+            Ok(StartVerdict::Refused { not_before }) => Ok(Issue::Refused(not_before)),
             Err(SessionError::Unavailable(why)) => {
                 tracing::warn!(reason = %why, "session store unavailable: login refused");
                 Err(LoginError::Unavailable {
@@ -550,6 +634,34 @@ impl<S, A> LoginService<S, A> {
                 })
             }
             Err(error) => Err(LoginError::Store(Box::new(error))),
+        }
+    }
+
+    /// The second try of a login refused because its subject was logged out everywhere at
+    /// `not_before`: `principal` is the one checked again, `first` the one checked before.
+    /// Refused again, it answers `503` (try again).
+    async fn issue_again(
+        &self,
+        principal: &Principal,
+        first: &Principal,
+        not_before: u64,
+        client: Option<IpAddr>,
+    ) -> Result<crate::TokenPair, LoginError> {
+        let seen = if principal.subject() == first.subject() {
+            Some(not_before)
+        } else {
+            self.sessions
+                .as_ref()
+                .and_then(|s| s.snapshot().not_before(principal.subject()))
+        };
+        match self.issue(principal, seen, client).await? {
+            Issue::Pair(pair) => Ok(pair),
+            Issue::Refused(_) => {
+                tracing::warn!("subject logged out everywhere twice during one login: try again");
+                Err(LoginError::Unavailable {
+                    retry_after_secs: self.sessions.as_ref().map_or(1, Sessions::retry_after_secs),
+                })
+            }
         }
     }
 }
