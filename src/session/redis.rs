@@ -350,7 +350,7 @@ impl SessionStore for RedisSessionStore {
             .arg(inner.keys.channel());
         let verdict: String = inner
             .redis
-            .run(|mut con| async move { call.invoke_async(&mut con).await })
+            .run_durable(|mut con| async move { call.invoke_async(&mut con).await })
             .await?;
         let verdict = match verdict.as_str() {
             "live" => RefreshVerdict::Live,
@@ -380,7 +380,7 @@ impl SessionStore for RedisSessionStore {
             .arg(inner.keys.user_prefix());
         inner
             .redis
-            .run(|mut con| async move { call.invoke_async::<()>(&mut con).await })
+            .run_durable(|mut con| async move { call.invoke_async::<()>(&mut con).await })
             .await?;
         inner.revocations.revoke_session(sid, self.revoke_until());
         Ok(())
@@ -398,7 +398,7 @@ impl SessionStore for RedisSessionStore {
             .arg(inner.keys.session_prefix());
         inner
             .redis
-            .run(|mut con| async move { call.invoke_async::<()>(&mut con).await })
+            .run_durable(|mut con| async move { call.invoke_async::<()>(&mut con).await })
             .await?;
         // The sids ended are applied as their messages arrive (this instance is subscribed too);
         // the not-before takes effect here at once, and covers them meanwhile.
@@ -591,7 +591,7 @@ async fn subscribe(
     timeout: Duration,
 ) -> Result<redis::aio::PubSub, SessionError> {
     let connect = async {
-        let mut pubsub = redis.client().get_async_pubsub().await?;
+        let mut pubsub = redis.pubsub().await?;
         pubsub.subscribe(channel).await?;
         Ok::<_, redis::RedisError>(pubsub)
     };
