@@ -35,10 +35,12 @@
 //! with colour only when stdout is a terminal.
 //!
 //! Sessions (off by default): `CORE_API_AUTH_SESSIONS` (`memory`, or `redis://…` /
-//! `rediss://…` with `--features redis`) adds `POST /api/logout` and `POST /api/logout/all`;
-//! `CORE_API_AUTH_REFRESH_ROTATION=true` (with `CORE_API_AUTH_REFRESH_ROTATION_GRACE` seconds)
-//! rotates refresh tokens; `CORE_API_AUTH_REDIS_PREFIX` (default `tjl:`) and
-//! `CORE_API_AUTH_REDIS_TIMEOUT` (seconds, default 1) tune the Redis store.
+//! `rediss://…` / `redis+sentinel://…` with `--features redis`) adds `POST /api/logout` and
+//! `POST /api/logout/all`; `CORE_API_AUTH_REFRESH_ROTATION=true` (with
+//! `CORE_API_AUTH_REFRESH_ROTATION_GRACE` seconds) rotates refresh tokens;
+//! `CORE_API_AUTH_REDIS_PREFIX` (default `tjl:`), `CORE_API_AUTH_REDIS_TIMEOUT` (seconds, default
+//! 1), `CORE_API_AUTH_REDIS_WAIT_REPLICAS` and `CORE_API_AUTH_REDIS_TLS_CA_FILE` tune the Redis
+//! store (docs/fleet.md).
 //!
 //! Auth0 logins (docs/protocol.md §5) need the `auth0` feature: `CORE_API_AUTH_AUTH0_ENABLE=true
 //! CORE_API_AUTH_AUTH0_TENANTS='auth0://<clientid>@<domain>?aud=<audience>&user=<sub>'
