@@ -359,11 +359,11 @@ pub fn test_pki() -> TestPki {
     #[allow(deprecated)]
     let provider = rustls::crypto::ring::default_provider();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![server_cert.der().clone()], key)
-    .unwrap();
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![server_cert.der().clone()], key)
+        .unwrap();
     TestPki {
         ca_pem: ca_cert.pem(),
         server: Arc::new(config),
