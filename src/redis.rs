@@ -894,8 +894,7 @@ return 1
 /// Keys, with the prefix `P`: `P{throttle}:pair:<account>:<address>`, `…:addr:<address>`,
 /// `…:net56:<hex>`, `…:net48:<hex>`, `…:account:<account>` (each expiring with its window) and
 /// `…:known:<account>:<address>` (expiring with the known-address lifetime); `<account>` is a
-/// keyed hash, IPv6 addresses are their /64. All share the hash tag `{throttle}`, so one
-/// attempt's script runs in one Redis Cluster slot.
+/// keyed hash, IPv6 addresses are their /64. All share the hash tag `{throttle}`.
 pub(crate) struct FleetCounter {
     redis: RedisConnection,
     base: String,

@@ -282,7 +282,8 @@ async fn sentinel_failover_keeps_sessions_working() {
 /// `WAIT` for one replica: a rotation answered 200 is on the replica at once; with the replica
 /// frozen, refreshes and logouts answer 503 within the timeout while logins and protected
 /// routes carry on; an instance that does not wait still refreshes; and once the replica is
-/// back, a refresh answered 503 can be retried within the grace.
+/// back, a refresh answered 503 can be retried within the grace. Writes sent to a replica
+/// answer 503.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_for_a_replica_fails_refresh_and_logout_closed() {
     let primary = PrivateRedis::start();
@@ -343,6 +344,17 @@ async fn waiting_for_a_replica_fails_refresh_and_logout_closed() {
     // The 503 refresh retried within the grace: a successor, which then refreshes.
     let (_, third) = pair(&refresh(addr, &second).await);
     pair(&refresh(addr, &third).await);
+
+    // An instance pointed at the replica (as at a primary demoted behind its back): its writes
+    // are refused with READONLY, which is a 503 to retry, not a 500.
+    let replica_url = replica.url();
+    let on_replica = Setup {
+        url: &replica_url,
+        ..durable
+    }
+    .spawn()
+    .await;
+    assert_unavailable(&login_req().send(on_replica).await);
 }
 
 /// A test CA and a server certificate it signed for 127.0.0.1, as PEM files.
