@@ -39,12 +39,15 @@
 //! them.
 //!
 //! Sessions (off by default): `CORE_API_AUTH_SESSIONS` (`memory`, or `redis://…` /
-//! `rediss://…` with `--features redis`) adds `POST /api/logout` and `POST /api/logout/all`;
-//! `CORE_API_AUTH_REFRESH_ROTATION=true` (with `CORE_API_AUTH_REFRESH_ROTATION_GRACE` seconds)
-//! rotates refresh tokens; `CORE_API_AUTH_REDIS_PREFIX` (default `tjl:`) and
-//! `CORE_API_AUTH_REDIS_TIMEOUT` (seconds, default 1) tune the Redis store. With sessions,
-//! `CORE_API_AUTH_COOKIES=true` turns on browser mode (the refresh token in an `HttpOnly`
-//! cookie, CSRF checks; `access` puts the access token in a cookie too; docs/browser.md).
+//! `rediss://…` / `redis+sentinel://…` with `--features redis`) adds `POST /api/logout` and
+//! `POST /api/logout/all`; `CORE_API_AUTH_REFRESH_ROTATION=true` (with
+//! `CORE_API_AUTH_REFRESH_ROTATION_GRACE` seconds) rotates refresh tokens;
+//! `CORE_API_AUTH_REDIS_PREFIX` (default `tjl:`), `CORE_API_AUTH_REDIS_TIMEOUT` (seconds, default
+//! 1), `CORE_API_AUTH_REDIS_WAIT_REPLICAS` and `CORE_API_AUTH_REDIS_TLS_CA_FILE` tune the Redis
+//! store (docs/fleet.md).
+//! With sessions, `CORE_API_AUTH_COOKIES=true` turns on browser mode (the refresh token in an
+//! `HttpOnly` cookie, CSRF checks; `access` puts the access token in a cookie too;
+//! docs/browser.md).
 //!
 //! `CORE_API_AUTH_TOTP=true` with `CORE_API_AUTH_TOTP_KEY` (32 bytes, base64 or hex) turns on
 //! the second factor for the configured user: the routes under `/api/v3/auth/totp` enrol it,

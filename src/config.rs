@@ -123,6 +123,13 @@ pub struct CoreAuthConfig {
     /// `CORE_API_AUTH_TOTP_KEY`: the key that seals TOTP secrets at rest, 32 bytes as base64 or
     /// hex.
     totp_key: Zeroizing<String>,
+    /// `CORE_API_AUTH_REDIS_WAIT_REPLICAS`: replicas that must acknowledge every refresh and
+    /// logout before it is answered (default 0: none; see
+    /// [`RedisOptions::wait_replicas`](crate::redis::RedisOptions::wait_replicas)).
+    pub redis_wait_replicas: u32,
+    /// `CORE_API_AUTH_REDIS_TLS_CA_FILE`: a PEM file of the CA certificates `rediss://` trusts
+    /// instead of the system's (default unset: the system's trust store).
+    pub redis_tls_ca_file: Option<PathBuf>,
 }
 
 /// The browser mode of the configuration (`CORE_API_AUTH_COOKIES`).
@@ -147,8 +154,10 @@ pub enum SessionBackend {
     Off,
     /// `memory`: [`MemorySessionStore`], one instance.
     Memory,
-    /// `redis://…` or `rediss://…`: the Redis store shared by a fleet (feature `redis`). The
-    /// URL may hold a password; `Debug` does not show it.
+    /// `redis://…`, `rediss://…`, `redis+sentinel://…` or `rediss+sentinel://…`: the Redis
+    /// store shared by a fleet (feature `redis`; the forms are described in
+    /// [`crate::redis`]'s docs). The URL may hold passwords; `Debug` shows neither them nor the
+    /// query.
     Redis(Zeroizing<String>),
 }
 
@@ -158,8 +167,9 @@ impl fmt::Debug for SessionBackend {
             SessionBackend::Off => f.write_str("Off"),
             SessionBackend::Memory => f.write_str("Memory"),
             SessionBackend::Redis(url) => {
-                // Scheme and host only: anything before an `@` may be a password.
-                let host = url.rsplit('@').next().unwrap_or_default();
+                // Hosts only: anything before an `@` may be a password, and so may the query.
+                let host = url.split('?').next().unwrap_or_default();
+                let host = host.rsplit('@').next().unwrap_or_default();
                 let host = host.split("://").last().unwrap_or_default();
                 write!(f, "Redis({host})")
             }
@@ -184,6 +194,8 @@ impl Default for CoreAuthConfig {
             refresh_rotation_grace: Duration::ZERO,
             redis_prefix: "tjl:".to_owned(),
             redis_timeout: Duration::from_secs(1),
+            redis_wait_replicas: 0,
+            redis_tls_ca_file: None,
             client_ip_header: ClientIpHeader::default(),
             jwt_keys: JwtKeySettings::default(),
             cors: Cors::core(),
@@ -220,7 +232,8 @@ pub enum ConfigError {
         /// The variable.
         var: &'static str,
     },
-    /// `CORE_API_AUTH_SESSIONS` is neither `memory` nor a `redis://` / `rediss://` URL.
+    /// `CORE_API_AUTH_SESSIONS` is neither `memory` nor a `redis://`, `rediss://`,
+    /// `redis+sentinel://` or `rediss+sentinel://` URL.
     InvalidSessions,
     /// `CORE_API_AUTH_REFRESH_ROTATION` is true without `CORE_API_AUTH_SESSIONS`: a spent token
     /// could not be told from a live one.
@@ -279,7 +292,8 @@ impl fmt::Display for ConfigError {
                 write!(f, "{var} must be a non-negative integer")
             }
             ConfigError::InvalidSessions => f.write_str(
-                "CORE_API_AUTH_SESSIONS must be `memory` or a redis:// or rediss:// URL",
+                "CORE_API_AUTH_SESSIONS must be `memory` or a redis://, rediss://, \
+                 redis+sentinel:// or rediss+sentinel:// URL",
             ),
             ConfigError::CookiesWithoutSessions => f.write_str(
                 "CORE_API_AUTH_COOKIES needs sessions: set CORE_API_AUTH_SESSIONS (memory or a \
@@ -397,7 +411,15 @@ impl CoreAuthConfig {
                 SessionBackend::Off
             } else if v.eq_ignore_ascii_case("memory") {
                 SessionBackend::Memory
-            } else if v.starts_with("redis://") || v.starts_with("rediss://") {
+            } else if [
+                "redis://",
+                "rediss://",
+                "redis+sentinel://",
+                "rediss+sentinel://",
+            ]
+            .iter()
+            .any(|scheme| v.starts_with(scheme))
+            {
                 SessionBackend::Redis(Zeroizing::new(v.to_owned()))
             } else {
                 return Err(ConfigError::InvalidSessions);
@@ -423,6 +445,15 @@ impl CoreAuthConfig {
                     .ok_or(ConfigError::InvalidSeconds {
                         var: "CORE_API_AUTH_REDIS_TIMEOUT",
                     })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_REDIS_WAIT_REPLICAS") {
+            self.redis_wait_replicas = v.trim().parse().map_err(|_| ConfigError::InvalidCount {
+                var: "CORE_API_AUTH_REDIS_WAIT_REPLICAS",
+            })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_REDIS_TLS_CA_FILE") {
+            let v = v.trim();
+            self.redis_tls_ca_file = (!v.is_empty()).then(|| PathBuf::from(v));
         }
         if let Some(v) = lookup("CORE_API_AUTH_CLIENT_IP_HEADER") {
             self.client_ip_header = v.parse().map_err(|_| ConfigError::InvalidClientIpHeader {
@@ -651,13 +682,19 @@ impl CoreAuthConfig {
         }
     }
 
-    /// The Redis settings: prefix and timeout.
+    /// The Redis settings: prefix, timeout, replicas to wait for, and the CA file (read when
+    /// connecting).
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn redis_options(&self) -> crate::redis::RedisOptions {
-        crate::redis::RedisOptions::new()
+        let options = crate::redis::RedisOptions::new()
             .prefix(self.redis_prefix.clone())
             .timeout(self.redis_timeout)
+            .wait_replicas(self.redis_wait_replicas);
+        match &self.redis_tls_ca_file {
+            Some(path) => options.tls_root_ca_file(path.clone()),
+            None => options,
+        }
     }
 
     /// Core's one user as a credential store.
@@ -790,6 +827,8 @@ impl fmt::Debug for CoreAuthConfig {
             .field("refresh_rotation_grace", &self.refresh_rotation_grace)
             .field("redis_prefix", &self.redis_prefix)
             .field("redis_timeout", &self.redis_timeout)
+            .field("redis_wait_replicas", &self.redis_wait_replicas)
+            .field("redis_tls_ca_file", &self.redis_tls_ca_file)
             .field("client_ip_header", &self.client_ip_header)
             .field("jwt_keys", &self.jwt_keys)
             .field("cors", &self.cors)

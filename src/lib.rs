@@ -106,6 +106,8 @@ pub mod redis;
 pub mod session;
 pub mod store;
 pub mod throttle;
+#[cfg(any(feature = "redis", feature = "auth0"))]
+mod tls;
 pub mod token;
 #[cfg(feature = "tonic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]

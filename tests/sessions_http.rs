@@ -276,7 +276,8 @@ fn rotation_without_sessions_is_refused_at_start_up() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "CORE_API_AUTH_SESSIONS must be `memory` or a redis:// or rediss:// URL"
+        "CORE_API_AUTH_SESSIONS must be `memory` or a redis://, rediss://, redis+sentinel:// or \
+         rediss+sentinel:// URL"
     );
     let env = [
         (

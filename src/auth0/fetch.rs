@@ -185,7 +185,7 @@ impl HttpsFetcher {
     }
 
     fn with_roots(roots: rustls::RootCertStore) -> Result<Self, TlsSetupError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(crate::tls::ring_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(TlsSetupError::Tls)?

@@ -484,7 +484,7 @@ impl SessionStore for RedisSessionStore {
             .arg(inner.keys.channel());
         let verdict: String = inner
             .redis
-            .run(|mut con| async move { call.invoke_async(&mut con).await })
+            .run_durable(|mut con| async move { call.invoke_async(&mut con).await })
             .await?;
         let verdict = match verdict.as_str() {
             "live" => RefreshVerdict::Live,
@@ -515,7 +515,7 @@ impl SessionStore for RedisSessionStore {
             .arg(inner.keys.user_prefix());
         let until: u64 = inner
             .redis
-            .run(|mut con| async move { call.invoke_async(&mut con).await })
+            .run_durable(|mut con| async move { call.invoke_async(&mut con).await })
             .await?;
         inner.revocations.revoke_session(sid, until);
         Ok(())
@@ -534,7 +534,7 @@ impl SessionStore for RedisSessionStore {
             .arg(inner.keys.session_prefix());
         let (not_before, until, sids): (u64, u64, Vec<String>) = inner
             .redis
-            .run(|mut con| async move { call.invoke_async(&mut con).await })
+            .run_durable(|mut con| async move { call.invoke_async(&mut con).await })
             .await?;
         // Here at once, as one write: the "not before" (on Redis's clock, as every instance
         // learns it) and every session ended. The same event reaches this instance again and
@@ -825,7 +825,8 @@ async fn connect(
     timeout: Duration,
 ) -> Result<(redis::aio::PubSub, redis::aio::MultiplexedConnection), SessionError> {
     let connect = async {
-        let mut pubsub = redis.client().get_async_pubsub().await?;
+        // The current primary's (with Sentinel, looked up again when it cannot be reached).
+        let mut pubsub = redis.pubsub().await?;
         pubsub.subscribe(channel).await?;
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))

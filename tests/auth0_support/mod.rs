@@ -355,14 +355,15 @@ pub fn test_pki() -> TestPki {
     let server_cert = params.signed_by(&server_key, &issuer).unwrap();
 
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![server_cert.der().clone()], key)
-    .unwrap();
+    // ring, as the crate's own TLS clients (src/tls.rs says why its deprecation is allowed).
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![server_cert.der().clone()], key)
+        .unwrap();
     TestPki {
         ca_pem: ca_cert.pem(),
         server: Arc::new(config),

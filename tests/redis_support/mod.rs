@@ -48,17 +48,37 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A private `redis-server --save "" --appendonly no` on a port of its own, killed on drop.
+/// A private `redis-server --save "" --appendonly no` on a port of its own, killed on drop. Its
+/// working directory (where a replica writes the copy it syncs) is a temporary one.
 pub struct PrivateRedis {
     pub port: u16,
+    args: Vec<String>,
     child: Option<Child>,
+    dir: TempDir,
 }
 
 impl PrivateRedis {
     pub fn start() -> Self {
+        Self::start_with(|_| Vec::new())
+    }
+
+    /// With more arguments (made from the port) after the defaults; a later one wins, so
+    /// `--port 0 --tls-port <port>` makes a TLS-only server.
+    pub fn start_with(extra: impl FnOnce(u16) -> Vec<String>) -> Self {
+        let port = free_port();
+        let dir = TempDir::new();
+        let mut args: Vec<String> = ["--port", &port.to_string()]
+            .into_iter()
+            .chain(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .chain(["--dir", dir.0.to_str().unwrap()])
+            .map(str::to_owned)
+            .collect();
+        args.extend(extra(port));
         let mut redis = PrivateRedis {
-            port: free_port(),
+            port,
+            args,
             child: None,
+            dir,
         };
         redis.restart();
         redis
@@ -70,22 +90,7 @@ impl PrivateRedis {
 
     /// Starts the server (again, empty) on the same port and waits until it answers.
     pub fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "private redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.child = Some(spawn_server(&self.args, self.port));
     }
 
     /// Kills the server (SIGKILL: no goodbye to the clients) and waits for it.
@@ -95,12 +100,161 @@ impl PrivateRedis {
             let _ = child.wait();
         }
     }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Undoes [`pause`](Self::pause) (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
 }
 
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `redis-server ARGS`, once `port` takes connections.
+fn spawn_server(args: &[String], port: u16) -> Child {
+    let mut child = Command::new("redis-server")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server on PATH");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            panic!("redis-server {args:?} did not start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// A directory of its own under the system's temporary one, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "tjl-test-{}",
+            tower_jwt_login::session::new_session_id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    /// Writes `name` in the directory; returns its path as a string.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A Redis Sentinel (`redis-server CONF --sentinel`) on a port of its own watching the primary
+/// `master` at `primary_port`, quick to act: the primary is down after 1 s without an answer,
+/// and 2 of the sentinels agreeing start the failover. Killed on drop.
+pub struct SentinelNode {
+    pub port: u16,
+    child: Child,
+}
+
+impl SentinelNode {
+    /// `extra` (made from the sentinel's port) adds lines to the configuration file, after the
+    /// others (e.g. TLS settings).
+    pub fn start(
+        dir: &TempDir,
+        master: &str,
+        primary_port: u16,
+        quorum: u32,
+        extra: impl FnOnce(u16) -> Vec<String>,
+    ) -> Self {
+        let port = free_port();
+        let mut conf = format!(
+            "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+             sentinel monitor {master} 127.0.0.1 {primary_port} {quorum}\n\
+             sentinel down-after-milliseconds {master} 1000\n\
+             sentinel failover-timeout {master} 5000\n\
+             sentinel parallel-syncs {master} 1\n",
+            dir = dir.0.display()
+        );
+        for line in extra(port) {
+            conf.push_str(&line);
+            conf.push('\n');
+        }
+        let path = dir.write(&format!("sentinel-{port}.conf"), conf);
+        let args = [path, "--sentinel".to_owned()];
+        SentinelNode {
+            port,
+            child: spawn_server(&args, port),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SentinelNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls the async `check` every 50 ms until it holds or `within` passes; returns how long it
+/// took.
+pub async fn eventually_async<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > within {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `INFO <section>` of the server at `url` as its lines, or `None` when it does not answer.
+pub async fn info(url: &str, section: &str) -> Option<String> {
+    let client = client::Client::open(url).ok()?;
+    let mut con = tokio::time::timeout(
+        Duration::from_secs(1),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    client::cmd("INFO")
+        .arg(section)
+        .query_async(&mut con)
+        .await
+        .ok()
 }
 
 /// The sum of `calls` over every command in `INFO commandstats` but `info` and `ping` (the
