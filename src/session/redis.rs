@@ -7,7 +7,7 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `P{sessions}:sess:<sid>` | hash | `sub`, `jti` (current refresh token), `exp`, `prev`/`prev_at` (last spent token, ms), `nb` (the subject's "not before" the login saw, ms) | at `exp`, the newest refresh token's expiry |
+//! | `P{sessions}:sess:<sid>` | hash | `sub`, `jti` (current refresh token), `exp`, `prev`/`prev_at` (last spent token, ms), `nb` (the subject's "not before" the login saw, ms), `at` (when it started, Redis µs; the oldest is ended first at the per-subject limit) | at `exp`, the newest refresh token's expiry |
 //! | `P{sessions}:user:<sub>` | sorted set | the subject's `sid`s, scored by their `exp` (plus the millisecond of the start or last rotation, as a fraction: the lowest is the oldest) | at the latest `exp`; expired members pruned on every write |
 //! | `P{sessions}:nb:<sub>` | string | the subject's "not before", ms on Redis's clock | with its revocation entry |
 //! | `P{sessions}:revoked` | sorted set | revoked `sid`s, scored by when the entry expires | at the latest score; expired members pruned on every write |
@@ -105,15 +105,25 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_s)
 local reply = {'started'}
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[6]) + 1
 if over > 0 then
-  local evicted = redis.call('ZRANGE', KEYS[2], 0, over - 1)
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+  -- The oldest by start (Redis time), not by expiry: refreshes move expiries.
+  local aged = {}
+  for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    aged[#aged + 1] = {sid, tonumber(redis.call('HGET', ARGV[9] .. sid, 'at')) or 0}
+  end
+  table.sort(aged, function(x, y) return x[2] < y[2] or (x[2] == y[2] and x[1] < y[1]) end)
+  local evicted = {}
+  for i = 1, over do evicted[i] = aged[i][1] end
+  for i = 1, #evicted, 500 do
+    redis.call('ZREM', KEYS[2], unpack(evicted, i, math.min(i + 499, #evicted)))
+  end
   unlink_sessions(ARGV[9], evicted)
   local till = now_s + tonumber(ARGV[7])
   revoke_all(KEYS[4], evicted, till, now_s)
   redis.call('PUBLISH', ARGV[8], 'r ' .. till .. ' ' .. table.concat(evicted, ' '))
   for _, sid in ipairs(evicted) do reply[#reply + 1] = sid end
 end
-redis.call('HSET', KEYS[1], 'sub', ARGV[2], 'jti', ARGV[3], 'exp', ARGV[4], 'nb', ARGV[5])
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'sub', ARGV[2], 'jti', ARGV[3], 'exp', ARGV[4], 'nb', ARGV[5], 'at', t[1] .. string.format('%06d', tonumber(t[2])))
 redis.call('EXPIREAT', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], tonumber(ARGV[4]) + (now % 1000) / 1000, ARGV[1])
 keep_until(KEYS[2], ARGV[4])
