@@ -36,6 +36,7 @@
 //! ```
 
 mod argon2;
+pub mod password;
 mod plaintext;
 
 use std::fmt;
@@ -46,6 +47,7 @@ use zeroize::Zeroizing;
 use crate::token::Principal;
 
 pub use argon2::{Argon2Error, Argon2Store, Argon2Users, hash_password, verify_password};
+pub use password::{HashParams, PasswordBackend, PasswordStore, PasswordStoreError, StoredUser};
 pub use plaintext::PlaintextUser;
 
 /// A username and password from a login body. `Debug` never shows the password; the password is
