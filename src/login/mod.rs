@@ -26,7 +26,8 @@
 //!   `auth0_rejected`, `payload_too_large`, `throttled` (with `limit`, the refusing
 //!   [scope](crate::throttle::ThrottleScope)), `store_error`; for refresh, the verification
 //!   error;
-//! - `via`: on a login success, `password` or `auth0`.
+//! - `via`: on a login success, `password`, `auth0` or `api_key` (an [API key](crate::apikey)
+//!   exchanged, with `key`, the key's id).
 //!
 //! The routes run in DEBUG spans (`login`, `refresh`, `logout`) with `subject` and `outcome`, for
 //! correlating the DEBUG lines of one request; at INFO they are not built, and the audit event
@@ -92,6 +93,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 use zeroize::Zeroize;
 
+use crate::apikey::{ApiKey, DynApiKeys};
 use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
@@ -103,6 +105,7 @@ use crate::store::{CredentialStore, Credentials, Lookup};
 use crate::throttle::LoginThrottle;
 use crate::token::{Grant, Jwt, Principal};
 
+mod apikey;
 mod logout;
 mod refresh;
 
@@ -124,6 +127,8 @@ pub struct LoginService<S, A = NoAuth0> {
     throttle: Option<LoginThrottle>,
     client_addr: ClientAddrResolver,
     sessions: Option<Sessions>,
+    /// API keys exchanged for tokens ([`LoginService::api_keys`]).
+    api_keys: Option<Arc<dyn DynApiKeys>>,
     /// Whether the missing-address warning was written (shared by clones).
     warned_no_addr: Arc<AtomicBool>,
 }
@@ -140,6 +145,7 @@ impl<S, A> Clone for LoginService<S, A> {
             throttle: self.throttle.clone(),
             client_addr: self.client_addr.clone(),
             sessions: self.sessions.clone(),
+            api_keys: self.api_keys.clone(),
             warned_no_addr: Arc::clone(&self.warned_no_addr),
         }
     }
@@ -179,6 +185,7 @@ impl<S: CredentialStore> LoginService<S> {
             throttle: Some(LoginThrottle::standard()),
             client_addr: ClientAddrResolver::new(),
             sessions: None,
+            api_keys: None,
             warned_no_addr: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -198,6 +205,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             throttle: self.throttle,
             client_addr: self.client_addr,
             sessions: self.sessions,
+            api_keys: self.api_keys,
             warned_no_addr: self.warned_no_addr,
         }
     }
@@ -396,6 +404,14 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             let Ok(bearer) = bearer_token(&parts.headers) else {
                 return Err(LoginError::MissingCredentials);
             };
+            if let Some(keys) = &self.api_keys
+                && ApiKey::is_prefixed(bearer)
+            {
+                // The key's id: the hook for tagging the session with the key.
+                let (principal, _key_id) = self.exchange_api_key(&**keys, bearer, client).await?;
+                let pair = self.issue(&principal).await?;
+                return Ok((pair, principal.subject().to_owned(), "api_key"));
+            }
             return match self.auth0.verify(bearer).await {
                 Auth0Verdict::Valid { principal } => {
                     tracing::debug!("auth0 token accepted");
