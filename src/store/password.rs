@@ -489,6 +489,13 @@ impl<B: PasswordBackend> PasswordStore<B> {
         Ok(phc)
     }
 
+    /// The parameters an unknown name is checked with now: those of the costliest stored hash
+    /// (asking the backend when that is due), the configured ones without any.
+    pub async fn dummy_params(&self) -> Result<HashParams, B::Error> {
+        let dummy = self.current_dummy().await?;
+        Ok(HashParams::of_phc(&dummy).unwrap_or(self.params))
+    }
+
     fn lock_dummy(&self) -> MutexGuard<'_, Dummy> {
         // Every change is one assignment of whole fields: a poisoned lock holds a usable dummy.
         self.dummy.lock().unwrap_or_else(PoisonError::into_inner)
