@@ -8,9 +8,11 @@
 //!   `ValidateRequestHeaderLayer::custom` with `jsonwebtoken::decode` (key and validation built
 //!   once, as strict as the crate), the claims put into the extensions, the handler taking
 //!   `Extension<CoreClaims>`;
-//! - `JwtAuthLayer + Claims`: the crate's layer and its `Claims` extractor.
+//! - `JwtAuthLayer + Claims`: the crate's layer and its `Claims` extractor;
+//! - `LoginKit around the router + Claims`: the assembly, one layer around the whole router
+//!   (`LoginLayer::wrap`), which also serves the login routes.
 //!
-//! All three layers are added with `Router::layer`, as the README does. The interesting figures
+//! The first three layers are added with `Router::layer`; the assembly wraps the router. The interesting figures
 //! are each configuration's time *minus* `bare` (the added cost), and the ratio of the crate's
 //! added cost to the DIY stack's. `Jwt::verify` alone is measured too, so that what the crate
 //! costs beyond verification can be read off the same run.
@@ -21,7 +23,7 @@
 //! `cargo bench --features axum --bench axum_router`
 //!
 //! Instruction counts (stable on a busy machine): `AXUM_ROUTER_PROFILE=<config>:<n>` runs `n`
-//! requests through one configuration (`bare`, `diy`, `ours`, `verify`, or `noop`: the bare
+//! requests through one configuration (`bare`, `diy`, `ours`, `kit`, `verify`, or `noop`: the bare
 //! router behind an identity layer, the floor of any `Router::layer`) and exits without
 //! criterion; run it under `valgrind --tool=callgrind` with two values of `n` and divide the
 //! difference of the totals by the difference of the `n`s:
@@ -45,7 +47,9 @@ use tower_jwt_login::{Jwt, TokenUse};
 #[path = "common/routers.rs"]
 mod routers;
 
-use routers::{AppState, PATH, bare_router, diy_router, drive, our_router, request, served};
+use routers::{
+    AppState, PATH, bare_router, diy_router, drive, kit_router, our_router, request, served,
+};
 
 /// The floor for any layer added with `Router::layer`: the identity layer, which still costs
 /// axum's wrapping (a boxed, cloned route and a boxed future per request). Profile mode only.
@@ -60,6 +64,7 @@ struct Setup {
     bare: Router,
     diy: Router,
     ours: Router,
+    kit: Router,
 }
 
 impl Setup {
@@ -71,6 +76,7 @@ impl Setup {
             bare: served(bare_router()),
             diy: served(diy_router()),
             ours: served(our_router(&jwt)),
+            kit: kit_router(&jwt),
             jwt,
             token,
             bearer,
@@ -81,6 +87,7 @@ impl Setup {
             ("bare", &setup.bare),
             ("diy", &setup.diy),
             ("ours", &setup.ours),
+            ("kit", &setup.kit),
         ] {
             let mut router = router.clone();
             let res = drive(&mut router, request(&setup.bearer));
@@ -104,6 +111,7 @@ fn axum_router(c: &mut Criterion) {
         ("bare", &setup.bare),
         ("tower-http + jsonwebtoken", &setup.diy),
         ("JwtAuthLayer + Claims", &setup.ours),
+        ("LoginKit around the router + Claims", &setup.kit),
     ] {
         let mut router = router.clone();
         group.bench_function(name, |b| {
@@ -129,6 +137,7 @@ fn profile(spec: &str) {
         "bare" => setup.bare.clone(),
         "diy" => setup.diy.clone(),
         "ours" => setup.ours.clone(),
+        "kit" => setup.kit.clone(),
         "noop" => served(noop_router()),
         "verify" => {
             for _ in 0..n {

@@ -34,11 +34,25 @@
 //! (`tracing-appender`'s non-blocking writer) so that no request waits for the log's output;
 //! with colour only when stdout is a terminal.
 //!
+//! Cross-origin requests are answered as Core answers them (`Access-Control-Allow-Origin: *`,
+//! preflights `204`); `CORE_API_AUTH_CORS_ORIGINS` (comma-separated origins, default `*`) limits
+//! them.
+//!
 //! Sessions (off by default): `CORE_API_AUTH_SESSIONS` (`memory`, or `redis://…` /
 //! `rediss://…` with `--features redis`) adds `POST /api/logout` and `POST /api/logout/all`;
 //! `CORE_API_AUTH_REFRESH_ROTATION=true` (with `CORE_API_AUTH_REFRESH_ROTATION_GRACE` seconds)
 //! rotates refresh tokens; `CORE_API_AUTH_REDIS_PREFIX` (default `tjl:`) and
-//! `CORE_API_AUTH_REDIS_TIMEOUT` (seconds, default 1) tune the Redis store.
+//! `CORE_API_AUTH_REDIS_TIMEOUT` (seconds, default 1) tune the Redis store. With sessions,
+//! `CORE_API_AUTH_COOKIES=true` turns on browser mode (the refresh token in an `HttpOnly`
+//! cookie, CSRF checks; `access` puts the access token in a cookie too; docs/browser.md).
+//!
+//! `CORE_API_AUTH_TOTP=true` with `CORE_API_AUTH_TOTP_KEY` (32 bytes, base64 or hex) turns on
+//! the second factor for the configured user: the routes under `/api/v3/auth/totp` enrol it,
+//! and logins then need a code (docs/second-factor.md).
+//!
+//! The whole login — routes, throttle, sessions, CORS, cookies, second factor — is one
+//! `LoginKit` layer made from these variables by `CoreAuthConfig::login_kit_for`, wrapped
+//! around the app's routes.
 //!
 //! Auth0 logins (docs/protocol.md §5) need the `auth0` feature: `CORE_API_AUTH_AUTH0_ENABLE=true
 //! CORE_API_AUTH_AUTH0_TENANTS='auth0://<clientid>@<domain>?aud=<audience>&user=<sub>'
@@ -60,7 +74,11 @@ use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
 use tower_jwt_login::config::{CoreAuthConfig, SessionBackend, random_password};
 use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
+use tower_jwt_login::factor::SecondFactor;
 use tower_jwt_login::session::Sessions;
+
+#[path = "core_server/page.rs"]
+mod page;
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -82,6 +100,8 @@ pub fn app_with_auth0<A: Auth0Provider>(
 /// The app's own routes: what Core serves besides the login.
 fn routes() -> Router {
     Router::new()
+        .route("/", get(page::index))
+        .route("/app.js", get(page::app_js))
         .route("/api/v3/process", get(process_list))
         .route("/ping", get(|| async { "pong" }))
         .fallback(not_found)
@@ -97,9 +117,27 @@ pub fn app_with_sessions<A: Auth0Provider>(
     auth0_auths: Vec<String>,
     sessions: Option<Sessions>,
 ) -> Result<Router, BoxError> {
+    app_with_parts(auth, auth0, auth0_auths, sessions, None)
+}
+
+/// The app with sessions and a second factor (made by [`CoreAuthConfig::second_factor`]):
+/// the configured user logs in with a TOTP code once enrolled, through the management routes
+/// under `/api/v3/auth/totp`.
+pub fn app_with_parts<A: Auth0Provider>(
+    auth: &CoreAuthConfig,
+    auth0: A,
+    auth0_auths: Vec<String>,
+    sessions: Option<Sessions>,
+    second_factor: Option<SecondFactor>,
+) -> Result<Router, BoxError> {
     // With auth off there is nothing to log in to: no `auths` at all.
     let auth0_auths = if auth.enable { auth0_auths } else { Vec::new() };
-    let about = About::new("core_server", instance_id()).login_methods(auth.enable, auth0_auths);
+    let mut about =
+        About::new("core_server", instance_id()).login_methods(auth.enable, auth0_auths);
+    if let Some(factor) = &second_factor {
+        // Core's one user: the about document says whether it needs a code.
+        about = about.second_factor_of(factor.clone(), auth.username.clone());
+    }
     if !auth.enable {
         let open = routes().route_service("/api", about.into_service());
         return Ok(open.layer(auth.cors.to_layer()?));
@@ -108,8 +146,11 @@ pub fn app_with_sessions<A: Auth0Provider>(
     // throttle, trusted proxies, sessions, rotation, CORS. The client address is the TCP peer
     // that axum records with `into_make_service_with_connect_info` (or what a trusted proxy
     // forwarded in the configured header).
-    let login = auth
-        .login_kit_for(auth.jwt_config()?.build()?, sessions)?
+    let mut login = auth.login_kit_for(auth.jwt_config()?.build()?, sessions)?;
+    if let Some(factor) = second_factor {
+        login = login.second_factor(factor);
+    }
+    let login = login
         .client_addr(
             auth.client_addr_resolver()
                 .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)),
@@ -232,9 +273,19 @@ pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::
     if let Some(sessions) = &sessions {
         tracing::info!(backend = ?auth.sessions, rotation = auth.refresh_rotation, ?sessions, "sessions on");
     }
+    // CORE_API_AUTH_TOTP: the second factor for the configured user (its store on the sessions'
+    // Redis when there is one; a wrong CORE_API_AUTH_TOTP_KEY stops start-up here).
+    let factor = if auth.enable {
+        auth.second_factor().await?
+    } else {
+        None
+    };
+    if factor.is_some() {
+        tracing::info!(user = %auth.username, "second factor (TOTP) on");
+    }
     let auth0 = Auth0Config::from_env()?;
     if !auth0.enable {
-        return app_with_sessions(auth, NoAuth0, Vec::new(), sessions);
+        return app_with_parts(auth, NoAuth0, Vec::new(), sessions, factor);
     }
     if !auth.enable {
         tracing::warn!("CORE_API_AUTH_AUTH0_ENABLE is ignored: CORE_API_AUTH_ENABLE is false");
@@ -247,7 +298,7 @@ pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::
             tracing::info!(issuer = %tenant.issuer(), users = tenant.allowed_users().len(), "auth0 tenant");
         }
         let auths = provider.auths();
-        app_with_sessions(auth, provider, auths, sessions)
+        app_with_parts(auth, provider, auths, sessions, factor)
     }
     #[cfg(not(feature = "auth0"))]
     {

@@ -1,5 +1,5 @@
-//! A tonic gRPC server guarded by `JwtAuthLayer`, with Core's HTTP login on the same port, and a
-//! client that logs in over HTTP and calls the service with the access token as gRPC metadata.
+//! A tonic gRPC server guarded by one `LoginKit` layer, with Core's HTTP login on the same port,
+//! and a client that logs in over HTTP and calls the service with the access token as gRPC metadata.
 //!
 //! ```text
 //! cargo run --features tonic --example grpc_server                       # the server
@@ -10,9 +10,10 @@
 //! password of user `admin` (or uses `ADMIN_PASSWORD`). It serves, on one port:
 //!
 //! - `POST /api/login` and `GET /api/login/refresh` over HTTP/1.1 (Core's login, public),
-//!   mounted the way production code should: failed logins wait Core's 5 s and are throttled per
-//!   account and client address (`LoginService`'s default; tonic's transport records the peer as
-//!   `TcpConnectInfo`, which the default client-address resolver reads);
+//!   served by the layer itself (`Server::builder().layer(login)`, the whole server wrapped):
+//!   failed logins wait Core's 5 s and are throttled per account and client address (the
+//!   default; tonic's transport records the peer as `TcpConnectInfo`, which the default
+//!   client-address resolver reads);
 //! - the gRPC service `demo.Whoami` over HTTP/2, method `Get`: answers the caller's subject.
 //!   Every gRPC call needs `authorization: Bearer <access token>` metadata; without one (or with a
 //!   refresh token) the client gets `Status` `Unauthenticated`;
@@ -42,7 +43,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -51,13 +51,12 @@ use http::header;
 use http_body_util::{BodyExt, Full};
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
-use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
 use tower_jwt_login::Jwt;
-use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy, Requirement};
-use tower_jwt_login::login::{LoginService, RefreshService};
+use tower_jwt_login::auth::Requirement;
+use tower_jwt_login::kit::LoginKit;
 use tower_jwt_login::metrics::Metrics;
 use tower_jwt_login::store::CredentialStore;
 use tower_jwt_login::tonic::ClaimsExt;
@@ -207,35 +206,24 @@ pub async fn serve<S: CredentialStore>(
     store: S,
     metrics: Metrics,
     failure_delay: Duration,
-) -> Result<(), tonic::transport::Error> {
-    // Throttled by default (10 failures per account and address in 15 minutes); the address is
-    // the TCP peer from tonic's `TcpConnectInfo`. The store is shared with the refresh route,
-    // which asks it for the caller's current roles.
-    let store = Arc::new(store);
-    let login = LoginService::new(jwt.clone(), Arc::clone(&store))
+) -> Result<(), BoxError> {
+    // One layer for the whole login: `POST /api/login` and `GET /api/login/refresh` over
+    // HTTP/1.1, every gRPC method guarded. Throttled by default (10 failures per account and
+    // address in 15 minutes; the address is the TCP peer from tonic's `TcpConnectInfo`); the
+    // refresh route asks the store for the caller's current roles.
+    let login = LoginKit::new(jwt, store)
         .failure_delay(failure_delay)
-        .metrics(metrics.clone());
-    let refresh = RefreshService::new(jwt.clone())
-        .principals(store)
-        .metrics(metrics.clone());
-    let http_routes = axum::Router::new()
-        .route_service("/api/login", login)
-        .route_service("/api/login/refresh", refresh);
-    let routes = Routes::from(http_routes).add_service(WhoamiServer);
-    let auth = JwtAuthLayer::new(jwt)
-        .policy(
-            PathPolicy::new()
-                .login_routes("/api")
-                .require(PURGE_PATH, Requirement::role("admin")),
-        )
-        .metrics(metrics);
+        .metrics(metrics)
+        .require(PURGE_PATH, Requirement::role("admin"))
+        .build()?;
     Server::builder()
         // HTTP/1.1 for the login routes, HTTP/2 (gRPC) for the rest, on the same port.
         .accept_http1(true)
-        .layer(auth)
-        .add_routes(routes)
+        .layer(login)
+        .add_service(WhoamiServer)
         .serve_with_incoming(TcpIncoming::from(listener))
-        .await
+        .await?;
+    Ok(())
 }
 
 /// The login answer.

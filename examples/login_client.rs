@@ -6,17 +6,22 @@
 //!     --url http://127.0.0.1:8080 --username admin GET /api/v3/process
 //! ```
 //!
-//! The password comes from `CORE_PASSWORD`, else the first line of stdin. Prints the status
-//! line and the body; exits with 1 when the status is 400 or above.
+//! The password comes from `CORE_PASSWORD`, else the first line of stdin, and is read only when
+//! a login is needed. Prints the status line and the body; exits with 1 when the status is 400
+//! or above.
 //!
 //! - `--refresh-first` refreshes the access token before the call (logging in first when there
 //!   is nothing to refresh);
-//! - `--save FILE` writes the token state after the call (JSON, file mode 0600);
+//! - `--save FILE` writes the token state after the call (JSON, file mode 0600): into a new
+//!   file beside it, created exclusively, then renamed over FILE, so a symlink or a file
+//!   someone else prepared at FILE is replaced, never written through;
 //! - `--resume FILE` starts from a saved state instead of logging in. With `--username` too, the
-//!   client can log in again when the saved refresh token has run out; without, it fails then.
+//!   client can log in again when the saved tokens no longer work, and asks for the password
+//!   only then; without, it fails then.
 //!
 //! Tokens and the password are never printed.
 
+use std::fs::OpenOptions;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,7 +73,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(args)
 }
 
-/// `CORE_PASSWORD`, else one line of stdin (prompting when it is a terminal).
+/// `CORE_PASSWORD`, else one line of stdin (prompting when it is a terminal). Called when a
+/// login is needed, and only then.
 fn password() -> Result<String, Error> {
     if let Ok(password) = std::env::var("CORE_PASSWORD") {
         return Ok(password);
@@ -87,23 +93,43 @@ fn password() -> Result<String, Error> {
     Ok(password)
 }
 
-/// Writes `state` to `path`, readable by the owner only.
+/// Writes `state` to `path`, readable by the owner only: into a fresh file in the same
+/// directory, created exclusively with mode 0600 (an existing file or symlink at that name
+/// makes the open fail rather than be followed), then renamed over `path` (which replaces a
+/// symlink there instead of writing through it).
 fn save(path: &Path, state: &TokenState) -> Result<(), Error> {
-    let json = serde_json::to_vec(state)?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    let mut json = serde_json::to_vec(state)?;
+    json.push(b'\n');
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let temp = dir.join(format!(
+        ".{}.{:016x}.tmp",
+        name.to_string_lossy(),
+        rand::random::<u64>()
+    ));
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
-        // An existing file keeps its mode on open: tighten it before writing.
-        if path.exists() {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        }
     }
-    let mut file = options.open(path)?;
-    file.write_all(&json)?;
-    file.write_all(b"\n")?;
+    let mut file = options
+        .open(&temp)
+        .map_err(|e| format!("{}: {e}", temp.display()))?;
+    let written = file.write_all(&json).and_then(|()| file.sync_all());
+    drop(file);
+    let written = written.and_then(|()| std::fs::rename(&temp, path));
+    if let Err(e) = written {
+        // Best effort: the error that matters is the one reported.
+        let _ = std::fs::remove_file(&temp);
+        return Err(format!("{}: {e}", path.display()).into());
+    }
     Ok(())
 }
 
@@ -116,8 +142,15 @@ async fn run(args: Args) -> Result<bool, Error> {
     }
 
     let mut builder = TokenSource::builder(&url);
-    if let Some(username) = &args.username {
-        builder = builder.credentials(Credentials::password(username, password()?));
+    if let Some(username) = args.username {
+        // Asked for when a login is needed: never while saved tokens still work.
+        builder = builder.credentials_on_demand(move || {
+            let username = username.clone();
+            async move {
+                let password = tokio::task::spawn_blocking(password).await??;
+                Ok::<_, Error>(Credentials::password(username, password))
+            }
+        });
     }
     if let Some(file) = &args.resume {
         let text = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;

@@ -46,12 +46,16 @@ use zeroize::Zeroizing;
 
 use crate::browser::Browser;
 use crate::client_addr::{ClientAddrResolver, ClientIpHeader, TrustedProxies};
+use crate::factor::{
+    FactorKey, FactorKeyError, MemoryFactorStore, SecondFactor, SecondFactorSetupError,
+};
 use crate::kit::{Cors, LoginKit};
 use crate::session::{MemorySessionStore, Sessions};
 use crate::store::PlaintextUser;
 use crate::throttle::{LoginThrottle, ThrottleConfig};
 use crate::token::{
-    Algorithm, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, SigningKey, VerificationKey,
+    Algorithm, Jwt, JwtConfig, JwtKey, KeyError, KeyProblem, MAX_PREVIOUS_SECRETS, SigningKey,
+    VerificationKey,
 };
 
 /// Why the configured session store could not be set up (Redis unreachable, no `redis`
@@ -113,6 +117,12 @@ pub struct CoreAuthConfig {
     /// refresh token in an `HttpOnly` cookie, `access` the access token too (see
     /// [`crate::browser`]). Needs sessions.
     pub cookies: CookieMode,
+    /// `CORE_API_AUTH_TOTP`: the second factor (TOTP) for the configured user (the crate's;
+    /// default false). Needs `CORE_API_AUTH_TOTP_KEY`; see [`second_factor`](Self::second_factor).
+    pub totp: bool,
+    /// `CORE_API_AUTH_TOTP_KEY`: the key that seals TOTP secrets at rest, 32 bytes as base64 or
+    /// hex.
+    totp_key: Zeroizing<String>,
 }
 
 /// The browser mode of the configuration (`CORE_API_AUTH_COOKIES`).
@@ -178,6 +188,8 @@ impl Default for CoreAuthConfig {
             jwt_keys: JwtKeySettings::default(),
             cors: Cors::core(),
             cookies: CookieMode::Off,
+            totp: false,
+            totp_key: Zeroizing::new(String::new()),
         }
     }
 }
@@ -235,6 +247,16 @@ pub enum ConfigError {
         /// The value.
         value: String,
     },
+    /// `CORE_API_AUTH_TOTP` is true (with auth enabled) but `CORE_API_AUTH_TOTP_KEY` is empty.
+    MissingTotpKey,
+    /// `CORE_API_AUTH_TOTP_KEY` is not 32 bytes in base64 or hex.
+    InvalidTotpKey,
+    /// `CORE_API_AUTH_JWT_PREVIOUS_SECRETS` lists more than [`MAX_PREVIOUS_SECRETS`] secrets: a
+    /// token without `kid` may be tried against each.
+    TooManyPreviousSecrets {
+        /// How many were listed.
+        count: usize,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -266,6 +288,13 @@ impl fmt::Display for ConfigError {
             ConfigError::RotationWithoutSessions => f.write_str(
                 "CORE_API_AUTH_REFRESH_ROTATION needs sessions: set CORE_API_AUTH_SESSIONS",
             ),
+            ConfigError::TooManyPreviousSecrets { count } => write!(
+                f,
+                "CORE_API_AUTH_JWT_PREVIOUS_SECRETS lists {count} secrets, but at most \
+                 {MAX_PREVIOUS_SECRETS} are taken (a token without kid may be tried against \
+                 each): drop the oldest, whose tokens expired a refresh lifetime after it stopped \
+                 signing"
+            ),
             ConfigError::InvalidAlgorithm { value } => write!(
                 f,
                 "CORE_API_AUTH_JWT_ALGORITHM={value:?} is not one of HS256, HS384, HS512, EdDSA, \
@@ -281,6 +310,15 @@ impl fmt::Display for ConfigError {
                 f,
                 "{var} must be `*` or comma-separated origins like https://ui.example.com, \
                  http://localhost:3000"
+            ),
+            ConfigError::MissingTotpKey => f.write_str(
+                "CORE_API_AUTH_TOTP is true but CORE_API_AUTH_TOTP_KEY is empty: give the key \
+                 that seals the TOTP secrets, 32 random bytes as base64 or hex (openssl rand \
+                 -base64 32), the same on every instance",
+            ),
+            ConfigError::InvalidTotpKey => f.write_str(
+                "CORE_API_AUTH_TOTP_KEY must be 32 bytes written as base64 or as 64 hex digits \
+                 (openssl rand -base64 32)",
             ),
             ConfigError::ZeroFailureWindow => f.write_str(
                 "CORE_API_AUTH_LOGIN_FAILURE_WINDOW is 0, which would count no failed login and so \
@@ -410,14 +448,34 @@ impl CoreAuthConfig {
                 }
             };
         }
+        if let Some(v) = lookup("CORE_API_AUTH_TOTP") {
+            self.totp = parse_bool(&v).ok_or(ConfigError::InvalidBool {
+                var: "CORE_API_AUTH_TOTP",
+            })?;
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_TOTP_KEY") {
+            self.totp_key = Zeroizing::new(v);
+        }
         self.jwt_keys = self.jwt_keys.with_lookup(&lookup)?;
         self.validate()?;
         Ok(self)
     }
 
-    /// Refuses auth enabled without a username or password, a zero failure window, and refresh
-    /// rotation without sessions.
+    /// Refuses auth enabled without a username or password, a zero failure window, refresh
+    /// rotation without sessions, the second factor without a well-formed key, and more than
+    /// [`MAX_PREVIOUS_SECRETS`] previous JWT secrets.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let count = self.jwt_keys.previous_secrets.len();
+        if count > MAX_PREVIOUS_SECRETS {
+            return Err(ConfigError::TooManyPreviousSecrets { count });
+        }
+        if self.enable && self.totp {
+            match FactorKey::parse(&self.totp_key) {
+                Ok(_) => {}
+                Err(FactorKeyError::Missing) => return Err(ConfigError::MissingTotpKey),
+                Err(_) => return Err(ConfigError::InvalidTotpKey),
+            }
+        }
         if self.enable && (self.username.is_empty() || self.password.is_empty()) {
             return Err(ConfigError::MissingCredentials);
         }
@@ -455,6 +513,80 @@ impl CoreAuthConfig {
     pub fn jwt_secret(mut self, secret: impl Into<String>) -> Self {
         self.jwt_secret = Zeroizing::new(secret.into());
         self
+    }
+
+    /// Turns the second factor on or off (`CORE_API_AUTH_TOTP`).
+    pub fn totp(mut self, on: bool) -> Self {
+        self.totp = on;
+        self
+    }
+
+    /// Sets the key that seals TOTP secrets (`CORE_API_AUTH_TOTP_KEY`).
+    pub fn totp_key(mut self, key: impl Into<String>) -> Self {
+        self.totp_key = Zeroizing::new(key.into());
+        self
+    }
+
+    /// The second factor of these settings (`CORE_API_AUTH_TOTP`), for the configured user:
+    /// `None` when it is off (or auth is). Its store is the session store's Redis (under the
+    /// same prefix) when `CORE_API_AUTH_SESSIONS` names one, so a fleet shares enrolments, else
+    /// [`MemoryFactorStore`] (one process: enrolments end with it). Remembered devices are
+    /// bound to the configured password: changing `CORE_API_AUTH_PASSWORD` forgets them all.
+    /// A missing or malformed `CORE_API_AUTH_TOTP_KEY`, or one that does not open the stored
+    /// secrets, is an error.
+    ///
+    /// ```
+    /// use tower_jwt_login::config::CoreAuthConfig;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let config = CoreAuthConfig::default()
+    ///     .with_lookup(|k| match k {
+    ///         "CORE_API_AUTH_ENABLE" => Some("true".into()),
+    ///         "CORE_API_AUTH_USERNAME" => Some("admin".into()),
+    ///         "CORE_API_AUTH_PASSWORD" => Some("datarhei".into()),
+    ///         "CORE_API_AUTH_TOTP" => Some("true".into()),
+    ///         "CORE_API_AUTH_TOTP_KEY" => Some("q0JqGqV9o5sU1Vd8m3uQ6x1Zb7cY2eT4rN8wP0aL5kM=".into()),
+    ///         _ => None,
+    ///     })
+    ///     .unwrap();
+    /// let factor = config.second_factor().await.unwrap().expect("TOTP is on");
+    /// assert!(!factor.is_enabled("admin").await.unwrap());
+    /// # });
+    /// ```
+    pub async fn second_factor(&self) -> Result<Option<SecondFactor>, SecondFactorSetupError> {
+        use sha2::Digest;
+        if !(self.enable && self.totp) {
+            return Ok(None);
+        }
+        let key = FactorKey::parse(&self.totp_key).map_err(SecondFactorSetupError::Key)?;
+        let mut epoch = sha2::Sha256::new();
+        epoch.update(b"tower-jwt-login credential epoch\0");
+        epoch.update(self.username.as_bytes());
+        epoch.update([0]);
+        epoch.update(self.password.as_bytes());
+        let epoch = epoch.finalize();
+        match &self.sessions {
+            #[cfg(feature = "redis")]
+            SessionBackend::Redis(url) => {
+                let redis = crate::redis::RedisConnection::connect(url, self.redis_options())
+                    .await
+                    .map_err(|e| {
+                        SecondFactorSetupError::Store(crate::factor::FactorStoreError::Unavailable(
+                            e.to_string(),
+                        ))
+                    })?;
+                SecondFactor::builder(crate::factor::RedisFactorStore::new(redis), key)
+                    .credential_epoch(epoch)
+                    .build()
+                    .await
+                    .map(Some)
+            }
+            _ => SecondFactor::builder(MemoryFactorStore::new(), key)
+                .credential_epoch(epoch)
+                .build()
+                .await
+                .map(Some),
+        }
     }
 
     /// The configured password.
@@ -536,7 +668,7 @@ impl CoreAuthConfig {
     /// The whole login of this configuration as one [`LoginKit`]: the key ring, Core's one
     /// user, the failure delay, the throttle (counting for the fleet with Redis sessions), the
     /// client address and trusted proxies, the sessions (a Redis store is connected here),
-    /// rotation and CORS. Add the app's own parts (the about document, Auth0, the policy) and
+    /// rotation, CORS, browser mode and the second factor. Add the app's own parts (the about document, Auth0, the policy) and
     /// build it.
     ///
     /// ```
@@ -560,7 +692,15 @@ impl CoreAuthConfig {
     pub async fn login_kit(&self) -> Result<LoginKit<PlaintextUser>, SetupError> {
         let jwt = self.jwt_config()?.build()?;
         let sessions = self.sessions(&jwt).await?;
-        self.login_kit_for(jwt, sessions)
+        let mut kit = self.login_kit_for(jwt, sessions)?;
+        if let Some(factor) = self
+            .second_factor()
+            .await
+            .map_err(|e| SetupError::SecondFactor(e.to_string()))?
+        {
+            kit = kit.second_factor(factor);
+        }
+        Ok(kit)
     }
 
     /// [`login_kit`](Self::login_kit) with the tokens of `jwt` and the sessions given (`None`:
@@ -599,6 +739,8 @@ pub enum SetupError {
     Key(KeyError),
     /// The session store could not be set up.
     Sessions(SessionSetupError),
+    /// The second factor could not be set up (its store, or a wrong key).
+    SecondFactor(String),
 }
 
 impl fmt::Display for SetupError {
@@ -607,6 +749,7 @@ impl fmt::Display for SetupError {
             SetupError::Config(e) => e.fmt(f),
             SetupError::Key(e) => e.fmt(f),
             SetupError::Sessions(e) => e.fmt(f),
+            SetupError::SecondFactor(why) => write!(f, "second factor: {why}"),
         }
     }
 }
@@ -651,6 +794,8 @@ impl fmt::Debug for CoreAuthConfig {
             .field("jwt_keys", &self.jwt_keys)
             .field("cors", &self.cors)
             .field("cookies", &self.cookies)
+            .field("totp", &self.totp)
+            .field("totp_key", &"<redacted>")
             .finish()
     }
 }
@@ -684,7 +829,9 @@ pub struct JwtKeySettings {
     /// that only verify.
     pub verify_keys: Vec<PathBuf>,
     /// `CORE_API_AUTH_JWT_PREVIOUS_SECRETS`: comma-separated previous JWT secrets, each keyed as
-    /// Core keys the current one (`username + password + secret`).
+    /// Core keys the current one (`username + password + secret`), most recent first; at most
+    /// [`MAX_PREVIOUS_SECRETS`]. They verify the tokens they signed, by `kid`, and also tokens
+    /// without `kid` (minted while a secret signed alone) that fail the signing key.
     previous_secrets: Vec<Zeroizing<String>>,
 }
 
@@ -716,7 +863,8 @@ impl JwtKeySettings {
         Ok(self)
     }
 
-    /// Adds a previous JWT secret.
+    /// Adds a previous JWT secret (more than [`MAX_PREVIOUS_SECRETS`] fail
+    /// [`CoreAuthConfig::validate`]).
     pub fn previous_secret(mut self, secret: impl Into<String>) -> Self {
         self.previous_secrets.push(Zeroizing::new(secret.into()));
         self

@@ -13,7 +13,8 @@
 //! ```
 
 use std::convert::Infallible;
-use std::future::{Ready, ready};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -24,6 +25,7 @@ use tower_service::Service;
 
 use crate::Claims;
 use crate::error::{ResponseBody, json_response};
+use crate::factor::SecondFactor;
 use crate::json::json_line;
 
 /// The `auths` entry of the local username/password login.
@@ -38,12 +40,33 @@ pub struct About {
     started: Instant,
     version: String,
     auths: Vec<String>,
+    second_factor: Option<(SecondFactor, TotpScope)>,
+}
+
+/// Whose second factor the about document speaks of.
+#[derive(Debug, Clone)]
+enum TotpScope {
+    /// The one local user (Core's): `totp_required` says whether it has the second factor on.
+    User(String),
+    /// Many users: `totp_available: true`.
+    Available,
+}
+
+/// The second-factor members, after `auths` (docs/protocol.md §8.3); absent without one.
+#[derive(Serialize, Clone, Copy, Default)]
+struct Totp {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    totp_required: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    totp_available: Option<bool>,
 }
 
 #[derive(Serialize)]
 struct Minimal<'a> {
     app: &'static str,
     auths: &'a [String],
+    #[serde(flatten)]
+    totp: Totp,
     version: MinimalVersion,
 }
 
@@ -56,6 +79,8 @@ struct MinimalVersion {
 struct Full<'a> {
     app: &'static str,
     auths: &'a [String],
+    #[serde(flatten)]
+    totp: Totp,
     name: &'a str,
     id: &'a str,
     created_at: &'a str,
@@ -83,7 +108,39 @@ impl About {
             started: Instant::now(),
             version: "16.16.0".to_owned(),
             auths: Vec::new(),
+            second_factor: None,
         }
+    }
+
+    /// With the [second factor](crate::factor) for the one local user `subject` (Core's
+    /// configured user): both documents say `"totp_required":true` after `auths` while that
+    /// user has it on, `false` otherwise (looked up per request; left out while the store
+    /// cannot be reached).
+    ///
+    /// ```
+    /// use tower_jwt_login::discovery::About;
+    /// use tower_jwt_login::factor::{FactorKey, MemoryFactorStore, SecondFactor};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let factor = SecondFactor::new(MemoryFactorStore::new(), FactorKey::random()).await.unwrap();
+    /// let about = About::new("core", "id").auths(["localjwt"]).second_factor_of(factor, "admin");
+    /// let res = about.response(&http::Method::GET, None).await;
+    /// # use http_body_util::BodyExt;
+    /// let body = res.into_body().collect().await.unwrap().to_bytes();
+    /// assert_eq!(&body[..], b"{\"app\":\"datarhei-core\",\"auths\":[\"localjwt\"],\"totp_required\":false,\"version\":{\"number\":\"16.0.0\"}}\n");
+    /// # });
+    /// ```
+    pub fn second_factor_of(mut self, factor: SecondFactor, subject: impl Into<String>) -> Self {
+        self.second_factor = Some((factor, TotpScope::User(subject.into())));
+        self
+    }
+
+    /// With the [second factor](crate::factor) for a store of many users: both documents say
+    /// `"totp_available":true` after `auths` (whether a user needs a code shows at login:
+    /// `401 TOTP code required`).
+    pub fn second_factor_available(mut self, factor: SecondFactor) -> Self {
+        self.second_factor = Some((factor, TotpScope::Available));
+        self
     }
 
     /// The full version number (the clients require major 16).
@@ -138,31 +195,50 @@ impl About {
         }
     }
 
-    /// `{"app":"datarhei-core","auths":[…],"version":{"number":"<major>.0.0"}}` + newline.
+    /// `{"app":"datarhei-core","auths":[…],"version":{"number":"<major>.0.0"}}` + newline
+    /// (with [`second_factor_of`](Self::second_factor_of) without `totp_required`, which needs
+    /// the store: see [`response`](Self::response)).
     pub fn minimal_json(&self) -> String {
-        String::from_utf8_lossy(&json_line(&self.minimal())).into_owned()
+        String::from_utf8_lossy(&json_line(&self.minimal(self.totp(None)))).into_owned()
     }
 
-    /// The full about document + newline.
+    /// The full about document + newline (likewise without `totp_required`).
     pub fn full_json(&self) -> String {
-        String::from_utf8_lossy(&json_line(&self.full())).into_owned()
+        String::from_utf8_lossy(&json_line(&self.full(self.totp(None)))).into_owned()
     }
 
-    fn minimal(&self) -> Minimal<'_> {
+    /// The second-factor members, given the local user's state when it was looked up.
+    fn totp(&self, user_enabled: Option<bool>) -> Totp {
+        match &self.second_factor {
+            None => Totp::default(),
+            Some((_, TotpScope::User(_))) => Totp {
+                totp_required: user_enabled,
+                totp_available: None,
+            },
+            Some((_, TotpScope::Available)) => Totp {
+                totp_required: None,
+                totp_available: Some(true),
+            },
+        }
+    }
+
+    fn minimal(&self, totp: Totp) -> Minimal<'_> {
         let major = self.version.split('.').next().unwrap_or("0");
         Minimal {
             app: "datarhei-core",
             auths: &self.auths,
+            totp,
             version: MinimalVersion {
                 number: format!("{major}.0.0"),
             },
         }
     }
 
-    fn full(&self) -> Full<'_> {
+    fn full(&self, totp: Totp) -> Full<'_> {
         Full {
             app: "datarhei-core",
             auths: &self.auths,
+            totp,
             name: &self.name,
             id: &self.id,
             created_at: &self.created_at,
@@ -179,10 +255,27 @@ impl About {
     }
 
     /// `GET /api`: the full document with verified claims, the minimal one without — always 200.
-    pub fn response(&self, method: &Method, claims: Option<&Claims>) -> Response<ResponseBody> {
+    /// With [`second_factor_of`](Self::second_factor_of) it asks the second-factor store
+    /// whether the user has it on (the only reason this is `async`).
+    pub async fn response(
+        &self,
+        method: &Method,
+        claims: Option<&Claims>,
+    ) -> Response<ResponseBody> {
+        let enabled = match &self.second_factor {
+            Some((factor, TotpScope::User(subject))) => match factor.is_enabled(subject).await {
+                Ok(enabled) => Some(enabled),
+                Err(error) => {
+                    tracing::debug!(%error, "about: second-factor state unknown");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let totp = self.totp(enabled);
         match claims {
-            Some(_) => json_response(method, &self.full()),
-            None => json_response(method, &self.minimal()),
+            Some(_) => json_response(method, &self.full(totp)),
+            None => json_response(method, &self.minimal(totp)),
         }
     }
 }
@@ -211,20 +304,21 @@ pub struct AboutService {
 impl<B> Service<Request<B>> for AboutService {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let method = req.method();
+        let method = req.method().clone();
         if method != Method::GET && method != Method::HEAD {
-            return ready(Ok(crate::error::wrong_method(method)));
+            let response = crate::error::wrong_method(&method);
+            return Box::pin(std::future::ready(Ok(response)));
         }
-        ready(Ok(self
-            .about
-            .response(method, req.extensions().get::<Claims>())))
+        let claims = req.extensions().get::<Claims>().cloned();
+        let about = Arc::clone(&self.about);
+        Box::pin(async move { Ok(about.response(&method, claims.as_ref()).await) })
     }
 }
 

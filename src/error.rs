@@ -49,6 +49,17 @@ pub const INVALID_CREDENTIALS_DETAIL: &str =
     "Invalid authorization credentials: invalid username or password";
 /// The `details` string of a login refused by the [throttle](crate::throttle) (429).
 pub const THROTTLED_DETAIL: &str = "Too many failed login attempts, try again later";
+/// The `details` string of a login with the right password, for a user with the
+/// [second factor](crate::factor) on, without a code or a remembered device (401): a UI asks
+/// for the code and sends the login again.
+pub const TOTP_REQUIRED_DETAIL: &str = "TOTP code required";
+/// The `details` string of a login with the right password and a wrong, replayed or spent
+/// second-factor code (401); it counts against the login throttle like a wrong password.
+pub const INVALID_TOTP_DETAIL: &str = "Invalid TOTP code";
+/// The `details` string of a login or logout that needs the
+/// [second-factor store](crate::factor::SecondFactorStore) while it cannot be reached (503,
+/// with `Retry-After`).
+pub const FACTOR_UNAVAILABLE_DETAIL: &str = "Second factor store unavailable, try again later";
 /// The `details` string of a login, refresh or logout that needs the
 /// [session store](crate::session) while it cannot be reached (503, with `Retry-After`).
 pub const UNAVAILABLE_DETAIL: &str = "Session store unavailable, try again later";
@@ -396,7 +407,16 @@ fn unauthorized_with_challenge(method: &Method, challenge: HeaderValue) -> Respo
 /// assert_eq!(res.headers()["retry-after"], "5");
 /// ```
 pub fn unavailable_response(method: &Method, retry_after_secs: u64) -> Response<ResponseBody> {
-    let mut res = error_response(method, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_DETAIL);
+    unavailable_response_with(method, retry_after_secs, UNAVAILABLE_DETAIL)
+}
+
+/// [`unavailable_response`] with another detail (the second-factor store's).
+pub(crate) fn unavailable_response_with(
+    method: &Method,
+    retry_after_secs: u64,
+    detail: &str,
+) -> Response<ResponseBody> {
+    let mut res = error_response(method, StatusCode::SERVICE_UNAVAILABLE, detail);
     res.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     res
@@ -443,6 +463,18 @@ pub enum LoginError {
     MissingCredentials,
     /// Wrong username or password (401).
     InvalidCredentials,
+    /// The right password for a user with the [second factor](crate::factor) on, without a
+    /// code or a remembered device (401, [`TOTP_REQUIRED_DETAIL`]).
+    TotpRequired,
+    /// The right password with a wrong, replayed or spent second-factor code (401,
+    /// [`INVALID_TOTP_DETAIL`]); counted by the throttle like a wrong password.
+    InvalidTotp,
+    /// The [second-factor store](crate::factor::SecondFactorStore) cannot be reached: no tokens
+    /// are issued (503, with `Retry-After` in seconds).
+    SecondFactorUnavailable {
+        /// The `Retry-After` value, in seconds.
+        retry_after_secs: u64,
+    },
     /// An Auth0 token claimed by a tenant but refused (401); the fixed reason is sent.
     Auth0Rejected(&'static str),
     /// The body exceeds the configured limit (413).
@@ -465,13 +497,16 @@ impl LoginError {
     pub fn status(&self) -> StatusCode {
         match self {
             LoginError::MissingCredentials => StatusCode::BAD_REQUEST,
-            LoginError::InvalidCredentials | LoginError::Auth0Rejected(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            LoginError::InvalidCredentials
+            | LoginError::TotpRequired
+            | LoginError::InvalidTotp
+            | LoginError::Auth0Rejected(_) => StatusCode::UNAUTHORIZED,
             LoginError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             LoginError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             LoginError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            LoginError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            LoginError::Unavailable { .. } | LoginError::SecondFactorUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -480,6 +515,9 @@ impl LoginError {
         match self {
             LoginError::MissingCredentials => Cow::Borrowed(MISSING_CREDENTIALS_DETAIL),
             LoginError::InvalidCredentials => Cow::Borrowed(INVALID_CREDENTIALS_DETAIL),
+            LoginError::TotpRequired => Cow::Borrowed(TOTP_REQUIRED_DETAIL),
+            LoginError::InvalidTotp => Cow::Borrowed(INVALID_TOTP_DETAIL),
+            LoginError::SecondFactorUnavailable { .. } => Cow::Borrowed(FACTOR_UNAVAILABLE_DETAIL),
             LoginError::Auth0Rejected(reason) => {
                 Cow::Owned(format!("Invalid authorization credentials: {reason}"))
             }
@@ -496,6 +534,8 @@ impl LoginError {
             self,
             LoginError::MissingCredentials
                 | LoginError::InvalidCredentials
+                | LoginError::TotpRequired
+                | LoginError::InvalidTotp
                 | LoginError::Auth0Rejected(_)
         )
     }
@@ -505,6 +545,9 @@ impl LoginError {
         match self {
             LoginError::MissingCredentials => "missing_credentials",
             LoginError::InvalidCredentials => "invalid_credentials",
+            LoginError::TotpRequired => "totp_required",
+            LoginError::InvalidTotp => "invalid_totp",
+            LoginError::SecondFactorUnavailable { .. } => "second_factor_store_unavailable",
             LoginError::Auth0Rejected(_) => "auth0_rejected",
             LoginError::PayloadTooLarge => "payload_too_large",
             LoginError::Throttled(_) => "throttled",
@@ -516,6 +559,9 @@ impl LoginError {
     pub(crate) fn into_response(self, method: &Method) -> Response<ResponseBody> {
         if let LoginError::Unavailable { retry_after_secs } = self {
             return unavailable_response(method, retry_after_secs);
+        }
+        if let LoginError::SecondFactorUnavailable { retry_after_secs } = self {
+            return unavailable_response_with(method, retry_after_secs, FACTOR_UNAVAILABLE_DETAIL);
         }
         let mut res = error_response(method, self.status(), &self.detail());
         if let LoginError::Throttled(throttled) = &self {

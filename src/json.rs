@@ -128,6 +128,26 @@ mod tests {
             refresh_token: "odd \"token\"\n".to_owned(),
         };
         assert_eq!(pair.json_line(), super::json_line(&pair));
+        // With a remembered device's token: a third member, as serde_json writes the struct.
+        #[derive(serde::Serialize)]
+        struct WithDevice<'a> {
+            access_token: &'a str,
+            refresh_token: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            device_trust_token: Option<&'a str>,
+        }
+        for device in [None, Some("Zm9v-YmFy_"), Some("odd \"device\"\u{1}")] {
+            let reference = super::json_line(&WithDevice {
+                access_token: &pair.access_token,
+                refresh_token: &pair.refresh_token,
+                device_trust_token: device,
+            });
+            assert_eq!(pair.json_line_with(device), reference, "{device:?}");
+        }
+        assert_eq!(
+            &pair.json_line_with(Some("t"))[..],
+            &b"{\"access_token\":\"eyJhbGciOiJIUzI1NiJ9.e30.c2ln\",\"refresh_token\":\"odd \\\"token\\\"\\n\",\"device_trust_token\":\"t\"}\n"[..]
+        );
         for n in [
             0,
             1,

@@ -3,6 +3,9 @@
 //! The JWT login protocol of [datarhei Core](https://github.com/datarhei/core) (the media server
 //! behind Restreamer) for any tower app — axum, tonic, plain hyper:
 //!
+//! - [`kit::LoginKit`] assembles the whole login into **one** tower layer that serves the login
+//!   routes itself and guards the rest of the app (sessions, rotation, throttling, CORS, browser
+//!   mode, Auth0, roles: each one builder call);
 //! - [`auth::JwtAuthLayer`] guards routes with `Authorization: Bearer <access token>`;
 //! - [`login::LoginService`] (`POST /api/login`) and [`login::RefreshService`]
 //!   (`GET /api/login/refresh`) mint Core's HS256 access (600 s) and refresh (24 h) tokens;
@@ -14,44 +17,37 @@
 //! strict where Core is lax; every error is answered in Core's JSON error shape, never a panic.
 //!
 //! ```
-//! use axum::response::IntoResponse;
 //! use axum::{Router, routing::get};
-//! use tower::ServiceBuilder;
-//! use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
-//! use tower_jwt_login::login::{LoginService, RefreshService};
+//! use tower::Layer;
+//! use tower_jwt_login::kit::LoginKit;
 //! use tower_jwt_login::store::PlaintextUser;
 //! use tower_jwt_login::{JwtConfig, JwtKey};
 //!
 //! let jwt = JwtConfig::new(JwtKey::from_secret("a secret of at least 32 random bytes!!").unwrap())
 //!     .build()
 //!     .unwrap();
-//! let router: Router = Router::new()
-//!     .route("/api/v3/process", get(|| async { "[]" }))
-//!     .route_service("/api/login", LoginService::new(jwt.clone(), PlaintextUser::new("admin", "datarhei")))
-//!     .route_service("/api/login/refresh", RefreshService::new(jwt.clone()));
-//! // Around the whole router, so auth runs before routing (like Core).
-//! let app = ServiceBuilder::new()
-//!     .map_response(IntoResponse::into_response)
-//!     .layer(JwtAuthLayer::new(jwt).policy(PathPolicy::new().login_routes("/api")))
-//!     .service(router);
+//! let login = LoginKit::new(jwt, PlaintextUser::new("admin", "datarhei")).build().unwrap();
+//! let app = Router::new().route("/api/v3/process", get(|| async { "[]" }));
+//! // One layer around the whole app: POST /api/login and GET /api/login/refresh are served by
+//! // it, everything else needs a valid access token (`login.wrap(app)` with the `axum` feature).
+//! let app: Router = Router::new().fallback_service(login.layer(app));
 //! # use tower::ServiceExt as _;
 //! # let req = http::Request::get("/api/v3/process").body(axum::body::Body::empty()).unwrap();
 //! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 //! # assert_eq!(rt.block_on(app.oneshot(req)).unwrap().status(), 401);
 //! ```
 //!
-//! Serve it with `axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))`
-//! (`axum::ServiceExt`). axum's `Router::layer` runs *after* routing; the layer matches the
-//! policy against axum's `OriginalUri` when present, so a policy is written with full paths
-//! either way (the README's "Where the layer goes").
+//! Serve it with `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())`,
+//! so the login throttle sees the client address (docs/assembly.md).
 //!
-//! Modules: [`token`] mints and verifies, [`auth`] guards, [`login`] serves the login routes,
+//! Modules: [`kit`] assembles, [`browser`] keeps tokens in cookies, [`token`] mints and verifies, [`auth`] guards, [`login`] serves the login routes,
 //! [`store`] checks credentials, [`error`] renders every error, [`config`] reads Core's
 //! environment variables, [`discovery`] renders Core's about documents, [`bearer`] parses
 //! `Authorization`, [`throttle`] limits failed logins per account and client address, whose
 //! address [`client_addr`] finds, [`session`] adds opt-in sessions (logout, revocation across a
 //! fleet, refresh-token rotation with reuse detection; on Redis with the `redis` feature, see
-//! docs/fleet.md).
+//! docs/fleet.md), [`factor`] adds the opt-in second factor (TOTP codes, recovery codes,
+//! remembered devices; docs/second-factor.md).
 //!
 //! Observability: [`metrics::Metrics`] counts logins, refreshes, rejections, throttling and JWKS
 //! fetches; login, refresh and rejection run in `tracing` spans (`login`, `refresh`,
@@ -99,6 +95,7 @@ pub mod client_addr;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod factor;
 mod json;
 pub mod jwks;
 pub mod kit;
@@ -120,19 +117,46 @@ pub use token::{
     KeyProblem, Principal, SigningKey, TokenPair, TokenUse, VerificationKey,
 };
 
-/// The README's Rust snippets, run as doctests. They use axum, tonic and Auth0 together, so they
-/// run with every feature (`cargo test --all-features`, as CI does); plain `cargo test` skips them.
-#[cfg(all(doctest, feature = "axum", feature = "tonic", feature = "auth0"))]
+/// The README's quick start, run as a doctest: an axum app with sessions in Redis, served on
+/// loopback and called over HTTP. It needs the `axum` and `redis` features and Redis on
+/// 127.0.0.1:6379 (`cargo test --all-features`, as CI runs it); plain `cargo test` skips it.
+#[cfg(all(doctest, feature = "axum", feature = "redis"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-/// docs/authorization.md (the README's "Authorization" section), run as doctests with the
-/// `axum` and `tonic` features.
+/// docs/integrations.md (axum by hand, CORS by hand, tonic), run as doctests with the `axum` and
+/// `tonic` features.
+#[cfg(all(doctest, feature = "axum", feature = "tonic"))]
+#[doc = include_str!("../docs/integrations.md")]
+struct IntegrationsDocDoctests;
+
+/// docs/auth0.md, run as doctests with the `auth0` feature.
+#[cfg(all(doctest, feature = "auth0"))]
+#[doc = include_str!("../docs/auth0.md")]
+struct Auth0DocDoctests;
+
+/// docs/operations.md (the metrics export), run as doctests with the `axum` feature.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../docs/operations.md")]
+struct OperationsDocDoctests;
+
+/// docs/authorization.md, run as doctests with the `axum` and `tonic` features.
 #[cfg(all(doctest, feature = "axum", feature = "tonic"))]
 #[doc = include_str!("../docs/authorization.md")]
 struct AuthorizationDocDoctests;
 
-/// docs/client.md (the README's "Client" section), run as doctests with the `client` feature.
+/// docs/assembly.md and docs/browser.md, run as doctests with the `axum` feature.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../docs/assembly.md")]
+#[doc = include_str!("../docs/browser.md")]
+struct AssemblyDocDoctests;
+
+/// docs/second-factor.md, run as doctests with the `axum` feature.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../docs/second-factor.md")]
+struct SecondFactorDocDoctests;
+
+/// docs/client.md, run as doctests with the `client` feature.
 #[cfg(all(doctest, feature = "client"))]
 #[doc = include_str!("../docs/client.md")]
 struct ClientDocDoctests;

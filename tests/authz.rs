@@ -2,24 +2,31 @@
 //! runtime through its handle) → the extra claims in both tokens, byte for byte and in order →
 //! typed reads → admin-only routes (policy requirement, `RequireLayer`, `RequireRole`) answering
 //! 200 and the exact 403 → refresh re-reading the principal (role changes, disabled users) →
-//! tokens without extra claims keeping Core's bytes.
+//! tokens without extra claims keeping Core's bytes → requirements that hold for every way of
+//! reaching a guarded handler: `HEAD` under a `GET` requirement, the bare path of a nested
+//! router, percent-encoded and `;`-parameter spellings (a property test over real HTTP).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Path;
 use axum::routing::get;
 use common::*;
+use http::Method;
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy, RequireLayer, Requirement};
 use tower_jwt_login::axum::{RequireRole, RoleName};
 use tower_jwt_login::login::{LoginService, RefreshService};
 use tower_jwt_login::store::{Argon2Store, Argon2Users};
 use tower_jwt_login::token::PrincipalError;
-use tower_jwt_login::{Claims, ExtraClaims, Jwt, JwtConfig, JwtKey};
+use tower_jwt_login::{Claims, ExtraClaims, Jwt, JwtConfig, JwtKey, Principal};
 
 const FORBIDDEN: &str =
     "{\"code\":403,\"message\":\"Forbidden\",\"details\":[\"Insufficient permissions\"]}\n";
@@ -370,4 +377,295 @@ fn reserved_and_oversized_claims_are_refused_when_set() {
         users.set_claims("nobody", |p| p.claim("roles", ["x"])),
         Ok(false)
     );
+}
+
+/// How often a guarded handler ran: a refused request must leave the count as it was.
+#[derive(Clone, Default)]
+struct Runs(Arc<AtomicUsize>);
+
+impl Runs {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+    fn ran(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// An app whose guarded handlers count their runs: `GET /reports/daily` under a `GET`-only
+/// requirement, a router nested at `/admin` (routes `/` and `/x`) under `require("/admin/*")`,
+/// and `/api/v3/{section}/users` (answering the section axum decoded) under
+/// `require("/api/v3/admin/*")`. All three need the role `admin`.
+fn paths_app(runs: &Runs) -> Router {
+    let admin_home = {
+        let runs = runs.clone();
+        move || async move {
+            runs.ran();
+            "admin home"
+        }
+    };
+    let admin_x = {
+        let runs = runs.clone();
+        move || async move {
+            runs.ran();
+            "admin x"
+        }
+    };
+    let daily = {
+        let runs = runs.clone();
+        move || async move {
+            runs.ran();
+            "daily"
+        }
+    };
+    let users = {
+        let runs = runs.clone();
+        move |Path(section): Path<String>| async move {
+            runs.ran();
+            format!("users of {section}")
+        }
+    };
+    let admin = Router::new()
+        .route("/", get(admin_home))
+        .route("/x", get(admin_x));
+    Router::new()
+        .route("/reports/daily", get(daily))
+        .route("/api/v3/{section}/users", get(users))
+        .nest("/admin", admin)
+        .layer(
+            JwtAuthLayer::new(jwt()).policy(
+                PathPolicy::new()
+                    .require_for(Method::GET, "/reports/*", Requirement::role("admin"))
+                    .require("/admin/*", Requirement::role("admin"))
+                    .require("/api/v3/admin/*", Requirement::role("admin")),
+            ),
+        )
+}
+
+/// Access tokens of an admin and of a viewer.
+fn admin_and_viewer() -> (String, String) {
+    let jwt = jwt();
+    let token = |subject: &str, role: &str| {
+        let principal = Principal::builder(subject)
+            .claim("roles", [role])
+            .build()
+            .unwrap();
+        jwt.issue_pair_for(&principal).access_token
+    };
+    (token("root", "admin"), token("vera", "viewer"))
+}
+
+async fn send_as(addr: SocketAddr, method: &str, path: &str, token: &str) -> Reply {
+    Req::new(method, path).bearer(token).send(addr).await
+}
+
+/// The 403 of a `HEAD` request: the status and headers of the `GET` one, no body.
+#[track_caller]
+fn assert_forbidden_head(reply: &Reply) {
+    assert_eq!(reply.status, 403);
+    assert!(reply.body.is_empty());
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(reply.header("www-authenticate"), Some(INSUFFICIENT_SCOPE));
+}
+
+#[tokio::test]
+async fn head_is_refused_under_a_get_requirement() {
+    let runs = Runs::default();
+    let addr = spawn_router(paths_app(&runs)).await;
+    let (admin, viewer) = admin_and_viewer();
+    // axum runs the GET handler for HEAD: a GET requirement must hold for HEAD too.
+    assert_forbidden_head(&send_as(addr, "HEAD", "/reports/daily", &viewer).await);
+    assert_forbidden(&send_as(addr, "GET", "/reports/daily", &viewer).await);
+    assert_eq!(runs.count(), 0);
+    let reply = send_as(addr, "HEAD", "/reports/daily", &admin).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.is_empty());
+    assert_eq!(runs.count(), 1);
+    let reply = send_as(addr, "GET", "/reports/daily", &admin).await;
+    assert_eq!((reply.status, reply.text()), (200, "daily"));
+    assert_eq!(runs.count(), 2);
+    // A method the requirement does not name is not covered (axum answers 405 for POST here).
+    let reply = send_as(addr, "POST", "/reports/daily", &viewer).await;
+    assert_eq!(reply.status, 405);
+    assert_eq!(runs.count(), 2);
+}
+
+#[tokio::test]
+async fn a_prefix_requirement_covers_the_bare_path_of_a_nested_router() {
+    let runs = Runs::default();
+    let addr = spawn_router(paths_app(&runs)).await;
+    let (admin, viewer) = admin_and_viewer();
+    for path in ["/admin", "/admin/x"] {
+        assert_forbidden(&send_as(addr, "GET", path, &viewer).await);
+        assert_forbidden_head(&send_as(addr, "HEAD", path, &viewer).await);
+    }
+    assert_eq!(runs.count(), 0);
+    let reply = send_as(addr, "GET", "/admin", &admin).await;
+    assert_eq!((reply.status, reply.text()), (200, "admin home"));
+    let reply = send_as(addr, "GET", "/admin/x", &admin).await;
+    assert_eq!((reply.status, reply.text()), (200, "admin x"));
+    assert_eq!(runs.count(), 2);
+    // Without a token: the usual 401, never 403.
+    Req::get("/admin")
+        .send(addr)
+        .await
+        .assert_unauthorized(false);
+}
+
+#[tokio::test]
+async fn other_spellings_of_a_required_path_meet_the_requirement() {
+    let runs = Runs::default();
+    let addr = spawn_router(paths_app(&runs)).await;
+    let (admin, viewer) = admin_and_viewer();
+    // Each reaches the `{section}` handler (the admin's 200 shows it), so each must be refused
+    // to the viewer before it does.
+    for (path, section) in [
+        ("/api/v3/%61dmin/users", "admin"),
+        ("/api/v3/adm%69n/users", "admin"),
+        ("/api/v3/%61%64%6D%69%6e/users", "admin"),
+        ("/api/v3/admin;x=1/users", "admin;x=1"),
+        ("/api/v3/%61dmin;/users", "admin;"),
+        ("/api/v3/admin%3bx=1/users", "admin;x=1"),
+        // Any byte still percent-encoded after normalization: every requirement applies.
+        ("/api/v3/my%20stuff/users", "my stuff"),
+    ] {
+        let before = runs.count();
+        assert_forbidden(&send_as(addr, "GET", path, &viewer).await);
+        assert_forbidden_head(&send_as(addr, "HEAD", path, &viewer).await);
+        assert_eq!(runs.count(), before, "{path}");
+        let reply = send_as(addr, "GET", path, &admin).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        assert_eq!(reply.text(), format!("users of {section}"), "{path}");
+        assert_eq!(runs.count(), before + 1, "{path}");
+    }
+    // The plain spelling of another section is open to the viewer.
+    let reply = send_as(addr, "GET", "/api/v3/process/users", &viewer).await;
+    assert_eq!((reply.status, reply.text()), (200, "users of process"));
+}
+
+/// One way to write a path segment: each character kept or percent-encoded (either case of hex
+/// digit), then optionally a `;` parameter.
+fn spelling_of(segment: &'static str) -> impl Strategy<Value = String> {
+    let chars = segment
+        .bytes()
+        .map(|b| {
+            prop_oneof![
+                2 => Just((b as char).to_string()),
+                1 => (any::<bool>(), any::<bool>()).prop_map(move |(upper_hi, upper_lo)| {
+                    let hex = format!("{b:02x}");
+                    let mut out = String::from("%");
+                    for (c, upper) in hex.chars().zip([upper_hi, upper_lo]) {
+                        out.push(if upper { c.to_ascii_uppercase() } else { c });
+                    }
+                    out
+                }),
+            ]
+        })
+        .collect::<Vec<_>>();
+    let param = prop_oneof![
+        3 => Just(String::new()),
+        1 => "(;[a-z=0-9]{0,6}){1,2}",
+        1 => "%3[bB][a-z=0-9]{0,6}",
+    ];
+    (chars, param).prop_map(|(chars, param)| chars.concat() + &param)
+}
+
+/// Spellings of `/api/v3/admin/users` that axum routes to the `{section}` handler: only the
+/// section is respelled.
+fn section_spellings() -> impl Strategy<Value = String> {
+    spelling_of("admin").prop_map(|section| format!("/api/v3/{section}/users"))
+}
+
+/// Spellings where any segment may change: axum routes some elsewhere (or nowhere).
+fn any_spellings() -> impl Strategy<Value = String> {
+    (
+        spelling_of("api"),
+        spelling_of("v3"),
+        spelling_of("admin"),
+        spelling_of("users"),
+    )
+        .prop_map(|(a, b, c, d)| format!("/{a}/{b}/{c}/{d}"))
+}
+
+/// No spelling of `/api/v3/admin/users` gets a viewer past `require("/api/v3/admin/*")`: the
+/// handler never runs for them, over real HTTP through axum, for `GET` and `HEAD`. Those that
+/// axum routes to the handler answer the viewer the exact 403 and the admin 200 with the
+/// section axum decoded, which shows the request did reach the guarded handler.
+#[test]
+fn no_spelling_of_a_required_path_reaches_its_handler() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let runs = Runs::default();
+    let addr = rt.block_on(spawn_router(paths_app(&runs)));
+    let (admin, viewer) = admin_and_viewer();
+    let config = ProptestConfig {
+        cases: 128,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+
+    let mut runner = TestRunner::new(config.clone());
+    let head = any::<bool>();
+    runner
+        .run(&(section_spellings(), head), |(path, head)| {
+            let method = if head { "HEAD" } else { "GET" };
+            let before = runs.count();
+            let reply = rt.block_on(send_as(addr, method, &path, &viewer));
+            prop_assert_eq!(runs.count(), before, "{} {}", method, path);
+            prop_assert_eq!(reply.status, 403, "{} {}", method, path);
+            prop_assert_eq!(reply.header("www-authenticate"), Some(INSUFFICIENT_SCOPE));
+            if !head {
+                prop_assert_eq!(reply.text(), FORBIDDEN);
+            }
+            let reply = rt.block_on(send_as(addr, "GET", &path, &admin));
+            prop_assert_eq!(reply.status, 200, "{}", path);
+            let section = percent_decode(
+                path.trim_start_matches("/api/v3/")
+                    .trim_end_matches("/users"),
+            );
+            prop_assert_eq!(reply.text(), format!("users of {section}"));
+            prop_assert_eq!(runs.count(), before + 1);
+            Ok(())
+        })
+        .unwrap();
+
+    let mut runner = TestRunner::new(config);
+    runner
+        .run(&(any_spellings(), any::<bool>()), |(path, head)| {
+            let method = if head { "HEAD" } else { "GET" };
+            let before = runs.count();
+            let reply = rt.block_on(send_as(addr, method, &path, &viewer));
+            prop_assert_eq!(runs.count(), before, "{} {}", method, path);
+            // Refused, or routed nowhere: never the handler.
+            prop_assert!(
+                matches!(reply.status, 403 | 404),
+                "{} {}: {}",
+                method,
+                path,
+                reply.status
+            );
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Percent-decodes `s` (the test's own decoder, to predict what axum hands the handler).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
 }

@@ -32,12 +32,13 @@ use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceExt};
 use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
 use tower_jwt_login::client::{
-    ClientError, Credentials, LoginClient, Logout, RequestError, TokenSource, TokenState,
+    ClientError, Credentials, Discovery, LoginClient, Logout, RequestError, TokenSource, TokenState,
 };
 use tower_jwt_login::config::CoreAuthConfig;
 use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
-use tower_jwt_login::login::{LoginService, RefreshService};
+use tower_jwt_login::login::{LoginService, LogoutService, RefreshService};
+use tower_jwt_login::session::{MemorySessionStore, Sessions};
 use tower_jwt_login::{Jwt, JwtConfig, TokenUse};
 
 // ---------------------------------------------------------------- the server's record
@@ -271,9 +272,15 @@ async fn wrong_password_is_a_typed_login_refusal() {
     let (base, record) = example_server().await;
     let source = TokenSource::with_password(&base, USER, "wrong").unwrap();
     let err = source.access_token().await.unwrap_err();
-    let ClientError::LoginRefused { status, detail } = &err else {
+    let ClientError::LoginRefused {
+        request,
+        status,
+        detail,
+    } = &err
+    else {
         panic!("{err:?}");
     };
+    assert_eq!(request, &format!("POST {base}/api/login"));
     assert_eq!(*status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         detail,
@@ -281,7 +288,17 @@ async fn wrong_password_is_a_typed_login_refusal() {
     );
     assert_eq!(
         err.to_string(),
-        "login refused (401): Invalid authorization credentials: invalid username or password"
+        format!(
+            "login refused: POST {base}/api/login answered 401 Unauthorized: Invalid \
+             authorization credentials: invalid username or password"
+        )
+    );
+    assert_eq!(
+        format!("{err:?}"),
+        format!(
+            "LoginRefused {{ request: \"POST {base}/api/login\", status: 401, detail: \
+             \"Invalid authorization credentials: invalid username or password\" }}"
+        )
     );
     // Through the layer the request is not sent at all.
     let e = send(
@@ -305,15 +322,23 @@ async fn a_server_without_localjwt_is_refused_before_any_login() {
     let (base, record) = example_server_with(CoreAuthConfig::default().enable(false)).await;
     let source = password_source(&base);
     let err = source.access_token().await.unwrap_err();
-    let ClientError::NotOffered { wanted, offered } = &err else {
+    let ClientError::NotOffered {
+        request,
+        wanted,
+        offered,
+    } = &err
+    else {
         panic!("{err:?}");
     };
+    assert_eq!(request, &format!("GET {base}/api"));
     assert_eq!(wanted, "localjwt");
     assert!(offered.is_empty());
     assert_eq!(
         err.to_string(),
-        "the server does not offer the login this client was given: wanted `localjwt`, \
-         GET /api lists auths []"
+        format!(
+            "the server does not offer the login this client was given: wanted `localjwt`, \
+             GET {base}/api lists auths []"
+        )
     );
     assert_eq!(record.lines(), ["GET /api 200"]);
 }
@@ -332,6 +357,46 @@ async fn invalid_base_urls_are_refused() {
     }
     let source = TokenSource::with_password("http://127.0.0.1:8080/", USER, PASSWORD).unwrap();
     assert_eq!(source.url(), "http://127.0.0.1:8080");
+}
+
+#[tokio::test]
+async fn endpoint_paths_that_are_not_paths_are_refused() {
+    let builder = || TokenSource::builder("http://127.0.0.1:8080/base/");
+    for (built, text) in [
+        (
+            builder().login_path("auth/login").build(),
+            "invalid URL: the login path \"auth/login\" is not a path",
+        ),
+        (
+            builder().refresh_path("").build(),
+            "invalid URL: the refresh path \"\" is not a path",
+        ),
+        (
+            builder().logout_path("/a b").build(),
+            "invalid URL: the logout path \"/a b\" is not a path",
+        ),
+        (
+            builder().about_path("/api#x").build(),
+            "invalid URL: the about path \"/api#x\" is not a path",
+        ),
+    ] {
+        let err = built.unwrap_err();
+        assert!(matches!(err, ClientError::InvalidUrl(_)), "{err:?}");
+        assert_eq!(err.to_string(), text);
+    }
+    // Paths follow the base URL's own path.
+    let config = core_config(Duration::ZERO);
+    let jwt = JwtConfig::new(config.jwt_key()).build().unwrap();
+    let login = LoginService::new(jwt, config.credential_store()).failure_delay(Duration::ZERO);
+    let (base, record) = serve(Router::new().route_service("/base/auth/login", login)).await;
+    let source = TokenSource::builder(format!("{base}/base/"))
+        .credentials(Credentials::password(USER, PASSWORD))
+        .discovery(Discovery::Off)
+        .login_path("/auth/login")
+        .build()
+        .unwrap();
+    source.login().await.unwrap();
+    assert_eq!(record.lines(), ["POST /base/auth/login 200"]);
 }
 
 // -------------------------------------------------------------------------- staying fresh
@@ -1049,9 +1114,15 @@ mod auth0 {
             .build()
             .unwrap();
         let err = source.access_token().await.unwrap_err();
-        let ClientError::NotOffered { wanted, offered } = &err else {
+        let ClientError::NotOffered {
+            request,
+            wanted,
+            offered,
+        } = &err
+        else {
             panic!("{err:?}");
         };
+        assert_eq!(request, &format!("GET {base}/api"));
         assert_eq!(wanted, "auth0 domain=other.auth0.test");
         assert_eq!(
             offered,
@@ -1131,5 +1202,869 @@ async fn against_the_example_server_rotation_is_followed_and_logout_ends_the_ses
         record.lines()[before..],
         ["GET /api/v3/process 401", "GET /api/login/refresh 401"]
     );
+    assert_eq!(record.logins(), 1);
+}
+
+// ---------------------------------------- an app from the crate's parts under other paths
+
+/// An app built from the crate's services the way an application mounts them, not Core's
+/// layout: login, refresh and logout under `/auth` (sessions in memory), its API under `/v1`,
+/// no about document — every other path is guarded, so `GET /api` answers 401. `POST
+/// /auth/broken` answers a 500 HTML page quoting the request's body and `Authorization`, as a
+/// careless proxy might.
+fn auth_app() -> Router {
+    let config = core_config(Duration::ZERO);
+    let jwt = JwtConfig::new(config.jwt_key()).build().unwrap();
+    let sessions = Sessions::new(MemorySessionStore::new(&jwt));
+    let login = LoginService::new(jwt.clone(), config.credential_store())
+        .failure_delay(Duration::ZERO)
+        .sessions(sessions.clone());
+    let refresh = RefreshService::new(jwt.clone()).sessions(sessions.clone());
+    let policy = PathPolicy::new()
+        .public_for(Method::POST, "/auth/login")
+        .public_for(Method::GET, "/auth/refresh")
+        .public_for(Method::POST, "/auth/logout")
+        .public_for(Method::POST, "/auth/broken");
+    Router::new()
+        .route_service("/auth/login", login)
+        .route_service("/auth/refresh", refresh)
+        .route_service(
+            "/auth/logout",
+            LogoutService::new(jwt.clone(), sessions.clone()),
+        )
+        .route(
+            "/auth/broken",
+            post(|headers: http::HeaderMap, body: Bytes| async move {
+                let authorization = headers
+                    .get(header::AUTHORIZATION)
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                let page = format!(
+                    "<html>\n<h1>Internal error</h1>\n<p>authorization: {authorization}</p>\n\
+                     <p>body: {}</p>\n</html>\n",
+                    String::from_utf8_lossy(&body)
+                );
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    [(header::CONTENT_TYPE, "text/html")],
+                    page,
+                )
+            }),
+        )
+        .route(
+            "/v1/items",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], "[]\n") }),
+        )
+        .fallback(|method: Method| async move {
+            error_response(&method, StatusCode::NOT_FOUND, "Not Found")
+        })
+        .layer(
+            JwtAuthLayer::new(jwt.clone())
+                .revocations(sessions.revocations())
+                .policy(policy),
+        )
+}
+
+/// A token source for the `/auth` app with these discovery settings and its paths.
+fn auth_source(base: &str, discovery: Discovery) -> TokenSource {
+    TokenSource::builder(base)
+        .credentials(Credentials::password(USER, PASSWORD))
+        .discovery(discovery)
+        .login_path("/auth/login")
+        .refresh_path("/auth/refresh")
+        .logout_path("/auth/logout")
+        .build()
+        .unwrap()
+}
+
+const ABOUT_EXPECTED: &str = "200 and Core's about document (JSON with an \"auths\" list)";
+
+#[tokio::test]
+async fn core_about_discovery_of_an_app_without_one_says_what_was_called_expected_and_answered() {
+    let (base, record) = serve(auth_app()).await;
+    let source = auth_source(&base, Discovery::CoreAbout);
+    let err = send(
+        &client(&source),
+        Method::GET,
+        &format!("{base}/v1/items"),
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        format!("{err:?}"),
+        format!(
+            "Token(Discovery {{ request: \"GET {base}/api\", expected: \"200 and Core's about \
+             document (JSON with an \\\"auths\\\" list)\", status: 401, body: \
+             \"{{\\\"code\\\":401,\\\"message\\\":\\\"Unauthorized\\\",\\\"details\\\":\
+             [\\\"Missing or invalid JWT token\\\"]}}\" }})"
+        )
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "no access token: GET {base}/api answered 401 Unauthorized: \
+             {{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Missing or invalid JWT \
+             token\"]}}; expected {ABOUT_EXPECTED} (for a server without one, use \
+             Discovery::IfPresent or Discovery::Off)"
+        )
+    );
+    let RequestError::Token(ClientError::Discovery {
+        request,
+        expected,
+        status,
+        body,
+    }) = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(request, &format!("GET {base}/api"));
+    assert_eq!(*expected, ABOUT_EXPECTED);
+    assert_eq!(*status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body, INVALID_TOKEN.trim_end());
+    // Nothing was sent with the credentials, and the request itself was not sent.
+    assert_eq!(record.lines(), ["GET /api 401"]);
+}
+
+#[tokio::test]
+async fn if_present_discovery_and_its_own_paths_log_in_refresh_and_log_out_of_an_app_under_auth() {
+    let (base, record) = serve(auth_app()).await;
+    let source = auth_source(&base, Discovery::IfPresent);
+    let http = client(&source);
+    let items = format!("{base}/v1/items");
+    assert_eq!(
+        send(&http, Method::GET, &items, "").await.unwrap(),
+        (200, "[]\n".to_owned())
+    );
+    assert_eq!(
+        record.lines(),
+        ["GET /api 401", "POST /auth/login 200", "GET /v1/items 200"]
+    );
+    let first = source.access_token().await.unwrap();
+    assert_eq!(record.all()[2].bearer.as_deref(), Some(first.as_str()));
+
+    // The refresh goes to its path, with the refresh token; discovery is not repeated.
+    source.refresh().await.unwrap();
+    let second = source.access_token().await.unwrap();
+    assert_ne!(first, second);
+    assert_eq!(send(&http, Method::GET, &items, "").await.unwrap().0, 200);
+    assert_eq!(
+        record.lines()[3..],
+        ["GET /auth/refresh 200", "GET /v1/items 200"]
+    );
+    assert_eq!(record.all()[4].bearer.as_deref(), Some(second.as_str()));
+
+    // The logout goes to its path and ends the session: the token is refused afterwards.
+    assert_eq!(source.logout().await.unwrap(), Logout::LoggedOut);
+    assert_eq!(record.lines().last().unwrap(), "POST /auth/logout 204");
+    assert_eq!(
+        record.all().last().unwrap().bearer.as_deref(),
+        Some(second.as_str())
+    );
+    let stale = TokenSource::builder(&base)
+        .state(state(&base, &second, None))
+        .build()
+        .unwrap();
+    assert_eq!(
+        send(&client(&stale), Method::GET, &items, "")
+            .await
+            .unwrap_err()
+            .to_string(),
+        "no access token: a new login is needed (no usable refresh token) but the client holds \
+         no credentials"
+    );
+    assert_eq!(record.lines().last().unwrap(), "GET /v1/items 401");
+}
+
+#[tokio::test]
+async fn with_discovery_off_the_login_is_the_first_request() {
+    let (base, record) = serve(auth_app()).await;
+    let source = auth_source(&base, Discovery::Off);
+    assert_eq!(
+        send(
+            &client(&source),
+            Method::GET,
+            &format!("{base}/v1/items"),
+            ""
+        )
+        .await
+        .unwrap(),
+        (200, "[]\n".to_owned())
+    );
+    assert_eq!(
+        record.lines(),
+        ["POST /auth/login 200", "GET /v1/items 200"]
+    );
+    // And Core's paths still work unchanged against Core's layout with discovery off.
+    let (base, record) = example_server().await;
+    let source = TokenSource::builder(&base)
+        .credentials(Credentials::password(USER, PASSWORD))
+        .discovery(Discovery::Off)
+        .build()
+        .unwrap();
+    assert_eq!(get_process(&client(&source), &base).await.0, 200);
+    assert_eq!(
+        record.lines(),
+        ["POST /api/login 200", "GET /api/v3/process 200"]
+    );
+}
+
+#[tokio::test]
+async fn if_present_discovery_still_checks_the_about_document_a_server_serves() {
+    // Core's layout serves one: it is read, and its auths are checked.
+    let (base, record) = example_server().await;
+    let source = TokenSource::builder(&base)
+        .credentials(Credentials::password(USER, PASSWORD))
+        .discovery(Discovery::IfPresent)
+        .build()
+        .unwrap();
+    assert_eq!(get_process(&client(&source), &base).await.0, 200);
+    assert_eq!(
+        record.lines(),
+        [
+            "GET /api 200",
+            "POST /api/login 200",
+            "GET /api/v3/process 200"
+        ]
+    );
+    // With login switched off it lists no login method: refused before any credentials go.
+    let (base, record) = example_server_with(CoreAuthConfig::default().enable(false)).await;
+    let source = TokenSource::builder(&base)
+        .credentials(Credentials::password(USER, PASSWORD))
+        .discovery(Discovery::IfPresent)
+        .build()
+        .unwrap();
+    let err = source.access_token().await.unwrap_err();
+    assert_eq!(
+        format!("{err:?}"),
+        format!("NotOffered {{ request: \"GET {base}/api\", wanted: \"localjwt\", offered: [] }}")
+    );
+    assert_eq!(record.lines(), ["GET /api 200"]);
+}
+
+#[tokio::test]
+async fn a_login_path_the_server_lacks_is_an_error_naming_the_url_the_expectation_and_the_answer() {
+    let (base, record) = serve(auth_app()).await;
+    let source = TokenSource::builder(&base)
+        .credentials(Credentials::password(USER, PASSWORD))
+        .discovery(Discovery::Off)
+        .login_path("/auth/signin")
+        .build()
+        .unwrap();
+    // Only the app's own routes are public: a wrong login path meets the guard's 401.
+    let err = source.access_token().await.unwrap_err();
+    assert_eq!(
+        format!("{err:?}"),
+        format!(
+            "LoginRefused {{ request: \"POST {base}/auth/signin\", status: 401, detail: \
+             \"Missing or invalid JWT token\" }}"
+        )
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "login refused: POST {base}/auth/signin answered 401 Unauthorized: Missing or \
+             invalid JWT token"
+        )
+    );
+    assert_eq!(record.lines(), ["POST /auth/signin 401"]);
+
+    // A path the router does not know, behind no guard: 404, a typed status error.
+    let (base, record) = serve(Router::new().fallback(|method: Method| async move {
+        error_response(&method, StatusCode::NOT_FOUND, "Not Found")
+    }))
+    .await;
+    let source = TokenSource::builder(&base)
+        .credentials(Credentials::password(USER, PASSWORD))
+        .discovery(Discovery::Off)
+        .build()
+        .unwrap();
+    let err = source.access_token().await.unwrap_err();
+    assert_eq!(
+        format!("{err:?}"),
+        format!(
+            "Status {{ request: \"POST {base}/api/login\", expected: \"200 and a token pair\", \
+             status: 404, detail: \"Not Found\", retry_after: None }}"
+        )
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "POST {base}/api/login answered 404 Not Found: Not Found; expected 200 and a token \
+             pair"
+        )
+    );
+    assert_eq!(record.lines(), ["POST /api/login 404"]);
+}
+
+#[tokio::test]
+async fn an_error_quotes_a_bounded_body_without_the_password_key_or_tokens_it_was_sent() {
+    let (base, record) = serve(auth_app()).await;
+    let password = "correct horse battery staple";
+    let source = TokenSource::builder(&base)
+        .credentials(Credentials::password(USER, password))
+        .discovery(Discovery::Off)
+        .login_path("/auth/broken")
+        .build()
+        .unwrap();
+    let err = source.access_token().await.unwrap_err();
+    let expected_detail = "<html> <h1>Internal error</h1> <p>authorization: </p> <p>body: \
+         {\"username\":\"admin\",\"password\":\"<redacted>\"}</p> </html>";
+    let ClientError::Status { detail, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(detail, expected_detail);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "POST {base}/auth/broken answered 500 Internal Server Error: {expected_detail}; \
+             expected 200 and a token pair"
+        )
+    );
+    assert!(!format!("{err:?}").contains("horse"), "{err:?}");
+
+    // An API key echoed back is redacted the same way.
+    let key = "tjl_k3y";
+    let source = TokenSource::builder(&base)
+        .credentials(Credentials::api_key(key))
+        .discovery(Discovery::Off)
+        .login_path("/auth/broken")
+        .build()
+        .unwrap();
+    let err = source.access_token().await.unwrap_err();
+    assert_eq!(
+        format!("{err:?}"),
+        format!(
+            "Status {{ request: \"POST {base}/auth/broken\", expected: \"200 and a token pair\", \
+             status: 500, detail: \"<html> <h1>Internal error</h1> <p>authorization: Bearer \
+             <redacted></p> <p>body: </p> </html>\", retry_after: None }}"
+        )
+    );
+    assert_eq!(record.logins(), 0);
+}
+
+// ------------------------------------------------------------------------------- API keys
+
+/// One login request as the API-key server saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyLogin {
+    authorization: Option<String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+/// A server that exchanges the API key `KEY` for a token pair at `POST /auth/login`
+/// (`Authorization: Bearer <key>`, no body) and guards `/v1/items` with the crate's layer.
+/// Any other login is refused as the crate refuses bad credentials.
+const KEY: &str = "tjl_live_5f2c9a0e7d3b4c1a";
+
+fn api_key_app(seen: Arc<Mutex<Vec<KeyLogin>>>) -> Router {
+    let jwt = JwtConfig::new(core_config(Duration::ZERO).jwt_key())
+        .build()
+        .unwrap();
+    let issuer = jwt.clone();
+    let login = post(move |headers: http::HeaderMap, body: Bytes| {
+        let jwt = issuer.clone();
+        let seen = seen.clone();
+        async move {
+            let header = |name| {
+                headers
+                    .get(name)
+                    .map(|v: &http::HeaderValue| v.to_str().unwrap().to_owned())
+            };
+            let login = KeyLogin {
+                authorization: header(header::AUTHORIZATION),
+                content_type: header(header::CONTENT_TYPE),
+                body: body.to_vec(),
+            };
+            let valid = login.authorization.as_deref() == Some(&format!("Bearer {KEY}"))
+                && login.body.is_empty();
+            seen.lock().unwrap().push(login);
+            if valid {
+                let pair = jwt.issue_pair("service-account");
+                axum::Json(serde_json::json!({
+                    "access_token": pair.access_token,
+                    "refresh_token": pair.refresh_token,
+                }))
+                .into_response()
+            } else {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    common::INVALID_CREDENTIALS,
+                )
+                    .into_response()
+            }
+        }
+    });
+    let policy = PathPolicy::new()
+        .public_for(Method::POST, "/auth/login")
+        .public_for(Method::GET, "/auth/refresh");
+    Router::new()
+        .route("/auth/login", login)
+        .route_service("/auth/refresh", RefreshService::new(jwt.clone()))
+        .route(
+            "/v1/items",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], "[]\n") }),
+        )
+        .layer(JwtAuthLayer::new(jwt).policy(policy))
+}
+
+fn api_key_source(base: &str, key: &str) -> TokenSource {
+    TokenSource::builder(base)
+        .credentials(Credentials::api_key(key))
+        .discovery(Discovery::IfPresent)
+        .login_path("/auth/login")
+        .refresh_path("/auth/refresh")
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_api_key_logs_in_with_a_bearer_post_without_a_body_and_again_when_the_refresh_runs_out()
+{
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (base, record) = serve(api_key_app(seen.clone())).await;
+    let source = api_key_source(&base, KEY);
+    let http = client(&source);
+    let items = format!("{base}/v1/items");
+    assert_eq!(
+        send(&http, Method::GET, &items, "").await.unwrap(),
+        (200, "[]\n".to_owned())
+    );
+    assert_eq!(
+        record.lines(),
+        ["GET /api 401", "POST /auth/login 200", "GET /v1/items 200"]
+    );
+    let login = KeyLogin {
+        authorization: Some(format!("Bearer {KEY}")),
+        content_type: None,
+        body: Vec::new(),
+    };
+    assert_eq!(*seen.lock().unwrap(), std::slice::from_ref(&login));
+    // The request carried the server's access token, not the key.
+    let access = source.access_token().await.unwrap();
+    assert_eq!(record.all()[2].bearer.as_deref(), Some(access.as_str()));
+    let (_, payload) = common::decode_parts(&access);
+    assert!(payload.contains("\"sub\":\"service-account\""), "{payload}");
+
+    // With an expired refresh token the client logs in with the key again.
+    let t = now();
+    source
+        .resume(state(
+            &base,
+            &mint("access", t - 90_000, 600),
+            Some(&mint("refresh", t - 90_000, 86_400)),
+        ))
+        .unwrap();
+    assert_eq!(send(&http, Method::GET, &items, "").await.unwrap().0, 200);
+    assert_eq!(
+        record.lines()[3..],
+        ["POST /auth/login 200", "GET /v1/items 200"]
+    );
+    assert_eq!(*seen.lock().unwrap(), [login.clone(), login]);
+    assert_eq!(
+        format!("{:?}", Credentials::api_key(KEY)),
+        "ApiKey { key: \"<redacted>\" }"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_api_key_is_a_login_refusal_that_never_shows_the_key() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (base, record) = serve(api_key_app(seen.clone())).await;
+    let wrong = "tjl_live_0000000000000000";
+    let err = api_key_source(&base, wrong)
+        .access_token()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        format!("{err:?}"),
+        format!(
+            "LoginRefused {{ request: \"POST {base}/auth/login\", status: 401, detail: \
+             \"Invalid authorization credentials: invalid username or password\" }}"
+        )
+    );
+    assert!(!err.to_string().contains(wrong));
+    assert_eq!(record.lines(), ["GET /api 401", "POST /auth/login 401"]);
+    assert_eq!(
+        seen.lock().unwrap()[0].authorization.as_deref(),
+        Some(format!("Bearer {wrong}").as_str())
+    );
+}
+
+// ------------------------------------------------------------------ credentials on demand
+
+#[tokio::test]
+async fn credentials_on_demand_are_asked_for_only_when_a_login_is_needed() {
+    let (base, record) = example_server().await;
+    let asked = Arc::new(Mutex::new(0));
+    let counter = asked.clone();
+    let t = now();
+    let source = TokenSource::builder(&base)
+        .credentials_on_demand(move || {
+            *counter.lock().unwrap() += 1;
+            async { Ok::<_, std::io::Error>(Credentials::password(USER, PASSWORD)) }
+        })
+        .state(state(
+            &base,
+            &mint("access", t, 600),
+            Some(&mint("refresh", t, 86_400)),
+        ))
+        .build()
+        .unwrap();
+    assert!(source.has_credentials());
+    let http = client(&source);
+    // Good saved tokens: used as they are, nobody is asked.
+    assert_eq!(get_process(&http, &base).await.0, 200);
+    assert_eq!(*asked.lock().unwrap(), 0);
+    assert_eq!(record.lines(), ["GET /api/v3/process 200"]);
+    // Tokens that no longer work: asked once, then the login.
+    source
+        .resume(state(
+            &base,
+            &mint("access", t - 90_000, 600),
+            Some(&mint("refresh", t - 90_000, 86_400)),
+        ))
+        .unwrap();
+    assert_eq!(get_process(&http, &base).await.0, 200);
+    assert_eq!(*asked.lock().unwrap(), 1);
+    assert_eq!(
+        record.lines()[1..],
+        [
+            "GET /api 200",
+            "POST /api/login 200",
+            "GET /api/v3/process 200"
+        ]
+    );
+    // The credentials are kept for the next login.
+    source.login().await.unwrap();
+    assert_eq!(*asked.lock().unwrap(), 1);
+    assert_eq!(record.logins(), 2);
+}
+
+#[tokio::test]
+async fn credentials_on_demand_that_fail_or_are_refused_are_asked_for_again() {
+    let (base, record) = example_server().await;
+    // First no answer, then a wrong password, then the right one.
+    let answers = Arc::new(Mutex::new(vec![Some(PASSWORD), Some("wrong"), None]));
+    let queue = answers.clone();
+    let source = TokenSource::builder(&base)
+        .credentials_on_demand(move || {
+            let answer = queue.lock().unwrap().pop().unwrap();
+            async move {
+                answer
+                    .map(|p| Credentials::password(USER, p))
+                    .ok_or_else(|| std::io::Error::other("no password: stdin is closed"))
+            }
+        })
+        .build()
+        .unwrap();
+    let err = source.access_token().await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a new login is needed (no usable refresh token) but no credentials could be had: no \
+         password: stdin is closed"
+    );
+    assert!(
+        format!("{err:?}").starts_with("CredentialsUnavailable { source: Custom {"),
+        "{err:?}"
+    );
+    assert!(record.all().is_empty());
+    let err = source.access_token().await.unwrap_err();
+    assert!(matches!(err, ClientError::LoginRefused { .. }), "{err:?}");
+    assert!(!format!("{err:?}").contains("wrong"));
+    source.access_token().await.unwrap();
+    assert!(answers.lock().unwrap().is_empty());
+    assert_eq!(
+        record.lines(),
+        ["GET /api 200", "POST /api/login 401", "POST /api/login 200"]
+    );
+}
+
+// ------------------------------------------------------------------------ the example client
+
+/// The example binary, as `cargo run --features client --example login_client` builds it.
+fn login_client_bin() -> std::path::PathBuf {
+    // target/<profile>/deps/client-… → target/<profile>/examples/login_client
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/login_client");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the whole suite (`cargo test --all-features`), which builds the \
+         examples, or `cargo build --all-features --example login_client`",
+        bin.display()
+    );
+    bin
+}
+
+/// What a run of the example ended with.
+#[derive(Debug, PartialEq, Eq)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the example with `args`, no `CORE_PASSWORD`, and `stdin` as its standard input (`None`:
+/// closed at once).
+async fn login_client(args: &[&str], stdin: Option<&str>) -> Run {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(login_client_bin())
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(text.as_bytes()).await.unwrap();
+    }
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("login_client did not finish within 30 s")
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// A directory of its own under the system's temporary directory, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "tower-jwt-login-client-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir(&dir).unwrap();
+        TempDir(dir)
+    }
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().unwrap().to_owned()
+    }
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write_state(path: &str, state: &TokenState) {
+    std::fs::write(path, serde_json::to_vec(state).unwrap()).unwrap();
+}
+
+fn read_state(path: &str) -> TokenState {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.ends_with("}\n"), "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+const PROCESS_LIST: &str = "200 OK\n[]\n";
+
+#[tokio::test]
+async fn the_example_resumes_good_saved_tokens_with_stdin_closed_without_asking_for_a_password() {
+    let (base, record) = example_server().await;
+    let dir = TempDir::new();
+    let file = dir.path("tokens.json");
+    let t = now();
+    let access = mint("access", t, 600);
+    write_state(
+        &file,
+        &state(&base, &access, Some(&mint("refresh", t, 86_400))),
+    );
+    let run = login_client(
+        &[
+            "--url",
+            &base,
+            "--resume",
+            &file,
+            "--username",
+            USER,
+            "GET",
+            "/api/v3/process",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        run,
+        Run {
+            code: 0,
+            stdout: PROCESS_LIST.to_owned(),
+            stderr: String::new()
+        }
+    );
+    assert_eq!(record.lines(), ["GET /api/v3/process 200"]);
+    assert_eq!(record.all()[0].bearer.as_deref(), Some(access.as_str()));
+}
+
+#[tokio::test]
+async fn the_example_asks_for_the_password_only_when_a_login_is_needed() {
+    let (base, record) = example_server().await;
+    let dir = TempDir::new();
+    let file = dir.path("tokens.json");
+    let t = now();
+    let expired = state(
+        &base,
+        &mint("access", t - 90_000, 600),
+        Some(&mint("refresh", t - 90_000, 86_400)),
+    );
+    write_state(&file, &expired);
+    let args = [
+        "--url",
+        &base,
+        "--resume",
+        &file,
+        "--username",
+        USER,
+        "--save",
+        &file,
+        "GET",
+        "/api/v3/process",
+    ];
+    // The saved tokens have run out: a login is needed, and with stdin closed there is no
+    // password. Nothing was sent.
+    assert_eq!(
+        login_client(&args, None).await,
+        Run {
+            code: 1,
+            stdout: String::new(),
+            stderr: "login_client: no access token: a new login is needed (no usable refresh \
+                     token) but no credentials could be had: no password: set CORE_PASSWORD or \
+                     give it on stdin\n"
+                .to_owned()
+        }
+    );
+    assert!(record.all().is_empty());
+    // With the password on stdin it logs in, and saves the new tokens.
+    let run = login_client(&args, Some(&format!("{PASSWORD}\n"))).await;
+    assert_eq!(
+        run,
+        Run {
+            code: 0,
+            stdout: PROCESS_LIST.to_owned(),
+            stderr: String::new()
+        }
+    );
+    assert_eq!(
+        record.lines(),
+        [
+            "GET /api 200",
+            "POST /api/login 200",
+            "GET /api/v3/process 200"
+        ]
+    );
+    let saved = read_state(&file);
+    assert_ne!(saved, expired);
+    assert_eq!(saved.url(), base);
+    assert_eq!(
+        serde_json::to_value(&saved).unwrap()["access_token"].as_str(),
+        record.all()[2].bearer.as_deref()
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_example_saves_over_a_symlink_without_following_it_and_leaves_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let (base, record) = example_server().await;
+    let dir = TempDir::new();
+    let victim = dir.path("victim");
+    let file = dir.path("tokens.json");
+    std::fs::write(&victim, "untouched\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(&victim, &file).unwrap();
+    let mode = |path: &str| {
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+
+    let run = login_client(
+        &[
+            "--url",
+            &base,
+            "--username",
+            USER,
+            "--save",
+            &file,
+            "GET",
+            "/api/v3/process",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, PROCESS_LIST),
+        "{run:?}"
+    );
+    // The symlink was replaced by the state file; the file it pointed to is as it was.
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched\n");
+    assert_eq!(mode(&victim), 0o644);
+    assert!(
+        std::fs::symlink_metadata(&file)
+            .unwrap()
+            .file_type()
+            .is_file()
+    );
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(read_state(&file).url(), base);
+    assert_eq!(dir.names(), ["tokens.json", "victim"]);
+
+    // A file someone left readable by all is replaced by one that is not.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = login_client(
+        &[
+            "--url",
+            &base,
+            "--resume",
+            &file,
+            "--save",
+            &file,
+            "GET",
+            "/api/v3/process",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, PROCESS_LIST),
+        "{run:?}"
+    );
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(read_state(&file).url(), base);
+    assert_eq!(dir.names(), ["tokens.json", "victim"]);
     assert_eq!(record.logins(), 1);
 }

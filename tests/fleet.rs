@@ -5,6 +5,10 @@
 //!
 //! The test binary is its own server: `child_server` (ignored, so it runs only when asked) is
 //! re-executed with the configuration in the environment and prints the port it serves on.
+//!
+//! `soak_under_redis_faults` (ignored; scripts/fleet_soak.sh) runs the fleet under load while a
+//! private Redis is killed and restarted, and checks that every logout reaches the other
+//! instance within a second.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -14,10 +18,11 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use support::{SHARED, unique_prefix};
+use support::{PrivateRedis, SHARED, unique_prefix};
 use tower_jwt_login::config::CoreAuthConfig;
 use tower_jwt_login::error::INVALID_CREDENTIALS_DETAIL;
 
@@ -218,4 +223,188 @@ async fn the_login_throttle_counts_across_both_instances() {
             .await;
         assert_eq!(reply.status, 429);
     }
+}
+
+/// What the soak saw.
+#[derive(Default)]
+struct Soak {
+    logouts: u64,
+    /// After each logout's 204, how long until the other instance refused its access token.
+    refused_after: Vec<Duration>,
+    /// Logouts still accepted by the other instance 1 s after their 204.
+    late: Vec<Duration>,
+    unavailable: u64,
+    /// Refresh tokens whose session Redis lost with its data.
+    sessions_lost: u64,
+    unexpected: Vec<String>,
+}
+
+/// One client: login → calls on both instances → two rotating refreshes → logout, over and
+/// over, alternating the instances; after each logout's 204, polls the other instance with the
+/// access token until it refuses it.
+async fn soak_client(a: SocketAddr, b: SocketAddr, until: Instant, soak: Arc<Mutex<Soak>>) {
+    let mut round = 0u64;
+    while Instant::now() < until {
+        round += 1;
+        let (x, y) = if round.is_multiple_of(2) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let login = Req::post("/api/login").json(format!(
+            "{{\"username\":\"{USER}\",\"password\":\"{PASSWORD}\"}}"
+        ));
+        let (mut access, mut refresh_token) = loop {
+            let reply = login.send(x).await;
+            match reply.status {
+                200 => {
+                    let v = reply.json();
+                    break (
+                        v["access_token"].as_str().unwrap().to_owned(),
+                        v["refresh_token"].as_str().unwrap().to_owned(),
+                    );
+                }
+                503 => soak.lock().unwrap().unavailable += 1,
+                other => soak
+                    .lock()
+                    .unwrap()
+                    .unexpected
+                    .push(format!("login {other}: {}", reply.text())),
+            }
+            if Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        for addr in [x, y] {
+            let reply = process(addr, &access).await;
+            if reply.status != 200 {
+                let text = format!("call {}: {}", reply.status, reply.text());
+                soak.lock().unwrap().unexpected.push(text);
+            }
+        }
+        for addr in [y, x] {
+            let reply = refresh(addr, &refresh_token).await;
+            match reply.status {
+                200 => {
+                    let v = reply.json();
+                    access = v["access_token"].as_str().unwrap().to_owned();
+                    refresh_token = v["refresh_token"].as_str().unwrap().to_owned();
+                }
+                503 => soak.lock().unwrap().unavailable += 1,
+                // Redis lost the session with its data (killed, restarted empty).
+                401 => {
+                    soak.lock().unwrap().sessions_lost += 1;
+                    break;
+                }
+                other => soak
+                    .lock()
+                    .unwrap()
+                    .unexpected
+                    .push(format!("refresh {other}: {}", reply.text())),
+            }
+        }
+        loop {
+            let reply = Req::post("/api/logout").bearer(&access).send(x).await;
+            match reply.status {
+                204 => break,
+                503 => soak.lock().unwrap().unavailable += 1,
+                other => {
+                    let text = format!("logout {other}: {}", reply.text());
+                    soak.lock().unwrap().unexpected.push(text);
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let answered = Instant::now();
+        let reply = process(x, &access).await;
+        if reply.status != 401 {
+            let text = format!("the logging-out instance answered {}", reply.status);
+            soak.lock().unwrap().unexpected.push(text);
+        }
+        let took = loop {
+            let reply = process(y, &access).await;
+            if reply.status == 401 {
+                break answered.elapsed();
+            }
+            if answered.elapsed() > Duration::from_secs(10) {
+                break answered.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let mut soak = soak.lock().unwrap();
+        soak.logouts += 1;
+        soak.refused_after.push(took);
+        if took > Duration::from_secs(1) {
+            soak.late.push(took);
+        }
+    }
+}
+
+/// A bounded soak under faults (run by scripts/fleet_soak.sh): two instances on a private
+/// `redis-server`, six clients cycling login → calls → rotating refreshes → logout, and Redis
+/// killed for 3 s every 15 s (restarted empty). Every logout answered 204 must be refused by
+/// the other instance within 1 s — right after an outage too. `SOAK_SECONDS` (default 60),
+/// `SOAK_OUTAGE_EVERY` (15), `SOAK_OUTAGE_SECONDS` (3). Loopback only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a soak of a minute or more: scripts/fleet_soak.sh"]
+async fn soak_under_redis_faults() {
+    let env_secs = |name: &str, default: u64| {
+        Duration::from_secs(
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default),
+        )
+    };
+    let length = env_secs("SOAK_SECONDS", 60);
+    let every = env_secs("SOAK_OUTAGE_EVERY", 15);
+    let outage = env_secs("SOAK_OUTAGE_SECONDS", 3);
+    let mut redis = PrivateRedis::start();
+    let env = vec![
+        ("CORE_API_AUTH_SESSIONS", redis.url()),
+        ("CORE_API_AUTH_REDIS_PREFIX", unique_prefix()),
+        ("CORE_API_AUTH_REFRESH_ROTATION", "true".to_owned()),
+    ];
+    let (a, b) = (instance(&env), instance(&env));
+    let started = Instant::now();
+    let until = started + length;
+    let soak = Arc::new(Mutex::new(Soak::default()));
+    let clients: Vec<_> = (0..6)
+        .map(|_| tokio::spawn(soak_client(a.addr, b.addr, until, soak.clone())))
+        .collect();
+    let mut outages = 0;
+    while started.elapsed() + every < length {
+        tokio::time::sleep(every).await;
+        redis.kill();
+        outages += 1;
+        tokio::time::sleep(outage).await;
+        redis.restart();
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    let soak = soak.lock().unwrap();
+    let mut took = soak.refused_after.clone();
+    took.sort();
+    let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize];
+    println!(
+        "soak: {:?}, {outages} outages of {outage:?}, {} logouts; refused by the other instance \
+         after the 204: median {:?}, p99 {:?}, p99.9 {:?}, max {:?}; later than 1 s: {}; 503s \
+         answered: {}; sessions lost with Redis's data: {}; unexpected answers: {}",
+        started.elapsed(),
+        soak.logouts,
+        at(0.5),
+        at(0.99),
+        at(0.999),
+        took[took.len() - 1],
+        soak.late.len(),
+        soak.unavailable,
+        soak.sessions_lost,
+        soak.unexpected.len()
+    );
+    assert!(soak.logouts > 100, "too few logouts to say anything");
+    assert!(soak.late.is_empty(), "late refusals: {:?}", soak.late);
+    assert!(soak.unexpected.is_empty(), "{:#?}", soak.unexpected);
 }

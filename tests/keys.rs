@@ -1,5 +1,6 @@
 //! The key ring (issue 11): every algorithm end to end over real HTTP, `kid` selection, no
-//! algorithm confusion, unknown `kid`s, rotation across restarts, bad key files at start-up.
+//! algorithm confusion, unknown `kid`s, rotation across restarts (also straight from Core's lone
+//! secret: its kid-less tokens meet the previous secrets), bad key files at start-up.
 //! Keys are real, made with the `openssl` CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,7 +16,7 @@ use common::{
     Req, core_claims, core_config, core_server, decode_parts, hmac_sha256, login, now, spawn_core,
 };
 use keys_support::{ASYMMETRIC, key_dir, key_pair, openssl};
-use tower_jwt_login::config::CoreAuthConfig;
+use tower_jwt_login::config::{ConfigError, CoreAuthConfig};
 use tower_jwt_login::error::TokenError;
 use tower_jwt_login::{
     Algorithm, Jwt, JwtConfig, JwtKey, KeyError, SigningKey, TokenUse, VerificationKey,
@@ -208,8 +209,9 @@ async fn standard_signatures_verify() {
 }
 
 /// A ring of an EdDSA signing key, an ES256 and an RS256 public key and a previous HMAC secret:
-/// each key's tokens verify by kid; a kid-less token is tried against the signing key only; an
-/// unknown kid is refused; a key never accepts another algorithm, whatever the header says.
+/// each key's tokens verify by kid; a kid-less token is tried against the signing key and the
+/// previous secret, never the public keys; an unknown kid is refused; a key never accepts
+/// another algorithm, whatever the header says.
 #[tokio::test]
 async fn kid_selects_the_key_and_each_key_takes_only_its_algorithm() {
     let dir = key_dir("kid");
@@ -290,11 +292,6 @@ async fn kid_selects_the_key_and_each_key_takes_only_its_algorithm() {
             TokenError::UnsupportedAlgorithm,
         ),
         (
-            "the previous secret's token without kid",
-            common::sign_hs256(secret.expose_secret(), &h("HS256", None), &claims),
-            TokenError::UnsupportedAlgorithm,
-        ),
-        (
             "the previous secret's token naming the RS256 key",
             common::sign_hs256(secret.expose_secret(), &h("HS256", Some(rs_kid)), &claims),
             TokenError::UnsupportedAlgorithm,
@@ -340,6 +337,11 @@ async fn kid_selects_the_key_and_each_key_takes_only_its_algorithm() {
     // The same token with the right header verifies: the refusals are the header's doing.
     let ok = sign_raw(Algorithm::ES256, &es, &h("ES256", Some(es_kid)), &claims);
     assert!(ring.verify(&ok, TokenUse::Access).is_ok());
+    // The previous HMAC secret's token without kid (minted while it signed alone) verifies: a
+    // kid-less token that fails the signing key is tried against the previous secrets, unlike
+    // the ES256 one above (asymmetric verification keys need a kid).
+    let kidless = common::sign_hs256(secret.expose_secret(), &h("HS256", None), &claims);
+    assert!(ring.verify(&kidless, TokenUse::Access).is_ok());
 
     // An unknown kid is refused whatever signs it; a key outside the ring under a ring kid fails
     // the signature.
@@ -508,10 +510,10 @@ async fn rotation_across_restarts() {
     assert_eq!(reply.status, 200);
 }
 
-/// HMAC rotation from Core's single-secret set-up, as the runbook says: stage the next secret
-/// first (tokens gain a kid, kid-less ones still verify against the signing secret), then swap,
-/// then drop. Kid-less tokens from before the staging die at the swap, which is why the
-/// runbook waits a refresh lifetime between staging and swapping.
+/// HMAC rotation from Core's single-secret set-up in three steps: stage the next secret first
+/// (tokens gain a kid, kid-less ones still verify against the signing secret), then swap, then
+/// drop. Kid-less tokens from before the staging still verify after the swap, against the old
+/// secret now listed as previous; only the drop ends them.
 #[tokio::test]
 async fn hmac_rotation_from_a_single_secret() {
     let base = core_config(Duration::ZERO);
@@ -533,12 +535,10 @@ async fn hmac_rotation_from_a_single_secret() {
         .jwt_keys_previous(common::SECRET);
     let jwt2 = jwt_of(&swapped);
     assert!(jwt2.verify(&t1, TokenUse::Access).is_ok());
-    assert_eq!(
-        jwt2.verify(&t0, TokenUse::Access).unwrap_err(),
-        TokenError::InvalidSignature
-    );
+    assert!(jwt2.verify(&t0, TokenUse::Access).is_ok());
     let t2 = jwt2.issue_access("admin");
     let addr = spawn_core(swapped).await;
+    assert_process(addr, &t0, true, "kid-less token after the swap").await;
     assert_process(addr, &t1, true, "staged token after the swap").await;
     assert_process(addr, &t2, true, "new token").await;
 
@@ -550,6 +550,200 @@ async fn hmac_rotation_from_a_single_secret() {
         jwt3.verify(&t1, TokenUse::Access).unwrap_err(),
         TokenError::InvalidSignature
     );
+    assert_eq!(
+        jwt3.verify(&t0, TokenUse::Access).unwrap_err(),
+        TokenError::InvalidSignature
+    );
+}
+
+/// The swap straight from Core's lone secret, without a staging step
+/// (`CORE_API_AUTH_JWT_SECRET=new CORE_API_AUTH_JWT_PREVIOUS_SECRETS=old`): the kid-less access
+/// and refresh tokens the lone secret minted keep working, over HTTP, until they expire; a
+/// kid-less token of any other key is refused.
+#[tokio::test]
+async fn kidless_tokens_of_the_lone_secret_survive_the_swap() {
+    let base = core_config(Duration::ZERO);
+    let addr = spawn_core(base.clone()).await;
+    let (access, refresh) = login(addr).await;
+    for token in [&access, &refresh] {
+        assert!(token.starts_with("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."));
+    }
+
+    let swapped = base
+        .clone()
+        .jwt_secret("next-secret")
+        .jwt_keys_previous("an even older secret")
+        .jwt_keys_previous(common::SECRET);
+    let jwt = jwt_of(&swapped);
+    assert_eq!(
+        jwt.verify(&access, TokenUse::Access).unwrap().subject(),
+        "admin"
+    );
+    let addr = spawn_core(swapped).await;
+    assert_process(addr, &access, true, "the lone secret's access token").await;
+    let reply = Req::get("/api/login/refresh")
+        .bearer(&refresh)
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let refreshed = reply.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        decode_parts(&refreshed).0,
+        format!(
+            "{{\"alg\":\"HS256\",\"kid\":\"{}\",\"typ\":\"JWT\"}}",
+            jwt.kid().unwrap()
+        )
+    );
+    assert_process(addr, &refreshed, true, "refreshed with the new secret").await;
+
+    // Kid-less tokens of a secret the ring does not hold: refused (invalid signature), over
+    // HTTP too, and so is the old secret's token under another HMAC algorithm.
+    let claims = access_claims();
+    let stranger = JwtConfig::new(JwtKey::core_compatible("admin", "datarhei", "stranger"))
+        .build()
+        .unwrap()
+        .issue_access("admin");
+    assert_eq!(
+        jwt.verify(&stranger, TokenUse::Access).unwrap_err(),
+        TokenError::InvalidSignature
+    );
+    let reply = Req::get("/api/v3/process")
+        .bearer(&stranger)
+        .send(addr)
+        .await;
+    reply.assert_invalid_token("invalid signature");
+    let forged = common::sign_hs256(b"not a key of the ring", common::CORE_HEADER, &claims);
+    assert_eq!(
+        jwt.verify(&forged, TokenUse::Access).unwrap_err(),
+        TokenError::InvalidSignature
+    );
+    let hs384 = "{\"alg\":\"HS384\",\"typ\":\"JWT\"}";
+    let other_alg = common::sign_hs256(&common::core_key(), hs384, &claims);
+    assert_eq!(
+        jwt.verify(&other_alg, TokenUse::Access).unwrap_err(),
+        TokenError::UnsupportedAlgorithm
+    );
+}
+
+/// Previous secrets are HMAC secrets only, and a token without kid is never tried against an
+/// asymmetric key: in a ring of an RS256 signing key, an EdDSA verification key and Core's
+/// previous secret, the previous secret's kid-less HS256 token verifies; a kid-less token of the
+/// verification key, and HS256 tokens keyed with the RSA public key (PEM or DER), are refused.
+#[tokio::test]
+async fn kidless_tokens_meet_only_the_signing_key_and_previous_secrets() {
+    let dir = key_dir("kidless");
+    let (rs, rs_pub) = key_pair(&dir, "rs", Algorithm::RS256);
+    let (ed, _) = key_pair(&dir, "ed", Algorithm::EdDSA);
+    let mut config = config_with(Algorithm::RS256, Some(&rs)).jwt_keys_previous(common::SECRET);
+    config.jwt_keys.verify_keys = vec![ed.clone()];
+    let jwt = jwt_of(&config);
+    assert_eq!(jwt.kids().len(), 3);
+    let addr = spawn_core(config).await;
+
+    let claims = access_claims();
+    let core = common::sign_hs256(&common::core_key(), common::CORE_HEADER, &claims);
+    assert!(jwt.verify(&core, TokenUse::Access).is_ok());
+    assert_process(addr, &core, true, "Core's kid-less token").await;
+
+    let ed_kidless = sign_raw(
+        Algorithm::EdDSA,
+        &ed,
+        "{\"alg\":\"EdDSA\",\"typ\":\"JWT\"}",
+        &claims,
+    );
+    assert_eq!(
+        jwt.verify(&ed_kidless, TokenUse::Access).unwrap_err(),
+        TokenError::UnsupportedAlgorithm
+    );
+    assert_process(addr, &ed_kidless, false, "EdDSA without kid").await;
+    let rs_kidless = sign_raw(
+        Algorithm::RS256,
+        &rs,
+        "{\"alg\":\"RS256\",\"typ\":\"JWT\"}",
+        &claims,
+    );
+    assert!(jwt.verify(&rs_kidless, TokenUse::Access).is_ok());
+
+    let pem = std::fs::read(&rs_pub).unwrap();
+    let text = String::from_utf8(pem.clone()).unwrap();
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = STANDARD.decode(body).unwrap();
+    for secret in [pem.as_slice(), &der] {
+        let token = common::sign_hs256(secret, common::CORE_HEADER, &claims);
+        assert_eq!(
+            jwt.verify(&token, TokenUse::Access).unwrap_err(),
+            TokenError::InvalidSignature
+        );
+        assert_process(addr, &token, false, "HS256 keyed with the RSA public key").await;
+    }
+}
+
+/// At most `MAX_PREVIOUS_SECRETS` previous secrets: more are refused at start-up with a clear
+/// error; a ring built in code with more HMAC verification keys tries only the first ones for
+/// tokens without kid (by kid, every key verifies).
+#[test]
+fn previous_secrets_are_bounded() {
+    assert_eq!(tower_jwt_login::token::MAX_PREVIOUS_SECRETS, 4);
+    let env = |list: &'static str| {
+        move |k: &str| match k {
+            "CORE_API_AUTH_JWT_PREVIOUS_SECRETS" => Some(list.to_owned()),
+            _ => None,
+        }
+    };
+    let config = CoreAuthConfig::default()
+        .with_lookup(env("a, b, c, d"))
+        .unwrap();
+    let jwt = config
+        .jwt_secret("new")
+        .jwt_config()
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(jwt.kids().len(), 5);
+    let err = CoreAuthConfig::default()
+        .with_lookup(env("a, b, c, d, e"))
+        .unwrap_err();
+    assert_eq!(err, ConfigError::TooManyPreviousSecrets { count: 5 });
+    assert_eq!(
+        err.to_string(),
+        "CORE_API_AUTH_JWT_PREVIOUS_SECRETS lists 5 secrets, but at most 4 are taken (a token \
+         without kid may be tried against each): drop the oldest, whose tokens expired a refresh \
+         lifetime after it stopped signing"
+    );
+    // Added in code, they are counted by `validate` too.
+    let mut config = core_config(Duration::ZERO);
+    for secret in ["a", "b", "c", "d", "e"] {
+        config = config.jwt_keys_previous(secret);
+    }
+    assert_eq!(
+        config.validate().unwrap_err(),
+        ConfigError::TooManyPreviousSecrets { count: 5 }
+    );
+
+    let key = |s: &str| JwtKey::core_compatible("admin", "datarhei", s);
+    let lone = |s: &str| {
+        JwtConfig::new(key(s))
+            .build()
+            .unwrap()
+            .issue_access("admin")
+    };
+    let ring = JwtConfig::new(key("new"))
+        .verification_keys(["a", "b", "c", "d", "e"].map(|s| VerificationKey::hmac(key(s))))
+        .build()
+        .unwrap();
+    for s in ["a", "b", "c", "d"] {
+        assert!(ring.verify(&lone(s), TokenUse::Access).is_ok(), "{s}");
+    }
+    assert_eq!(
+        ring.verify(&lone("e"), TokenUse::Access).unwrap_err(),
+        TokenError::InvalidSignature
+    );
+    let e_with_kid = JwtConfig::new(key("e"))
+        .verification_key(key("new"))
+        .build()
+        .unwrap()
+        .issue_access("admin");
+    assert!(ring.verify(&e_with_kid, TokenUse::Access).is_ok());
 }
 
 trait PreviousSecret {

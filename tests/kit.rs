@@ -71,6 +71,16 @@ async fn login(addr: SocketAddr, user: &str, password: &str) -> Reply {
     Req::post("/api/login").json(body).send(addr).await
 }
 
+/// A login from a browser page of the same origin (it sends Fetch Metadata).
+async fn browser_login(addr: SocketAddr, user: &str, password: &str) -> Reply {
+    let body = serde_json::json!({ "username": user, "password": password }).to_string();
+    Req::post("/api/login")
+        .header("sec-fetch-site", "same-origin")
+        .json(body)
+        .send(addr)
+        .await
+}
+
 fn tokens(reply: &Reply) -> (String, String) {
     assert_eq!(reply.status, 200, "{}", reply.text());
     let v = reply.json();
@@ -357,7 +367,7 @@ async fn browser_app(browser: Browser) -> (SocketAddr, Jwt) {
 #[tokio::test]
 async fn browser_mode_keeps_the_refresh_token_in_an_http_only_cookie() {
     let (addr, jwt) = browser_app(Browser::new()).await;
-    let reply = login(addr, "bob", "bob-pw").await;
+    let reply = browser_login(addr, "bob", "bob-pw").await;
     assert_eq!(reply.status, 200);
     let body = reply.json();
     assert_eq!(
@@ -457,7 +467,7 @@ async fn browser_mode_keeps_the_refresh_token_in_an_http_only_cookie() {
 
     // API clients are unchanged: a Bearer login body still carries no refresh token in this
     // mode, but a Bearer refresh with a refresh token answers the JSON pair.
-    let reply = login(addr, "bob", "bob-pw").await;
+    let reply = browser_login(addr, "bob", "bob-pw").await;
     let refresh = cookie_value(&set_cookies(&reply), "__Secure-refresh_token").to_owned();
     let reply = Req::get("/api/login/refresh")
         .bearer(&refresh)
@@ -472,7 +482,7 @@ async fn browser_mode_keeps_the_refresh_token_in_an_http_only_cookie() {
 #[tokio::test]
 async fn browser_logout_through_the_cookie_clears_every_cookie() {
     let (addr, _jwt) = browser_app(Browser::new()).await;
-    let reply = login(addr, "bob", "bob-pw").await;
+    let reply = browser_login(addr, "bob", "bob-pw").await;
     let access = reply.json()["access_token"].as_str().unwrap().to_owned();
     let cookies = set_cookies(&reply);
     let jar = format!(
@@ -522,7 +532,7 @@ async fn browser_logout_through_the_cookie_clears_every_cookie() {
 #[tokio::test]
 async fn the_access_cookie_authenticates_and_unsafe_methods_need_the_csrf_check() {
     let (addr, _jwt) = browser_app(Browser::new().access_cookie(true)).await;
-    let reply = login(addr, "bob", "bob-pw").await;
+    let reply = browser_login(addr, "bob", "bob-pw").await;
     let cookies = set_cookies(&reply);
     assert_eq!(cookies.len(), 4);
     let access = cookie_value(&cookies, "__Host-access_token");
@@ -637,4 +647,171 @@ async fn listed_origins_only() {
     let reply = preflight("https://evil.example").send(addr).await;
     assert_eq!(reply.status, 204);
     assert_eq!(reply.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn around_a_plain_hyper_service() {
+    use hyper::body::Incoming;
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+
+    let jwt = jwt();
+    let layer = kit(&jwt).build().unwrap();
+    let app = tower::service_fn(|req: http::Request<Incoming>| async move {
+        let who = req
+            .extensions()
+            .get::<Claims>()
+            .map(|c| c.subject().to_owned())
+            .unwrap_or_default();
+        Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+            bytes::Bytes::from(format!("hello {who}")),
+        )))
+    });
+    let service = layer.layer(app);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let (access, refresh) = tokens(&login(addr, "bob", "bob-pw").await);
+    let reply = Req::get("/anything").bearer(&access).send(addr).await;
+    assert_eq!((reply.status, reply.text()), (200, "hello bob"));
+    Req::get("/anything")
+        .send(addr)
+        .await
+        .assert_unauthorized(false);
+    assert_eq!(
+        Req::get("/api/login/refresh")
+            .bearer(&refresh)
+            .send(addr)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        Req::post("/api/logout")
+            .bearer(&access)
+            .send(addr)
+            .await
+            .status,
+        204
+    );
+    Req::get("/anything")
+        .bearer(&access)
+        .send(addr)
+        .await
+        .assert_invalid_token("token revoked");
+}
+
+// ---- The second factor, through the example server -----------------------------------------
+
+#[tokio::test]
+async fn the_example_server_serves_the_second_factor_from_its_configuration() {
+    use tower_jwt_login::factor::totp_code;
+
+    let mut config = core_config(Duration::ZERO)
+        .totp(true)
+        .totp_key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+    config.sessions = tower_jwt_login::config::SessionBackend::Memory;
+    let app = common::core_server::app_from_env(&config).await.unwrap();
+    let addr = spawn_router(app).await;
+    let admin = r#"{"username":"admin","password":"datarhei"}"#;
+
+    // Not enrolled: Core's login, byte for byte; the about document says no code is needed.
+    let (access, _) = tokens(&Req::post("/api/login").json(admin).send(addr).await);
+    let about = Req::get("/api").send(addr).await;
+    assert_eq!(about.json()["totp_required"], serde_json::json!(false));
+    // The management routes need a valid access token.
+    Req::get("/api/v3/auth/totp")
+        .send(addr)
+        .await
+        .assert_unauthorized(false);
+    let reply = Req::get("/api/v3/auth/totp")
+        .bearer(&access)
+        .send(addr)
+        .await;
+    assert_eq!(
+        (reply.status, reply.text()),
+        (
+            200,
+            "{\"enabled\":false,\"pending\":false,\"recovery_codes_left\":0}\n"
+        )
+    );
+    // Enrol: setup, then enable with a current code.
+    let setup = Req::post("/api/v3/auth/totp/setup")
+        .bearer(&access)
+        .send(addr)
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.text());
+    let secret = setup.json()["secret"].as_str().unwrap().to_owned();
+    let now = common::now();
+    let code = totp_code(&secret, now).unwrap();
+    let enable = Req::post("/api/v3/auth/totp/enable")
+        .bearer(&access)
+        .json(format!("{{\"code\":\"{code}\"}}"))
+        .send(addr)
+        .await;
+    assert_eq!(enable.status, 200, "{}", enable.text());
+    assert_eq!(
+        enable.json()["recovery_codes"].as_array().unwrap().len(),
+        10
+    );
+    assert_eq!(
+        Req::get("/api").send(addr).await.json()["totp_required"],
+        serde_json::json!(true)
+    );
+
+    // Now a password alone is not enough; a code is (the next step's: this one was used).
+    let reply = Req::post("/api/login").json(admin).send(addr).await;
+    reply.assert_error(401, "TOTP code required");
+    let code = totp_code(&secret, now + 30).unwrap();
+    let body = format!(
+        r#"{{"username":"admin","password":"datarhei","totp_code":"{code}","remember_device":"30d"}}"#
+    );
+    let reply = Req::post("/api/login").json(&body).send(addr).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let device = reply.json()["device_trust_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (access, _) = tokens(&reply);
+    // The same code again: refused.
+    Req::post("/api/login")
+        .json(&body)
+        .send(addr)
+        .await
+        .assert_error(401, "Invalid TOTP code");
+    // The remembered device skips the code …
+    let with_device =
+        format!(r#"{{"username":"admin","password":"datarhei","device_trust_token":"{device}"}}"#);
+    assert_eq!(
+        Req::post("/api/login")
+            .json(&with_device)
+            .send(addr)
+            .await
+            .status,
+        200
+    );
+    // … until "log out everywhere".
+    assert_eq!(
+        Req::post("/api/logout/all")
+            .bearer(&access)
+            .send(addr)
+            .await
+            .status,
+        204
+    );
+    Req::post("/api/login")
+        .json(&with_device)
+        .send(addr)
+        .await
+        .assert_error(401, "TOTP code required");
 }

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use support::{PrivateRedis, unique_prefix};
+use support::{Gate, PrivateRedis, unique_prefix};
 use tower_jwt_login::config::{CoreAuthConfig, SessionBackend};
 use tower_jwt_login::error::INVALID_CREDENTIALS_DETAIL;
 
@@ -189,4 +189,131 @@ async fn redis_down_and_back() {
         .send(addr)
         .await
         .assert_unauthorized(true);
+}
+
+/// The `sid` claim of a token.
+fn sid_of(token: &str) -> String {
+    let (_, claims) = decode_parts(token);
+    let v: serde_json::Value = serde_json::from_str(&claims).unwrap();
+    v["sid"].as_str().unwrap().to_owned()
+}
+
+/// Polls `addr` with `access` until it answers 401 `token revoked`; how long that took.
+async fn refused_after(addr: SocketAddr, access: &str, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let reply = Req::get("/api/v3/process").bearer(access).send(addr).await;
+        if reply.status == 401 {
+            reply.assert_invalid_token("token revoked");
+            return start.elapsed();
+        }
+        assert_eq!(reply.status, 200);
+        assert!(
+            start.elapsed() < within,
+            "still accepted {:?} later",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Redis is killed and restarted empty; an instance started right after reads an empty set. A
+/// survivor, back a little later, writes back the revocation it knows and publishes a re-read:
+/// the newcomer refuses the token within a second of the write-back (not at its next periodic
+/// re-read, 30 s later). The survivor reaches Redis through a gate, so that it comes back only
+/// once the newcomer has read the empty set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_written_back_reach_an_instance_started_after_the_loss_within_a_second() {
+    let mut redis = PrivateRedis::start();
+    let gate = Gate::to(redis.port).await;
+    let prefix = unique_prefix();
+    let survivor = instance(&gate.url(), &prefix).await;
+    let (gone, _) = login(survivor).await;
+    let reply = Req::post("/api/logout").bearer(&gone).send(survivor).await;
+    assert_eq!(reply.status, 204);
+    let sid = sid_of(&gone);
+
+    gate.set_open(false);
+    redis.kill();
+    redis.restart();
+    let newcomer = instance(&redis.url(), &prefix).await;
+    assert_eq!(
+        Req::get("/api/v3/process")
+            .bearer(&gone)
+            .send(newcomer)
+            .await
+            .status,
+        200,
+        "Redis lost the revocation"
+    );
+    // The newcomer is subscribed and past its re-reads after start-up.
+    let channel = format!("{prefix}{{sessions}}:events");
+    loop {
+        let (_, n): (String, i64) =
+            support::cmd(&redis.url(), &["PUBSUB", "NUMSUB", &channel]).await;
+        if n == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    gate.set_open(true);
+    // The write-back: the moment the revocation is in Redis again.
+    let key = format!("{prefix}{{sessions}}:revoked");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let members: Vec<String> = support::cmd(&redis.url(), &["ZRANGE", &key, "0", "-1"]).await;
+        if members.contains(&sid) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "revocation not written back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = refused_after(newcomer, &gone, Duration::from_secs(1)).await;
+    println!("newcomer refused the restored revocation {took:?} after the write-back");
+    Req::get("/api/v3/process")
+        .bearer(&gone)
+        .send(survivor)
+        .await
+        .assert_invalid_token("token revoked");
+}
+
+/// Right after an outage, a logout answered by one instance is refused by the other within a
+/// second: the other's subscriber reconnects at once (and re-reads on a short period until it is
+/// subscribed), instead of after a reconnect backoff grown during the outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn right_after_an_outage_a_logout_reaches_the_other_instance_within_a_second() {
+    let mut redis = PrivateRedis::start();
+    let prefix = unique_prefix();
+    let (a, b) = (
+        instance(&redis.url(), &prefix).await,
+        instance(&redis.url(), &prefix).await,
+    );
+    let (access, _) = login(a).await;
+    assert_eq!(
+        Req::get("/api/v3/process")
+            .bearer(&access)
+            .send(b)
+            .await
+            .status,
+        200
+    );
+
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    redis.restart();
+    // The first logout through A that Redis takes after the restart (503 until then).
+    let back = Instant::now();
+    loop {
+        let reply = Req::post("/api/logout").bearer(&access).send(a).await;
+        if reply.status == 204 {
+            break;
+        }
+        assert_unavailable(&reply);
+        assert!(back.elapsed() < Duration::from_secs(5), "no recovery");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("logout answered 204 {:?} after the restart", back.elapsed());
+    let took = refused_after(b, &access, Duration::from_secs(1)).await;
+    println!("the other instance refused it {took:?} after the 204");
 }

@@ -1,13 +1,24 @@
 //! Session stores: the contract every store keeps (memory and Redis), and what only the Redis
 //! store must show — atomic rotation across instances, bounded keys, revocation sync within 1 s,
-//! re-read after a reconnect, one round trip per login and per refresh.
+//! re-read after a reconnect, one round trip per login and per refresh. And a login racing
+//! "log out everywhere", with the `end_all` injected between the login's signing and its start
+//! (for both stores, at the store and over HTTP through `LoginService`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy};
+use tower_jwt_login::login::{LoginService, RefreshService};
 use tower_jwt_login::session::{
-    MemorySessionStore, RefreshVerdict, Rotation, SessionStore, new_session_id,
+    MemorySessionStore, NewSession, RefreshVerdict, Rotation, SessionStore, StartVerdict,
+    new_session_id,
 };
+use tower_jwt_login::session::{Revocations, SessionError, Sessions};
+use tower_jwt_login::store::{Argon2Store, Argon2Users};
 use tower_jwt_login::{Claims, Grant, Jwt, JwtConfig, JwtKey, TokenUse};
 
 fn jwt() -> Jwt {
@@ -25,16 +36,22 @@ struct Login {
 }
 
 async fn login<S: SessionStore>(jwt: &Jwt, store: &S, subject: &str) -> Login {
+    // As a login does: the subject's "not before" first, then the credentials, then the tokens.
+    let seen = store.revocations().not_before_millis(subject);
     let sid = new_session_id();
     let issued = jwt.issue(&Grant::new(subject).session(&sid));
     let refresh = jwt
         .verify(&issued.tokens.refresh_token, TokenUse::Refresh)
         .unwrap();
     assert_eq!(refresh.session_id(), Some(sid.as_str()));
-    store
-        .start(&sid, subject, &issued.refresh_jti, refresh.expires_at())
-        .await
-        .unwrap();
+    let session = NewSession::new(&sid, subject, &issued.refresh_jti, refresh.expires_at());
+    let verdict = store.start(session.seen_not_before(seen)).await.unwrap();
+    assert_eq!(
+        verdict,
+        StartVerdict::Started {
+            evicted: Vec::new()
+        }
+    );
     let access = jwt
         .verify(&issued.tokens.access_token, TokenUse::Access)
         .unwrap();
@@ -180,6 +197,304 @@ async fn contract<S: SessionStore>(store: &S, other: &S) {
     assert!(!store.revocations().is_revoked(&f.access));
 }
 
+/// A login under way when its subject is logged out everywhere: it read the "not before"
+/// (none), checked the credentials and minted its tokens; then `end_all` runs; then it starts
+/// its session. The start is refused, so the tokens minted before the logout never get a
+/// session; a login that read the "not before" afterwards starts — on another instance too,
+/// which may not have heard of the logout yet (the refusal tells it the store's value).
+async fn racing_end_all<S: SessionStore>(store: &S, other: &S) {
+    let jwt = jwt();
+    let user = format!("user-{}", new_session_id());
+    let seen = store.revocations().not_before_millis(&user);
+    assert_eq!(seen, None);
+    let sid = new_session_id();
+    let issued = jwt.issue(&Grant::new(&user).session(&sid));
+    store.end_all(&user).await.unwrap();
+    let not_before = store.revocations().not_before_millis(&user).unwrap();
+    let session = NewSession::new(&sid, &user, &issued.refresh_jti, issued.refresh_expires_at);
+    let verdict = store.start(session.seen_not_before(seen)).await.unwrap();
+    assert_eq!(verdict, StartVerdict::Refused { not_before });
+    for s in [store, other] {
+        let verdict = s.refresh(&sid, &user, &issued.refresh_jti, None).await;
+        assert_eq!(verdict.unwrap(), RefreshVerdict::Ended);
+    }
+    // Seen after the logout: started.
+    let after = login(&jwt, store, &user).await;
+    assert!(!store.revocations().is_revoked(&after.access));
+    // Through another handle that read the "not before" before the logout reached it.
+    let sid = new_session_id();
+    let issued = jwt.issue(&Grant::new(&user).session(&sid));
+    let session = NewSession::new(&sid, &user, &issued.refresh_jti, issued.refresh_expires_at);
+    let verdict = other.start(session.seen_not_before(None)).await.unwrap();
+    assert_eq!(verdict, StartVerdict::Refused { not_before });
+    let verdict = other.start(session.seen_not_before(Some(not_before))).await;
+    assert_eq!(verdict.unwrap(), StartVerdict::Started { evicted: vec![] });
+    // Logging out everywhere again, even within the same millisecond, moves the "not before"
+    // on: a login that saw the first one is refused.
+    store.end_all(&user).await.unwrap();
+    let again = store.revocations().not_before_millis(&user).unwrap();
+    assert!(again > not_before, "{again} <= {not_before}");
+    let sid = new_session_id();
+    let session = NewSession::new(&sid, &user, "j", issued.refresh_expires_at);
+    let verdict = store.start(session.seen_not_before(Some(not_before))).await;
+    assert_eq!(
+        verdict.unwrap(),
+        StartVerdict::Refused { not_before: again }
+    );
+}
+
+/// At most N live sessions per subject: a login beyond that ends the oldest one (revoked like a
+/// logout, on every instance), and says so.
+async fn session_limit<S: SessionStore>(store: &S, other: &S) {
+    let jwt = jwt();
+    let user = format!("user-{}", new_session_id());
+    let first = login(&jwt, store, &user).await;
+    let second = login(&jwt, other, &user).await;
+    let third = login(&jwt, store, &user).await;
+    let sid = new_session_id();
+    let issued = jwt.issue(&Grant::new(&user).session(&sid));
+    let session = NewSession::new(&sid, &user, &issued.refresh_jti, issued.refresh_expires_at);
+    let verdict = other.start(session).await.unwrap();
+    assert_eq!(
+        verdict,
+        StartVerdict::Started {
+            evicted: vec![first.sid.clone()]
+        }
+    );
+    assert!(other.revocations().is_revoked(&first.access));
+    let verdict = store
+        .refresh(&first.sid, &user, &first.refresh_jti, None)
+        .await;
+    assert_eq!(verdict.unwrap(), RefreshVerdict::Ended);
+    for s in [&second, &third] {
+        let verdict = store.refresh(&s.sid, &user, &s.refresh_jti, None).await;
+        assert_eq!(verdict.unwrap(), RefreshVerdict::Live);
+        assert!(!other.revocations().is_revoked(&s.access));
+    }
+}
+
+#[tokio::test]
+async fn memory_store_refuses_a_start_that_missed_an_end_all() {
+    let store = MemorySessionStore::new(&jwt());
+    racing_end_all(&store, &store.clone()).await;
+}
+
+#[tokio::test]
+async fn memory_store_keeps_at_most_n_sessions_per_subject() {
+    let store = MemorySessionStore::new(&jwt()).max_sessions_per_subject(3);
+    session_limit(&store, &store.clone()).await;
+}
+
+/// What a racing start did.
+#[derive(Debug, Clone)]
+struct Started {
+    sid: String,
+    /// An `end_all` of the subject ran between the login's signing and this start.
+    raced: bool,
+    verdict: Option<StartVerdict>,
+}
+
+/// The interleaving under test, made exact: the next `races` starts first log their subject out
+/// everywhere (after changing its password, when `new_password` is set — as an app's password
+/// change does), then start.
+#[derive(Default)]
+struct Race {
+    races: AtomicUsize,
+    new_password: Mutex<Option<(Argon2Users, String)>>,
+    starts: Mutex<Vec<Started>>,
+}
+
+struct Racing<S> {
+    inner: S,
+    race: Arc<Race>,
+}
+
+impl<S: SessionStore> SessionStore for Racing<S> {
+    async fn start(&self, session: NewSession<'_>) -> Result<StartVerdict, SessionError> {
+        let raced = self
+            .race
+            .races
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if raced {
+            let change = self.race.new_password.lock().unwrap().take();
+            if let Some((users, password)) = change {
+                assert!(users.set_password(session.subject(), &password).unwrap());
+            }
+            self.inner.end_all(session.subject()).await?;
+        }
+        let verdict = self.inner.start(session).await;
+        self.race.starts.lock().unwrap().push(Started {
+            sid: session.sid().to_owned(),
+            raced,
+            verdict: verdict.as_ref().ok().cloned(),
+        });
+        verdict
+    }
+    async fn refresh(
+        &self,
+        sid: &str,
+        subject: &str,
+        presented_jti: &str,
+        rotation: Option<Rotation<'_>>,
+    ) -> Result<RefreshVerdict, SessionError> {
+        self.inner
+            .refresh(sid, subject, presented_jti, rotation)
+            .await
+    }
+    async fn end(&self, sid: &str) -> Result<(), SessionError> {
+        self.inner.end(sid).await
+    }
+    async fn end_all(&self, subject: &str) -> Result<(), SessionError> {
+        self.inner.end_all(subject).await
+    }
+    fn revocations(&self) -> &Revocations {
+        self.inner.revocations()
+    }
+}
+
+const RACE_USER: &str = "alice";
+const RACE_PASSWORD: &str = "correct horse battery staple";
+
+/// Login (an Argon2 store), refresh and a protected route, with sessions in `store` wrapped
+/// in [`Racing`].
+async fn racing_server<S: SessionStore>(
+    jwt: &Jwt,
+    store: S,
+) -> (std::net::SocketAddr, Arc<Race>, Argon2Users, Sessions) {
+    let users = Arc::new(
+        Argon2Store::new()
+            .with_password(RACE_USER, RACE_PASSWORD)
+            .unwrap(),
+    );
+    let handle = users.users();
+    let race = Arc::new(Race::default());
+    let sessions = Sessions::new(Racing {
+        inner: store,
+        race: Arc::clone(&race),
+    });
+    let login = LoginService::new(jwt.clone(), users)
+        .sessions(sessions.clone())
+        .failure_delay(Duration::ZERO)
+        .throttle(None);
+    let refresh = RefreshService::new(jwt.clone()).sessions(sessions.clone());
+    let policy = PathPolicy::new().login_routes("/api").protected("/api/*");
+    let layer = JwtAuthLayer::new(jwt.clone())
+        .revocations(sessions.revocations())
+        .policy(policy);
+    let app = axum::Router::new()
+        .route("/api/v3/process", axum::routing::get(|| async { "[]" }))
+        .route_service("/api/login", login)
+        .route_service("/api/login/refresh", refresh)
+        .layer(layer);
+    (common::spawn_router(app).await, race, handle, sessions)
+}
+
+fn login_req(password: &str) -> common::Req {
+    common::Req::post("/api/login").json(format!(
+        "{{\"username\":\"{RACE_USER}\",\"password\":\"{password}\"}}"
+    ))
+}
+
+fn sid_of(jwt: &Jwt, access: &str) -> String {
+    let claims = jwt.verify(access, TokenUse::Access).unwrap();
+    claims.session_id().unwrap().to_owned()
+}
+
+/// Over HTTP: a login whose start an `end_all` precedes answers tokens of a session started
+/// after the logout — never the tokens it minted before it; with the password changed too,
+/// `401`; logged out everywhere at every start, `503` and no session.
+async fn login_racing_end_all_over_http<S: SessionStore>(store: S) {
+    let jwt = jwt();
+    let (addr, race, users, sessions) = racing_server(&jwt, store).await;
+
+    // 1. "Log out everywhere" lands between the login's signing and its start.
+    race.races.store(1, Ordering::SeqCst);
+    let reply = login_req(RACE_PASSWORD).send(addr).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let v = reply.json();
+    let access = v["access_token"].as_str().unwrap().to_owned();
+    let refresh = v["refresh_token"].as_str().unwrap().to_owned();
+    let starts = std::mem::take(&mut *race.starts.lock().unwrap());
+    let raced: Vec<&Started> = starts.iter().filter(|s| s.raced).collect();
+    assert_eq!(raced.len(), 1, "{starts:?}");
+    let answered = sid_of(&jwt, &access);
+    assert_ne!(
+        answered, raced[0].sid,
+        "the login answered tokens minted before the logout: {starts:?}"
+    );
+    assert!(
+        matches!(raced[0].verdict, Some(StartVerdict::Refused { .. })),
+        "{starts:?}"
+    );
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert_eq!(
+        starts[1].verdict,
+        Some(StartVerdict::Started { evicted: vec![] })
+    );
+    assert_eq!(starts[1].sid, answered);
+    // No session for the tokens minted before the logout; the answered ones work.
+    let verdict = sessions
+        .refresh(&raced[0].sid, RACE_USER, "any", None)
+        .await;
+    assert_eq!(verdict.unwrap(), RefreshVerdict::Ended);
+    let reply = common::Req::get("/api/v3/process")
+        .bearer(&access)
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 200);
+    let reply = common::Req::get("/api/login/refresh")
+        .bearer(&refresh)
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    // 2. A password change and its "log out everywhere" land while a login with the old
+    //    password is under way: checked again, the old password fails.
+    *race.new_password.lock().unwrap() = Some((users.clone(), "a new password".to_owned()));
+    race.races.store(1, Ordering::SeqCst);
+    let reply = login_req(RACE_PASSWORD).send(addr).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.text(), common::INVALID_CREDENTIALS);
+    let starts = std::mem::take(&mut *race.starts.lock().unwrap());
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    assert!(matches!(
+        starts[0].verdict,
+        Some(StartVerdict::Refused { .. })
+    ));
+    // The access token of before is refused (its session was ended), the new password logs in.
+    let reply = common::Req::get("/api/v3/process")
+        .bearer(&access)
+        .send(addr)
+        .await;
+    reply.assert_invalid_token("token revoked");
+    let reply = login_req("a new password").send(addr).await;
+    assert_eq!(reply.status, 200);
+    race.starts.lock().unwrap().clear();
+
+    // 3. Logged out everywhere at every start: 503, try again; no session is left behind.
+    race.races.store(2, Ordering::SeqCst);
+    let reply = login_req("a new password").send(addr).await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(
+        reply.text(),
+        "{\"code\":503,\"message\":\"Service Unavailable\",\"details\":[\"Session store unavailable, try again later\"]}\n"
+    );
+    assert_eq!(reply.header("retry-after"), Some("5"));
+    let starts = std::mem::take(&mut *race.starts.lock().unwrap());
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    for start in &starts {
+        assert!(matches!(start.verdict, Some(StartVerdict::Refused { .. })));
+        let verdict = sessions.refresh(&start.sid, RACE_USER, "any", None).await;
+        assert_eq!(verdict.unwrap(), RefreshVerdict::Ended);
+    }
+}
+
+#[tokio::test]
+async fn memory_store_login_racing_end_all_gets_no_session_from_before_it() {
+    login_racing_end_all_over_http(MemorySessionStore::new(&jwt())).await;
+}
+
 #[tokio::test]
 async fn memory_store_keeps_the_contract() {
     let store = MemorySessionStore::new(&jwt());
@@ -232,10 +547,11 @@ mod redis {
 
     use tower_jwt_login::redis::{RedisConnection, RedisOptions};
     use tower_jwt_login::session::{
-        RedisSessionStore, RefreshVerdict, Rotation, SessionStore, new_session_id,
+        NewSession, RedisSessionStore, RefreshVerdict, Rotation, SessionStore, StartVerdict,
+        new_session_id,
     };
 
-    use super::{contract, jwt, login, successor};
+    use super::{contract, jwt, login, racing_end_all, session_limit, successor};
 
     use super::support::*;
 
@@ -269,6 +585,47 @@ mod redis {
     }
 
     #[tokio::test]
+    async fn redis_store_refuses_a_start_that_missed_an_end_all() {
+        let prefix = unique_prefix();
+        let (a, b) = pair(&prefix).await;
+        racing_end_all(&a, &b).await;
+    }
+
+    #[tokio::test]
+    async fn redis_store_keeps_at_most_n_sessions_per_subject() {
+        let prefix = unique_prefix();
+        let (a, b) = pair(&prefix).await;
+        let (a, b) = (a.max_sessions_per_subject(3), b.max_sessions_per_subject(3));
+        session_limit(&a, &b).await;
+        // The eviction reached the other instance's set through the event too.
+        let jwt = jwt();
+        let user = format!("user-{}", new_session_id());
+        let first = login(&jwt, &a, &user).await;
+        for _ in 0..2 {
+            login(&jwt, &a, &user).await;
+        }
+        let sid = new_session_id();
+        let session = NewSession::new(&sid, &user, "j", support_now() + 600);
+        let verdict = a.start(session).await.unwrap();
+        assert_eq!(
+            verdict,
+            StartVerdict::Started {
+                evicted: vec![first.sid.clone()]
+            }
+        );
+        let took = eventually(Duration::from_secs(1), || {
+            b.revocations().is_revoked(&first.access)
+        });
+        assert!(took.await.is_some(), "eviction not synced within 1 s");
+    }
+
+    #[tokio::test]
+    async fn redis_store_login_racing_end_all_gets_no_session_from_before_it() {
+        let prefix = unique_prefix();
+        super::login_racing_end_all_over_http(store(SHARED, &prefix).await).await;
+    }
+
+    #[tokio::test]
     async fn concurrent_rotation_on_two_instances_yields_exactly_one_successor() {
         let prefix = unique_prefix();
         let (a, b) = pair(&prefix).await;
@@ -298,7 +655,7 @@ mod redis {
     async fn every_key_has_a_ttl_no_longer_than_what_it_tracks() {
         let prefix = unique_prefix();
         let (a, _b) = pair(&prefix).await;
-        let jwt = jwt(); // refresh 86 400 s, access 600 s: revocations kept 86 460 s
+        let jwt = jwt(); // refresh 86 400 s, access 600 s: revocations kept 660 s
         let s1 = login(&jwt, &a, "alice").await;
         let s2 = login(&jwt, &a, "alice").await;
         let (next, exp) = successor(&jwt, &s1);
@@ -329,6 +686,7 @@ mod redis {
         assert_eq!(
             names,
             [
+                format!("{prefix}{{sessions}}:nb:bob"),
                 format!("{prefix}{{sessions}}:nbf"),
                 format!("{prefix}{{sessions}}:revoked"),
                 format!("{prefix}{{sessions}}:sess:{}", s1.sid),
@@ -336,12 +694,14 @@ mod redis {
             ]
         );
         for (key, pttl) in &keys {
-            let max = if key.ends_with("nbf") || key.ends_with("revoked") {
-                86_460_000
+            // Revocations: as long as an access token (600 s) plus a minute; sessions: as long
+            // as their refresh token.
+            let (min, max) = if key.contains(":sess:") || key.contains(":user:") {
+                (86_390_000, 86_400_000)
             } else {
-                86_400_000
+                (650_000, 660_000)
             };
-            assert!(*pttl > 86_390_000 && *pttl <= max, "{key}: {pttl}");
+            assert!(*pttl > min && *pttl <= max, "{key}: {pttl}");
         }
         let revoked: Vec<String> = cmd(
             SHARED,
@@ -437,6 +797,22 @@ mod redis {
         assert!(a.revocations().is_revoked(&s.access));
     }
 
+    /// The keep-alive ping of the subscriber gets its answer: the subscription is not dropped
+    /// and made again every few seconds.
+    #[tokio::test]
+    async fn the_subscriber_stays_connected_between_keepalive_pings() {
+        let server = PrivateRedis::start();
+        let _a = store(&server.url(), &unique_prefix()).await;
+        tokio::time::sleep(Duration::from_millis(5500)).await;
+        let clients: String = cmd(&server.url(), &["CLIENT", "LIST", "TYPE", "pubsub"]).await;
+        let ages: Vec<u64> = clients
+            .lines()
+            .filter_map(|l| l.split(" age=").nth(1)?.split(' ').next()?.parse().ok())
+            .collect();
+        assert_eq!(ages.len(), 1, "{clients}");
+        assert!(ages[0] >= 5, "the subscriber reconnected: {clients}");
+    }
+
     fn support_now() -> u64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -497,8 +873,9 @@ mod redis {
         server.kill();
         // Down: every call fails as Unavailable, within the timeout.
         let started = Instant::now();
+        let sid = new_session_id();
         let err = a
-            .start(&new_session_id(), "alice", "j", support_now() + 60)
+            .start(NewSession::new(&sid, "alice", "j", support_now() + 60))
             .await
             .unwrap_err();
         assert!(
@@ -551,11 +928,12 @@ mod redis {
     ) -> Option<(String, String)> {
         let sid = new_session_id();
         let issued = jwt.issue(&tower_jwt_login::Grant::new("alice").session(&sid));
-        store
-            .start(&sid, "alice", &issued.refresh_jti, support_now() + 600)
-            .await
-            .ok()
-            .map(|()| (sid, issued.refresh_jti))
+        let seen = store.revocations().not_before_millis("alice");
+        let session = NewSession::new(&sid, "alice", &issued.refresh_jti, support_now() + 600);
+        match store.start(session.seen_not_before(seen)).await {
+            Ok(StartVerdict::Started { .. }) => Some((sid, issued.refresh_jti)),
+            _ => None,
+        }
     }
 
     #[tokio::test]

@@ -71,6 +71,22 @@ pub fn our_router(jwt: &Jwt) -> Router<AppState> {
         .layer(JwtAuthLayer::new(jwt.clone()))
 }
 
+/// The assembly as the README shows it: one `LoginKit` layer around the whole served router
+/// (`LoginLayer::wrap`), the handler taking `Claims`.
+pub fn kit_router(jwt: &Jwt) -> Router {
+    async fn process(claims: Claims) -> &'static str {
+        black_box(claims.subject().len());
+        "[]"
+    }
+    let login = tower_jwt_login::kit::LoginKit::new(
+        jwt.clone(),
+        tower_jwt_login::store::PlaintextUser::new("admin", "datarhei"),
+    )
+    .build()
+    .unwrap();
+    login.wrap(served(Router::new().route(PATH, get(process))))
+}
+
 pub fn request(authorization: &HeaderValue) -> Request<Body> {
     let mut req = Request::get(PATH).body(Body::empty()).unwrap();
     req.headers_mut()

@@ -1,6 +1,7 @@
 //! Which requests the layer guards: per-path (and optionally per-method) access rules, and
 //! what the verified claims must allow ([`Requirement`]s: a role, or any predicate).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -79,22 +80,26 @@ pub enum Access {
 /// and `/api/v3/process`, but neither `/api` nor `/apix` — give `/api` a rule of its own (Core's
 /// discovery route `GET /api` is an exact optional rule placed before `/api/*`). `/*` matches
 /// every path. Rules are tried in the order they were added; the first that matches decides.
+/// A rule for `GET` covers `HEAD` too (axum, like most routers, answers `HEAD` with the `GET`
+/// handler); a rule for `HEAD` covers only `HEAD`.
 ///
 /// Paths are compared byte for byte as they arrive, without decoding or normalization (with the
 /// `axum` feature, the path the client sent even inside nested routers; see
-/// [`JwtAuthLayer`](super::JwtAuthLayer)). So that an inner service that does normalize (a file
-/// server, a proxy, a framework that collapses `//` or resolves `..`) cannot turn a public rule
-/// into a bypass, a path that is not in plain form is **protected whatever the rules say**: no
-/// [`Access::Public`] or [`Access::Optional`] rule applies to a path that
+/// [`JwtAuthLayer`](super::JwtAuthLayer)). So that an inner service that does decode or
+/// normalize (a router that decodes path parameters, a file server, a proxy that collapses `//`,
+/// resolves `..` or decodes `%61` to `a`) cannot turn a public rule into a bypass, a path that is
+/// not in **plain form** is **protected whatever the rules say**: no [`Access::Public`] or
+/// [`Access::Optional`] rule applies to a path that
 ///
 /// - does not start with `/`;
+/// - holds a `%` (any percent-encoded byte: `%2e`, `%2f`, but also `%61` or `%20`), a `;` (a
+///   path parameter, as in `..;` or `;jsessionid=`) or a `\`;
 /// - has an empty segment (`//`; a single trailing `/` is fine);
-/// - has a dot-segment: `.` or `..`, also percent-encoded (`%2e`, `%2E%2e`, `.%2E`, …) and with
-///   a `;` parameter after it (`..;`);
+/// - has a dot-segment, `.` or `..`.
 ///
-/// where `\`, `%2f` and `%5c` (any case) count as segment separators too, as some normalizers
-/// treat them. Such a request needs a valid access token like any protected one; a client that
-/// sends the plain path is unaffected.
+/// Such a request needs a valid access token like any protected one; a client that sends the
+/// plain path is unaffected. (A public route whose paths hold percent-encoded bytes, such as
+/// file names with spaces, therefore needs a token: give the files plain names.)
 ///
 /// ```
 /// use http::Method;
@@ -109,6 +114,7 @@ pub enum Access {
 /// assert_eq!(policy.access(&Method::GET, "/api/login"), Access::Protected);
 /// assert_eq!(policy.access(&Method::GET, "/api/login/refresh"), Access::Public);
 /// assert_eq!(policy.access(&Method::GET, "/api"), Access::Optional);
+/// assert_eq!(policy.access(&Method::HEAD, "/api"), Access::Optional);
 /// assert_eq!(policy.access(&Method::GET, "/api/"), Access::Protected);
 /// assert_eq!(policy.access(&Method::GET, "/api/v3/process"), Access::Protected);
 /// assert_eq!(policy.access(&Method::GET, "/ping"), Access::Public);
@@ -116,6 +122,8 @@ pub enum Access {
 /// assert_eq!(policy.access(&Method::GET, "/ping/../api/v3/process"), Access::Protected);
 /// assert_eq!(policy.access(&Method::GET, "/ping/%2E%2e/api/v3/process"), Access::Protected);
 /// assert_eq!(policy.access(&Method::GET, "//api/v3/process"), Access::Protected);
+/// assert_eq!(policy.access(&Method::GET, "/%61pi/v3/process"), Access::Protected);
+/// assert_eq!(policy.access(&Method::GET, "/api;x/v3/process"), Access::Protected);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct PathPolicy {
@@ -126,8 +134,15 @@ pub struct PathPolicy {
 #[derive(Debug, Clone)]
 struct RequirementRule {
     method: Option<Method>,
+    /// Stored decoded as request paths are ([`normalize`]).
     pattern: Pattern,
     requirement: Requirement,
+}
+
+impl RequirementRule {
+    fn applies(&self, method: &Method, path: &str) -> bool {
+        method_matches(self.method.as_ref(), method) && self.pattern.covers(path)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -152,12 +167,30 @@ impl Pattern {
         }
     }
 
+    /// An access rule's match: a prefix covers its trailing slash and below, not the bare path.
     fn matches(&self, path: &str) -> bool {
         match self {
             Pattern::Exact(p) => p == path,
             Pattern::Prefix(p) => path.starts_with(p.as_str()),
         }
     }
+
+    /// A requirement's match: as [`matches`](Self::matches), and a prefix `/x/*` also covers
+    /// the bare `/x` (where a router nested at `/x` serves its `/` route).
+    fn covers(&self, path: &str) -> bool {
+        match self {
+            Pattern::Exact(p) => p == path,
+            Pattern::Prefix(p) => {
+                path.starts_with(p.as_str()) || p.strip_suffix('/').is_some_and(|bare| bare == path)
+            }
+        }
+    }
+}
+
+/// Whether a rule for `rule` (every method when `None`) applies to a `method` request: a `GET`
+/// rule also applies to `HEAD`, which routers answer with the `GET` handler.
+fn method_matches(rule: Option<&Method>, method: &Method) -> bool {
+    rule.is_none_or(|m| m == method || (*m == Method::GET && *method == Method::HEAD))
 }
 
 impl PathPolicy {
@@ -212,24 +245,42 @@ impl PathPolicy {
     }
 
     /// Core's login routes under `prefix`: `POST {prefix}/login` and `GET {prefix}/login/refresh`
-    /// are public; every other method on them stays protected (docs/protocol.md §1).
+    /// are public; every other method on them stays protected (docs/protocol.md §1), `HEAD`
+    /// included (the refresh route serves `GET` only).
     pub fn login_routes(self, prefix: &str) -> Self {
         let prefix = prefix.trim_end_matches('/');
+        let refresh = format!("{prefix}/login/refresh");
         self.public_for(Method::POST, &format!("{prefix}/login"))
-            .public_for(Method::GET, &format!("{prefix}/login/refresh"))
+            .rule_for(Method::HEAD, &refresh, Access::Protected)
+            .public_for(Method::GET, &refresh)
     }
 
-    /// Requires `requirement` of the verified claims on `path` (exact, or a `/*` prefix, as
-    /// for the access rules), for every method.
+    /// Requires `requirement` of the verified claims on `path`, for every method.
     ///
-    /// Every requirement whose path matches must be met (unlike the access rules, where the
-    /// first match decides): `/admin/*` needing `admin` and `/admin/billing` needing `billing`
-    /// both apply to `/admin/billing`. A path with a requirement is protected whatever the access
-    /// rules say (a requirement needs claims to check: without a valid access token the answer is
-    /// the usual 401), and a path that is not in plain form (see above) must meet **every**
-    /// requirement of the policy, so that a normalizing inner service cannot route
-    /// `/x/../admin` around `/admin/*`'s. The check runs after verification, only for paths
-    /// with a requirement: a policy without requirements costs nothing more.
+    /// `path` is exact, or a prefix ending in `/*` as for the access rules, with one difference
+    /// that fails closed: `/admin/*` also covers the bare `/admin` (the `/` route of a router
+    /// nested at `/admin`), as well as `/admin/` and everything below. Every requirement whose
+    /// path matches must be met (unlike the access rules, where the first match decides):
+    /// `/admin/*` needing `admin` and `/admin/billing` needing `billing` both apply to
+    /// `/admin/billing`. A path with a requirement is protected whatever the access rules say (a
+    /// requirement needs claims to check: without a valid access token the answer is the usual
+    /// 401).
+    ///
+    /// Requirements hold for every spelling of their path that a router may take for it:
+    ///
+    /// - the request's path is matched after decoding percent-encoded unreserved characters
+    ///   (letters, digits, `-`, `.`, `_`, `~`; RFC 3986 §6.2.2.2), so `/%61dmin/x` is `/admin/x`
+    ///   (axum hands a `{section}` parameter `admin` either way);
+    /// - a path that is then still not in plain form (see [`PathPolicy`]: a `%` left, such as
+    ///   `%2f` or `%20`, a `;` parameter as in `/admin;x=1`, a `\`, an empty or dot segment)
+    ///   must meet **every** requirement of the policy, so that a decoding router or a
+    ///   normalizing inner service cannot route `/admin;x=1/users` or `/x/../admin` around
+    ///   `/admin/*`'s;
+    /// - a requirement for `GET` (see [`require_for`](Self::require_for)) covers `HEAD` too.
+    ///
+    /// The check runs after verification, only for paths with a requirement: a policy without
+    /// requirements costs nothing more, and the path is copied (to decode it) only when it
+    /// holds a `%`.
     ///
     /// ```
     /// use http::Method;
@@ -244,17 +295,18 @@ impl PathPolicy {
     pub fn require(mut self, path: &str, requirement: Requirement) -> Self {
         self.requirements.push(RequirementRule {
             method: None,
-            pattern: Pattern::parse(path),
+            pattern: Pattern::parse(&normalize(path)),
             requirement,
         });
         self
     }
 
-    /// Like [`require`](Self::require), for one method only.
+    /// Like [`require`](Self::require), for one method only; a requirement for `GET` also
+    /// applies to `HEAD` (axum runs the `GET` handler for it).
     pub fn require_for(mut self, method: Method, path: &str, requirement: Requirement) -> Self {
         self.requirements.push(RequirementRule {
             method: Some(method),
-            pattern: Pattern::parse(path),
+            pattern: Pattern::parse(&normalize(path)),
             requirement,
         });
         self
@@ -285,24 +337,25 @@ impl PathPolicy {
         !self.requirements.is_empty()
     }
 
-    /// Whether `claims` meet every requirement on this request (always, on paths without one).
+    /// Whether `claims` meet every requirement on this request (always, on paths without one):
+    /// those whose method and path match the request's path with its percent-encoded unreserved
+    /// characters decoded, or all of them when that path is not in plain form.
     pub fn permits(&self, method: &Method, path: &str, claims: &Claims) -> bool {
         if self.requirements.is_empty() {
             return true;
         }
-        let plain = is_plain(path);
+        let path = normalize(path);
+        let plain = is_plain(&path);
         self.requirements
             .iter()
-            .filter(|r| {
-                !plain || (r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path))
-            })
+            .filter(|r| !plain || r.applies(method, &path))
             .all(|r| r.requirement.is_met(claims))
     }
 
+    /// Whether a requirement applies to a request for the plain `path` (which needs no
+    /// decoding: a plain path holds no `%`).
     fn has_requirement_on(&self, method: &Method, path: &str) -> bool {
-        self.requirements
-            .iter()
-            .any(|r| r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path))
+        self.requirements.iter().any(|r| r.applies(method, path))
     }
 
     /// The access of a request: the first matching rule's, [`Access::Protected`] without one,
@@ -312,7 +365,7 @@ impl PathPolicy {
         let access = self
             .rules
             .iter()
-            .find(|r| r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path))
+            .find(|r| method_matches(r.method.as_ref(), method) && r.pattern.matches(path))
             .map_or(Access::Protected, |r| r.access);
         // Only a relaxing verdict needs the scan: protected requests pay nothing for it.
         if access != Access::Protected && (!is_plain(path) || self.has_requirement_on(method, path))
@@ -323,82 +376,81 @@ impl PathPolicy {
     }
 }
 
-/// Whether `path` is in plain form: it starts with `/`, and no segment is empty (but the last,
-/// for a trailing slash) or a dot-segment. `/`, `\`, `%2f` and `%5c` separate segments; `.`
-/// and `%2e` are dots; a dot-segment is one or two dots, optionally followed by `;…`.
+/// Whether `path` is in plain form: it starts with `/`; it holds no `%`, `;` or `\`; and no
+/// segment is empty (but the last, for a trailing slash) or a dot-segment (`.`, `..`).
 fn is_plain(path: &str) -> bool {
-    let Some(mut rest) = path.as_bytes().strip_prefix(b"/") else {
+    let Some(rest) = path.as_bytes().strip_prefix(b"/") else {
         return false;
     };
-    loop {
-        let (segment, next) = split_segment(rest);
-        match next {
-            // The last segment may be empty (a trailing slash, or the root `/`).
-            None => return !is_dot_segment(segment),
-            Some(next) => {
-                if segment.is_empty() || is_dot_segment(segment) {
+    // One pass: `start` is where the current segment began.
+    let mut start = 0;
+    for (i, &b) in rest.iter().enumerate() {
+        match b {
+            b'%' | b';' | b'\\' => return false,
+            b'/' => {
+                if matches!(rest.get(start..i), Some(b"" | b"." | b"..")) {
                     return false;
                 }
-                rest = next;
+                start = i + 1;
             }
+            _ => {}
         }
     }
+    // The last segment may be empty (a trailing slash, or the root `/`).
+    !matches!(rest.get(start..), Some(b"." | b".."))
 }
 
-/// The segment up to the next separator, and what follows the separator (`None` at the end).
-fn split_segment(bytes: &[u8]) -> (&[u8], Option<&[u8]>) {
+/// `path` with its percent-encoded unreserved characters (`ALPHA / DIGIT / - . _ ~`) decoded,
+/// as RFC 3986 §6.2.2.2 normalizes them; every other `%XX` is kept as it is. Borrowed (no
+/// allocation) unless the path holds a `%`.
+fn normalize(path: &str) -> Cow<'_, str> {
+    if !path.as_bytes().contains(&b'%') {
+        return Cow::Borrowed(path);
+    }
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        let separator_len = match b {
-            b'/' | b'\\' => 1,
-            b'%' if matches!(
-                bytes.get(i + 1..i + 3),
-                Some([b'2', b'f' | b'F'] | [b'5', b'c' | b'C'])
-            ) =>
-            {
-                3
-            }
-            _ => 0,
+        let unreserved = match (b, bytes.get(i + 1..i + 3)) {
+            (b'%', Some(&[hi, lo])) => hex(hi)
+                .zip(hex(lo))
+                .map(|(hi, lo)| (hi << 4) | lo)
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')),
+            _ => None,
         };
-        if separator_len > 0 {
-            return (
-                bytes.get(..i).unwrap_or_default(),
-                Some(bytes.get(i + separator_len..).unwrap_or_default()),
-            );
+        match unreserved {
+            Some(c) => {
+                out.push(char::from(c));
+                i += 3;
+            }
+            None => {
+                // Copy up to the next `%` at once (the path is ASCII but for `%XX`, which is
+                // copied as it is: `i` always sits on a char boundary).
+                let next = bytes
+                    .get(i + 1..)
+                    .and_then(|rest| rest.iter().position(|&b| b == b'%'))
+                    .map_or(bytes.len(), |p| i + 1 + p);
+                out.push_str(path.get(i..next).unwrap_or_default());
+                i = next;
+            }
         }
-        i += 1;
     }
-    (bytes, None)
+    Cow::Owned(out)
 }
 
-/// `.` or `..`, each dot plain or as `%2e`/`%2E`, optionally followed by a `;` parameter.
-fn is_dot_segment(segment: &[u8]) -> bool {
-    let name = segment
-        .iter()
-        .position(|&b| b == b';')
-        .and_then(|end| segment.get(..end))
-        .unwrap_or(segment);
-    let mut dots = 0;
-    let mut rest = name;
-    while !rest.is_empty() {
-        rest = if let Some(r) = rest.strip_prefix(b".") {
-            r
-        } else if let Some(r) = rest
-            .strip_prefix(b"%2e")
-            .or_else(|| rest.strip_prefix(b"%2E"))
-        {
-            r
-        } else {
-            return false;
-        };
-        dots += 1;
-    }
-    matches!(dots, 1 | 2)
+/// The value of a hex digit, either case.
+fn hex(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Access, PathPolicy, is_plain};
+    use std::borrow::Cow;
+
+    use super::{Access, PathPolicy, Requirement, is_plain, normalize};
+    use crate::token::{JwtConfig, JwtKey, Principal, TokenUse};
     use http::Method;
 
     #[test]
@@ -414,10 +466,8 @@ mod tests {
             "/a/.../b",
             "/a/..b/c",
             "/a/b..",
-            "/a/%2e%2e%2e",
-            "/a%2Eb",
-            "/a/%25%32%65%25%32%65/b",
-            "/a;b/c",
+            "/a.b",
+            "/a/.x/",
         ] {
             assert!(is_plain(path), "{path}");
         }
@@ -449,15 +499,137 @@ mod tests {
             "/ping%2F%2E%2E%2Fapi",
             "/ping%5c..%5capi",
             "/ping%2f%2fapi",
+            // Any `%`, `;` or `\` at all.
+            "/a/%2e%2e%2e",
+            "/a%2Eb",
+            "/a/%25%32%65%25%32%65/b",
+            "/%61pi",
+            "/files/a%20b",
+            "/a;b/c",
+            "/a;",
+            "/a\\b",
+            "/a/..x\\",
         ] {
             assert!(!is_plain(path), "{path}");
         }
     }
 
     #[test]
+    fn normalize_decodes_unreserved_characters_only() {
+        for (path, expected) in [
+            ("/%61dmin/x", "/admin/x"),
+            ("/%61%64%6D%69%6e", "/admin"),
+            ("/%41%5A%30%39%2D%2e%5f%7E", "/AZ09-._~"),
+            // Reserved and other bytes stay encoded, as sent.
+            ("/a%2fb%2F%5c%3b%20%25%3A", "/a%2fb%2F%5c%3b%20%25%3A"),
+            ("/%2561", "/%2561"),
+            // Not a percent-encoding: kept.
+            ("/%", "/%"),
+            ("/%6", "/%6"),
+            ("/%zz%6g", "/%zz%6g"),
+            ("/x%", "/x%"),
+            ("/%%61", "/%a"),
+        ] {
+            assert_eq!(normalize(path), expected, "{path}");
+        }
+        // No `%`: borrowed, nothing allocated.
+        assert!(matches!(
+            normalize("/api/v3/admin;x/..//"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn requirements_cover_head_the_bare_prefix_and_other_spellings() {
+        let jwt = JwtConfig::new(JwtKey::random()).build().unwrap();
+        let claims = |role: &str| {
+            let principal = Principal::builder("u")
+                .claim("roles", [role])
+                .build()
+                .unwrap();
+            let token = jwt.issue_pair_for(&principal).access_token;
+            jwt.verify(&token, TokenUse::Access).unwrap()
+        };
+        let (admin, viewer, editor) = (claims("admin"), claims("viewer"), claims("editor"));
+        let policy = PathPolicy::new()
+            .require("/admin/*", Requirement::role("admin"))
+            .require_for(Method::GET, "/reports/*", Requirement::role("editor"))
+            .require_for(Method::HEAD, "/heads", Requirement::role("editor"))
+            .require("/p%61ges/*", Requirement::role("editor"));
+        let get = Method::GET;
+        for path in [
+            "/admin",
+            "/admin/",
+            "/admin/x",
+            "/%61dmin",
+            "/%61dmin/x",
+            "/adm%69n/x",
+        ] {
+            assert!(!policy.permits(&get, path, &viewer), "{path}");
+            assert!(!policy.permits(&Method::HEAD, path, &viewer), "{path}");
+            assert!(policy.permits(&get, path, &admin), "{path}");
+        }
+        // Not the prefix itself: `/adminx` is another path.
+        assert!(policy.permits(&get, "/adminx", &viewer));
+        // GET covers HEAD, not the other way round, and no other method.
+        assert!(!policy.permits(&Method::HEAD, "/reports/x", &viewer));
+        assert!(policy.permits(&Method::HEAD, "/reports/x", &editor));
+        assert!(policy.permits(&Method::POST, "/reports/x", &viewer));
+        assert!(!policy.permits(&Method::HEAD, "/heads", &viewer));
+        assert!(policy.permits(&Method::GET, "/heads", &viewer));
+        // Patterns are decoded like paths.
+        assert!(!policy.permits(&get, "/pages/x", &viewer));
+        assert!(policy.permits(&get, "/pages/x", &editor));
+        // Not plain once decoded: every requirement, whatever the path.
+        for path in [
+            "/x;y",
+            "/admin;x=1/users",
+            "/x/%2e%2e/admin",
+            "/x/my%20file",
+            "/x\\y",
+        ] {
+            assert!(!policy.permits(&Method::POST, path, &editor), "{path}");
+            assert!(!policy.permits(&Method::POST, path, &admin), "{path}");
+        }
+        // A path under a requirement is protected whatever the access rules say.
+        let open = policy.clone().public("/*");
+        assert_eq!(open.access(&Method::GET, "/admin"), Access::Protected);
+        assert_eq!(open.access(&Method::HEAD, "/reports/x"), Access::Protected);
+        assert_eq!(open.access(&Method::POST, "/reports/x"), Access::Public);
+        assert_eq!(open.access(&Method::GET, "/pages"), Access::Protected);
+    }
+
+    #[test]
+    fn get_rules_cover_head() {
+        let policy = PathPolicy::new()
+            .login_routes("/api")
+            .public_for(Method::GET, "/open")
+            .optional_for(Method::HEAD, "/maybe");
+        assert_eq!(policy.access(&Method::HEAD, "/open"), Access::Public);
+        assert_eq!(policy.access(&Method::POST, "/open"), Access::Protected);
+        assert_eq!(policy.access(&Method::HEAD, "/maybe"), Access::Optional);
+        assert_eq!(policy.access(&Method::GET, "/maybe"), Access::Protected);
+        // The refresh route serves GET only: its HEAD stays protected.
+        assert_eq!(
+            policy.access(&Method::HEAD, "/api/login/refresh"),
+            Access::Protected
+        );
+        assert_eq!(
+            policy.access(&Method::GET, "/api/login/refresh"),
+            Access::Public
+        );
+    }
+
+    #[test]
     fn public_and_optional_rules_never_match_unplain_paths() {
         let policy = PathPolicy::new().optional("/about/*").public("/*");
-        for path in ["/ping/../api/v3/process", "/about/../admin", "//admin"] {
+        for path in [
+            "/ping/../api/v3/process",
+            "/about/../admin",
+            "//admin",
+            "/%61dmin",
+            "/about;x/../admin",
+        ] {
             assert_eq!(
                 policy.access(&Method::GET, path),
                 Access::Protected,

@@ -9,7 +9,10 @@
 //! - **The refresh token lives only in a cookie**: `__Secure-refresh_token`, `HttpOnly`,
 //!   `Secure`, `SameSite=Strict`, `Max-Age` its lifetime, set twice, scoped to the refresh path
 //!   and to the logout paths. Login and refresh set it (rotation replaces it); logout and a
-//!   refused refresh clear it. The login answer's body carries no refresh token.
+//!   refused refresh clear it. The login answer's body carries no refresh token. A login is
+//!   answered this way when it comes from a page that can use the cookies
+//!   ([`Browser::uses_cookies`]: Fetch Metadata from the same origin or an allowed one);
+//!   every other client gets Core's JSON answer unchanged.
 //! - **The access token** stays in the body, for a single-page app to keep in memory. With
 //!   [`Browser::access_cookie`] it is also set as `__Host-access_token` (`HttpOnly`, `Path=/`),
 //!   for server-rendered apps, and the layer reads it when no `Authorization` header is sent.
@@ -94,6 +97,21 @@ impl Browser {
     /// The other origins allowed.
     pub fn allowed_origins(&self) -> &[String] {
         &self.origins
+    }
+
+    /// Whether a login with these headers comes from a page that can use the cookies: a
+    /// browser (it sends Fetch Metadata) on the same origin, or on one of the allowed origins.
+    /// Every other login — Core's clients, scripts, a page of another origin using Bearer
+    /// tokens — gets Core's JSON answer with both tokens in the body and no cookie.
+    pub fn uses_cookies(&self, headers: &HeaderMap) -> bool {
+        match headers.get("sec-fetch-site").map(HeaderValue::as_bytes) {
+            Some(b"same-origin" | b"none") => true,
+            Some(_) => headers
+                .get(ORIGIN)
+                .and_then(|o| o.to_str().ok())
+                .is_some_and(|o| self.origins.iter().any(|a| a.eq_ignore_ascii_case(o))),
+            None => false,
+        }
     }
 
     /// Whether a request with these headers passes the CSRF check (see the

@@ -1,9 +1,13 @@
 //! The client side (feature `client`): log in to a server that speaks the Core login protocol
 //! (datarhei Core itself, or any app built with this crate), stay logged in, save and resume.
 //!
-//! - [`TokenSource`] holds the credentials ([`Credentials`]: username/password, or an Auth0
-//!   access token), the base URL and the tokens. It reads `GET /api` before the first login and
-//!   refuses a server that does not offer the login it was given; refreshes the access token
+//! - [`TokenSource`] holds the credentials ([`Credentials`]: username/password, an Auth0 access
+//!   token or an API key; given, or asked for [only when a login is
+//!   needed](TokenSourceBuilder::credentials_on_demand)), the base URL and the tokens. It reads
+//!   the about document (`GET /api`) before the first login and refuses a server that does not
+//!   offer the login it was given — or, for an app without one, reads it only if present or not
+//!   at all ([`Discovery`]); the login, refresh and logout paths are Core's unless set
+//!   otherwise ([`TokenSourceBuilder::login_path`] and its siblings). It refreshes the access token
 //!   before it expires (one refresh however many requests are waiting); logs in again when the
 //!   refresh token runs out; follows refresh-token rotation; [exports](TokenSource::export) and
 //!   [resumes](TokenSource::resume) its state; and [logs out](TokenSource::logout). Use
@@ -76,6 +80,31 @@
 //! # }
 //! ```
 //!
+//! Against an app built with this crate that mounts its services elsewhere and serves no about
+//! document:
+//!
+//! ```no_run
+//! use tower_jwt_login::client::{Credentials, Discovery, TokenSource};
+//!
+//! # async fn run() -> Result<(), tower_jwt_login::client::ClientError> {
+//! let source = TokenSource::builder("http://127.0.0.1:3000")
+//!     .credentials(Credentials::password("alice", "alice's password"))
+//!     .discovery(Discovery::IfPresent)
+//!     .login_path("/auth/login")
+//!     .refresh_path("/auth/refresh")
+//!     .logout_path("/auth/logout")
+//!     .build()?;
+//! let token = source.access_token().await?; // POST /auth/login
+//! # let _ = token;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! An error names the request it made, what it expected and what came back; printed with `{:?}`
+//! (as `main` returning `Result` does) that reads
+//! `Discovery { request: "GET http://127.0.0.1:3000/api", expected: "200 and Core's about
+//! document (JSON with an \"auths\" list)", status: 401, body: "{\"code\":401,…}" }`.
+//!
 //! The token source makes its own requests with hyper-util's HTTP/1 client over plain TCP; for
 //! an `https://` server give it a client with TLS ([`TokenSourceBuilder::http_client`]) and wrap
 //! that same client in the layer. Token requests are bounded by a timeout (default 10 s) and
@@ -93,4 +122,4 @@ mod transport;
 pub use error::{ClientError, RequestError};
 pub use future::ResponseFuture;
 pub use layer::{LoginClient, LoginClientLayer, ReplayBody};
-pub use source::{Credentials, Logout, TokenSource, TokenSourceBuilder, TokenState};
+pub use source::{Credentials, Discovery, Logout, TokenSource, TokenSourceBuilder, TokenState};

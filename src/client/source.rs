@@ -2,6 +2,8 @@
 //! single-flight refresh behind it.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -9,26 +11,32 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
-use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body::Body;
 use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use tower_service::Service;
 use zeroize::Zeroizing;
 
-use super::error::ClientError;
+use super::error::{ClientError, excerpt};
 use super::layer::LoginClientLayer;
 use super::payload;
 use super::transport::{Answer, BoxError, ServiceTransport, Transport, default_transport};
 use crate::discovery::LOCAL_JWT;
 use crate::token::now_secs;
 
-const DISCOVERY: &str = "GET /api";
-const LOGIN: &str = "POST /api/login";
-const REFRESH: &str = "GET /api/login/refresh";
-const LOGOUT: &str = "POST /api/logout";
+/// Core's paths, the defaults.
+const ABOUT_PATH: &str = "/api";
+const LOGIN_PATH: &str = "/api/login";
+const REFRESH_PATH: &str = "/api/login/refresh";
+const LOGOUT_PATH: &str = "/api/logout";
 /// The largest token-endpoint answer read (a token pair is well under 2 KiB).
 const BODY_LIMIT: usize = 64 * 1024;
+
+const EXPECT_ABOUT: &str = "200 and Core's about document (JSON with an \"auths\" list)";
+const EXPECT_PAIR: &str = "200 and a token pair";
+const EXPECT_ACCESS: &str = "200 and an access token (or 401 for a refused refresh token)";
+const EXPECT_LOGOUT: &str = "204 (or 404 where the server has no logout, 401 for a spent token)";
 
 /// What the client logs in with.
 ///
@@ -45,11 +53,14 @@ enum Kind {
     Auth0 {
         token: Zeroizing<String>,
     },
+    ApiKey {
+        key: Zeroizing<String>,
+    },
 }
 
 impl Credentials {
-    /// A username and password: the `localjwt` login, `POST /api/login` with a JSON body
-    /// (docs/protocol.md §1.1).
+    /// A username and password: the `localjwt` login, a `POST` to the login path
+    /// (`/api/login`) with a JSON body (docs/protocol.md §1.1).
     pub fn password(username: impl Into<String>, password: impl Into<String>) -> Self {
         Credentials(Kind::Password {
             username: username.into(),
@@ -57,13 +68,33 @@ impl Credentials {
         })
     }
 
-    /// An Auth0 access token, exchanged for the server's own token pair by `POST /api/login`
-    /// with `Authorization: Bearer <token>` (docs/protocol.md §5). When the refresh token runs
-    /// out the client logs in with it again, which works while the Auth0 token is valid.
+    /// An Auth0 access token, exchanged for the server's own token pair by a `POST` to the
+    /// login path with `Authorization: Bearer <token>` (docs/protocol.md §5). When the refresh
+    /// token runs out the client logs in with it again, which works while the Auth0 token is
+    /// valid.
     pub fn auth0(access_token: impl Into<String>) -> Self {
         Credentials(Kind::Auth0 {
             token: Zeroizing::new(access_token.into()),
         })
+    }
+
+    /// An API key, exchanged for a token pair by a `POST` to the login path with
+    /// `Authorization: Bearer <api key>` and no body, on a server that accepts API keys at its
+    /// login. The key is not looked for in the about document's `auths`: any about document
+    /// will do. When the refresh token runs out the client logs in with the key again.
+    pub fn api_key(key: impl Into<String>) -> Self {
+        Credentials(Kind::ApiKey {
+            key: Zeroizing::new(key.into()),
+        })
+    }
+
+    /// The secret these credentials put on the wire, for redacting error excerpts.
+    fn secret(&self) -> &str {
+        match &self.0 {
+            Kind::Password { password, .. } => password,
+            Kind::Auth0 { token } => token,
+            Kind::ApiKey { key } => key,
+        }
     }
 }
 
@@ -78,6 +109,10 @@ impl fmt::Debug for Credentials {
             Kind::Auth0 { .. } => f
                 .debug_struct("Auth0")
                 .field("token", &"<redacted>")
+                .finish(),
+            Kind::ApiKey { .. } => f
+                .debug_struct("ApiKey")
+                .field("key", &"<redacted>")
                 .finish(),
         }
     }
@@ -142,14 +177,75 @@ impl fmt::Debug for TokenState {
     }
 }
 
+/// Whether the token source reads the server's about document before its first login
+/// ([`TokenSourceBuilder::discovery`]).
+///
+/// The about document is Core's `GET /api` (docs/protocol.md §6; the path is
+/// [`TokenSourceBuilder::about_path`]). Its `auths` say which logins the server offers; a
+/// server that does not offer the client's is refused with [`ClientError::NotOffered`] before
+/// any credentials are sent. An app built with this crate serves one only if it mounts
+/// [`About`](crate::discovery::About).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Discovery {
+    /// The server must serve Core's about document: anything but `200` with an `auths` list is
+    /// [`ClientError::Discovery`]. What Core's own clients do; the default.
+    #[default]
+    CoreAbout,
+    /// Read the about document when the server serves one (`200` with an `auths` list) and
+    /// check its `auths`; on any other answer (`401`, `404`, another document) go straight to
+    /// the login. A server that cannot be reached is still an error.
+    IfPresent,
+    /// No discovery: the first request is the login.
+    Off,
+}
+
+/// One token endpoint: its URL, and `METHOD URL` for error messages.
+struct Endpoint {
+    uri: Uri,
+    request: String,
+}
+
+impl Endpoint {
+    /// `method base path`; [`ClientError::InvalidUrl`] unless `path` is a path (`/…`) that
+    /// makes a valid URL after `base`.
+    fn new(method: &Method, base: &str, path: &str, what: &str) -> Result<Self, ClientError> {
+        let url = format!("{base}{path}");
+        let uri = Uri::try_from(&url)
+            .ok()
+            .filter(|_| path.starts_with('/') && !path.contains('#'))
+            .ok_or_else(|| {
+                ClientError::InvalidUrl(format!("the {what} path {path:?} is not a path"))
+            })?;
+        Ok(Endpoint {
+            uri,
+            request: format!("{method} {url}"),
+        })
+    }
+}
+
+/// The four endpoints of a token source.
+struct Endpoints {
+    about: Endpoint,
+    login: Endpoint,
+    refresh: Endpoint,
+    logout: Endpoint,
+}
+
+/// A function asked for credentials when a login is needed.
+type Ask = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<Credentials, BoxError>> + Send>> + Send + Sync,
+>;
+
 /// What [`TokenSource::logout`] did. In every case the client has forgotten its tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Logout {
-    /// `POST /api/logout` answered `204`: the server ended the session.
+    /// The logout (`POST /api/logout` by default) answered `204`: the server ended the
+    /// session.
     LoggedOut,
-    /// `POST /api/logout` answered `404`: the server has no logout (no sessions, like Core);
-    /// the tokens stay valid on the server until they expire.
+    /// The logout answered `404`: the server has no logout (no sessions, like Core); the
+    /// tokens stay valid on the server until they expire.
     NotOffered,
     /// The server refused every token presented (`401`), or none was still valid: the session
     /// had ended already.
@@ -198,6 +294,11 @@ impl Tokens {
         !self.rejected.load(Ordering::Acquire) && self.stale_at.is_none_or(|t| now < t)
     }
 
+    /// The tokens, for redacting error excerpts.
+    fn secrets(&self) -> [&str; 2] {
+        [self.access.as_str(), self.refresh.as_deref().unwrap_or("")]
+    }
+
     fn usable_refresh(&self, now: u64) -> Option<&str> {
         self.refresh
             .as_deref()
@@ -220,9 +321,12 @@ impl fmt::Debug for Tokens {
 /// and to [`LoginClientLayer`]. Use [`access_token`](Self::access_token) directly with any HTTP
 /// client (reqwest, …), or [`layer`](Self::layer) to wrap a tower client.
 ///
-/// - The first login reads `GET /api` and refuses with [`ClientError::NotOffered`] when the
-///   server's `auths` do not offer the credentials' login (`localjwt`, or an `auth0 …` entry
-///   for the Auth0 token's domain).
+/// - The first login reads the about document (`GET /api`, see [`Discovery`]) and refuses with
+///   [`ClientError::NotOffered`] when the server's `auths` do not offer the credentials' login
+///   (`localjwt`, or an `auth0 …` entry for the Auth0 token's domain).
+/// - The paths are Core's by default (`/api/login`, `/api/login/refresh`, and `/api/logout`
+///   for the crate's sessions) and set with [`TokenSourceBuilder::login_path`] and its
+///   siblings for an app that mounts the services elsewhere.
 /// - An access token is refreshed once the current time reaches its `exp` minus the refresh
 ///   margin (default 30 s, at most half the token's lifetime `exi`), read from the token's
 ///   payload without verifying it. A token whose payload cannot be read is used until the
@@ -230,8 +334,10 @@ impl fmt::Debug for Tokens {
 /// - Concurrent callers that find the token stale cause one refresh; the others wait for it and
 ///   share its outcome (success or error). No lock is held while the caller's own requests run.
 /// - A refresh answer carrying `refresh_token` (rotation) replaces the refresh token at once.
-/// - When the refresh token is refused or has expired, it logs in again with its credentials,
-///   or fails with [`ClientError::NoCredentials`] when it has none (resumed from saved state).
+/// - When the refresh token is refused or has expired, it logs in again with its credentials
+///   (asking for them first when they are given
+///   [on demand](TokenSourceBuilder::credentials_on_demand)), or fails with
+///   [`ClientError::NoCredentials`] when it has none (resumed from saved state).
 ///
 /// Its `Debug` never shows a token or a password; nor does anything it logs.
 #[derive(Clone)]
@@ -243,7 +349,11 @@ struct Shared {
     url: String,
     scheme: Scheme,
     authority: Authority,
-    credentials: Option<Credentials>,
+    /// Given, or had from `ask`; changed only with the flight lock held.
+    credentials: ArcSwapOption<Credentials>,
+    ask: Option<Ask>,
+    discovery: Discovery,
+    endpoints: Endpoints,
     transport: Box<dyn Transport>,
     margin: u64,
     timeout: Duration,
@@ -252,7 +362,7 @@ struct Shared {
     flight: tokio::sync::Mutex<Flight>,
     /// Flights completed so far; a waiter that sees it move shares that flight's outcome.
     flights: AtomicU64,
-    /// `GET /api` has offered the credentials' login.
+    /// Discovery has run (and offered the credentials' login, where it found `auths`).
     discovered: AtomicBool,
 }
 
@@ -262,9 +372,16 @@ struct Flight {
 }
 
 /// Builds a [`TokenSource`] ([`TokenSource::builder`]).
+#[must_use]
 pub struct TokenSourceBuilder {
     url: String,
     credentials: Option<Credentials>,
+    ask: Option<Ask>,
+    discovery: Discovery,
+    about_path: String,
+    login_path: String,
+    refresh_path: String,
+    logout_path: String,
     margin: Duration,
     timeout: Duration,
     transport: Option<Box<dyn Transport>>,
@@ -276,6 +393,12 @@ impl fmt::Debug for TokenSourceBuilder {
         f.debug_struct("TokenSourceBuilder")
             .field("url", &self.url)
             .field("credentials", &self.credentials)
+            .field("on_demand", &self.ask.is_some())
+            .field("discovery", &self.discovery)
+            .field("about_path", &self.about_path)
+            .field("login_path", &self.login_path)
+            .field("refresh_path", &self.refresh_path)
+            .field("logout_path", &self.logout_path)
             .field("margin", &self.margin)
             .field("timeout", &self.timeout)
             .field("state", &self.state)
@@ -287,6 +410,75 @@ impl TokenSourceBuilder {
     /// Logs in with these credentials (and again whenever the refresh token runs out).
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
+        self
+    }
+
+    /// Asks `ask` for the credentials when a login is needed, and only then: a client resumed
+    /// from saved state whose tokens are still good never calls it. The credentials it gives
+    /// are kept for later logins, until the server refuses them; then the next login asks
+    /// again. When it fails, the login fails with [`ClientError::CredentialsUnavailable`]
+    /// (and the next one asks again). Credentials given with [`credentials`](Self::credentials)
+    /// are used first.
+    ///
+    /// It runs while the one login in flight waits for it, so it may take its time (prompt a
+    /// person, read a secret store); run blocking work such as reading stdin with
+    /// `tokio::task::spawn_blocking`.
+    ///
+    /// ```
+    /// use tower_jwt_login::client::{Credentials, TokenSource};
+    ///
+    /// let source = TokenSource::builder("http://127.0.0.1:8080")
+    ///     .credentials_on_demand(|| async {
+    ///         let password = std::env::var("CORE_PASSWORD")?;
+    ///         Ok::<_, std::env::VarError>(Credentials::password("admin", password))
+    ///     })
+    ///     .build()?;
+    /// assert!(source.has_credentials());
+    /// # Ok::<(), tower_jwt_login::client::ClientError>(())
+    /// ```
+    pub fn credentials_on_demand<F, Fut, E>(mut self, ask: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Credentials, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.ask = Some(Arc::new(move || {
+            let asked = ask();
+            Box::pin(async move { asked.await.map_err(Into::into) })
+        }));
+        self
+    }
+
+    /// Whether to read the about document before the first login (default
+    /// [`Discovery::CoreAbout`], as Core's own clients do).
+    pub fn discovery(mut self, discovery: Discovery) -> Self {
+        self.discovery = discovery;
+        self
+    }
+
+    /// The path of the about document after the base URL (default Core's `/api`).
+    pub fn about_path(mut self, path: impl Into<String>) -> Self {
+        self.about_path = path.into();
+        self
+    }
+
+    /// The path of the login, `POST`, after the base URL (default Core's `/api/login`).
+    pub fn login_path(mut self, path: impl Into<String>) -> Self {
+        self.login_path = path.into();
+        self
+    }
+
+    /// The path of the refresh, `GET`, after the base URL (default Core's
+    /// `/api/login/refresh`).
+    pub fn refresh_path(mut self, path: impl Into<String>) -> Self {
+        self.refresh_path = path.into();
+        self
+    }
+
+    /// The path of the logout, `POST`, after the base URL (default the crate's
+    /// `/api/logout`).
+    pub fn logout_path(mut self, path: impl Into<String>) -> Self {
+        self.logout_path = path.into();
         self
     }
 
@@ -325,10 +517,17 @@ impl TokenSourceBuilder {
         self
     }
 
-    /// The token source; [`ClientError::InvalidUrl`] for a URL that is not `http(s)://host…`,
-    /// [`ClientError::WrongServer`] for state saved for another URL.
+    /// The token source; [`ClientError::InvalidUrl`] for a URL that is not `http(s)://host…`
+    /// or a path that does not begin with `/`, [`ClientError::WrongServer`] for state saved
+    /// for another URL.
     pub fn build(self) -> Result<TokenSource, ClientError> {
         let (url, scheme, authority) = parse_base(&self.url)?;
+        let endpoints = Endpoints {
+            about: Endpoint::new(&Method::GET, &url, &self.about_path, "about")?,
+            login: Endpoint::new(&Method::POST, &url, &self.login_path, "login")?,
+            refresh: Endpoint::new(&Method::GET, &url, &self.refresh_path, "refresh")?,
+            logout: Endpoint::new(&Method::POST, &url, &self.logout_path, "logout")?,
+        };
         let transport = match self.transport {
             Some(t) => t,
             None => Box::new(default_transport()),
@@ -338,7 +537,10 @@ impl TokenSourceBuilder {
                 url,
                 scheme,
                 authority,
-                credentials: self.credentials,
+                credentials: ArcSwapOption::new(self.credentials.map(Arc::new)),
+                ask: self.ask,
+                discovery: self.discovery,
+                endpoints,
                 transport,
                 margin: self.margin.as_secs(),
                 timeout: self.timeout,
@@ -402,11 +604,17 @@ struct ErrorAnswer {
 
 impl TokenSource {
     /// A builder for the server whose API root is `url` (such as `http://127.0.0.1:8080`;
-    /// the client requests `<url>/api`, `<url>/api/login`, …).
+    /// the client requests `<url>/api`, `<url>/api/login`, … unless given other paths).
     pub fn builder(url: impl Into<String>) -> TokenSourceBuilder {
         TokenSourceBuilder {
             url: url.into(),
             credentials: None,
+            ask: None,
+            discovery: Discovery::default(),
+            about_path: ABOUT_PATH.to_owned(),
+            login_path: LOGIN_PATH.to_owned(),
+            refresh_path: REFRESH_PATH.to_owned(),
+            logout_path: LOGOUT_PATH.to_owned(),
             margin: Duration::from_secs(30),
             timeout: Duration::from_secs(10),
             transport: None,
@@ -430,9 +638,10 @@ impl TokenSource {
         &self.shared.url
     }
 
-    /// Whether it holds credentials to log in with (a source resumed from state alone does not).
+    /// Whether it can log in: it holds credentials, or a way to ask for them (a source resumed
+    /// from state alone cannot).
     pub fn has_credentials(&self) -> bool {
-        self.shared.credentials.is_some()
+        self.shared.credentials.load().is_some() || self.shared.ask.is_some()
     }
 
     /// [`LoginClientLayer`] attaching this source's access token to a tower client.
@@ -457,7 +666,8 @@ impl TokenSource {
         }
     }
 
-    /// Logs in now with the credentials (reading `GET /api` first, once), replacing any tokens.
+    /// Logs in now with the credentials (reading the about document first, once, unless
+    /// [`Discovery::Off`]), replacing any tokens.
     pub async fn login(&self) -> Result<(), ClientError> {
         let mut flight = self.shared.flight.lock().await;
         let result = self.login_locked().await;
@@ -502,7 +712,7 @@ impl TokenSource {
     }
 
     /// Logs out: forgets the tokens and, when the server offers it, ends the session with
-    /// `POST /api/logout`, presenting the access token (or the refresh token when the access
+    /// `POST` to the logout path (`/api/logout` by default), presenting the access token (or the refresh token when the access
     /// token is stale). A `404` means the server has no logout. When the server cannot be
     /// reached or answers `5xx`, the tokens are kept and the error returned, so the call can be
     /// repeated.
@@ -511,17 +721,18 @@ impl TokenSource {
         let Some(tokens) = self.shared.tokens.swap(None) else {
             return Ok(Logout::NoTokens);
         };
+        let endpoint = &self.shared.endpoints.logout;
         let now = now_secs();
         let access = tokens
             .is_fresh(now)
             .then_some(tokens.access.as_str())
             .into_iter();
         for token in access.chain(tokens.usable_refresh(now)) {
-            let req = Request::post(self.endpoint("/api/logout")?)
-                .header(header::AUTHORIZATION, bearer(token, LOGOUT)?)
+            let req = Request::post(endpoint.uri.clone())
+                .header(header::AUTHORIZATION, bearer(token, endpoint)?)
                 .body(Full::default())
-                .map_err(|_| invalid_request(LOGOUT))?;
-            let answer = match self.send(LOGOUT, req).await {
+                .map_err(|_| invalid_request(endpoint))?;
+            let answer = match self.send(endpoint, req).await {
                 Ok(answer) => answer,
                 Err(e) => {
                     self.restore(tokens);
@@ -537,9 +748,14 @@ impl TokenSource {
                 StatusCode::UNAUTHORIZED => continue,
                 status => {
                     if status.is_server_error() {
-                        self.restore(tokens);
+                        self.restore(Arc::clone(&tokens));
                     }
-                    return Err(status_error(LOGOUT, &answer));
+                    return Err(status_error(
+                        endpoint,
+                        EXPECT_LOGOUT,
+                        &answer,
+                        &tokens.secrets(),
+                    ));
                 }
             }
         }
@@ -620,95 +836,139 @@ impl TokenSource {
         self.login_locked().await
     }
 
-    /// `GET /api/login/refresh`; `Ok(None)` when the refresh token is refused (401).
+    /// `GET <refresh path>`; `Ok(None)` when the refresh token is refused (401).
     async fn refresh_with(&self, refresh: &str) -> Result<Option<Arc<Tokens>>, ClientError> {
-        let req = Request::get(self.endpoint("/api/login/refresh")?)
-            .header(header::AUTHORIZATION, bearer(refresh, REFRESH)?)
+        let endpoint = &self.shared.endpoints.refresh;
+        let req = Request::get(endpoint.uri.clone())
+            .header(header::AUTHORIZATION, bearer(refresh, endpoint)?)
             .body(Full::default())
-            .map_err(|_| invalid_request(REFRESH))?;
-        let answer = self.send(REFRESH, req).await?;
+            .map_err(|_| invalid_request(endpoint))?;
+        let answer = self.send(endpoint, req).await?;
         match answer.status {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED => return Ok(None),
-            _ => return Err(status_error(REFRESH, &answer)),
+            _ => return Err(status_error(endpoint, EXPECT_ACCESS, &answer, &[refresh])),
         }
-        let parsed: TokenAnswer =
-            serde_json::from_slice(&answer.body).map_err(|_| ClientError::InvalidResponse {
-                endpoint: REFRESH,
-                reason: "not {\"access_token\":…}",
-            })?;
+        let parsed = token_answer(endpoint, EXPECT_ACCESS, &answer.body)?;
         // Rotation: a new refresh token replaces the old one at once.
         let rotated = parsed.refresh_token.is_some();
         let refresh = parsed.refresh_token.unwrap_or_else(|| refresh.to_owned());
-        let tokens = self.install(parsed.access_token, Some(refresh), REFRESH)?;
+        let tokens = self.install(parsed.access_token, Some(refresh), endpoint, EXPECT_ACCESS)?;
         tracing::debug!(url = %self.shared.url, rotated, "access token refreshed");
         Ok(Some(tokens))
     }
 
-    /// `GET /api` (once per source), then `POST /api/login`. Called with the flight lock held.
-    async fn login_locked(&self) -> Result<Arc<Tokens>, ClientError> {
-        let credentials = self
-            .shared
+    /// The credentials to log in with: the ones held, else the ones `ask` gives.
+    async fn credentials(&self) -> Result<Arc<Credentials>, ClientError> {
+        if let Some(credentials) = self.shared.credentials.load_full() {
+            return Ok(credentials);
+        }
+        let ask = self.shared.ask.as_ref().ok_or(ClientError::NoCredentials)?;
+        let credentials =
+            Arc::new(
+                ask()
+                    .await
+                    .map_err(|source| ClientError::CredentialsUnavailable {
+                        source: Arc::from(source),
+                    })?,
+            );
+        self.shared
             .credentials
-            .as_ref()
-            .ok_or(ClientError::NoCredentials)?;
+            .store(Some(Arc::clone(&credentials)));
+        Ok(credentials)
+    }
+
+    /// Discovery (once per source), then `POST <login path>`. Called with the flight lock
+    /// held.
+    async fn login_locked(&self) -> Result<Arc<Tokens>, ClientError> {
+        let credentials = self.credentials().await?;
         if !self.shared.discovered.load(Ordering::Acquire) {
-            self.discover(credentials).await?;
+            self.discover(&credentials).await?;
             self.shared.discovered.store(true, Ordering::Release);
         }
-        let builder = Request::post(self.endpoint("/api/login")?);
+        let endpoint = &self.shared.endpoints.login;
+        let builder = Request::post(endpoint.uri.clone());
         let req = match &credentials.0 {
             Kind::Password { username, password } => {
                 let body = serde_json::to_vec(&LoginBody {
                     username,
                     password: password.as_str(),
                 })
-                .map_err(|_| invalid_request(LOGIN))?;
+                .map_err(|_| invalid_request(endpoint))?;
                 builder
                     .header(header::CONTENT_TYPE, "application/json")
                     .body(Full::new(Bytes::from(body)))
             }
-            Kind::Auth0 { token } => builder
-                .header(header::AUTHORIZATION, bearer(token, LOGIN)?)
+            Kind::Auth0 { token: secret } | Kind::ApiKey { key: secret } => builder
+                .header(header::AUTHORIZATION, bearer(secret, endpoint)?)
                 .body(Full::default()),
         }
-        .map_err(|_| invalid_request(LOGIN))?;
-        let answer = self.send(LOGIN, req).await?;
+        .map_err(|_| invalid_request(endpoint))?;
+        let answer = self.send(endpoint, req).await?;
         match answer.status {
             StatusCode::OK => {}
             StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED => {
+                if self.shared.ask.is_some() {
+                    // Refused: ask again at the next login.
+                    self.shared.credentials.store(None);
+                }
                 return Err(ClientError::LoginRefused {
+                    request: endpoint.request.clone(),
                     status: answer.status,
-                    detail: detail(&answer),
+                    detail: detail(&answer, &[credentials.secret()]),
                 });
             }
-            _ => return Err(status_error(LOGIN, &answer)),
+            _ => {
+                return Err(status_error(
+                    endpoint,
+                    EXPECT_PAIR,
+                    &answer,
+                    &[credentials.secret()],
+                ));
+            }
         }
-        let parsed: TokenAnswer =
-            serde_json::from_slice(&answer.body).map_err(|_| ClientError::InvalidResponse {
-                endpoint: LOGIN,
-                reason: "not {\"access_token\":…,\"refresh_token\":…}",
-            })?;
-        let tokens = self.install(parsed.access_token, parsed.refresh_token, LOGIN)?;
+        let parsed = token_answer(endpoint, EXPECT_PAIR, &answer.body)?;
+        let tokens = self.install(
+            parsed.access_token,
+            parsed.refresh_token,
+            endpoint,
+            EXPECT_PAIR,
+        )?;
         tracing::debug!(url = %self.shared.url, "logged in");
         Ok(tokens)
     }
 
-    /// Refuses a server whose `auths` do not offer the credentials' login.
+    /// Reads the about document as [`Discovery`] says, and refuses a server whose `auths` do
+    /// not offer the credentials' login.
     async fn discover(&self, credentials: &Credentials) -> Result<(), ClientError> {
-        let req = Request::get(self.endpoint("/api")?)
-            .body(Full::default())
-            .map_err(|_| invalid_request(DISCOVERY))?;
-        let answer = self.send(DISCOVERY, req).await?;
-        if answer.status != StatusCode::OK {
-            return Err(ClientError::Discovery(format!(
-                "it answered {}",
-                answer.status.as_u16()
-            )));
+        let mode = self.shared.discovery;
+        if mode == Discovery::Off {
+            return Ok(());
         }
-        let about: AboutAnswer = serde_json::from_slice(&answer.body).map_err(|_| {
-            ClientError::Discovery("the answer has no \"auths\" list of strings".to_owned())
-        })?;
+        let endpoint = &self.shared.endpoints.about;
+        let req = Request::get(endpoint.uri.clone())
+            .body(Full::default())
+            .map_err(|_| invalid_request(endpoint))?;
+        let answer = self.send(endpoint, req).await?;
+        let about = (answer.status == StatusCode::OK)
+            .then(|| serde_json::from_slice::<AboutAnswer>(&answer.body).ok())
+            .flatten();
+        let Some(about) = about else {
+            if mode == Discovery::IfPresent {
+                tracing::debug!(
+                    url = %self.shared.url,
+                    status = answer.status.as_u16(),
+                    "no about document; logging in directly"
+                );
+                return Ok(());
+            }
+            return Err(ClientError::Discovery {
+                request: endpoint.request.clone(),
+                expected: EXPECT_ABOUT,
+                status: answer.status,
+                body: excerpt(&answer.body, &[]),
+            });
+        };
         let (wanted, offered) = match &credentials.0 {
             Kind::Password { .. } => (
                 LOCAL_JWT.to_owned(),
@@ -737,11 +997,14 @@ impl TokenSource {
                 };
                 (wanted, offered)
             }
+            // The about document names no entry for API keys.
+            Kind::ApiKey { .. } => (String::new(), true),
         };
         if offered {
             Ok(())
         } else {
             Err(ClientError::NotOffered {
+                request: endpoint.request.clone(),
                 wanted,
                 offered: about.auths,
             })
@@ -752,35 +1015,34 @@ impl TokenSource {
         &self,
         access: String,
         refresh: Option<String>,
-        endpoint: &'static str,
+        endpoint: &Endpoint,
+        expected: &'static str,
     ) -> Result<Arc<Tokens>, ClientError> {
-        let tokens = Tokens::new(access, refresh, self.shared.margin).ok_or(
+        let tokens = Tokens::new(access, refresh, self.shared.margin).ok_or_else(|| {
             ClientError::InvalidResponse {
-                endpoint,
-                reason: "the access token is not a valid header value",
-            },
-        )?;
+                request: endpoint.request.clone(),
+                expected,
+                reason: "an access token that is not a valid header value",
+            }
+        })?;
         let tokens = Arc::new(tokens);
         self.shared.tokens.store(Some(Arc::clone(&tokens)));
         Ok(tokens)
     }
 
-    fn endpoint(&self, path: &str) -> Result<Uri, ClientError> {
-        format!("{}{path}", self.shared.url)
-            .parse()
-            .map_err(|_| ClientError::InvalidUrl(format!("{}{path}", self.shared.url)))
-    }
-
     async fn send(
         &self,
-        endpoint: &'static str,
+        endpoint: &Endpoint,
         req: Request<Full<Bytes>>,
     ) -> Result<Answer, ClientError> {
         let sent = self.shared.transport.send(req, BODY_LIMIT);
         match tokio::time::timeout(self.shared.timeout, sent).await {
-            Err(_) => Err(ClientError::Timeout { endpoint }),
+            Err(_) => Err(ClientError::Timeout {
+                request: endpoint.request.clone(),
+                after: self.shared.timeout,
+            }),
             Ok(Err(source)) => Err(ClientError::Http {
-                endpoint,
+                request: endpoint.request.clone(),
                 source: Arc::from(source as BoxError),
             }),
             Ok(Ok(answer)) => Ok(answer),
@@ -788,36 +1050,70 @@ impl TokenSource {
     }
 }
 
-fn bearer(token: &str, endpoint: &'static str) -> Result<HeaderValue, ClientError> {
+fn bearer(token: &str, endpoint: &Endpoint) -> Result<HeaderValue, ClientError> {
     let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
-        ClientError::InvalidResponse {
-            endpoint,
-            reason: "a token is not a valid header value",
+        ClientError::InvalidRequest {
+            request: endpoint.request.clone(),
+            reason: "a token or key is not a valid header value",
         }
     })?;
     value.set_sensitive(true);
     Ok(value)
 }
 
-fn invalid_request(endpoint: &'static str) -> ClientError {
-    ClientError::InvalidUrl(format!("cannot build the request {endpoint}"))
+fn invalid_request(endpoint: &Endpoint) -> ClientError {
+    ClientError::InvalidRequest {
+        request: endpoint.request.clone(),
+        reason: "the request cannot be built",
+    }
 }
 
-/// The §2 body's `details[0]`, else the reason phrase.
-fn detail(answer: &Answer) -> String {
-    serde_json::from_slice::<ErrorAnswer>(&answer.body)
+/// A `200` answer of the login or the refresh, read; what is wrong with it, else.
+fn token_answer(
+    endpoint: &Endpoint,
+    expected: &'static str,
+    body: &[u8],
+) -> Result<TokenAnswer, ClientError> {
+    serde_json::from_slice(body).map_err(|_| {
+        let reason = if body.is_empty() {
+            "an empty body"
+        } else if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+            "a body that is not JSON"
+        } else {
+            "JSON without an \"access_token\" string"
+        };
+        ClientError::InvalidResponse {
+            request: endpoint.request.clone(),
+            expected,
+            reason,
+        }
+    })
+}
+
+/// The §2 body's `details[0]`, else an excerpt of the body, else the reason phrase.
+fn detail(answer: &Answer, secrets: &[&str]) -> String {
+    let said = serde_json::from_slice::<ErrorAnswer>(&answer.body)
         .ok()
         .and_then(|e| e.details.into_iter().next())
-        .unwrap_or_else(|| {
-            answer
-                .status
-                .canonical_reason()
-                .unwrap_or("unexpected status")
-                .to_owned()
-        })
+        .map(|d| excerpt(d.as_bytes(), secrets))
+        .unwrap_or_else(|| excerpt(&answer.body, secrets));
+    if said.is_empty() {
+        answer
+            .status
+            .canonical_reason()
+            .unwrap_or("unexpected status")
+            .to_owned()
+    } else {
+        said
+    }
 }
 
-fn status_error(endpoint: &'static str, answer: &Answer) -> ClientError {
+fn status_error(
+    endpoint: &Endpoint,
+    expected: &'static str,
+    answer: &Answer,
+    secrets: &[&str],
+) -> ClientError {
     let retry_after = answer
         .headers
         .get(header::RETRY_AFTER)
@@ -825,9 +1121,10 @@ fn status_error(endpoint: &'static str, answer: &Answer) -> ClientError {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
     ClientError::Status {
-        endpoint,
+        request: endpoint.request.clone(),
+        expected,
         status: answer.status,
-        detail: detail(answer),
+        detail: detail(answer, secrets),
         retry_after,
     }
 }
@@ -836,7 +1133,9 @@ impl fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSource")
             .field("url", &self.shared.url)
-            .field("credentials", &self.shared.credentials)
+            .field("credentials", &self.shared.credentials.load().as_deref())
+            .field("on_demand", &self.shared.ask.is_some())
+            .field("discovery", &self.shared.discovery)
             .field(
                 "tokens",
                 &self.shared.tokens.load().as_ref().map(|_| "<redacted>"),

@@ -1,6 +1,7 @@
-//! The HTTP client the token source uses for its own four requests (`GET /api`,
-//! `POST /api/login`, `GET /api/login/refresh`, `POST /api/logout`), type-erased so that a
-//! [`TokenSource`](super::TokenSource) is one type whatever client it was given.
+//! The HTTP client the token source uses for its own four requests (discovery, login, refresh,
+//! logout: `GET /api`, `POST /api/login`, `GET /api/login/refresh`, `POST /api/logout` with
+//! Core's paths), type-erased so that a [`TokenSource`](super::TokenSource) is one type whatever
+//! client it was given.
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;

@@ -36,6 +36,7 @@ pub(crate) struct KitShared {
     pub(crate) refresh: Box<dyn Endpoint>,
     pub(crate) logout: Option<(Box<dyn Endpoint>, Box<dyn Endpoint>)>,
     pub(crate) about: Option<AboutService>,
+    pub(crate) totp: Option<Box<dyn Endpoint>>,
     pub(crate) jwks: Option<JwksService>,
     pub(crate) sessions: Option<Sessions>,
     pub(crate) browser: Option<Arc<BrowserShared>>,
@@ -86,8 +87,13 @@ impl BrowserShared {
                     }
                     return response;
                 };
-                let mut answer =
-                    json_bytes_response(method, TokenPair::access_json_line(&minted.access));
+                let mut answer = json_bytes_response(
+                    method,
+                    TokenPair::access_json_line(
+                        &minted.access,
+                        minted.device_trust_token.as_deref(),
+                    ),
+                );
                 let headers = answer.headers_mut();
                 if let Some(refresh) = &minted.refresh {
                     cookies::set_refresh(headers, &self.paths, refresh, self.refresh_ttl);
@@ -112,7 +118,7 @@ impl BrowserShared {
                 }
                 response
             }
-            Own::About | Own::Jwks => response,
+            Own::About | Own::Jwks | Own::Totp => response,
         }
     }
 }
@@ -350,6 +356,16 @@ impl<S> KitCore<S> {
                 };
             }
             Own::Jwks => return CoreFuture::ready(wrong_method(method)),
+            Own::Totp => {
+                let Some(totp) = &shared.totp else {
+                    return CoreFuture::ready(wrong_method(method));
+                };
+                // The user's own second factor: a valid access token, whatever the policy says.
+                return match shared.guard.check_as(req, Access::Protected) {
+                    Ok(req) => CoreFuture::own(totp.call(own_request(req))),
+                    Err(response) => CoreFuture::ready(response),
+                };
+            }
             _ => None,
         };
         if let Some(endpoint) = endpoint {
@@ -394,7 +410,9 @@ where
         }
     }
     let csrf = cookies::cookie(req.headers(), CSRF_COOKIE).map(str::to_owned);
-    if own == Own::Login || by_cookie {
+    // A login gets cookies only from a page that can use them; every other client, Core's JSON.
+    let cookie_login = own == Own::Login && browser.browser.uses_cookies(req.headers());
+    if cookie_login || by_cookie {
         req.extensions_mut().insert(WantMinted);
     }
     let future = endpoint.call(own_request(req));

@@ -14,7 +14,8 @@
 //! place mints, one verifies, as everywhere in the crate.
 //!
 //! ```
-//! use axum::{Router, routing::get};
+//! use axum::{Extension, Router, routing::get};
+//! use tower::Layer;
 //! use tower_jwt_login::auth::Requirement;
 //! use tower_jwt_login::kit::LoginKit;
 //! use tower_jwt_login::session::MemorySessionStore;
@@ -31,11 +32,13 @@
 //!     .require("/api/admin/*", Requirement::role("admin"))
 //!     .build()
 //!     .unwrap();
-//! let app = Router::new()
-//!     .route("/api/notes", get(|claims: Claims| async move { format!("notes of {}", claims.subject()) }));
-//! // One layer around the whole app; `axum::serve(listener, auth.wrap(app)
-//! //     .into_make_service_with_connect_info::<std::net::SocketAddr>())` serves it.
-//! let app = auth.wrap(app);
+//! let app = Router::new().route(
+//!     "/api/notes",
+//!     get(|Extension(claims): Extension<Claims>| async move { format!("notes of {}", claims.subject()) }),
+//! );
+//! // One layer around the whole app (`auth.wrap(app)` with the `axum` feature); serve it with
+//! // `axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())`.
+//! let app = Router::new().fallback_service(auth.layer(app));
 //! # use tower::ServiceExt;
 //! # let res = app.oneshot(http::Request::get("/api/notes").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 //! # assert_eq!(res.status(), 401);
@@ -63,6 +66,7 @@ use crate::auth0::{Auth0Provider, NoAuth0};
 use crate::browser::Browser;
 use crate::client_addr::ClientAddrResolver;
 use crate::discovery::About;
+use crate::factor::{SecondFactor, TotpService};
 use crate::jwks::JwksService;
 use crate::login::{LoginService, LogoutService, RefreshService};
 use crate::metrics::Metrics;
@@ -99,6 +103,7 @@ pub struct LoginKit<S, A = NoAuth0> {
     metrics: Option<Metrics>,
     cors: Option<Cors>,
     browser: Option<Browser>,
+    second_factor: Option<SecondFactor>,
 }
 
 impl<S: CredentialStore> LoginKit<S> {
@@ -123,6 +128,7 @@ impl<S: CredentialStore> LoginKit<S> {
             metrics: None,
             cors: None,
             browser: None,
+            second_factor: None,
         }
     }
 }
@@ -205,6 +211,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
             metrics: self.metrics,
             cors: self.cors,
             browser: self.browser,
+            second_factor: self.second_factor,
         }
     }
 
@@ -273,6 +280,15 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
         self
     }
 
+    /// A second factor (TOTP; see [`crate::factor`]): enrolled users log in with a code, a
+    /// recovery code or a remembered device; `{prefix}/v3/auth/totp` and its `setup`, `enable`
+    /// and `recovery` routes manage it (a valid access token required); logging out everywhere
+    /// forgets the user's remembered devices. Wrong codes count against the login throttle.
+    pub fn second_factor(mut self, second_factor: SecondFactor) -> Self {
+        self.second_factor = Some(second_factor);
+        self
+    }
+
     /// The layer, or why this configuration contradicts itself.
     pub fn build(self) -> Result<LoginLayer, KitError> {
         if !self.prefix.is_empty() && !self.prefix.starts_with('/') {
@@ -293,11 +309,20 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
             Some(sessions) => sessions.fleet_throttle(throttle, &self.fleet_key),
             None => throttle,
         });
+        let totp = self.second_factor.as_ref().map(|factor| {
+            TotpService::new(factor.clone())
+                .prefix(&self.prefix)
+                .throttle(throttle.clone())
+                .client_addr(self.client_addr.clone())
+        });
         let mut login = LoginService::new(jwt.clone(), Arc::clone(&store))
             .failure_delay(self.failure_delay)
             .client_addr(self.client_addr.clone())
             .throttle(throttle)
             .auth0(self.auth0);
+        if let Some(factor) = &self.second_factor {
+            login = login.second_factor(factor.clone());
+        }
         let mut refresh = RefreshService::new(jwt.clone())
             .client_addr(self.client_addr)
             .principals(Arc::clone(&store));
@@ -319,11 +344,14 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
                 refresh = refresh.rotation(grace);
             }
             layer = layer.revocations(sessions.revocations());
+            let mut all = LogoutService::all(jwt.clone(), sessions.clone());
+            if let Some(factor) = &self.second_factor {
+                all = all.second_factor(factor.clone());
+            }
             logout = Some((
                 Box::new(LogoutService::new(jwt.clone(), sessions.clone()))
                     as Box<dyn routes::Endpoint>,
-                Box::new(LogoutService::all(jwt.clone(), sessions.clone()))
-                    as Box<dyn routes::Endpoint>,
+                Box::new(all) as Box<dyn routes::Endpoint>,
             ));
         }
         let jwks = (self.publish_jwks && jwt.has_public_keys()).then(|| {
@@ -332,12 +360,13 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
             }
             JwksService::new(&jwt)
         });
-        let routes = Routes::new(
+        let mut routes = Routes::new(
             &self.prefix,
             self.sessions.is_some(),
             self.about.is_some(),
             jwks.is_some(),
         );
+        routes.totp = totp.as_ref().map(TotpService::paths);
         let browser = browser.map(|browser| {
             Arc::new(layer::BrowserShared {
                 browser,
@@ -360,6 +389,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
                 refresh: Box::new(refresh),
                 logout,
                 about: self.about.map(About::into_service),
+                totp: totp.map(|t| Box::new(t) as Box<dyn routes::Endpoint>),
                 jwks,
                 sessions: self.sessions,
                 browser,

@@ -89,6 +89,8 @@ pub(crate) enum Own {
     LogoutAll,
     About,
     Jwks,
+    /// The second factor's management routes (a valid access token required).
+    Totp,
 }
 
 /// The paths of the crate's own routes under the assembly's prefix.
@@ -100,6 +102,8 @@ pub(crate) struct Routes {
     pub(crate) logout: Option<(String, String)>,
     pub(crate) about: bool,
     pub(crate) jwks: bool,
+    /// The second factor's management paths, when it is on.
+    pub(crate) totp: Option<[String; 4]>,
 }
 
 impl Routes {
@@ -111,6 +115,7 @@ impl Routes {
             logout: sessions.then(|| (format!("{prefix}/logout"), format!("{prefix}/logout/all"))),
             about,
             jwks,
+            totp: None,
             prefix,
         }
     }
@@ -128,6 +133,11 @@ impl Routes {
             }
             if path == self.refresh {
                 return Some(Own::Refresh);
+            }
+            if let Some(totp) = &self.totp
+                && totp.iter().any(|p| p == path)
+            {
+                return Some(Own::Totp);
             }
             if let Some((logout, all)) = &self.logout {
                 if path == logout {

@@ -4,9 +4,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::LoginService;
+use super::{Issue, LoginAnswer, LoginService};
 use crate::apikey::{ApiKey, ApiKeyHash, ApiKeyStore, BoxError, DynApiKeys, key_principal};
 use crate::error::LoginError;
+use crate::session::Sessions;
 use crate::store::{CredentialStore, Lookup};
 use crate::token::{Principal, now_secs};
 
@@ -59,6 +60,31 @@ impl<S: CredentialStore, A> LoginService<S, A> {
     pub fn api_keys<K: ApiKeyStore>(mut self, store: K) -> Self {
         self.api_keys = Some(Arc::new(store));
         self
+    }
+
+    /// The login of an API key: the exchange, then the pair (with sessions, of a new session;
+    /// refused because the owner was logged out everywhere meanwhile, the key is checked once
+    /// more). The second factor does not apply: the key was made with a token that passed it.
+    pub(super) async fn api_key_login(
+        &self,
+        keys: &dyn DynApiKeys,
+        bearer: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(LoginAnswer, String, &'static str), LoginError> {
+        // The owner's "not before" as it is before the key is checked.
+        let seen = self.sessions.as_ref().map(Sessions::snapshot);
+        // Hook: the key's id, for a session tagged with the key (revoking the key ends it).
+        let (principal, _key_id) = self.exchange_api_key(keys, bearer, client).await?;
+        let seen = seen.and_then(|s| s.not_before(principal.subject()));
+        let pair = match self.issue(&principal, seen, client).await? {
+            Issue::Pair(pair) => pair,
+            Issue::Refused(not_before) => {
+                let (again, _key_id) = self.exchange_api_key(keys, bearer, client).await?;
+                self.issue_again(&again, &principal, not_before, client)
+                    .await?
+            }
+        };
+        Ok(((pair, None), principal.subject().to_owned(), "api_key"))
     }
 
     /// The exchange: the principal of the key's tokens and the key's id (for tagging the

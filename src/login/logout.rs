@@ -8,7 +8,7 @@
 //! use http_body_util::Empty;
 //! use tower::ServiceExt;
 //! use tower_jwt_login::login::LogoutService;
-//! use tower_jwt_login::session::{MemorySessionStore, Sessions, SessionStore, new_session_id};
+//! use tower_jwt_login::session::{MemorySessionStore, NewSession, Sessions, new_session_id};
 //! use tower_jwt_login::{Grant, JwtConfig, JwtKey, TokenUse};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -18,7 +18,8 @@
 //! let sessions = Sessions::new(MemorySessionStore::new(&jwt));
 //! let sid = new_session_id();
 //! let issued = jwt.issue(&Grant::new("alice").session(&sid));
-//! sessions.start(&sid, "alice", &issued.refresh_jti, issued.refresh_expires_at).await.unwrap();
+//! let session = NewSession::new(&sid, "alice", &issued.refresh_jti, issued.refresh_expires_at);
+//! sessions.start(session).await.unwrap();
 //!
 //! let logout = LogoutService::new(jwt.clone(), sessions.clone());
 //! let req = Request::post("/api/logout")
@@ -49,6 +50,7 @@ use crate::error::{
     AuthError, ResponseBody, TokenError, error_response, unauthorized_response,
     unavailable_response, wrong_method,
 };
+use crate::factor::{FactorStoreError, SecondFactor};
 use crate::session::{SessionError, Sessions};
 use crate::token::{Claims, Jwt, TokenUse};
 
@@ -58,7 +60,8 @@ use crate::token::{Claims, Jwt, TokenUse};
 /// - [`LogoutService::new`] (`/api/logout`) ends that session: its refresh token stops working
 ///   at once, its access tokens are refused by every instance as soon as the revocation reaches
 ///   it (within a second through Redis);
-/// - [`LogoutService::all`] (`/api/logout/all`) ends every session of the token's subject.
+/// - [`LogoutService::all`] (`/api/logout/all`) ends every session of the token's subject and,
+///   with [`second_factor`](Self::second_factor), forgets the subject's remembered devices.
 ///
 /// Answers `204 No Content`; `401` in the §2 shape for a missing, invalid or revoked token or
 /// one without a session; `503` with `Retry-After` while the store cannot be reached; `404` for
@@ -70,6 +73,7 @@ pub struct LogoutService {
     jwt: Jwt,
     sessions: Sessions,
     everywhere: bool,
+    second_factor: Option<SecondFactor>,
 }
 
 impl LogoutService {
@@ -79,6 +83,7 @@ impl LogoutService {
             jwt,
             sessions: sessions.into(),
             everywhere: false,
+            second_factor: None,
         }
     }
 
@@ -88,7 +93,16 @@ impl LogoutService {
             jwt,
             sessions: sessions.into(),
             everywhere: true,
+            second_factor: None,
         }
+    }
+
+    /// With the [second factor](crate::factor) on: logging out everywhere also forgets every
+    /// remembered device of the subject, so the next login on any device needs a code again.
+    /// (No effect on [`LogoutService::new`], which ends one session.)
+    pub fn second_factor(mut self, second_factor: SecondFactor) -> Self {
+        self.second_factor = Some(second_factor);
+        self
     }
 
     /// An access token, or else a refresh token, of a live session.
@@ -123,7 +137,10 @@ impl LogoutService {
         };
         span.record("subject", claims.subject());
         let outcome = if self.everywhere {
-            self.sessions.end_all(claims.subject()).await
+            match self.sessions.end_all(claims.subject()).await {
+                Ok(()) => self.forget_devices(claims.subject()).await,
+                Err(error) => Err(error),
+            }
         } else {
             self.sessions
                 .end(claims.session_id().unwrap_or_default())
@@ -157,6 +174,23 @@ impl LogoutService {
                 )
             }
         }
+    }
+}
+
+impl LogoutService {
+    /// Forgets the subject's remembered devices (when a second factor is configured); its
+    /// store's failures are answered like the session store's.
+    async fn forget_devices(&self, subject: &str) -> Result<(), SessionError> {
+        let Some(factor) = &self.second_factor else {
+            return Ok(());
+        };
+        factor
+            .forget_devices(subject)
+            .await
+            .map_err(|error| match error {
+                FactorStoreError::Unavailable(why) => SessionError::Unavailable(why),
+                other => SessionError::Store(other.to_string()),
+            })
     }
 }
 

@@ -19,15 +19,29 @@
 //! warning). Fields:
 //!
 //! - `outcome`: `success`, `failure` (400/401/413), `throttled` (429), `unavailable` (503,
-//!   the [session store](crate::session) cannot be reached) or `error` (500, a store failed);
+//!   the [session store](crate::session) or the [second-factor store](crate::factor) cannot be
+//!   reached) or `error` (500, a store failed);
 //! - `subject`: on success only — the subject the tokens are minted for;
 //! - `client`: the client address, `unknown` when none was found;
 //! - `reason`: on anything but success — `invalid_credentials`, `missing_credentials`,
 //!   `auth0_rejected`, `payload_too_large`, `throttled` (with `limit`, the refusing
-//!   [scope](crate::throttle::ThrottleScope)), `store_error`; for refresh, the verification
-//!   error;
+//!   [scope](crate::throttle::ThrottleScope)), `store_error`, with the second factor
+//!   `totp_required` and `invalid_totp`; for refresh, the verification error;
 //! - `via`: on a login success, `password`, `auth0` or `api_key` (an [API key](crate::apikey)
-//!   exchanged, with `key`, the key's id).
+//!   exchanged); with the second factor on for the user, `password+totp`,
+//!   `password+recovery_code` (a recovery code was spent) or `password+trusted_device`.
+//!
+//! With [sessions](LoginService::sessions), a login that ends one of the subject's sessions to
+//! stay within the store's per-subject limit also writes one event per ended session, before
+//! its own: `outcome="session_evicted"` with `subject` and `client`.
+//!
+//! A login during which its subject was logged out everywhere (a password change, a disabled
+//! account, `POST /api/logout/all` — see [`SessionStore::end_all`](crate::session::SessionStore::end_all))
+//! gets no session for the credentials it checked before: the store refuses the start, and the
+//! service checks the credentials (or the Auth0 token) once more. Still good, the login
+//! succeeds with a session started after the logout; no longer good, it fails as usual (`401`).
+//! Refused a second time (logged out everywhere again meanwhile), it answers the `503` with
+//! `Retry-After` of an unavailable store (`reason="session_store_unavailable"`): try again.
 //!
 //! The routes run in DEBUG spans (`login`, `refresh`, `logout`) with `subject` and `outcome`, for
 //! correlating the DEBUG lines of one request; at INFO they are not built, and the audit event
@@ -91,16 +105,17 @@ use serde::Deserialize;
 use tower_service::Service;
 use tracing::Instrument;
 use tracing::field::Empty;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::apikey::{ApiKey, DynApiKeys};
 use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
 use crate::error::{LoginError, ResponseBody, json_bytes_response, wrong_method};
+use crate::factor::{LoginFactor, LoginFactorError, RememberDevice, SecondFactor};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
-use crate::session::{SessionError, Sessions, new_session_id};
+use crate::session::{NewSession, SessionError, Sessions, StartVerdict, new_session_id};
 use crate::store::{CredentialStore, Credentials, Lookup};
 use crate::throttle::LoginThrottle;
 use crate::token::{Grant, Jwt, Principal};
@@ -129,6 +144,7 @@ pub struct LoginService<S, A = NoAuth0> {
     sessions: Option<Sessions>,
     /// API keys exchanged for tokens ([`LoginService::api_keys`]).
     api_keys: Option<Arc<dyn DynApiKeys>>,
+    second_factor: Option<SecondFactor>,
     /// Whether the missing-address warning was written (shared by clones).
     warned_no_addr: Arc<AtomicBool>,
 }
@@ -146,6 +162,7 @@ impl<S, A> Clone for LoginService<S, A> {
             client_addr: self.client_addr.clone(),
             sessions: self.sessions.clone(),
             api_keys: self.api_keys.clone(),
+            second_factor: self.second_factor.clone(),
             warned_no_addr: Arc::clone(&self.warned_no_addr),
         }
     }
@@ -166,6 +183,22 @@ impl<S, A> std::fmt::Debug for LoginService<S, A> {
 struct LoginBody {
     username: String,
     password: String,
+    // The second factor's members (docs/protocol.md §8): strings, or ignored like any unknown
+    // member, so that a login without the second factor reads exactly what it always did.
+    #[serde(default, deserialize_with = "string_or_ignored")]
+    totp_code: Option<String>,
+    #[serde(default, deserialize_with = "string_or_ignored")]
+    device_trust_token: Option<String>,
+    #[serde(default, deserialize_with = "string_or_ignored")]
+    remember_device: Option<String>,
+}
+
+/// A JSON string, or `None` for any other value.
+fn string_or_ignored<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    })
 }
 
 impl<S: CredentialStore> LoginService<S> {
@@ -186,6 +219,7 @@ impl<S: CredentialStore> LoginService<S> {
             client_addr: ClientAddrResolver::new(),
             sessions: None,
             api_keys: None,
+            second_factor: None,
             warned_no_addr: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -206,6 +240,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             client_addr: self.client_addr,
             sessions: self.sessions,
             api_keys: self.api_keys,
+            second_factor: self.second_factor,
             warned_no_addr: self.warned_no_addr,
         }
     }
@@ -265,6 +300,18 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         self
     }
 
+    /// Adds the [second factor](crate::factor) as one step after the password is accepted: a
+    /// user who has it on also needs a current code or a recovery code in `totp_code`, or the
+    /// `device_trust_token` of a remembered device, else `401` with `TOTP code required`
+    /// (after the failure delay, without counting as a failure); a wrong code is `401`
+    /// `Invalid TOTP code` and counts against the throttle like a wrong password. With
+    /// `remember_device` (`"30d"` or `"1y"`) a login with a code also answers a
+    /// `device_trust_token`. Users without it, and Auth0 logins, are unaffected.
+    pub fn second_factor(mut self, second_factor: SecondFactor) -> Self {
+        self.second_factor = Some(second_factor);
+        self
+    }
+
     /// Largest accepted body in bytes (default 16 KiB); larger bodies get 413 at once, unread.
     pub fn body_limit(mut self, limit: usize) -> Self {
         self.body_limit = limit;
@@ -288,7 +335,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         let client_field = AuditClient(client);
         let minted = req.extensions().get::<WantMinted>().is_some();
         match self.login(req, client).await {
-            Ok((pair, subject, via)) => {
+            Ok((answer, subject, via)) => {
                 let span = tracing::Span::current();
                 span.record("subject", subject.as_str());
                 span.record("outcome", "success");
@@ -303,9 +350,13 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 if let Some(metrics) = &self.metrics {
                     metrics.record_login_success();
                 }
-                let mut response = json_bytes_response(&method, pair.json_line());
+                let (pair, device_token) = answer;
+                let mut response =
+                    json_bytes_response(&method, pair.json_line_with(device_token.as_deref()));
                 if minted {
-                    response.extensions_mut().insert(Minted::pair(pair));
+                    let mut tokens = Minted::pair(pair);
+                    tokens.device_trust_token = device_token;
+                    response.extensions_mut().insert(tokens);
                 }
                 response
             }
@@ -324,7 +375,8 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                         retry_after = refused.retry_after_secs(),
                         "login"
                     ),
-                    LoginError::Unavailable { retry_after_secs } => tracing::info!(
+                    LoginError::Unavailable { retry_after_secs }
+                    | LoginError::SecondFactorUnavailable { retry_after_secs } => tracing::info!(
                         target: AUDIT,
                         outcome = "unavailable",
                         client = %client_field,
@@ -381,12 +433,13 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         }
     }
 
-    /// The token pair, the subject and how the user logged in (`password` or `auth0`).
+    /// The answer's body (the token pair), the subject and how the user logged in (`password`,
+    /// `password+totp`, … or `auth0`).
     async fn login<B>(
         &self,
         req: Request<B>,
         client: Option<IpAddr>,
-    ) -> Result<(crate::TokenPair, String, &'static str), LoginError>
+    ) -> Result<(LoginAnswer, String, &'static str), LoginError>
     where
         B: Body + Send + 'static,
         B::Data: Send,
@@ -398,7 +451,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         } else {
             None
         };
-        let Some(credentials) = credentials else {
+        let Some((credentials, factor_input)) = credentials else {
             // No usable body: a bearer may be an Auth0 token. One that no tenant claims is "no
             // credentials", exactly like a missing body (docs/protocol.md §3).
             let Ok(bearer) = bearer_token(&parts.headers) else {
@@ -407,20 +460,35 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             if let Some(keys) = &self.api_keys
                 && ApiKey::is_prefixed(bearer)
             {
-                // The key's id: the hook for tagging the session with the key.
-                let (principal, _key_id) = self.exchange_api_key(&**keys, bearer, client).await?;
-                let pair = self.issue(&principal).await?;
-                return Ok((pair, principal.subject().to_owned(), "api_key"));
+                return self.api_key_login(&**keys, bearer, client).await;
             }
-            return match self.auth0.verify(bearer).await {
-                Auth0Verdict::Valid { principal } => {
-                    tracing::debug!("auth0 token accepted");
-                    let pair = self.issue(&principal).await?;
-                    Ok((pair, principal.subject().to_owned(), "auth0"))
-                }
-                Auth0Verdict::Invalid { reason } => Err(LoginError::Auth0Rejected(reason)),
-                Auth0Verdict::NotMine => Err(LoginError::MissingCredentials),
+            // The subject's "not before" as it is before the token is checked.
+            let seen = self.sessions.as_ref().map(Sessions::snapshot);
+            let principal = match self.auth0.verify(bearer).await {
+                Auth0Verdict::Valid { principal } => principal,
+                Auth0Verdict::Invalid { reason } => return Err(LoginError::Auth0Rejected(reason)),
+                Auth0Verdict::NotMine => return Err(LoginError::MissingCredentials),
             };
+            tracing::debug!("auth0 token accepted");
+            let seen = seen.and_then(|s| s.not_before(principal.subject()));
+            let pair = match self.issue(&principal, seen, client).await? {
+                Issue::Pair(pair) => pair,
+                Issue::Refused(not_before) => {
+                    // Logged out everywhere while this login was under way: the token once more.
+                    let again = match self.auth0.verify(bearer).await {
+                        Auth0Verdict::Valid { principal } => principal,
+                        Auth0Verdict::Invalid { reason } => {
+                            return Err(LoginError::Auth0Rejected(reason));
+                        }
+                        Auth0Verdict::NotMine => return Err(LoginError::MissingCredentials),
+                    };
+                    let pair = self
+                        .issue_again(&again, &principal, not_before, client)
+                        .await?;
+                    return Ok(((pair, None), again.subject().to_owned(), "auth0"));
+                }
+            };
+            return Ok(((pair, None), principal.subject().to_owned(), "auth0"));
         };
         let throttle = self.throttle.as_ref();
         if let Some(throttle) = throttle {
@@ -431,34 +499,76 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 .await
                 .map_err(LoginError::Throttled)?;
         }
-        let outcome = match self.store.authenticate(&credentials).await {
-            Ok(Some(subject)) => self.principal_at_login(subject).await,
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
+        // The subject's "not before" as it is before the credentials are checked: a "log out
+        // everywhere" (a password change) after this moment refuses the session below.
+        let seen = self.sessions.as_ref().map(Sessions::snapshot);
+        let outcome = self.check(&credentials).await;
+        // The second factor, one step after the password.
+        let factor = match (&outcome, &self.second_factor) {
+            (Ok(Some(principal)), Some(factor)) => {
+                Some(factor.at_login(principal.subject(), &factor_input).await)
+            }
+            _ => None,
         };
         if let Some(throttle) = throttle {
-            match &outcome {
-                Ok(Some(_)) => {
-                    throttle
-                        .settle_shared(credentials.username(), client, true)
-                        .await
-                }
-                Ok(None) => {}
-                Err(_) => {
-                    throttle
-                        .settle_shared(credentials.username(), client, false)
-                        .await
-                }
+            let settle = match (&outcome, &factor) {
+                // A wrong code keeps its charge, like a wrong password.
+                (Ok(Some(_)), Some(Err(LoginFactorError::Invalid))) | (Ok(None), _) => None,
+                // "Code required" and store failures are no failed guess: refunded.
+                (Ok(Some(_)), Some(Err(_))) | (Err(_), _) => Some(false),
+                (Ok(Some(_)), _) => Some(true),
+            };
+            if let Some(success) = settle {
+                throttle
+                    .settle_shared(credentials.username(), client, success)
+                    .await;
             }
         }
         match outcome {
             Ok(Some(principal)) => {
                 tracing::debug!("credentials accepted");
-                let pair = self.issue(&principal).await?;
-                Ok((pair, principal.subject().to_owned(), "password"))
+                let passed = factor.transpose().map_err(LoginError::from)?;
+                let device_token = passed
+                    .as_ref()
+                    .and_then(|p| p.device_token.as_deref())
+                    .cloned();
+                let via = passed.as_ref().map_or("password", |p| p.via);
+                let seen = seen.and_then(|s| s.not_before(principal.subject()));
+                match self.issue(&principal, seen, client).await? {
+                    Issue::Pair(pair) => {
+                        Ok(((pair, device_token), principal.subject().to_owned(), via))
+                    }
+                    Issue::Refused(not_before) => {
+                        // Logged out everywhere while this login was under way (a password
+                        // change, a disabled account): the credentials once more, as of now.
+                        tracing::debug!(
+                            "subject logged out everywhere during the login: checking again"
+                        );
+                        let again = match self.check(&credentials).await {
+                            Ok(Some(principal)) => principal,
+                            Ok(None) => return Err(LoginError::InvalidCredentials),
+                            Err(e) => return Err(LoginError::Store(Box::new(e))),
+                        };
+                        let pair = self
+                            .issue_again(&again, &principal, not_before, client)
+                            .await?;
+                        // Remembered devices are forgotten by a logout everywhere: none issued.
+                        Ok(((pair, None), again.subject().to_owned(), via))
+                    }
+                }
             }
             Ok(None) => Err(LoginError::InvalidCredentials),
             Err(e) => Err(LoginError::Store(Box::new(e))),
+        }
+    }
+
+    /// The credentials checked in the store: the subject's current principal, `None` when
+    /// they are wrong or the store refuses the subject.
+    async fn check(&self, credentials: &Credentials) -> Result<Option<Principal>, S::Error> {
+        match self.store.authenticate(credentials).await {
+            Ok(Some(subject)) => self.principal_at_login(subject).await,
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }
@@ -484,26 +594,51 @@ impl<S: CredentialStore, A> LoginService<S, A> {
     }
 }
 
+/// What [`LoginService::issue`] did.
+enum Issue {
+    Pair(crate::TokenPair),
+    /// The store refused the session: the subject was logged out everywhere (at this "not
+    /// before", ms) after the one the login had seen.
+    Refused(u64),
+}
+
 impl<S, A> LoginService<S, A> {
-    /// The login answer for `principal` (its subject and extra claims): Core's stateless pair, or, with sessions, a pair of a new
-    /// session that the store knows before the tokens leave.
-    async fn issue(&self, principal: &Principal) -> Result<crate::TokenPair, LoginError> {
+    /// The login answer for `principal` (its subject and extra claims): Core's stateless pair,
+    /// or, with sessions, a pair of a new session that the store knows before the tokens leave.
+    /// `seen` is the subject's "not before" read before the credentials were checked.
+    async fn issue(
+        &self,
+        principal: &Principal,
+        seen: Option<u64>,
+        client: Option<IpAddr>,
+    ) -> Result<Issue, LoginError> {
         let Some(sessions) = &self.sessions else {
-            return Ok(self.jwt.issue_pair_for(principal));
+            return Ok(Issue::Pair(self.jwt.issue_pair_for(principal)));
         };
         let subject = principal.subject();
         let sid = new_session_id();
         let issued = self.jwt.issue(&Grant::from(principal).session(&sid));
-        match sessions
-            .start(
-                &sid,
-                subject,
-                &issued.refresh_jti,
-                issued.refresh_expires_at,
-            )
-            .await
-        {
-            Ok(()) => Ok(issued.tokens),
+        let session = NewSession::new(
+            &sid,
+            subject,
+            &issued.refresh_jti,
+            issued.refresh_expires_at,
+        )
+        .seen_not_before(seen);
+        match sessions.start(session).await {
+            Ok(StartVerdict::Started { evicted }) => {
+                for _ in &evicted {
+                    tracing::info!(
+                        target: AUDIT,
+                        outcome = "session_evicted",
+                        subject,
+                        client = %AuditClient(client),
+                        "login"
+                    );
+                }
+                Ok(Issue::Pair(issued.tokens))
+            }
+            Ok(StartVerdict::Refused { not_before }) => Ok(Issue::Refused(not_before)),
             Err(SessionError::Unavailable(why)) => {
                 tracing::warn!(reason = %why, "session store unavailable: login refused");
                 Err(LoginError::Unavailable {
@@ -513,6 +648,34 @@ impl<S, A> LoginService<S, A> {
             Err(error) => Err(LoginError::Store(Box::new(error))),
         }
     }
+
+    /// The second try of a login refused because its subject was logged out everywhere at
+    /// `not_before`: `principal` is the one checked again, `first` the one checked before.
+    /// Refused again, it answers `503` (try again).
+    async fn issue_again(
+        &self,
+        principal: &Principal,
+        first: &Principal,
+        not_before: u64,
+        client: Option<IpAddr>,
+    ) -> Result<crate::TokenPair, LoginError> {
+        let seen = if principal.subject() == first.subject() {
+            Some(not_before)
+        } else {
+            self.sessions
+                .as_ref()
+                .and_then(|s| s.snapshot().not_before(principal.subject()))
+        };
+        match self.issue(principal, seen, client).await? {
+            Issue::Pair(pair) => Ok(pair),
+            Issue::Refused(_) => {
+                tracing::warn!("subject logged out everywhere twice during one login: try again");
+                Err(LoginError::Unavailable {
+                    retry_after_secs: self.sessions.as_ref().map_or(1, Sessions::retry_after_secs),
+                })
+            }
+        }
+    }
 }
 
 /// Asks the login and refresh services to put the tokens they mint into the response's
@@ -520,11 +683,16 @@ impl<S, A> LoginService<S, A> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WantMinted;
 
+/// A login's answer: the token pair, and a remembered device's token when one was asked for.
+type LoginAnswer = (crate::TokenPair, Option<String>);
+
 /// The tokens a login or refresh answered (see [`WantMinted`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Minted {
     pub(crate) access: String,
     pub(crate) refresh: Option<String>,
+    /// The second factor's remembered-device token, when the login asked for one.
+    pub(crate) device_trust_token: Option<String>,
 }
 
 impl Minted {
@@ -532,6 +700,7 @@ impl Minted {
         Minted {
             access,
             refresh: None,
+            device_trust_token: None,
         }
     }
 
@@ -539,6 +708,7 @@ impl Minted {
         Minted {
             access: pair.access_token,
             refresh: Some(pair.refresh_token),
+            device_trust_token: None,
         }
     }
 }
@@ -568,13 +738,14 @@ fn is_json(headers: &http::HeaderMap) -> bool {
     })
 }
 
-/// Reads at most `limit` bytes and parses `{"username":"…","password":"…"}`. `Ok(None)` for
-/// anything that is not two non-empty strings in a JSON object; the buffer is zeroized after.
+/// Reads at most `limit` bytes and parses `{"username":"…","password":"…"}` (and the second
+/// factor's members). `Ok(None)` for anything that is not two non-empty strings in a JSON
+/// object; the buffer is zeroized after.
 async fn read_credentials<B>(
     headers: &http::HeaderMap,
     body: B,
     limit: usize,
-) -> Result<Option<Credentials>, LoginError>
+) -> Result<Option<(Credentials, LoginFactor)>, LoginError>
 where
     B: Body + Send + 'static,
     B::Data: Send,
@@ -604,7 +775,15 @@ where
             password.zeroize();
             None
         } else {
-            Some(Credentials::new(b.username, b.password))
+            let factor = LoginFactor {
+                code: b.totp_code.map(Zeroizing::new),
+                device_token: b.device_trust_token.map(Zeroizing::new),
+                remember: b
+                    .remember_device
+                    .as_deref()
+                    .and_then(RememberDevice::from_name),
+            };
+            Some((Credentials::new(b.username, b.password), factor))
         }
     }))
 }

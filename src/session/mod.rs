@@ -8,11 +8,26 @@
 //! store keeps current (the Redis store across a whole fleet, through pub/sub).
 //!
 //! Two stores come with the crate: [`MemorySessionStore`] (one instance) and, with the `redis`
-//! feature, `RedisSessionStore` (a fleet sharing one Redis).
+//! feature, `RedisSessionStore` (a fleet sharing one Redis). Both keep at most 100 live sessions
+//! per subject by default (`max_sessions_per_subject`): a login beyond that ends the subject's
+//! oldest session.
+//!
+//! # A login racing "log out everywhere"
+//!
+//! A login reads the subject's "not before" ([`Revocations::not_before_millis`]) *before* it
+//! checks the credentials, and starts its session with it ([`NewSession::seen_not_before`]).
+//! The store refuses the start ([`StartVerdict::Refused`]) when the subject was logged out
+//! everywhere since — on the store's own clock, to the millisecond — and refuses to refresh a
+//! session started before its subject's latest "not before". So a login whose password was
+//! checked before a password change (and its `end_all`) never yields a working session; the
+//! [`LoginService`](crate::login::LoginService) then checks the credentials once more.
 //!
 //! ```
 //! use std::time::Duration;
-//! use tower_jwt_login::session::{MemorySessionStore, RefreshVerdict, Rotation, SessionStore, new_session_id};
+//! use tower_jwt_login::session::{
+//!     MemorySessionStore, NewSession, RefreshVerdict, Rotation, SessionStore, StartVerdict,
+//!     new_session_id,
+//! };
 //! use tower_jwt_login::{Grant, JwtConfig, JwtKey, TokenUse};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -21,11 +36,15 @@
 //!     .unwrap();
 //! let store = MemorySessionStore::new(&jwt);
 //!
-//! // Login: a new session, tokens minted for it.
+//! // Login: read the subject's "not before" first, check the credentials, mint tokens for a new
+//! // session, start it.
+//! let seen = store.revocations().not_before_millis("alice");
 //! let sid = new_session_id();
 //! let issued = jwt.issue(&Grant::new("alice").session(&sid));
 //! let refresh_exp = jwt.verify(&issued.tokens.refresh_token, TokenUse::Refresh).unwrap().expires_at();
-//! store.start(&sid, "alice", &issued.refresh_jti, refresh_exp).await.unwrap();
+//! let session = NewSession::new(&sid, "alice", &issued.refresh_jti, refresh_exp).seen_not_before(seen);
+//! let verdict = store.start(session).await.unwrap();
+//! assert_eq!(verdict, StartVerdict::Started { evicted: Vec::new() });
 //!
 //! // Refresh with rotation: the presented refresh token is spent, its successor is current.
 //! let next = jwt.issue(&Grant::new("alice").session(&sid));
@@ -43,6 +62,14 @@
 //!
 //! // "Log this user out everywhere" (after a password change, a disabled account, …).
 //! store.end_all("alice").await.unwrap();
+//!
+//! // A login that read the "not before" before that is refused: its credentials were checked
+//! // before the password change.
+//! let sid = new_session_id();
+//! let late = jwt.issue(&Grant::new("alice").session(&sid));
+//! let session = NewSession::new(&sid, "alice", &late.refresh_jti, refresh_exp).seen_not_before(seen);
+//! let verdict = store.start(session).await.unwrap();
+//! assert!(matches!(verdict, StartVerdict::Refused { .. }));
 //! # });
 //! ```
 
@@ -91,6 +118,89 @@ pub enum RefreshVerdict {
     Reused,
     /// The session is unknown, ended or expired. Refuse.
     Ended,
+}
+
+/// A session to start ([`SessionStore::start`]): its id, subject, the `jti` and `exp` of its
+/// refresh token, and the subject's "not before" the login saw before it checked the
+/// credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewSession<'a> {
+    sid: &'a str,
+    subject: &'a str,
+    refresh_jti: &'a str,
+    expires_at: u64,
+    seen_not_before: Option<u64>,
+}
+
+impl<'a> NewSession<'a> {
+    /// Session `sid` of `subject` whose current refresh token has `refresh_jti` and expires at
+    /// `expires_at` (Unix seconds; the session lives until then). No "not before" seen: give the
+    /// one read before the credentials were checked with
+    /// [`seen_not_before`](Self::seen_not_before), or the start is refused whenever the subject
+    /// has one.
+    pub fn new(sid: &'a str, subject: &'a str, refresh_jti: &'a str, expires_at: u64) -> Self {
+        NewSession {
+            sid,
+            subject,
+            refresh_jti,
+            expires_at,
+            seen_not_before: None,
+        }
+    }
+
+    /// The subject's "not before" ([`Revocations::not_before_millis`], milliseconds on the
+    /// store's clock) as read *before* the login checked the credentials. The store refuses the
+    /// start when the subject's "not before" is later than this: the subject was logged out
+    /// everywhere while the login was under way.
+    #[must_use]
+    pub fn seen_not_before(mut self, millis: Option<u64>) -> Self {
+        self.seen_not_before = millis;
+        self
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> &'a str {
+        self.sid
+    }
+
+    /// The subject.
+    pub fn subject(&self) -> &'a str {
+        self.subject
+    }
+
+    /// The `jti` of the session's refresh token.
+    pub fn refresh_jti(&self) -> &'a str {
+        self.refresh_jti
+    }
+
+    /// The `exp` of the session's refresh token.
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// The "not before" the login saw (milliseconds), if any.
+    pub fn not_before_seen(&self) -> Option<u64> {
+        self.seen_not_before
+    }
+}
+
+/// The store's answer to [`SessionStore::start`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartVerdict {
+    /// The session is live. `evicted` holds the sessions of the same subject ended to keep it
+    /// within the store's limit (the oldest first): each is revoked like a logout.
+    Started {
+        /// The session ids ended to make room.
+        evicted: Vec<String>,
+    },
+    /// No session was started: the subject was logged out everywhere after the "not before"
+    /// the login had seen. `not_before` is the store's current one (milliseconds): check the
+    /// credentials again and start with it as seen, or refuse the login.
+    Refused {
+        /// The subject's current "not before", milliseconds on the store's clock.
+        not_before: u64,
+    },
 }
 
 /// A rotation asked of [`SessionStore::refresh`]: the refresh token minted as the successor.
@@ -155,27 +265,39 @@ impl std::error::Error for SessionError {}
 /// Where sessions live. Native `async fn` in traits: implement it with `async fn start(...)`.
 ///
 /// Every state change must be atomic with respect to other instances sharing the store: two
-/// refreshes with the same token at the same moment yield at most one [`RefreshVerdict::Rotated`].
-/// Entries must not outlive what they track (a session expires with its newest refresh token, a
-/// revocation with the longest token lifetime).
+/// refreshes with the same token at the same moment yield at most one [`RefreshVerdict::Rotated`];
+/// a start racing [`end_all`](SessionStore::end_all) either is ended by it or is refused
+/// ([`StartVerdict::Refused`]). Entries must not outlive what they track (a session expires
+/// with its newest refresh token; a revocation once no access token it could refuse is valid —
+/// refresh tokens are always checked in the store).
 ///
 /// ```
 /// use std::sync::Mutex;
 /// use std::collections::HashMap;
-/// use tower_jwt_login::session::{RefreshVerdict, Revocations, Rotation, SessionError, SessionStore};
+/// use tower_jwt_login::session::{
+///     NewSession, RefreshVerdict, Revocations, Rotation, SessionError, SessionStore, StartVerdict,
+/// };
 ///
-/// /// Sessions without rotation or revocation sync: a sketch of the contract.
+/// /// Sessions without rotation, limits or revocation sync: a sketch of the contract.
 /// #[derive(Default)]
 /// struct Sketch {
-///     sessions: Mutex<HashMap<String, (String, String)>>, // sid -> (subject, refresh jti)
+///     /// sid -> (subject, refresh jti)
+///     sessions: Mutex<HashMap<String, (String, String)>>,
 ///     revocations: Revocations,
 /// }
 ///
 /// impl SessionStore for Sketch {
-///     async fn start(&self, sid: &str, subject: &str, refresh_jti: &str, _expires_at: u64) -> Result<(), SessionError> {
+///     async fn start(&self, session: NewSession<'_>) -> Result<StartVerdict, SessionError> {
 ///         let mut sessions = self.sessions.lock().unwrap();
-///         sessions.insert(sid.to_owned(), (subject.to_owned(), refresh_jti.to_owned()));
-///         Ok(())
+///         // Logged out everywhere while this login was under way: refuse.
+///         if let Some(not_before) = self.revocations.not_before_millis(session.subject())
+///             && Some(not_before) > session.not_before_seen()
+///         {
+///             return Ok(StartVerdict::Refused { not_before });
+///         }
+///         let value = (session.subject().to_owned(), session.refresh_jti().to_owned());
+///         sessions.insert(session.sid().to_owned(), value);
+///         Ok(StartVerdict::Started { evicted: Vec::new() })
 ///     }
 ///     async fn refresh(&self, sid: &str, subject: &str, jti: &str, rotation: Option<Rotation<'_>>) -> Result<RefreshVerdict, SessionError> {
 ///         let sessions = self.sessions.lock().unwrap();
@@ -195,6 +317,8 @@ impl std::error::Error for SessionError {}
 ///             if s == subject { self.revocations.revoke_session(sid, u64::MAX); }
 ///             s != subject
 ///         });
+///         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+///         self.revocations.revoke_subject_before(subject, now.as_secs(), u64::MAX);
 ///         Ok(())
 ///     }
 ///     fn revocations(&self) -> &Revocations {
@@ -204,27 +328,30 @@ impl std::error::Error for SessionError {}
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = Sketch::default();
-/// store.start("s1", "alice", "j1", u64::MAX).await.unwrap();
+/// let seen = store.revocations().not_before_millis("alice");
+/// let verdict = store.start(NewSession::new("s1", "alice", "j1", u64::MAX).seen_not_before(seen));
+/// assert_eq!(verdict.await.unwrap(), StartVerdict::Started { evicted: Vec::new() });
 /// assert_eq!(store.refresh("s1", "alice", "j1", None).await.unwrap(), RefreshVerdict::Live);
 /// store.end("s1").await.unwrap();
 /// assert!(store.revocations().is_session_revoked("s1"));
 /// # });
 /// ```
 pub trait SessionStore: Send + Sync + 'static {
-    /// Starts session `sid` of `subject` whose current refresh token has `refresh_jti` and
-    /// expires at `expires_at` (Unix seconds). One round trip for a remote store.
+    /// Starts `session`, unless its subject was logged out everywhere after the "not before"
+    /// the login saw ([`NewSession::seen_not_before`]; then [`StartVerdict::Refused`]). A store
+    /// with a per-subject limit ends the subject's oldest sessions to make room and says which
+    /// ([`StartVerdict::Started`]). One round trip for a remote store.
     fn start(
         &self,
-        sid: &str,
-        subject: &str,
-        refresh_jti: &str,
-        expires_at: u64,
-    ) -> impl Future<Output = Result<(), SessionError>> + Send;
+        session: NewSession<'_>,
+    ) -> impl Future<Output = Result<StartVerdict, SessionError>> + Send;
 
     /// A refresh with the token `presented_jti` of session `sid`: without `rotation`, whether the
     /// session is live and the token current ([`RefreshVerdict::Live`]); with it, spends the
     /// token and makes the successor current ([`RefreshVerdict::Rotated`]). A spent token beyond
-    /// the grace ends the session ([`RefreshVerdict::Reused`]). One round trip for a remote store.
+    /// the grace ends the session ([`RefreshVerdict::Reused`]); a session started before its
+    /// subject's latest "not before" is [`RefreshVerdict::Ended`]. One round trip for a remote
+    /// store.
     fn refresh(
         &self,
         sid: &str,
@@ -239,7 +366,9 @@ pub trait SessionStore: Send + Sync + 'static {
     fn end(&self, sid: &str) -> impl Future<Output = Result<(), SessionError>> + Send;
 
     /// Ends every session of `subject` and refuses every token issued to it before now: "log this
-    /// user out everywhere", e.g. after a password change or when an admin disables a user.
+    /// user out everywhere", e.g. after a password change or when an admin disables a user. Its
+    /// "not before" (see [`Revocations::not_before_millis`]) is set to now, so that a login
+    /// under way is refused at its start.
     fn end_all(&self, subject: &str) -> impl Future<Output = Result<(), SessionError>> + Send;
 
     /// The local revocation set this store keeps current; hand it to
@@ -247,12 +376,16 @@ pub trait SessionStore: Send + Sync + 'static {
     fn revocations(&self) -> &Revocations;
 }
 
-/// How long a revocation must be kept: until no token it could refuse is valid any more (the
-/// longest token lifetime, plus a minute for a refresh answered while the session ended and
-/// for clocks that disagree a little).
+/// How long a revocation must be kept: until no access token it could refuse is valid any more
+/// (the access-token lifetime, plus a minute for a token minted while the session ended and for
+/// clocks that disagree a little). Refresh tokens need none: a refresh is always checked in the
+/// store, where the session is gone.
 pub(crate) fn retention(jwt: &crate::Jwt) -> u64 {
-    jwt.access_ttl().max(jwt.refresh_ttl()).saturating_add(60)
+    jwt.access_ttl().saturating_add(60)
 }
+
+/// The default of `max_sessions_per_subject`.
+pub(crate) const DEFAULT_MAX_SESSIONS: usize = 100;
 
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -261,11 +394,8 @@ type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 trait ErasedStore: Send + Sync + 'static {
     fn start<'a>(
         &'a self,
-        sid: &'a str,
-        subject: &'a str,
-        refresh_jti: &'a str,
-        expires_at: u64,
-    ) -> BoxFuture<'a, Result<(), SessionError>>;
+        session: NewSession<'a>,
+    ) -> BoxFuture<'a, Result<StartVerdict, SessionError>>;
     fn refresh<'a>(
         &'a self,
         sid: &'a str,
@@ -281,18 +411,9 @@ trait ErasedStore: Send + Sync + 'static {
 impl<S: SessionStore> ErasedStore for S {
     fn start<'a>(
         &'a self,
-        sid: &'a str,
-        subject: &'a str,
-        refresh_jti: &'a str,
-        expires_at: u64,
-    ) -> BoxFuture<'a, Result<(), SessionError>> {
-        Box::pin(SessionStore::start(
-            self,
-            sid,
-            subject,
-            refresh_jti,
-            expires_at,
-        ))
+        session: NewSession<'a>,
+    ) -> BoxFuture<'a, Result<StartVerdict, SessionError>> {
+        Box::pin(SessionStore::start(self, session))
     }
     fn refresh<'a>(
         &'a self,
@@ -398,16 +519,18 @@ impl Sessions {
     }
 
     /// See [`SessionStore::start`].
-    pub async fn start(
-        &self,
-        sid: &str,
-        subject: &str,
-        refresh_jti: &str,
-        expires_at: u64,
-    ) -> Result<(), SessionError> {
-        self.store
-            .start(sid, subject, refresh_jti, expires_at)
-            .await
+    pub async fn start(&self, session: NewSession<'_>) -> Result<StartVerdict, SessionError> {
+        self.store.start(session).await
+    }
+
+    /// The revocation set as it is now, to read a subject's "not before" from later (a login
+    /// takes it before checking the credentials, when the subject is not known yet).
+    pub(crate) fn snapshot(&self) -> SeenSnapshot {
+        let revocations = self.store.revocations();
+        SeenSnapshot {
+            snapshot: revocations.snapshot(),
+            revocations: revocations.clone(),
+        }
     }
 
     /// See [`SessionStore::refresh`].
@@ -433,6 +556,19 @@ impl Sessions {
     /// disables a user. See [`SessionStore::end_all`].
     pub async fn end_all(&self, subject: &str) -> Result<(), SessionError> {
         self.store.end_all(subject).await
+    }
+}
+
+/// The revocation set at one moment ([`Sessions::snapshot`]).
+pub(crate) struct SeenSnapshot {
+    snapshot: std::sync::Arc<revocations::Snapshot>,
+    revocations: Revocations,
+}
+
+impl SeenSnapshot {
+    /// `subject`'s "not before" then (milliseconds).
+    pub(crate) fn not_before(&self, subject: &str) -> Option<u64> {
+        self.revocations.not_before_in(&self.snapshot, subject)
     }
 }
 

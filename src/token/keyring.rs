@@ -7,24 +7,32 @@
 //!   of the thumbprint of the `oct` JWK, never published), so a lone secret mints Core's exact
 //!   header `{"alg":"HS256","typ":"JWT"}`; a lone secret also ignores a `kid` in a token, as
 //!   before (there is only one key to try).
-//! - With `kid`s, a token's `kid` selects the key; an unknown `kid` is refused; a token without
-//!   `kid` is tried against the signing key only. The key accepts exactly its own algorithm,
-//!   whatever the header says: no algorithm confusion (an HS256 header on a token for an RSA key
-//!   is refused before any MAC is computed).
+//! - With `kid`s, a token's `kid` selects the key; an unknown `kid` is refused. The key accepts
+//!   exactly its own algorithm, whatever the header says: no algorithm confusion (an HS256
+//!   header on a token for an RSA key is refused before any MAC is computed).
+//! - A token without `kid` is tried against the signing key and, only if that fails, against
+//!   the first [`MAX_PREVIOUS_SECRETS`] HMAC verification keys: a lone secret mints tokens
+//!   without `kid`, and they keep working once a new key signs and the old secret verifies.
+//!   Each of those keys too accepts only its own algorithm, and asymmetric verification keys
+//!   are never tried without a `kid`.
 //!
 //! ```
 //! use tower_jwt_login::{JwtConfig, JwtKey, TokenUse, VerificationKey};
 //!
 //! let old = JwtKey::from_secret("the previous secret, 32 bytes or more!").unwrap();
 //! let new = JwtKey::from_secret("the current secret, 32 bytes or more!!").unwrap();
+//! let lone = JwtConfig::new(old.clone()).build().unwrap();
+//! let kidless = lone.issue_access("bob"); // Core's header: no `kid`
 //! let before = JwtConfig::new(old.clone())
 //!     .verification_key(VerificationKey::hmac(new.clone()))
 //!     .build()
 //!     .unwrap();
 //! let token = before.issue_access("alice");
-//! // Rotated: the new secret signs, the old one still verifies what it signed.
+//! // Rotated: the new secret signs, the old one still verifies what it signed, with or
+//! // without `kid`.
 //! let after = JwtConfig::new(new).verification_key(VerificationKey::hmac(old)).build().unwrap();
 //! assert_eq!(after.verify(&token, TokenUse::Access).unwrap().subject(), "alice");
+//! assert_eq!(after.verify(&kidless, TokenUse::Access).unwrap().subject(), "bob");
 //! assert_ne!(after.kid(), before.kid());
 //! ```
 
@@ -42,6 +50,13 @@ use super::jwk::{JwkAlg, JwkJson, PublicJwk, oct_thumbprint};
 use super::key::{KeyProblem, Pem, parse_pem};
 use super::mac::PreKeyed;
 use super::{Algorithm, JwtKey, KeyError};
+
+/// How many previous HMAC secrets a token without `kid` is tried against, at most: the first
+/// this many HMAC [verification keys](VerificationKey::hmac) of a ring, in the order they were
+/// added (`CORE_API_AUTH_JWT_PREVIOUS_SECRETS` may list no more). Such a token is tried against
+/// them only after it failed the signing key, so a valid token of the signing key costs nothing
+/// more, and a forged one costs at most this many extra HMACs.
+pub const MAX_PREVIOUS_SECRETS: usize = 4;
 
 /// The key that signs the crate's tokens: an HMAC secret ([`JwtKey`], the default and Core's) or,
 /// with the cargo feature `asymmetric`, an Ed25519, P-256 or RSA private key.
@@ -507,6 +522,19 @@ impl Ring {
             others: keys.collect(),
             by_kid,
         })
+    }
+
+    /// The keys a token without `kid` is tried against, in a ring with `kid`s, after the
+    /// signing key refused it: the first [`MAX_PREVIOUS_SECRETS`] HMAC verification keys (the
+    /// previous secrets of a rotation away from a lone secret, whose tokens carry no `kid`), of
+    /// those the ones for `alg`. Never an asymmetric verification key: a kid-less token meets
+    /// only the signing key and secrets.
+    pub(crate) fn previous_secrets(&self, alg: Algorithm) -> impl Iterator<Item = &RingKey> {
+        self.others
+            .iter()
+            .filter(|k| k.alg.is_hmac() && matches!(k.verifier, Verifier::Hmac(_)))
+            .take(MAX_PREVIOUS_SECRETS)
+            .filter(move |k| k.alg == alg)
     }
 
     /// The key named `kid`.

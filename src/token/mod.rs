@@ -36,7 +36,7 @@ use serde::Serialize;
 
 pub use key::{JwtKey, KeyError, KeyProblem};
 pub(crate) use key::{fill_random, random_alphanumeric};
-pub use keyring::{SigningKey, VerificationKey};
+pub use keyring::{MAX_PREVIOUS_SECRETS, SigningKey, VerificationKey};
 pub(crate) use principal::members_of;
 pub use principal::{
     DEFAULT_MAX_EXTRA_LEN, Principal, PrincipalBuilder, PrincipalError, RESERVED_CLAIMS,
@@ -408,21 +408,47 @@ impl TokenPair {
     /// The login answer's body as serde_json writes it, with the newline Core's encoder adds:
     /// `{"access_token":"…","refresh_token":"…"}` (the test in `json` compares the two).
     pub(crate) fn json_line(&self) -> bytes::Bytes {
-        let mut json = Vec::with_capacity(40 + self.access_token.len() + self.refresh_token.len());
+        self.json_line_with(None)
+    }
+
+    /// The login answer with a remembered device's token (the second factor's
+    /// `remember_device`) as a third member:
+    /// `{"access_token":"…","refresh_token":"…","device_trust_token":"…"}`; without one,
+    /// exactly [`json_line`](Self::json_line).
+    pub(crate) fn json_line_with(&self, device_trust_token: Option<&str>) -> bytes::Bytes {
+        let mut json = Vec::with_capacity(
+            40 + self.access_token.len()
+                + self.refresh_token.len()
+                + device_trust_token.map_or(0, |t| 24 + t.len()),
+        );
         json.extend_from_slice(b"{\"access_token\":");
         crate::json::push_str(&mut json, &self.access_token);
         json.extend_from_slice(b",\"refresh_token\":");
         crate::json::push_str(&mut json, &self.refresh_token);
+        if let Some(token) = device_trust_token {
+            json.extend_from_slice(b",\"device_trust_token\":");
+            crate::json::push_str(&mut json, token);
+        }
         json.extend_from_slice(b"}\n");
         bytes::Bytes::from(json)
     }
 
-    /// The refresh answer's body, `{"access_token":"…"}` and a newline (also the browser mode's
-    /// login answer, whose refresh token goes into a cookie).
-    pub(crate) fn access_json_line(access_token: &str) -> bytes::Bytes {
-        let mut json = Vec::with_capacity(20 + access_token.len());
+    /// The refresh answer's body, `{"access_token":"…"}` and a newline; also the browser mode's
+    /// login answer, whose refresh token goes into a cookie (with a remembered device's token as
+    /// a second member when the login asked for one).
+    pub(crate) fn access_json_line(
+        access_token: &str,
+        device_trust_token: Option<&str>,
+    ) -> bytes::Bytes {
+        let mut json = Vec::with_capacity(
+            20 + access_token.len() + device_trust_token.map_or(0, |t| 24 + t.len()),
+        );
         json.extend_from_slice(b"{\"access_token\":");
         crate::json::push_str(&mut json, access_token);
+        if let Some(token) = device_trust_token {
+            json.extend_from_slice(b",\"device_trust_token\":");
+            crate::json::push_str(&mut json, token);
+        }
         json.extend_from_slice(b"}\n");
         bytes::Bytes::from(json)
     }

@@ -2,7 +2,8 @@
 //!
 //! The path a Core access token takes: length cap → split into three segments → compare the
 //! header segment with the one we mint (a byte comparison, no decoding; any other header is
-//! decoded and its `kid` picks the ring's key, whose algorithm must be the header's) →
+//! decoded and its `kid` picks the ring's key, whose algorithm must be the header's; without
+//! `kid`, the signing key, then on failure the previous HMAC secrets) →
 //! constant-time HMAC check with the pre-keyed state (or the key's asymmetric check) → one base64 decode of the claims into a stack buffer → one
 //! JSON parse borrowing from it → claim checks. Nothing is decoded twice; no lock is taken.
 
@@ -16,7 +17,7 @@ use serde::de::IgnoredAny;
 
 use super::keyring::{RingKey, Verifier};
 use super::mac::MAX_TAG_LEN;
-use super::{ClaimText, Claims, JwtInner, TokenUse, now_secs};
+use super::{Algorithm, ClaimText, Claims, JwtInner, TokenUse, now_secs};
 use crate::error::TokenError;
 use crate::json::parse_object;
 
@@ -60,8 +61,9 @@ where
 }
 
 /// The header fields that matter. `jku`, `x5u`, `jwk`, `x5c` are never consulted: the key is
-/// one of the ring's. `kid` picks the ring's key when its keys have `kid`s; a lone HMAC secret
-/// ignores it, whatever its value, as before there were rings.
+/// one of the ring's. `kid` picks the ring's key when its keys have `kid`s (without one, the
+/// signing key, then the previous HMAC secrets, are tried); a lone HMAC secret ignores it,
+/// whatever its value, as before there were rings.
 ///
 /// As in the claims, a present field is present whatever its value: `"crit": null` is a `crit`
 /// (refused), `"typ": null` is no string (refused).
@@ -184,6 +186,37 @@ fn verify_public(
     }
 }
 
+/// The key(s) a token's header selects.
+enum Selected<'a> {
+    /// The key its `kid` names (or the signing key of a ring without `kid`s).
+    Named(&'a RingKey),
+    /// No `kid`, in a ring with `kid`s: the header's `alg`, which the signing key or one of
+    /// the previous secrets has.
+    Kidless(Algorithm),
+}
+
+/// Checks the signature over `signing_input` with `key`, in the key's one algorithm.
+fn check_with(key: &RingKey, signing_input: &[u8], signature: &[u8]) -> Result<(), TokenError> {
+    match &key.verifier {
+        Verifier::Hmac(mac) => {
+            // Room for base64's length estimate: 86 characters (an HS512 tag) estimate 66
+            // bytes; a 64-byte buffer refused every HS512 token.
+            let mut tag = [0u8; MAX_TAG_LEN + 3];
+            let tag_len = decode_into(signature, &mut tag).map_err(|e| match e {
+                TokenError::TooLong => TokenError::InvalidSignature,
+                other => other,
+            })?;
+            let tag = tag.get(..tag_len).ok_or(TokenError::Malformed)?;
+            if tag_len != mac.tag_len() || !mac.verify(signing_input, tag) {
+                return Err(TokenError::InvalidSignature);
+            }
+            Ok(())
+        }
+        #[cfg(feature = "asymmetric")]
+        Verifier::Public(public) => verify_public(public, signing_input, signature),
+    }
+}
+
 /// Claims of a Core token are about 200 bytes; anything up to this size decodes on the stack.
 const STACK_CLAIMS: usize = 768;
 
@@ -231,53 +264,72 @@ impl JwtInner {
     }
 
     /// The header names one of the ring's keys (or is the signing key's exact header), and the
-    /// signature over `signing_input` is that key's.
+    /// signature over `signing_input` is that key's. A header without `kid` in a ring with
+    /// `kid`s names no key: such a token is tried against the signing key, then, only if that
+    /// fails, against the previous HMAC secrets
+    /// ([`Ring::previous_secrets`](super::keyring::Ring::previous_secrets)).
     fn check_signature(
         &self,
         header: &[u8],
         signing_input: &[u8],
         signature: &[u8],
     ) -> Result<(), TokenError> {
-        let key = if header == self.ring.signing.header_b64.as_bytes() {
-            &self.ring.signing
-        } else {
-            self.select_key(header)?
-        };
-        match &key.verifier {
-            Verifier::Hmac(mac) => {
-                // Room for base64's length estimate: 86 characters (an HS512 tag) estimate 66
-                // bytes; a 64-byte buffer refused every HS512 token.
-                let mut tag = [0u8; MAX_TAG_LEN + 3];
-                let tag_len = decode_into(signature, &mut tag).map_err(|e| match e {
-                    TokenError::TooLong => TokenError::InvalidSignature,
-                    other => other,
-                })?;
-                let tag = tag.get(..tag_len).ok_or(TokenError::Malformed)?;
-                if tag_len != mac.tag_len() || !mac.verify(signing_input, tag) {
-                    return Err(TokenError::InvalidSignature);
+        if header == self.ring.signing.header_b64.as_bytes() {
+            return check_with(&self.ring.signing, signing_input, signature);
+        }
+        match self.select_key(header)? {
+            Selected::Named(key) => check_with(key, signing_input, signature),
+            Selected::Kidless(alg) => {
+                // The signing key first: its valid tokens cost what they cost without previous
+                // secrets, which are tried only for a signature it refuses.
+                let signing = &self.ring.signing;
+                let mut outcome = if signing.alg == alg {
+                    check_with(signing, signing_input, signature)
+                } else {
+                    Err(TokenError::InvalidSignature)
+                };
+                if matches!(outcome, Err(TokenError::InvalidSignature)) {
+                    for key in self.ring.previous_secrets(alg) {
+                        outcome = check_with(key, signing_input, signature);
+                        if !matches!(outcome, Err(TokenError::InvalidSignature)) {
+                            break;
+                        }
+                    }
                 }
-                Ok(())
+                outcome
             }
-            #[cfg(feature = "asymmetric")]
-            Verifier::Public(public) => verify_public(public, signing_input, signature),
         }
     }
 
     /// A header other than the signing key's exact one: the key it names (by `kid`, or the
-    /// signing key without one), which must be for the header's `alg`.
-    fn select_key(&self, header: &[u8]) -> Result<&RingKey, TokenError> {
+    /// signing key of a ring without `kid`s), which must be for the header's `alg`; or, without
+    /// `kid` in a ring with `kid`s, the header's `alg`, which one of the keys such a token is
+    /// tried against must have.
+    fn select_key(&self, header: &[u8]) -> Result<Selected<'_>, TokenError> {
         let mut buf = [0u8; 512];
         let n = decode_into(header, &mut buf).map_err(|_| TokenError::Malformed)?;
         let json = buf.get(..n).ok_or(TokenError::Malformed)?;
         let raw: RawHeader<'_> = parse_object(json).ok_or(TokenError::Malformed)?;
-        let key = match raw.kid {
-            _ if !self.ring.by_kid => &self.ring.signing,
-            None => &self.ring.signing,
-            Some(AnyText(Some(kid))) => self.ring.find(&kid).ok_or(TokenError::UnknownKey)?,
+        let alg = raw.alg.as_deref().unwrap_or_default();
+        // Each key takes its own algorithm only, whatever the header says.
+        let selected = match raw.kid {
+            _ if !self.ring.by_kid => Selected::Named(&self.ring.signing),
+            Some(AnyText(Some(kid))) => {
+                Selected::Named(self.ring.find(&kid).ok_or(TokenError::UnknownKey)?)
+            }
             Some(AnyText(None)) => return Err(TokenError::UnsupportedHeader),
+            None if self.ring.signing.alg.as_str() == alg => {
+                Selected::Kidless(self.ring.signing.alg)
+            }
+            None => Selected::Kidless(
+                Algorithm::from_name(alg)
+                    .filter(|&alg| self.ring.previous_secrets(alg).next().is_some())
+                    .ok_or(TokenError::UnsupportedAlgorithm)?,
+            ),
         };
-        // The key's own algorithm, whatever the header says.
-        if raw.alg.as_deref() != Some(key.alg.as_str()) {
+        if let Selected::Named(key) = selected
+            && key.alg.as_str() != alg
+        {
             return Err(TokenError::UnsupportedAlgorithm);
         }
         if raw.crit.is_some() {
@@ -287,7 +339,7 @@ impl JwtInner {
         if raw.typ.is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT")) {
             return Err(TokenError::UnsupportedHeader);
         }
-        Ok(key)
+        Ok(selected)
     }
 
     /// Core's checks on `raw`; the [`Claims`] with `extra` (the extra claims' object without
