@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use accounts_suite::Accounts;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tower_jwt_login::apikey::{ApiKey, ApiKeyInfo, ApiKeyStore};
+use tower_jwt_login::factor::{FactorRecord, SecondFactorStore};
 use tower_jwt_login::store::{
     CredentialStore, Credentials, HashParams, Lookup, SqlError, SqlOptions, SqlStore, UserInfo,
     hash_password,
@@ -242,6 +243,8 @@ both!(
     a_weak_hash_is_upgraded_in_the_database,
     the_dummy_follows_the_costliest_stored_hash,
     an_api_key_exchange_is_one_lookup_with_its_owner,
+    the_second_factor_store,
+    second_factor_claims_are_atomic_across_instances,
 );
 
 async fn login(store: &SqlStore, user: &str, password: &str) -> Option<String> {
@@ -292,7 +295,7 @@ async fn users_and_keys_survive_a_restart(db: TestDb) {
 async fn migrations_run_once_and_are_versioned(db: TestDb) {
     let store = db.open().await; // migrated once here
     assert_eq!(store.migrate().await.unwrap(), 0);
-    assert_eq!(SqlStore::schema_version(), 1);
+    assert_eq!(SqlStore::schema_version(), 2);
     // Two instances starting together: one migrates, the other waits and finds it done.
     let other = TestDb {
         place: match &db.place {
@@ -360,6 +363,10 @@ async fn prefixes_keep_stores_apart(db: TestDb) {
         "tjl_user_roles",
         "tjl_api_keys",
         "tjl_migrations",
+        "tjl_factor_users",
+        "tjl_factor_recovery",
+        "tjl_factor_devices",
+        "tjl_factor_key_check",
         "other_users",
         "other_user_roles",
         "other_api_keys",
@@ -672,5 +679,144 @@ impl Raw {
                     .await
             }
         }
+    }
+}
+
+/// The second factor's enrolments: setup, activation with recovery codes, steps and codes used
+/// once, remembered devices, the key check, removal with the user — and all of it after a
+/// restart.
+async fn the_second_factor_store(db: TestDb) {
+    let store = db.open().await;
+    store.add_user("alice", "pw").await.unwrap();
+    assert_eq!(store.load("alice").await.unwrap(), FactorRecord::default());
+    assert!(
+        !store.activate("alice", b"sealed", &[]).await.unwrap(),
+        "nothing pending"
+    );
+    store
+        .begin_setup("alice", b"first", u64::MAX)
+        .await
+        .unwrap();
+    store
+        .begin_setup("alice", b"sealed", 4_000_000_000)
+        .await
+        .unwrap();
+    let record = store.load("alice").await.unwrap();
+    assert_eq!(record.pending, Some((b"sealed".to_vec(), 4_000_000_000)));
+    assert_eq!(record.secret, None);
+    assert!(
+        !store.activate("alice", b"first", &[]).await.unwrap(),
+        "replaced"
+    );
+    assert!(
+        store
+            .activate("alice", b"sealed", &["h1".into(), "h2".into()])
+            .await
+            .unwrap()
+    );
+    let record = store.load("alice").await.unwrap();
+    assert_eq!(record.secret.as_deref(), Some(&b"sealed"[..]));
+    assert_eq!(record.pending, None);
+    assert_eq!(record.recovery_codes_left, 2);
+
+    assert!(store.claim_step("alice", 57_000_000).await.unwrap());
+    assert!(!store.claim_step("alice", 57_000_000).await.unwrap());
+    assert!(!store.claim_step("alice", 56_999_999).await.unwrap());
+    assert!(store.claim_step("alice", 57_000_001).await.unwrap());
+    assert!(!store.claim_step("nobody", 1).await.unwrap());
+    assert!(store.use_recovery("alice", "h1").await.unwrap());
+    assert!(!store.use_recovery("alice", "h1").await.unwrap());
+    assert!(!store.use_recovery("alice", "h9").await.unwrap());
+    assert_eq!(store.load("alice").await.unwrap().recovery_codes_left, 1);
+    assert!(
+        store
+            .replace_recovery("alice", &["h3".into(), "h4".into(), "h5".into()])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_recovery("nobody", &["x".into()])
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.load("alice").await.unwrap().recovery_codes_left, 3);
+
+    store
+        .trust_device("alice", "d1", 2_000, 1_000)
+        .await
+        .unwrap();
+    store
+        .trust_device("nobody", "d1", 2_000, 1_000)
+        .await
+        .unwrap();
+    assert!(store.is_trusted("alice", "d1", 1_999).await.unwrap());
+    assert!(
+        !store.is_trusted("alice", "d1", 2_000).await.unwrap(),
+        "expired"
+    );
+    assert!(!store.is_trusted("alice", "d2", 1_000).await.unwrap());
+    assert!(
+        !store.is_trusted("nobody", "d1", 1_000).await.unwrap(),
+        "unknown user"
+    );
+
+    assert_eq!(store.key_check(b"k1").await.unwrap(), b"k1");
+    assert_eq!(
+        store.key_check(b"k2").await.unwrap(),
+        b"k1",
+        "the first one stays"
+    );
+
+    // A restart keeps it all.
+    store.close().await;
+    let store = db.open().await;
+    assert_eq!(store.load("alice").await.unwrap().recovery_codes_left, 3);
+    assert!(!store.claim_step("alice", 57_000_001).await.unwrap());
+    assert!(store.is_trusted("alice", "d1", 1_500).await.unwrap());
+    store.forget_devices("alice").await.unwrap();
+    assert!(!store.is_trusted("alice", "d1", 1_500).await.unwrap());
+
+    // Removing the user removes its second factor; `remove` alone does too.
+    store
+        .trust_device("alice", "d1", 2_000, 1_000)
+        .await
+        .unwrap();
+    assert!(store.remove_user("alice").await.unwrap());
+    assert_eq!(store.load("alice").await.unwrap(), FactorRecord::default());
+    let raw = raw(&db).await;
+    for table in [
+        "tjl_factor_users",
+        "tjl_factor_recovery",
+        "tjl_factor_devices",
+    ] {
+        assert_eq!(raw.count(table).await, 0, "{table}");
+    }
+    store.begin_setup("bob", b"s", u64::MAX).await.unwrap();
+    assert!(store.activate("bob", b"s", &["r".into()]).await.unwrap());
+    store.remove("bob").await.unwrap();
+    assert_eq!(store.load("bob").await.unwrap(), FactorRecord::default());
+    assert_eq!(raw.count("tjl_factor_recovery").await, 0);
+}
+
+/// Two instances (two pools on one database) claiming the same step, or spending the same
+/// recovery code, at the same moment: one `true` between them, every time.
+async fn second_factor_claims_are_atomic_across_instances(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
+    a.begin_setup("alice", b"s", u64::MAX).await.unwrap();
+    let codes: Vec<String> = (0..20).map(|i| format!("code{i}")).collect();
+    assert!(a.activate("alice", b"s", &codes).await.unwrap());
+    for step in 1..=20u64 {
+        let (x, y) = tokio::join!(a.claim_step("alice", step), b.claim_step("alice", step));
+        assert_eq!(
+            u8::from(x.unwrap()) + u8::from(y.unwrap()),
+            1,
+            "step {step}"
+        );
+    }
+    for code in &codes {
+        let (x, y) = tokio::join!(a.use_recovery("alice", code), b.use_recovery("alice", code));
+        assert_eq!(u8::from(x.unwrap()) + u8::from(y.unwrap()), 1, "{code}");
     }
 }

@@ -22,12 +22,20 @@ pub(super) struct Migration {
 }
 
 /// Every step, in order.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "accounts",
-    postgres: include_str!("../../../migrations/postgres/0001_accounts.sql"),
-    sqlite: include_str!("../../../migrations/sqlite/0001_accounts.sql"),
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "accounts",
+        postgres: include_str!("../../../migrations/postgres/0001_accounts.sql"),
+        sqlite: include_str!("../../../migrations/sqlite/0001_accounts.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "second factor",
+        postgres: include_str!("../../../migrations/postgres/0002_second_factor.sql"),
+        sqlite: include_str!("../../../migrations/sqlite/0002_second_factor.sql"),
+    },
+];
 
 impl Migration {
     fn template(&self, db: &Db) -> &'static str {

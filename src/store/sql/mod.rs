@@ -1,5 +1,5 @@
-//! [`SqlStore`]: users, roles, extra claims and API keys in PostgreSQL or SQLite (feature
-//! `sql`), one implementation on sqlx.
+//! [`SqlStore`]: users, roles, extra claims, API keys and second factors in PostgreSQL or
+//! SQLite (feature `sql`), one implementation on sqlx.
 //!
 //! ```
 //! use tower_jwt_login::apikey::ApiKeyStore;
@@ -24,11 +24,14 @@
 //! # Schema
 //!
 //! Tables `{prefix}users` (name, Argon2id hash, disabled, extra claims, created/updated),
-//! `{prefix}user_roles`, `{prefix}api_keys` (SHA-256 of each key, never the key) and
-//! `{prefix}migrations`, created and upgraded by versioned migrations embedded in the crate
+//! `{prefix}user_roles`, `{prefix}api_keys` (SHA-256 of each key, never the key), the second
+//! factor's `{prefix}factor_users` (sealed secrets, last step), `{prefix}factor_recovery`,
+//! `{prefix}factor_devices` and `{prefix}factor_key_check` (the store is a
+//! [`SecondFactorStore`](crate::factor::SecondFactorStore) too), and `{prefix}migrations`, created and upgraded by versioned migrations embedded in the crate
 //! ([`SqlStore::migrate`]; [`SqlStore::connect_and_migrate`] runs them at start-up). The prefix
 //! ([`SqlOptions::prefix`], default `tjl_`) lets the tables share a database with others.
 
+mod factor;
 mod migrate;
 
 /// The sqlx this store is built on, for [`SqlStore::postgres`] and [`SqlStore::sqlite`] pools
@@ -232,6 +235,9 @@ struct Queries {
     touch_user: String,
     delete_user: String,
     delete_keys_of: String,
+    delete_factor_recovery: String,
+    delete_factor_devices: String,
+    delete_factor_user: String,
     users: String,
     user: String,
     insert_key: String,
@@ -281,6 +287,9 @@ impl Queries {
             touch_user: format!("UPDATE {p}users SET updated_at = $2 WHERE id = $1"),
             delete_user: format!("DELETE FROM {p}users WHERE name = $1"),
             delete_keys_of: format!("DELETE FROM {p}api_keys WHERE subject = $1"),
+            delete_factor_recovery: format!("DELETE FROM {p}factor_recovery WHERE subject = $1"),
+            delete_factor_devices: format!("DELETE FROM {p}factor_devices WHERE subject = $1"),
+            delete_factor_user: format!("DELETE FROM {p}factor_users WHERE subject = $1"),
             users: format!(
                 "SELECT u.name, u.disabled, u.created_at, u.updated_at, r.role \
                  FROM {p}users u LEFT JOIN {p}user_roles r ON r.user_id = u.id \
@@ -318,6 +327,7 @@ impl Queries {
 struct SqlUsers {
     db: Db,
     q: Arc<Queries>,
+    factor: Arc<factor::FactorQueries>,
 }
 
 /// A user as [`SqlStore::users`] lists it (no hash).
@@ -462,6 +472,7 @@ impl SqlStore {
         let users = SqlUsers {
             db,
             q: Arc::new(Queries::new(prefix)),
+            factor: Arc::new(factor::FactorQueries::new(prefix)),
         };
         let mut passwords = PasswordStore::new(users).hash_params(options.params);
         if let Some(n) = options.max_concurrency {
@@ -675,15 +686,19 @@ impl SqlStore {
         Ok(updated == 1)
     }
 
-    /// Removes a user with its roles and API keys. Whether it existed.
+    /// Removes a user with its roles, API keys and second factor. Whether it existed.
     pub async fn remove_user(&self, name: &str) -> Result<bool, SqlError> {
         let q = self.q();
         on_pool!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query(&q.delete_keys_of)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
+            for statement in [
+                &q.delete_keys_of,
+                &q.delete_factor_recovery,
+                &q.delete_factor_devices,
+                &q.delete_factor_user,
+            ] {
+                sqlx::query(statement).bind(name).execute(&mut *tx).await?;
+            }
             let removed = sqlx::query(&q.delete_user)
                 .bind(name)
                 .execute(&mut *tx)
