@@ -100,6 +100,9 @@ fn factor_error(e: sqlx::Error) -> FactorStoreError {
     }
 }
 
+/// (secret, pending, pending until, recovery codes left).
+type LoadRow = (Option<Vec<u8>>, Option<Vec<u8>>, Option<i64>, i64);
+
 fn as_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -130,11 +133,10 @@ impl SqlStore {
 impl SecondFactorStore for SqlStore {
     async fn load(&self, subject: &str) -> Result<FactorRecord, FactorStoreError> {
         let q = &self.fq().load;
-        let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>, Option<i64>, i64)> =
-            factor!(self, |pool| sqlx::query_as(q)
-                .bind(subject)
-                .fetch_optional(pool)
-                .await)?;
+        let row: Option<LoadRow> = factor!(self, |pool| sqlx::query_as(q)
+            .bind(subject)
+            .fetch_optional(pool)
+            .await)?;
         Ok(match row {
             None => FactorRecord::default(),
             Some((secret, pending, until, left)) => FactorRecord {
