@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use accounts_suite::Accounts;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tower_jwt_login::apikey::{ApiKey, ApiKeyInfo, ApiKeyStore};
+use tower_jwt_login::config::{ConfigError, CoreAuthConfig};
 use tower_jwt_login::factor::{FactorRecord, SecondFactorStore};
 use tower_jwt_login::store::{
     CredentialStore, Credentials, HashParams, Lookup, SqlError, SqlOptions, SqlStore, UserInfo,
@@ -245,6 +246,7 @@ both!(
     an_api_key_exchange_is_one_lookup_with_its_owner,
     the_second_factor_store,
     second_factor_claims_are_atomic_across_instances,
+    the_configured_database_is_migrated_with_its_user,
 );
 
 async fn login(store: &SqlStore, user: &str, password: &str) -> Option<String> {
@@ -819,4 +821,57 @@ async fn second_factor_claims_are_atomic_across_instances(db: TestDb) {
         let (x, y) = tokio::join!(a.use_recovery("alice", code), b.use_recovery("alice", code));
         assert_eq!(u8::from(x.unwrap()) + u8::from(y.unwrap()), 1, "{code}");
     }
+}
+
+impl TestDb {
+    /// The URL of this database, as `CORE_API_AUTH_DATABASE` would name it.
+    fn url(&self) -> String {
+        match &self.place {
+            Place::Postgres { schema } => {
+                format!("{}?options=-c%20search_path%3D{schema}", postgres_url())
+            }
+            Place::Sqlite { dir } => format!("sqlite://{}", dir.join("users.db").display()),
+        }
+    }
+}
+
+/// `CORE_API_AUTH_DATABASE`: the store is migrated and the configured user created when
+/// missing; a second start leaves its (changed) password alone; a URL of another database is
+/// refused when the configuration is read; `Debug` never shows a password.
+async fn the_configured_database_is_migrated_with_its_user(db: TestDb) {
+    let url = db.url();
+    let config = |password: &str| {
+        let password = password.to_owned();
+        let url = url.clone();
+        CoreAuthConfig::default()
+            .with_lookup(move |k| match k {
+                "CORE_API_AUTH_ENABLE" => Some("true".into()),
+                "CORE_API_AUTH_USERNAME" => Some("admin".into()),
+                "CORE_API_AUTH_PASSWORD" => Some(password.clone()),
+                "CORE_API_AUTH_DATABASE" => Some(url.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let store = config("datarhei").sql_store().await.unwrap().unwrap();
+    assert_eq!(login(&store, "admin", "datarhei").await.as_deref(), Some("admin"));
+    assert!(store.set_password("admin", "changed").await.unwrap());
+    store.close().await;
+    let store = config("datarhei").sql_store().await.unwrap().unwrap();
+    assert!(login(&store, "admin", "datarhei").await.is_none());
+    assert!(login(&store, "admin", "changed").await.is_some());
+
+    for bad in ["mysql://x/y", "users.db", "http://db"] {
+        let err = CoreAuthConfig::default()
+            .with_lookup(|k| (k == "CORE_API_AUTH_DATABASE").then(|| bad.to_owned()))
+            .unwrap_err();
+        assert_eq!(err, ConfigError::InvalidDatabase, "{bad}");
+    }
+    let secret = CoreAuthConfig::default()
+        .with_lookup(|k| {
+            (k == "CORE_API_AUTH_DATABASE").then(|| "postgres://u:hunter2@db.internal:5432/x".into())
+        })
+        .unwrap();
+    let shown = format!("{:?}", secret.database.unwrap());
+    assert_eq!(shown, "DatabaseUrl(postgres://db.internal:5432)");
 }
