@@ -1,12 +1,16 @@
-//! Your own user database: a `CredentialStore` over SQLite with Argon2id password hashes, and a
-//! server that logs users in from it.
+//! Your own user table as the crate's credential store: a `PasswordBackend` over an existing
+//! SQLite schema (`users(username, password_hash, role)`), and a server that logs users in from
+//! it. Only the schema-specific part is here; `PasswordStore` does the rest (Argon2id on the
+//! blocking pool, bounded; the dummy hash for unknown names; re-hashing weaker hashes after a
+//! successful login). For a ready-made schema with roles, API keys and migrations, use
+//! `SqlStore` (examples/accounts.rs, docs/accounts.md).
 //!
 //! ```text
-//! cargo run --example sqlite_store -- add-user alice     # password from stdin (or $USER_PASSWORD)
-//! cargo run --example sqlite_store -- add-user root --role admin   # an administrator
-//! cargo run --example sqlite_store -- passwd alice       # change it
-//! cargo run --example sqlite_store -- role alice admin   # grant a role (`role alice -` removes it)
-//! cargo run --example sqlite_store                       # serve on 127.0.0.1:8080
+//! cargo run --features sql --example sqlite_store -- add-user alice   # password from stdin (or $USER_PASSWORD)
+//! cargo run --features sql --example sqlite_store -- add-user root --role admin
+//! cargo run --features sql --example sqlite_store -- passwd alice
+//! cargo run --features sql --example sqlite_store -- role alice admin # `role alice -` removes it
+//! cargo run --features sql --example sqlite_store                     # serve on 127.0.0.1:8080
 //! ```
 //!
 //! The database file is `USERS_DB` (default `users.db`; `--db PATH` before the command wins). The
@@ -14,47 +18,29 @@
 //! it a random key, and tokens die on restart). Routes: `POST /api/login`,
 //! `GET /api/login/refresh`, protected `GET /api/whoami` (the caller's subject) and the admin-only
 //! `GET /api/admin/users` (the users and their roles; 403 for anyone without the role `admin`).
-//!
-//! Roles: a user's `role` column becomes the extra claim `"roles":["<role>"]` of its tokens
-//! (`CredentialStore::principal`); the layer's policy requires `admin` on `/api/admin/*`. The
-//! refresh route asks the store again, so a role granted or withdrawn with `role` reaches the
-//! next refreshed access token, and a removed user cannot refresh.
-//!
-//! What a real store must get right, and how this one does it:
-//! - **Hashes, not passwords**: one `users` row per user with an Argon2id PHC string, made by the
-//!   crate's `hash_password` and checked by its `verify_password` (constant time).
-//! - **No timing oracle**: an unknown user is checked against a dummy hash with the same
-//!   parameters, so it costs exactly one Argon2 verification, like a wrong password.
-//! - **Off the executor, bounded**: the query and the verification run on tokio's blocking pool,
-//!   at most one per CPU at a time (each Argon2 run allocates 19 MiB).
-//! - **Throttled, per client address**: `LoginService` throttles failed logins by default (10 per
-//!   account and address in 15 minutes, then 429 without an Argon2 run), and the server is served
-//!   with `into_make_service_with_connect_info`, so the address is the TCP peer. Failed logins
-//!   wait 5 s, like Core.
-//! - **Migrations on start**: SQLite's `user_version` says which schema steps already ran.
+//! A user's `role` column becomes the extra claim `"roles":["<role>"]` of its tokens; the refresh
+//! route asks the store again, so a role change reaches the next refreshed access token, and a
+//! removed user cannot refresh. `PRAGMA user_version` says which schema steps already ran.
 
-use std::fmt;
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Extension};
 use axum::routing::get;
-use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::Semaphore;
 use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy, Requirement};
 use tower_jwt_login::client_addr::ClientAddrResolver;
 use tower_jwt_login::login::{LoginService, RefreshService};
-use tower_jwt_login::store::{
-    Argon2Error, CredentialStore, Credentials, Lookup, hash_password, verify_password,
-};
+use tower_jwt_login::store::sql::sqlx::{self, SqlitePool, sqlite::SqliteConnectOptions};
+use tower_jwt_login::store::{PasswordBackend, PasswordStore, StoredUser};
 use tower_jwt_login::{Claims, Jwt, JwtConfig, JwtKey, Principal};
 use zeroize::Zeroizing;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Schema steps, applied in order; `PRAGMA user_version` counts the ones already applied.
 const MIGRATIONS: &[&str] = &[
@@ -68,253 +54,156 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE users ADD COLUMN role TEXT",
 ];
 
-/// What can go wrong in the store itself (a wrong password is not an error).
-#[derive(Debug)]
-pub enum StoreError {
-    /// SQLite failed.
-    Db(rusqlite::Error),
-    /// Hashing a new password failed.
-    Hash(Argon2Error),
-    /// `add_user` for a name that exists.
-    UserExists,
-    /// `set_password` for a name that does not exist.
-    NoSuchUser,
-    /// The blocking task died (runtime shutting down) or a lock was poisoned.
-    TaskFailed,
+/// The schema-specific part: the `users` table.
+pub struct Users {
+    pool: SqlitePool,
 }
 
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoreError::Db(e) => write!(f, "database error: {e}"),
-            StoreError::Hash(e) => write!(f, "{e}"),
-            StoreError::UserExists => f.write_str("user exists"),
-            StoreError::NoSuchUser => f.write_str("no such user"),
-            StoreError::TaskFailed => f.write_str("store task failed"),
-        }
+impl PasswordBackend for Users {
+    type Error = sqlx::Error;
+
+    async fn find(&self, name: &str) -> Result<Option<StoredUser>, sqlx::Error> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT password_hash, role FROM users WHERE username = ?1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(phc, role)| {
+            let principal = match role {
+                Some(role) => Principal::builder(name)
+                    .claim("roles", [role])
+                    .build()
+                    .unwrap_or_else(|_| Principal::new(name)),
+                None => Principal::new(name),
+            };
+            StoredUser::new(phc, principal)
+        }))
     }
-}
 
-impl std::error::Error for StoreError {}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Db(e)
-    }
-}
-
-/// Users in a SQLite file. Cheap to clone (all clones share the connection and the counters).
-#[derive(Clone)]
-pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
-    /// An Argon2id PHC string of a random password: unknown users are verified against it.
-    dummy: Arc<str>,
-    permits: Arc<Semaphore>,
-    verifications: Arc<AtomicU64>,
-}
-
-impl fmt::Debug for SqliteStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never the hashes.
-        f.debug_struct("SqliteStore")
-            .field("verifications", &self.verifications())
-            .finish_non_exhaustive()
+    async fn update_hash(&self, name: &str, old: &str, new: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = ?3, updated_at = strftime('%s', 'now')
+             WHERE username = ?1 AND password_hash = ?2",
+        )
+        .bind(name)
+        .bind(old)
+        .bind(new)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }
 
-impl SqliteStore {
-    /// Opens (or creates) the database at `path` and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        migrate(&mut conn)?;
-        let dummy =
-            hash_password(&tower_jwt_login::config::random_password()).map_err(StoreError::Hash)?;
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
-        Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
-            dummy: dummy.into(),
-            permits: Arc::new(Semaphore::new(workers)),
-            verifications: Arc::new(AtomicU64::new(0)),
-        })
-    }
+/// The users as a credential store.
+pub type SqliteStore = PasswordStore<Users>;
 
-    fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let conn = self.conn.lock().map_err(|_| StoreError::TaskFailed)?;
-        f(&conn)
+/// Opens (or creates) the database at `path` and brings its schema up to date.
+pub async fn open(path: &Path) -> Result<SqliteStore, BoxError> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePool::connect_with(options).await?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let applied: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    for (version, step) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        sqlx::raw_sql(step).execute(&mut *tx).await?;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {}", version + 1))
+            .execute(&mut *tx)
+            .await?;
     }
-
-    /// Adds a user without a role (blocking: hashes with Argon2id, then one `INSERT`).
-    pub fn add_user(&self, username: &str, password: &str) -> Result<(), StoreError> {
-        self.add_user_with_role(username, password, None)
-    }
-
-    /// Adds a user with a role (`None`: none).
-    pub fn add_user_with_role(
-        &self,
-        username: &str,
-        password: &str,
-        role: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let phc = hash_password(password).map_err(StoreError::Hash)?;
-        self.with_conn(|conn| {
-            let inserted = conn.execute(
-                "INSERT INTO users (username, password_hash, role) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (username) DO NOTHING",
-                params![username, phc, role],
-            )?;
-            if inserted == 0 {
-                return Err(StoreError::UserExists);
-            }
-            Ok(())
-        })
-    }
-
-    /// Replaces a user's password (blocking). The old password stops working at once; tokens
-    /// already issued stay valid until they expire (the key is the app's, not the password).
-    pub fn set_password(&self, username: &str, password: &str) -> Result<(), StoreError> {
-        let phc = hash_password(password).map_err(StoreError::Hash)?;
-        self.with_conn(|conn| {
-            let updated = conn.execute(
-                "UPDATE users SET password_hash = ?2, updated_at = strftime('%s', 'now')
-                 WHERE username = ?1",
-                params![username, phc],
-            )?;
-            if updated == 0 {
-                return Err(StoreError::NoSuchUser);
-            }
-            Ok(())
-        })
-    }
-
-    /// Sets (or with `None` removes) a user's role; the next refresh carries it.
-    pub fn set_role(&self, username: &str, role: Option<&str>) -> Result<(), StoreError> {
-        self.with_conn(|conn| {
-            let updated = conn.execute(
-                "UPDATE users SET role = ?2, updated_at = strftime('%s', 'now')
-                 WHERE username = ?1",
-                params![username, role],
-            )?;
-            if updated == 0 {
-                return Err(StoreError::NoSuchUser);
-            }
-            Ok(())
-        })
-    }
-
-    /// Every user and its role, by name.
-    pub fn users(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        self.with_conn(|conn| {
-            let mut stmt = conn.prepare("SELECT username, role FROM users ORDER BY username")?;
-            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// How many Argon2 verifications this store has run (one per login attempt, known user or
-    /// not).
-    pub fn verifications(&self) -> u64 {
-        self.verifications.load(Ordering::Relaxed)
-    }
+    tx.commit().await?;
+    Ok(PasswordStore::new(Users { pool }))
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn.transaction()?;
-    let applied: usize = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    for (version, step) in MIGRATIONS.iter().enumerate().skip(applied) {
-        tx.execute_batch(step)?;
-        tx.pragma_update(None, "user_version", version + 1)?;
+/// Adds a user (`role`: `None` for none); an error when the name is taken.
+pub async fn add_user(
+    store: &SqliteStore,
+    username: &str,
+    password: &str,
+    role: Option<&str>,
+) -> Result<(), BoxError> {
+    let phc = store.hash(password).await?;
+    let done = sqlx::query(
+        "INSERT INTO users (username, password_hash, role) VALUES (?1, ?2, ?3)
+         ON CONFLICT (username) DO NOTHING",
+    )
+    .bind(username)
+    .bind(phc)
+    .bind(role)
+    .execute(&store.backend().pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err("user exists".into());
     }
-    tx.commit()?;
     Ok(())
 }
 
-impl CredentialStore for SqliteStore {
-    type Error = StoreError;
-
-    async fn authenticate(&self, credentials: &Credentials) -> Result<Option<String>, StoreError> {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| StoreError::TaskFailed)?;
-        let store = self.clone();
-        let username = credentials.username().to_owned();
-        let password = Zeroizing::new(credentials.password().to_owned());
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let stored: Option<String> = store.with_conn(|conn| {
-                Ok(conn
-                    .query_row(
-                        "SELECT password_hash FROM users WHERE username = ?1",
-                        [&username],
-                        |row| row.get(0),
-                    )
-                    .optional()?)
-            })?;
-            // Exactly one verification either way: an unknown user costs what a wrong password
-            // costs.
-            let (known, phc) = match &stored {
-                Some(phc) => (true, phc.as_str()),
-                None => (false, &*store.dummy),
-            };
-            store.verifications.fetch_add(1, Ordering::Relaxed);
-            let ok = verify_password(&password, phc);
-            Ok((known && ok).then_some(username))
-        })
-        .await
-        .map_err(|_| StoreError::TaskFailed)?
+/// Replaces a user's password; an error for no such user.
+pub async fn set_password(
+    store: &SqliteStore,
+    username: &str,
+    password: &str,
+) -> Result<(), BoxError> {
+    let phc = store.hash(password).await?;
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = ?2, updated_at = strftime('%s', 'now')
+         WHERE username = ?1",
+    )
+    .bind(username)
+    .bind(phc)
+    .execute(&store.backend().pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err("no such user".into());
     }
-
-    /// The user's role as the extra claim `roles`, at login and at every refresh; a user that
-    /// no longer exists is refused (its refresh token stops working).
-    async fn principal(&self, subject: &str) -> Result<Lookup, StoreError> {
-        let store = self.clone();
-        let subject = subject.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let row: Option<Option<String>> = store.with_conn(|conn| {
-                Ok(conn
-                    .query_row(
-                        "SELECT role FROM users WHERE username = ?1",
-                        [&subject],
-                        |row| row.get(0),
-                    )
-                    .optional()?)
-            })?;
-            Ok(match row {
-                None => Lookup::Refused,
-                Some(None) => Lookup::Found(Principal::new(subject)),
-                Some(Some(role)) => Lookup::Found(
-                    Principal::builder(subject)
-                        .claim("roles", [role])
-                        .build()
-                        .map_err(|_| StoreError::TaskFailed)?,
-                ),
-            })
-        })
-        .await
-        .map_err(|_| StoreError::TaskFailed)?
-    }
+    Ok(())
 }
 
-/// The server: login and refresh from the SQLite users, a protected `GET /api/whoami` and the
+/// Sets (or with `None` removes) a user's role; the next refresh carries it.
+pub async fn set_role(
+    store: &SqliteStore,
+    username: &str,
+    role: Option<&str>,
+) -> Result<(), BoxError> {
+    let done = sqlx::query(
+        "UPDATE users SET role = ?2, updated_at = strftime('%s', 'now') WHERE username = ?1",
+    )
+    .bind(username)
+    .bind(role)
+    .execute(&store.backend().pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err("no such user".into());
+    }
+    Ok(())
+}
+
+/// Every user and its role, by name.
+pub async fn users(store: &SqliteStore) -> Result<Vec<(String, Option<String>)>, BoxError> {
+    Ok(
+        sqlx::query_as("SELECT username, role FROM users ORDER BY username")
+            .fetch_all(&store.backend().pool)
+            .await?,
+    )
+}
+
+/// The server: login and refresh from the users, a protected `GET /api/whoami` and the
 /// admin-only `GET /api/admin/users`. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so that the login throttle (on by
 /// default) counts per client address.
 pub fn app(store: SqliteStore, jwt: Jwt, failure_delay: Duration) -> Router {
     let store = Arc::new(store);
     let admin_store = Arc::clone(&store);
-    // The TCP peer that `into_make_service_with_connect_info` records. With the crate's `axum`
-    // feature the default resolver reads it without this line; spelled out, the example works
-    // without the feature too.
+    // The TCP peer that `into_make_service_with_connect_info` records (spelled out, so that the
+    // example works without the crate's `axum` feature too).
     let client_addr = ClientAddrResolver::new()
         .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
     let login = LoginService::new(jwt.clone(), Arc::clone(&store))
         .failure_delay(failure_delay)
         .client_addr(client_addr);
-    // The refresh route asks the store for the current role (and refuses removed users).
     let refresh = RefreshService::new(jwt.clone()).principals(store);
     Router::new()
         .route(
@@ -328,13 +217,12 @@ pub fn app(store: SqliteStore, jwt: Jwt, failure_delay: Duration) -> Router {
             get(move || {
                 let store = Arc::clone(&admin_store);
                 async move {
-                    let users = tokio::task::spawn_blocking(move || store.users()).await;
-                    match users {
-                        Ok(Ok(users)) => users
+                    match users(&store).await {
+                        Ok(users) => users
                             .into_iter()
                             .map(|(name, role)| format!("{name} {}\n", role.as_deref().unwrap_or("-")))
                             .collect::<String>(),
-                        _ => "store unavailable\n".to_owned(),
+                        Err(_) => "store unavailable\n".to_owned(),
                     }
                 }
             }),
@@ -350,11 +238,9 @@ pub fn app(store: SqliteStore, jwt: Jwt, failure_delay: Duration) -> Router {
         )
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 /// Runs one command line (without the program name); `input` is stdin. `Ok(Some(db))` means
 /// "serve from `db`".
-pub fn command(args: &[String], input: impl BufRead) -> Result<Option<PathBuf>, BoxError> {
+pub async fn command(args: &[String], input: impl BufRead) -> Result<Option<PathBuf>, BoxError> {
     let mut db = PathBuf::from(std::env::var("USERS_DB").unwrap_or_else(|_| "users.db".into()));
     let mut rest = args;
     if let [flag, path, tail @ ..] = rest
@@ -368,8 +254,7 @@ pub fn command(args: &[String], input: impl BufRead) -> Result<Option<PathBuf>, 
         [cmd] if cmd == "serve" => Ok(Some(db)),
         [cmd, username, flag, role] if cmd == "add-user" && flag == "--role" => {
             let password = read_password(input)?;
-            let store = SqliteStore::open(&db)?;
-            store.add_user_with_role(username, &password, Some(role))?;
+            add_user(&open(&db).await?, username, &password, Some(role)).await?;
             println!(
                 "added user {username:?} with role {role:?} to {}",
                 db.display()
@@ -377,9 +262,8 @@ pub fn command(args: &[String], input: impl BufRead) -> Result<Option<PathBuf>, 
             Ok(None)
         }
         [cmd, username, role] if cmd == "role" => {
-            let store = SqliteStore::open(&db)?;
             let role = (role != "-").then_some(role.as_str());
-            store.set_role(username, role)?;
+            set_role(&open(&db).await?, username, role).await?;
             println!(
                 "set the role of {username:?} to {role:?} in {}",
                 db.display()
@@ -388,12 +272,12 @@ pub fn command(args: &[String], input: impl BufRead) -> Result<Option<PathBuf>, 
         }
         [cmd, username] if cmd == "add-user" || cmd == "passwd" => {
             let password = read_password(input)?;
-            let store = SqliteStore::open(&db)?;
+            let store = open(&db).await?;
             if cmd == "add-user" {
-                store.add_user(username, &password)?;
+                add_user(&store, username, &password, None).await?;
                 println!("added user {username:?} to {}", db.display());
             } else {
-                store.set_password(username, &password)?;
+                set_password(&store, username, &password).await?;
                 println!("changed the password of {username:?} in {}", db.display());
             }
             Ok(None)
@@ -424,7 +308,7 @@ fn read_password(mut input: impl BufRead) -> Result<Zeroizing<String>, BoxError>
 }
 
 async fn serve(db: &Path) -> Result<(), BoxError> {
-    let store = SqliteStore::open(db)?;
+    let store = open(db).await?;
     let key = match std::env::var("JWT_SECRET") {
         Ok(secret) => JwtKey::from_secret(secret)?,
         Err(_) => JwtKey::random(),
@@ -435,7 +319,6 @@ async fn serve(db: &Path) -> Result<(), BoxError> {
         .parse()?;
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(address = %listener.local_addr()?, db = %db.display(), "sqlite_store listening");
-    // With the peer address: the login throttle counts per client address.
     let app =
         app(store, jwt, Duration::from_secs(5)).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
@@ -455,7 +338,7 @@ async fn main() -> ExitCode {
         )
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match command(&args, std::io::stdin().lock()) {
+    let result = match command(&args, std::io::stdin().lock()).await {
         Ok(Some(db)) => serve(&db).await,
         Ok(None) => Ok(()),
         Err(e) => Err(e),

@@ -117,6 +117,10 @@ pub struct CoreAuthConfig {
     /// refresh token in an `HttpOnly` cookie, `access` the access token too (see
     /// [`crate::browser`]). Needs sessions.
     pub cookies: CookieMode,
+    /// `CORE_API_AUTH_DATABASE`: the SQL store of users, API keys and second factors
+    /// (`postgres://…` or `sqlite://…`; the crate's, feature `sql`; default none: Core's one
+    /// configured user). See [`sql_store`](Self::sql_store).
+    pub database: Option<DatabaseUrl>,
     /// `CORE_API_AUTH_TOTP`: the second factor (TOTP) for the configured user (the crate's;
     /// default false). Needs `CORE_API_AUTH_TOTP_KEY`; see [`second_factor`](Self::second_factor).
     pub totp: bool,
@@ -200,6 +204,7 @@ impl Default for CoreAuthConfig {
             jwt_keys: JwtKeySettings::default(),
             cors: Cors::core(),
             cookies: CookieMode::Off,
+            database: None,
             totp: false,
             totp_key: Zeroizing::new(String::new()),
         }
@@ -255,6 +260,9 @@ pub enum ConfigError {
         /// The variable.
         var: &'static str,
     },
+    /// `CORE_API_AUTH_DATABASE` names neither PostgreSQL nor SQLite, or the build has no `sql`
+    /// feature.
+    InvalidDatabase,
     /// `CORE_API_AUTH_JWT_ALGORITHM` names no supported algorithm.
     InvalidAlgorithm {
         /// The value.
@@ -309,6 +317,13 @@ impl fmt::Display for ConfigError {
                  each): drop the oldest, whose tokens expired a refresh lifetime after it stopped \
                  signing"
             ),
+            ConfigError::InvalidDatabase => f.write_str(if cfg!(feature = "sql") {
+                "CORE_API_AUTH_DATABASE must be a postgres://, postgresql:// or sqlite: URL \
+                 (e.g. sqlite://users.db?mode=rwc)"
+            } else {
+                "CORE_API_AUTH_DATABASE is set, but this build has no SQL support: enable the \
+                 `sql` feature"
+            }),
             ConfigError::InvalidAlgorithm { value } => write!(
                 f,
                 "CORE_API_AUTH_JWT_ALGORITHM={value:?} is not one of HS256, HS384, HS512, EdDSA, \
@@ -486,6 +501,14 @@ impl CoreAuthConfig {
         }
         if let Some(v) = lookup("CORE_API_AUTH_TOTP_KEY") {
             self.totp_key = Zeroizing::new(v);
+        }
+        if let Some(v) = lookup("CORE_API_AUTH_DATABASE") {
+            let v = v.trim();
+            self.database = if v.is_empty() {
+                None
+            } else {
+                Some(DatabaseUrl::parse(v).ok_or(ConfigError::InvalidDatabase)?)
+            };
         }
         self.jwt_keys = self.jwt_keys.with_lookup(&lookup)?;
         self.validate()?;
@@ -766,6 +789,93 @@ impl CoreAuthConfig {
     }
 }
 
+/// The URL of `CORE_API_AUTH_DATABASE`: `postgres://…`, `postgresql://…` or `sqlite:…`. It may
+/// hold a password: `Debug` shows the scheme and host only, and the text is zeroized on drop.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(Zeroizing<String>);
+
+impl DatabaseUrl {
+    /// The URL, when it names PostgreSQL or SQLite (and the build has the `sql` feature).
+    pub fn parse(url: &str) -> Option<Self> {
+        let known = ["postgres://", "postgresql://", "sqlite:"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme));
+        (known && cfg!(feature = "sql")).then(|| DatabaseUrl(Zeroizing::new(url.to_owned())))
+    }
+
+    /// The URL, password included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Scheme and host only: anything before an `@` may be a password.
+        let (scheme, rest) = self.0.split_once(':').unwrap_or(("?", ""));
+        let host = rest.rsplit('@').next().unwrap_or_default();
+        let host = host
+            .trim_start_matches('/')
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default();
+        write!(f, "DatabaseUrl({scheme}://{host})")
+    }
+}
+
+#[cfg(feature = "sql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
+impl CoreAuthConfig {
+    /// The SQL store `CORE_API_AUTH_DATABASE` names, connected and migrated, with the configured
+    /// user (`CORE_API_AUTH_USERNAME` / `_PASSWORD`) created when it is missing (an existing
+    /// user's password is left alone: change it with the store's API or the `accounts` example);
+    /// `None` when the variable is unset.
+    ///
+    /// ```
+    /// use tower_jwt_login::config::CoreAuthConfig;
+    /// use tower_jwt_login::store::{CredentialStore, Credentials};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let config = CoreAuthConfig::default()
+    ///     .with_lookup(|k| match k {
+    ///         "CORE_API_AUTH_ENABLE" => Some("true".into()),
+    ///         "CORE_API_AUTH_USERNAME" => Some("admin".into()),
+    ///         "CORE_API_AUTH_PASSWORD" => Some("datarhei".into()),
+    ///         "CORE_API_AUTH_DATABASE" => Some("sqlite::memory:".into()),
+    ///         _ => None,
+    ///     })
+    ///     .unwrap();
+    /// let store = config.sql_store().await.unwrap().expect("a database is configured");
+    /// let ok = store.authenticate(&Credentials::new("admin", "datarhei")).await.unwrap();
+    /// assert_eq!(ok.as_deref(), Some("admin"));
+    /// # });
+    /// ```
+    pub async fn sql_store(&self) -> Result<Option<crate::store::SqlStore>, SetupError> {
+        let Some(url) = &self.database else {
+            return Ok(None);
+        };
+        let store = crate::store::SqlStore::connect_and_migrate(
+            url.expose(),
+            crate::store::SqlOptions::new(),
+        )
+        .await
+        .map_err(|e| SetupError::Database(e.to_string()))?;
+        if self.enable && !self.username.is_empty() && !self.password.is_empty() {
+            let created = store
+                .ensure_user(&self.username, &self.password)
+                .await
+                .map_err(|e| SetupError::Database(e.to_string()))?;
+            if created {
+                tracing::info!(
+                    user = self.username.as_str(),
+                    "configured user created in the database"
+                );
+            }
+        }
+        Ok(Some(store))
+    }
+}
+
 /// Why a [`CoreAuthConfig`] could not be turned into a running login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -778,6 +888,9 @@ pub enum SetupError {
     Sessions(SessionSetupError),
     /// The second factor could not be set up (its store, or a wrong key).
     SecondFactor(String),
+    /// The SQL store could not be set up (`CORE_API_AUTH_DATABASE` unreachable, a migration
+    /// refused, the configured user not created).
+    Database(String),
 }
 
 impl fmt::Display for SetupError {
@@ -787,6 +900,7 @@ impl fmt::Display for SetupError {
             SetupError::Key(e) => e.fmt(f),
             SetupError::Sessions(e) => e.fmt(f),
             SetupError::SecondFactor(why) => write!(f, "second factor: {why}"),
+            SetupError::Database(why) => write!(f, "database: {why}"),
         }
     }
 }

@@ -80,6 +80,7 @@
     )
 )]
 
+pub mod apikey;
 pub mod auth;
 pub mod auth0;
 #[cfg(feature = "axum")]

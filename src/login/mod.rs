@@ -27,9 +27,9 @@
 //!   `auth0_rejected`, `payload_too_large`, `throttled` (with `limit`, the refusing
 //!   [scope](crate::throttle::ThrottleScope)), `store_error`, with the second factor
 //!   `totp_required` and `invalid_totp`; for refresh, the verification error;
-//! - `via`: on a login success, `password` or `auth0`; with the second factor on for the user,
-//!   `password+totp`, `password+recovery_code` (a recovery code was spent) or
-//!   `password+trusted_device`.
+//! - `via`: on a login success, `password`, `auth0` or `api_key` (an [API key](crate::apikey)
+//!   exchanged); with the second factor on for the user, `password+totp`,
+//!   `password+recovery_code` (a recovery code was spent) or `password+trusted_device`.
 //!
 //! With [sessions](LoginService::sessions), a login that ends one of the subject's sessions to
 //! stay within the store's per-subject limit also writes one event per ended session, before
@@ -107,6 +107,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::apikey::{ApiKey, DynApiKeys};
 use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
@@ -119,6 +120,7 @@ use crate::store::{CredentialStore, Credentials, Lookup};
 use crate::throttle::LoginThrottle;
 use crate::token::{Grant, Jwt, Principal};
 
+mod apikey;
 mod logout;
 mod refresh;
 
@@ -140,6 +142,8 @@ pub struct LoginService<S, A = NoAuth0> {
     throttle: Option<LoginThrottle>,
     client_addr: ClientAddrResolver,
     sessions: Option<Sessions>,
+    /// API keys exchanged for tokens ([`LoginService::api_keys`]).
+    api_keys: Option<Arc<dyn DynApiKeys>>,
     second_factor: Option<SecondFactor>,
     /// Whether the missing-address warning was written (shared by clones).
     warned_no_addr: Arc<AtomicBool>,
@@ -157,6 +161,7 @@ impl<S, A> Clone for LoginService<S, A> {
             throttle: self.throttle.clone(),
             client_addr: self.client_addr.clone(),
             sessions: self.sessions.clone(),
+            api_keys: self.api_keys.clone(),
             second_factor: self.second_factor.clone(),
             warned_no_addr: Arc::clone(&self.warned_no_addr),
         }
@@ -213,6 +218,7 @@ impl<S: CredentialStore> LoginService<S> {
             throttle: Some(LoginThrottle::standard()),
             client_addr: ClientAddrResolver::new(),
             sessions: None,
+            api_keys: None,
             second_factor: None,
             warned_no_addr: Arc::new(AtomicBool::new(false)),
         }
@@ -233,6 +239,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             throttle: self.throttle,
             client_addr: self.client_addr,
             sessions: self.sessions,
+            api_keys: self.api_keys,
             second_factor: self.second_factor,
             warned_no_addr: self.warned_no_addr,
         }
@@ -450,6 +457,11 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             let Ok(bearer) = bearer_token(&parts.headers) else {
                 return Err(LoginError::MissingCredentials);
             };
+            if let Some(keys) = &self.api_keys
+                && ApiKey::is_prefixed(bearer)
+            {
+                return self.api_key_login(&**keys, bearer, client).await;
+            }
             // The subject's "not before" as it is before the token is checked.
             let seen = self.sessions.as_ref().map(Sessions::snapshot);
             let principal = match self.auth0.verify(bearer).await {

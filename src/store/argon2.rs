@@ -1,16 +1,17 @@
 //! Many users with Argon2id password hashes (PHC strings).
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
-use argon2::password_hash::{Output, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2};
-use tokio::sync::Semaphore;
-use zeroize::Zeroizing;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
 
+use super::password::{Cost, HashParams, PasswordBackend, PasswordStore, PasswordStoreError};
+use super::password::{StoredUser, checked_cost};
 use super::{CredentialStore, Credentials, Lookup};
-use crate::token::fill_random;
 use crate::token::{Principal, PrincipalBuilder, PrincipalError};
 
 /// Why a hash was refused or could not be checked.
@@ -43,13 +44,7 @@ impl std::error::Error for Argon2Error {}
 /// Hashes `password` with Argon2id (the crate's default parameters, OWASP's minimum: m=19 MiB,
 /// t=2, p=1) and a random salt; returns the PHC string.
 pub fn hash_password(password: &str) -> Result<String, Argon2Error> {
-    let mut salt = [0u8; 16];
-    fill_random(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|_| Argon2Error::Hashing)?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|_| Argon2Error::Hashing)
+    HashParams::default().hash(password)
 }
 
 /// Checks `password` against a PHC string (blocking; compare in constant time). `false` for a
@@ -72,8 +67,9 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 /// (largest `m × t`, then `m`, `p` and output length), whatever the order the users were added
 /// in, and is recomputed whenever users change at runtime. So an unknown name is never faster
 /// than any real user: timing can at most tell apart the users on costlier parameters from the
-/// rest, never whether a name exists. (Mixed parameters are accepted, not refused; to get rid of
-/// old ones, re-hash a user's password with [`hash_password`] when it next logs in successfully.)
+/// rest, never whether a name exists. Mixed parameters are accepted, not refused: a hash weaker
+/// than the configured [`hash_params`](Self::hash_params) (default those of [`hash_password`])
+/// is replaced with a fresh one of them after the user's next successful login.
 ///
 /// The users can change while the server runs: [`Argon2Store::users`] gives an [`Argon2Users`]
 /// handle (cheap to clone, shared with the store) that adds, removes, re-hashes, disables and
@@ -91,20 +87,21 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 /// assert_eq!(unknown, None);
 /// # });
 /// ```
+///
+/// It is a [`PasswordStore`] over its users (the [`Argon2Users`] handle is the
+/// [`PasswordBackend`]): the verification, the dummy hash and the re-hashing of weaker hashes
+/// after a successful login are the adapter's.
 pub struct Argon2Store {
-    table: Arc<RwLock<Table>>,
-    permits: Arc<Semaphore>,
+    inner: PasswordStore<Argon2Users>,
 }
 
-/// The users, and the dummy an unknown user is checked against.
+/// The users, and the costliest stored hash (what the dummy an unknown user is checked
+/// against imitates).
 struct Table {
     users: HashMap<String, User>,
-    /// A PHC string with the parameters of the costliest user and a random salt and output:
-    /// checking any password against it fails, after the same work as that user's check.
-    dummy: String,
-    /// The cost of `dummy`'s parameters; `None` while no user is stored (then it has the
-    /// crate's default parameters).
-    dummy_cost: Option<Cost>,
+    /// The PHC string of the costliest user and its cost; `None` while no user is stored (then
+    /// the dummy has the crate's default parameters).
+    costliest: Option<(Cost, String)>,
 }
 
 struct User {
@@ -115,48 +112,16 @@ struct User {
     extra: Option<Principal>,
 }
 
-/// How much work verifying against a hash takes, ordered: Argon2 fills `m` KiB blocks `t` times
-/// (the lanes `p` share the `m` blocks), so `m × t` first; ties by memory, lanes, output length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Cost {
-    work: u64,
-    memory: u32,
-    lanes: u32,
-    output: usize,
-}
-
-impl Cost {
-    fn of(hash: &PasswordHash<'_>) -> Result<Self, Argon2Error> {
-        let params = argon2::Params::try_from(hash).map_err(|_| Argon2Error::InvalidHash)?;
-        Ok(Cost {
-            work: u64::from(params.m_cost()) * u64::from(params.t_cost()),
-            memory: params.m_cost(),
-            lanes: params.p_cost(),
-            output: hash.hash.map_or(0, |h| h.len()),
-        })
-    }
-}
-
-/// Checks a PHC string for insertion: Argon2id with parameters Argon2 accepts; its cost.
-fn checked_cost(phc: &str) -> Result<Cost, Argon2Error> {
-    let hash = PasswordHash::new(phc).map_err(|_| Argon2Error::InvalidHash)?;
-    if hash.algorithm != Algorithm::Argon2id.ident() {
-        return Err(Argon2Error::NotArgon2id);
-    }
-    Cost::of(&hash)
-}
-
 impl Table {
     fn new() -> Self {
         Table {
             users: HashMap::new(),
-            dummy: dummy_like(None).unwrap_or_default(),
-            dummy_cost: None,
+            costliest: None,
         }
     }
 
     /// Sets `username`'s hash (adding the user, enabled and without claims, if new).
-    fn set_hash(&mut self, username: String, phc: &str, cost: Cost) -> Result<(), Argon2Error> {
+    fn set_hash(&mut self, username: String, phc: &str, cost: Cost) {
         let replaced = match self.users.get_mut(&username) {
             Some(user) => {
                 user.phc = phc.to_owned();
@@ -178,33 +143,19 @@ impl Table {
         };
         if replaced {
             // The costliest hash may be the one just replaced: look at them all again.
-            self.recompute_dummy()
-        } else if self.dummy_cost.is_none_or(|c| cost > c) {
-            self.dummy = dummy_like(Some(
-                &PasswordHash::new(phc).map_err(|_| Argon2Error::InvalidHash)?,
-            ))?;
-            self.dummy_cost = Some(cost);
-            Ok(())
-        } else {
-            Ok(())
+            self.recompute_costliest();
+        } else if self.costliest.as_ref().is_none_or(|(c, _)| cost > *c) {
+            self.costliest = Some((cost, phc.to_owned()));
         }
     }
 
-    /// The dummy of the costliest stored hash (the default parameters without users).
-    fn recompute_dummy(&mut self) -> Result<(), Argon2Error> {
-        let costliest = self.users.values().max_by_key(|u| u.cost);
-        match costliest {
-            Some(user) => {
-                let hash = PasswordHash::new(&user.phc).map_err(|_| Argon2Error::InvalidHash)?;
-                self.dummy = dummy_like(Some(&hash))?;
-                self.dummy_cost = Some(user.cost);
-            }
-            None => {
-                self.dummy = dummy_like(None)?;
-                self.dummy_cost = None;
-            }
-        }
-        Ok(())
+    /// The costliest stored hash (none without users).
+    fn recompute_costliest(&mut self) {
+        self.costliest = self
+            .users
+            .values()
+            .max_by_key(|u| u.cost)
+            .map(|user| (user.cost, user.phc.clone()));
     }
 }
 
@@ -217,10 +168,13 @@ impl Default for Argon2Store {
 impl Argon2Store {
     /// No users yet.
     pub fn new() -> Self {
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
-        Argon2Store {
+        let users = Argon2Users {
             table: Arc::new(RwLock::new(Table::new())),
-            permits: Arc::new(Semaphore::new(workers)),
+        };
+        Argon2Store {
+            // The costliest hash is read from memory at every login: the dummy follows every
+            // change at once.
+            inner: PasswordStore::new(users).dummy_refresh(Duration::ZERO),
         }
     }
 
@@ -243,15 +197,21 @@ impl Argon2Store {
 
     /// At most `n` verifications at once (at least 1).
     pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.permits = Arc::new(Semaphore::new(n.max(1)));
+        self.inner = self.inner.max_concurrency(n);
+        self
+    }
+
+    /// The parameters a successful login re-hashes a weaker stored hash to (default
+    /// [`HashParams::default`], the parameters of [`hash_password`]).
+    #[must_use]
+    pub fn hash_params(mut self, params: HashParams) -> Self {
+        self.inner = self.inner.hash_params(params);
         self
     }
 
     /// The handle that changes this store's users while it serves logins. See [`Argon2Users`].
     pub fn users(&self) -> Argon2Users {
-        Argon2Users {
-            table: Arc::clone(&self.table),
-        }
+        self.inner.backend().clone()
     }
 
     /// How many users are stored.
@@ -262,10 +222,6 @@ impl Argon2Store {
     /// Whether no user is stored.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    fn read(&self) -> RwLockReadGuard<'_, Table> {
-        read(&self.table)
     }
 }
 
@@ -326,7 +282,8 @@ impl Argon2Users {
     /// [`Argon2Store::with_hash`]).
     pub fn set_hash(&self, username: impl Into<String>, phc: &str) -> Result<(), Argon2Error> {
         let cost = checked_cost(phc)?;
-        write(&self.table).set_hash(username.into(), phc, cost)
+        write(&self.table).set_hash(username.into(), phc, cost);
+        Ok(())
     }
 
     /// Re-hashes an existing user's password. `Ok(false)` when there is no such user (nothing
@@ -341,7 +298,7 @@ impl Argon2Users {
         if !table.users.contains_key(username) {
             return Ok(false); // removed meanwhile
         }
-        table.set_hash(username.to_owned(), &phc, cost)?;
+        table.set_hash(username.to_owned(), &phc, cost);
         Ok(true)
     }
 
@@ -350,8 +307,7 @@ impl Argon2Users {
         let mut table = write(&self.table);
         let removed = table.users.remove(username).is_some();
         if removed {
-            // Only fails for a stored hash that no longer parses, which insertion refused.
-            let _ = table.recompute_dummy();
+            table.recompute_costliest();
         }
         removed
     }
@@ -453,45 +409,51 @@ impl fmt::Debug for Argon2Users {
     }
 }
 
-/// A PHC string with `like`'s algorithm, version, parameters and output length (default Argon2id
-/// parameters without one) and random salt and output.
-fn dummy_like(like: Option<&PasswordHash<'_>>) -> Result<String, Argon2Error> {
-    let mut salt = [0u8; 16];
-    let mut output = [0u8; Output::MAX_LENGTH];
-    fill_random(&mut salt);
-    fill_random(&mut output);
-    let salt = SaltString::encode_b64(&salt).map_err(|_| Argon2Error::Hashing)?;
-    let len = like.and_then(|h| h.hash).map_or(32, |h| h.len());
-    let output = output.get(..len).ok_or(Argon2Error::InvalidHash)?;
-    let output = Output::new(output).map_err(|_| Argon2Error::Hashing)?;
-    let hash = match like {
-        Some(like) => PasswordHash {
-            algorithm: like.algorithm,
-            version: like.version,
-            params: like.params.clone(),
-            salt: Some(salt.as_salt()),
-            hash: Some(output),
-        },
-        None => {
-            let params = argon2::Params::default();
-            PasswordHash {
-                algorithm: Algorithm::Argon2id.ident(),
-                version: Some(argon2::Version::V0x13.into()),
-                params: (&params).try_into().map_err(|_| Argon2Error::Hashing)?,
-                salt: Some(salt.as_salt()),
-                hash: Some(output),
-            }
-        }
-    };
-    Ok(hash.to_string())
-}
-
 impl fmt::Debug for Argon2Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Argon2Store")
             .field("users", &self.len())
-            .field("available_permits", &self.permits.available_permits())
+            .field("store", &self.inner)
             .finish_non_exhaustive()
+    }
+}
+
+impl PasswordBackend for Argon2Users {
+    type Error = Infallible;
+
+    async fn find(&self, name: &str) -> Result<Option<StoredUser>, Infallible> {
+        let table = read(&self.table);
+        Ok(table.users.get(name).map(|user| {
+            let principal = user.extra.clone().unwrap_or_else(|| Principal::new(name));
+            StoredUser::new(user.phc.clone(), principal).disabled(user.disabled)
+        }))
+    }
+
+    async fn update_hash(&self, name: &str, old: &str, new: &str) -> Result<bool, Infallible> {
+        let Ok(cost) = checked_cost(new) else {
+            return Ok(false);
+        };
+        let mut table = write(&self.table);
+        if table.users.get(name).is_none_or(|user| user.phc != old) {
+            return Ok(false);
+        }
+        table.set_hash(name.to_owned(), new, cost);
+        Ok(true)
+    }
+
+    async fn costliest_hash(&self) -> Result<Option<String>, Infallible> {
+        Ok(read(&self.table)
+            .costliest
+            .as_ref()
+            .map(|(_, phc)| phc.clone()))
+    }
+}
+
+/// The store's only failures are Argon2's (the backend is memory).
+fn argon2_error(error: PasswordStoreError<Infallible>) -> Argon2Error {
+    match error {
+        PasswordStoreError::Argon2(e) => e,
+        PasswordStoreError::Backend(never) => match never {},
     }
 }
 
@@ -499,48 +461,31 @@ impl CredentialStore for Argon2Store {
     type Error = Argon2Error;
 
     async fn authenticate(&self, credentials: &Credentials) -> Result<Option<String>, Argon2Error> {
-        // The lock is held for the lookup and a clone only, never across the verification.
-        let (accepted, phc) = {
-            let table = self.read();
-            match table.users.get(credentials.username()) {
-                Some(user) => (!user.disabled, user.phc.clone()),
-                None => (false, table.dummy.clone()),
-            }
-        };
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
+        self.inner
+            .authenticate(credentials)
             .await
-            .map_err(|_| Argon2Error::TaskFailed)?;
-        let password = Zeroizing::new(credentials.password().to_owned());
-        let ok = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            verify_password(&password, &phc)
-        })
-        .await
-        .map_err(|_| Argon2Error::TaskFailed)?;
-        // A disabled user did the same work as anyone else and gets the same answer as a wrong
-        // password: no oracle for the account's state.
-        Ok((accepted && ok).then(|| credentials.username().to_owned()))
+            .map_err(argon2_error)
     }
 
     /// The user's current extra claims; [`Lookup::Refused`] for a removed or disabled user.
     async fn principal(&self, subject: &str) -> Result<Lookup, Argon2Error> {
-        let table = self.read();
-        Ok(match table.users.get(subject) {
-            None => Lookup::Refused,
-            Some(user) if user.disabled => Lookup::Refused,
-            Some(user) => Lookup::Found(
-                user.extra
-                    .clone()
-                    .unwrap_or_else(|| Principal::new(subject)),
-            ),
-        })
+        self.inner.principal(subject).await.map_err(argon2_error)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Argon2Store {
+        /// The dummy an unknown user is checked against now.
+        fn dummy(&self) -> String {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(self.inner.current_dummy()).unwrap().to_string()
+        }
+    }
 
     /// The dummy an unknown user is checked against costs what a real check costs: same
     /// algorithm, version and parameters as the stored hashes, but a salt and output of its own.
@@ -549,7 +494,7 @@ mod tests {
         let cheap = "$argon2id$v=19$m=8192,t=3,p=2$c2FsdHNhbHRzYWx0$\
                      AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
         let store = Argon2Store::new().with_hash("alice", cheap).unwrap();
-        let dummy_phc = store.read().dummy.clone();
+        let dummy_phc = store.dummy();
         let dummy = PasswordHash::new(&dummy_phc).unwrap();
         let user = PasswordHash::new(cheap).unwrap();
         assert_eq!(dummy.algorithm, user.algorithm);
@@ -560,7 +505,7 @@ mod tests {
 
         // Without users: Argon2id with the crate's default parameters.
         let empty = Argon2Store::new();
-        let dummy_phc = empty.read().dummy.clone();
+        let dummy_phc = empty.dummy();
         let dummy = PasswordHash::new(&dummy_phc).unwrap();
         let reference = hash_password("x").unwrap();
         let default = PasswordHash::new(&reference).unwrap();
@@ -595,7 +540,7 @@ mod tests {
             for (i, hash) in order.iter().enumerate() {
                 store = store.with_hash(format!("user{i}"), hash).unwrap();
             }
-            let dummy_phc = store.read().dummy.clone();
+            let dummy_phc = store.dummy();
             let dummy = PasswordHash::new(&dummy_phc).unwrap();
             assert_eq!(dummy.algorithm, expected.algorithm);
             assert_eq!(dummy.version, expected.version);
@@ -621,13 +566,13 @@ mod tests {
             .unwrap()
             .with_hash("alice", &costly)
             .unwrap();
-        let dummy_phc = store.read().dummy.clone();
+        let dummy_phc = store.dummy();
         let dummy = PasswordHash::new(&dummy_phc).unwrap();
         assert_eq!(dummy.params, PasswordHash::new(&costly).unwrap().params);
         assert_eq!(dummy.hash.unwrap().len(), 32);
         // alice re-hashed with cheap parameters: bob's are now the costliest.
         let store = store.with_hash("alice", &cheap).unwrap();
-        let dummy_phc = store.read().dummy.clone();
+        let dummy_phc = store.dummy();
         let dummy = PasswordHash::new(&dummy_phc).unwrap();
         assert_eq!(dummy.params, PasswordHash::new(&middle).unwrap().params);
         assert_eq!(dummy.hash.unwrap().len(), 64);
@@ -637,6 +582,28 @@ mod tests {
                 .with_hash("x", &phc("m=8,t=1,p=2", out32))
                 .unwrap_err(),
             Argon2Error::InvalidHash
+        );
+    }
+
+    /// A user imported with a weaker hash gets one of the configured parameters at its next
+    /// successful login; the dummy follows it.
+    #[tokio::test]
+    async fn a_weaker_imported_hash_is_upgraded_at_login() {
+        let weak = HashParams::new(1024, 1, 1).unwrap().hash("pw").unwrap();
+        let store = Argon2Store::new().with_hash("alice", &weak).unwrap();
+        let ok = store
+            .authenticate(&Credentials::new("alice", "pw"))
+            .await
+            .unwrap();
+        assert_eq!(ok.as_deref(), Some("alice"));
+        let stored = read(&store.users().table).users["alice"].phc.clone();
+        assert_ne!(stored, weak);
+        assert_eq!(HashParams::of_phc(&stored).unwrap(), HashParams::default());
+        let dummy = store.inner.current_dummy().await.unwrap();
+        assert_eq!(
+            HashParams::of_phc(&dummy).unwrap(),
+            HashParams::default(),
+            "the dummy imitates the upgraded hash"
         );
     }
 
@@ -661,7 +628,7 @@ mod tests {
         let store = Argon2Store::new().with_hash("a", &cheap).unwrap();
         let users = store.users();
         let params = |store: &Argon2Store| {
-            let dummy = store.read().dummy.clone();
+            let dummy = store.dummy();
             PasswordHash::new(&dummy).unwrap().params.to_string()
         };
         let cheap_params = PasswordHash::new(&cheap).unwrap().params.to_string();

@@ -36,7 +36,11 @@
 //! ```
 
 mod argon2;
+pub mod password;
 mod plaintext;
+#[cfg(feature = "sql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
+pub mod sql;
 
 use std::fmt;
 use std::future::Future;
@@ -46,7 +50,11 @@ use zeroize::Zeroizing;
 use crate::token::Principal;
 
 pub use argon2::{Argon2Error, Argon2Store, Argon2Users, hash_password, verify_password};
+pub use password::{HashParams, PasswordBackend, PasswordStore, PasswordStoreError, StoredUser};
 pub use plaintext::PlaintextUser;
+#[cfg(feature = "sql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
+pub use sql::{SqlError, SqlOptions, SqlStore, UserInfo};
 
 /// A username and password from a login body. `Debug` never shows the password; the password is
 /// zeroized on drop.
