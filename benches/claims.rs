@@ -1,4 +1,4 @@
-//! claims: the cost of extra claims (issue 12) — verifying a token with three extra claims
+//! claims: the cost of extra claims — verifying a token with three extra claims
 //! (`roles`, `tenant`, `plan`) against one without, and the layer with each token, with and
 //! without a role requirement on the path and with the typed extra claims
 //! (`JwtAuthLayer::claims_type`). A token without extra claims takes the fast path as before;

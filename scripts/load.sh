@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Loopback load test (issue 5): the example server's protected route with a valid access token
+# Loopback load test: the example server's protected route with a valid access token
 # vs its public /ping route, with wrk. Bounded in time; stops the server it started.
 #
 #   scripts/load.sh                  # 10 s per route, 2 threads, 64 connections

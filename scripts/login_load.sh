@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Login over HTTP on loopback (issue 9): the example server against the real datarhei Core on
+# Login over HTTP on loopback: the example server against the real datarhei Core on
 # the same machine, with wrk. Both answer POST /api/login (Core's plaintext user, the same
 # credentials and JWT secret) and a protected GET /api/v3/process with a Bearer token. The
 # example server runs twice: at its default log level and with RUST_LOG=warn. Every server logs

@@ -1,5 +1,5 @@
 //! Heap allocations per verified request, counted by a counting global allocator
-//! (`stats_alloc`). Issue 5's target: at most 3 through `JwtAuthLayer`.
+//! (`stats_alloc`). Target: at most 3 through `JwtAuthLayer`.
 //!
 //! The three are `http::Extensions`' own: the boxed map, its table, and the boxed `Claims` value
 //! — the price of putting anything into the extensions of a fresh request. Verifying a Core
@@ -100,7 +100,7 @@ fn allocations_per_verified_request() {
         "JwtAuthLayer: {layer_ours} allocations per verified request (target: at most 3)"
     );
 
-    // Sessions (issue 10): a token with a `sid` verifies without allocating, and the layer's
+    // Sessions: a token with a `sid` verifies without allocating, and the layer's
     // local revocation check (with entries in the set) adds no allocation.
     let sid = tower_jwt_login::session::new_session_id();
     let sid_token = jwt
@@ -115,7 +115,7 @@ fn allocations_per_verified_request() {
         "Jwt::verify of a token with a sid allocates nothing"
     );
 
-    // Extra claims (issue 12): a principal's few claims are kept inside the `Claims` (no
+    // Extra claims: a principal's few claims are kept inside the `Claims` (no
     // allocation); larger ones take exactly one, which clones share.
     let small = tower_jwt_login::Principal::builder(common::USER)
         .claim("roles", ["admin", "editor"])

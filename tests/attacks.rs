@@ -1202,7 +1202,7 @@ fn memory_stays_bounded_under_100k_distinct_usernames() {
     assert_eq!(refused.scope(), ThrottleScope::AccountAndAddress);
 }
 
-// ------------------------------------------------------------------ client address (issue 9)
+// ------------------------------------------------------------------ client address
 
 /// The example server behind a trusted proxy on 127.0.0.1, configured from the environment.
 async fn behind_proxy(vars: &[(&str, &str)]) -> SocketAddr {

@@ -260,7 +260,7 @@ async fn about_service_answers_minimal_without_and_full_with_a_token() {
         .assert_unauthorized(false);
 }
 
-// ------------------------------------------------- nested routers (issue 9 item 9)
+// ------------------------------------------------- nested routers
 
 /// The layer on a router nested at `/api` sees the path without the prefix; the policy must
 /// still be written, and matched, against the path the client sent.

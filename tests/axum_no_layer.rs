@@ -1,5 +1,5 @@
 //! The axum `Claims` extractor without `JwtAuthLayer` in front of the handler: every request is
-//! answered 401 as before, and the missing layer is reported once, at WARN (issue 9 item 12).
+//! answered 401 as before, and the missing layer is reported once, at WARN.
 //!
 //! Alone in its own test binary, like tests/tracing_spans.rs: the warning is once per process,
 //! and a thread-local subscriber races with other tests' threads over tracing's callsite cache.

@@ -1,6 +1,6 @@
 //! RFC 6750 `WWW-Authenticate` challenges over real HTTP against the example server: a client
 //! can tell an expired token (refresh now) from a forged or foreign one (log in again), while
-//! the body stays Core's (issue 9 item 11). A missing token gets the bare `Bearer` challenge
+//! the body stays Core's. A missing token gets the bare `Bearer` challenge
 //! (RFC 6750 §3.1: no error code without credentials).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

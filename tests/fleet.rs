@@ -1,4 +1,4 @@
-//! Two example-server processes sharing one Redis (the fleet of issue 10): a login on one is
+//! Two example-server processes sharing one Redis: a login on one is
 //! good on the other, a logout on one is enforced by the other within a second, a replayed
 //! rotated refresh token ends the session everywhere, concurrent refreshes of one token yield
 //! one successor, and the login throttle counts across both.

@@ -127,7 +127,7 @@ async fn thousand_logins(
     out
 }
 
-/// Issue 9 item 8 (c): single flight, not the budget, holds a burst to one fetch: the budget
+/// single flight, not the budget, holds a burst to one fetch: the budget
 /// here would allow a thousand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_unknown_kids_cause_exactly_one_fetch() {
@@ -159,7 +159,7 @@ async fn a_thousand_concurrent_unknown_kids_cause_exactly_one_fetch() {
     assert_eq!(jwks.hits(), 2);
 }
 
-/// Issue 9 item 8 (d): a steady stream of distinct invented kids costs at most the budget, and
+/// a steady stream of distinct invented kids costs at most the budget, and
 /// explicit refreshes neither spend nor wait for it. The price is stated too: while the budget
 /// is spent, a real new key waits for the next token (one refill interval at most).
 #[tokio::test]
@@ -456,7 +456,7 @@ fn assert_token_pair(reply: &Reply) {
     assert!(v["access_token"].is_string() && v["refresh_token"].is_string());
 }
 
-/// Issue 9 item 8 (a): the first Auth0 login fetches the keys; the tenant publishes a new key a
+/// the first Auth0 login fetches the keys; the tenant publishes a new key a
 /// moment later. The first token signed with it is accepted at once, with exactly one more fetch
 /// (the first fetch used to arm a 5-minute cooldown, refusing the new key as `unknown key`).
 #[tokio::test]
@@ -477,7 +477,7 @@ async fn a_key_published_right_after_the_first_login_is_accepted_on_first_use() 
     assert_eq!(jwks.hits(), 2);
 }
 
-/// Issue 9 item 8 (b): an attacker's invented `kid` just before a real rotation no longer
+/// an attacker's invented `kid` just before a real rotation no longer
 /// delays its pickup (it used to start the cooldown that then refused the real key).
 #[tokio::test]
 async fn an_invented_kid_does_not_delay_a_real_rotation() {

@@ -1,4 +1,4 @@
-//! The published JWKS (issue 11): served by the example app over real HTTP, checked field by
+//! The published JWKS: served by the example app over real HTTP, checked field by
 //! field against the key files, and used by an independent implementation (jsonwebtoken's JWK
 //! support) to verify the crate's tokens with no secret.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -1,4 +1,4 @@
-//! The key ring (issue 11): every algorithm end to end over real HTTP, `kid` selection, no
+//! The key ring: every algorithm end to end over real HTTP, `kid` selection, no
 //! algorithm confusion, unknown `kid`s, rotation across restarts (also straight from Core's lone
 //! secret: its kid-less tokens meet the previous secrets), bad key files at start-up.
 //! Keys are real, made with the `openssl` CLI.

@@ -1,4 +1,4 @@
-//! Path rules over real HTTP against the example server (issue 9 item 7): a prefix rule covers
+//! Path rules over real HTTP against the example server: a prefix rule covers
 //! its bare prefix with the trailing slash (`/api/` is protected, as in Core), and no public or
 //! optional rule applies to a path with dot-segments or empty segments, so a normalizing inner
 //! service cannot turn the example's public catch-all into a bypass.

@@ -854,7 +854,10 @@ async fn the_configured_database_is_migrated_with_its_user(db: TestDb) {
             .unwrap()
     };
     let store = config("datarhei").sql_store().await.unwrap().unwrap();
-    assert_eq!(login(&store, "admin", "datarhei").await.as_deref(), Some("admin"));
+    assert_eq!(
+        login(&store, "admin", "datarhei").await.as_deref(),
+        Some("admin")
+    );
     assert!(store.set_password("admin", "changed").await.unwrap());
     store.close().await;
     let store = config("datarhei").sql_store().await.unwrap().unwrap();
@@ -869,7 +872,8 @@ async fn the_configured_database_is_migrated_with_its_user(db: TestDb) {
     }
     let secret = CoreAuthConfig::default()
         .with_lookup(|k| {
-            (k == "CORE_API_AUTH_DATABASE").then(|| "postgres://u:hunter2@db.internal:5432/x".into())
+            (k == "CORE_API_AUTH_DATABASE")
+                .then(|| "postgres://u:hunter2@db.internal:5432/x".into())
         })
         .unwrap();
     let shown = format!("{:?}", secret.database.unwrap());

@@ -245,7 +245,7 @@ async fn tonic_served_login_is_throttled_per_client_address() {
     assert_eq!(metrics.snapshot().throttled, 1);
 }
 
-// ------------------------------------------- authorization: an admin-only method (issue 12)
+// ------------------------------------------- authorization: an admin-only method
 
 /// The example's server with an Argon2 store: `root` (role admin) and `bob` (no role); the
 /// handle changes them at runtime.

@@ -1,5 +1,5 @@
 //! axum_peers: what authentication adds to a request in an axum 0.8 `Router`, against the peers
-//! (issue 9): the crate's `JwtAuthLayer` with its `Claims` extractor, the do-it-yourself stack
+//!: the crate's `JwtAuthLayer` with its `Claims` extractor, the do-it-yourself stack
 //! (tower-http's `ValidateRequestHeaderLayer` + `jsonwebtoken` + `Extension`), and
 //! jwt-authorizer 0.15 with the claims read the way its `JwtClaims` extractor reads them. Each
 //! router answers `GET /api/v3/process` with `[]` for a valid Core access token, and every
