@@ -370,6 +370,8 @@ pub(crate) trait DynApiKeys: Send + Sync + 'static {
         hash: &'a ApiKeyHash,
     ) -> BoxFuture<'a, Result<Option<FoundApiKey>, BoxError>>;
     fn touch<'a>(&'a self, id: &'a str, at: u64) -> BoxFuture<'a, Result<(), BoxError>>;
+    fn find_by_id<'a>(&'a self, id: &'a str)
+    -> BoxFuture<'a, Result<Option<ApiKeyInfo>, BoxError>>;
 }
 
 impl<K: ApiKeyStore> DynApiKeys for K {
@@ -387,6 +389,17 @@ impl<K: ApiKeyStore> DynApiKeys for K {
     fn touch<'a>(&'a self, id: &'a str, at: u64) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move {
             ApiKeyStore::touch(self, id, at)
+                .await
+                .map_err(|e| Box::new(e) as BoxError)
+        })
+    }
+
+    fn find_by_id<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ApiKeyInfo>, BoxError>> {
+        Box::pin(async move {
+            ApiKeyStore::find_by_id(self, id)
                 .await
                 .map_err(|e| Box::new(e) as BoxError)
         })
@@ -469,13 +482,23 @@ pub async fn principal_at_refresh<K: ApiKeyStore + ?Sized>(
     let Some(id) = key_of(claims) else {
         return Ok(Some(current));
     };
-    let Some(key) = keys.find_by_id(&id).await? else {
-        return Ok(None);
-    };
+    let key = keys.find_by_id(&id).await?;
+    Ok(restrict_at_refresh(claims, current, key.as_ref(), now))
+}
+
+/// [`principal_at_refresh`] once the key is looked up: `None` (refuse) for a missing,
+/// expired or foreign key.
+pub(crate) fn restrict_at_refresh(
+    claims: &Claims,
+    current: Principal,
+    key: Option<&ApiKeyInfo>,
+    now: u64,
+) -> Option<Principal> {
+    let key = key?;
     if key.subject != claims.subject() || key.is_expired(now) {
-        return Ok(None);
+        return None;
     }
-    Ok(key_principal(&current, &key).ok())
+    key_principal(&current, key).ok()
 }
 
 /// A fresh key id: 16 base62 characters (95 random bits).

@@ -130,7 +130,7 @@ impl RedisFactorStore {
     {
         self.redis.run(call).await.map_err(|error| match error {
             SessionError::Unavailable(why) => FactorStoreError::Unavailable(why),
-            SessionError::Store(why) => FactorStoreError::Store(why),
+            other => FactorStoreError::Store(other.to_string()),
         })
     }
 }

@@ -4,10 +4,12 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{Issue, LoginAnswer, LoginService};
-use crate::apikey::{ApiKey, ApiKeyHash, ApiKeyStore, BoxError, DynApiKeys, key_principal};
+use super::{Issue, LoginAnswer, LoginService, Origin};
+use crate::apikey::{
+    ApiKey, ApiKeyHash, ApiKeyInfo, ApiKeyStore, BoxError, DynApiKeys, key_principal,
+};
 use crate::error::LoginError;
-use crate::session::Sessions;
+use crate::session::{KeyTag, Sessions};
 use crate::store::{CredentialStore, Lookup};
 use crate::token::{Principal, now_secs};
 
@@ -69,32 +71,47 @@ impl<S: CredentialStore, A> LoginService<S, A> {
         &self,
         keys: &dyn DynApiKeys,
         bearer: &str,
-        client: Option<IpAddr>,
+        origin: Origin<'_>,
     ) -> Result<(LoginAnswer, String, &'static str), LoginError> {
+        let client = origin.client;
         // The owner's "not before" as it is before the key is checked.
         let seen = self.sessions.as_ref().map(Sessions::snapshot);
-        // Hook: the key's id, for a session tagged with the key (revoking the key ends it).
-        let (principal, _key_id) = self.exchange_api_key(keys, bearer, client).await?;
+        let (principal, key) = self.exchange_api_key(keys, bearer, client).await?;
         let seen = seen.and_then(|s| s.not_before(principal.subject()));
-        let pair = match self.issue(&principal, seen, client).await? {
+        // The session is tagged with the key: revoking the key ends it.
+        let tagged = Origin {
+            api_key: Some(KeyTag {
+                id: &key.id,
+                name: &key.name,
+            }),
+            ..origin
+        };
+        let pair = match self.issue(&principal, seen, tagged).await? {
             Issue::Pair(pair) => pair,
             Issue::Refused(not_before) => {
-                let (again, _key_id) = self.exchange_api_key(keys, bearer, client).await?;
-                self.issue_again(&again, &principal, not_before, client)
+                let (again, key) = self.exchange_api_key(keys, bearer, client).await?;
+                let tagged = Origin {
+                    api_key: Some(KeyTag {
+                        id: &key.id,
+                        name: &key.name,
+                    }),
+                    ..origin
+                };
+                self.issue_again(&again, &principal, not_before, tagged)
                     .await?
             }
         };
         Ok(((pair, None), principal.subject().to_owned(), "api_key"))
     }
 
-    /// The exchange: the principal of the key's tokens and the key's id (for tagging the
-    /// session), or the wrong-credentials error.
+    /// The exchange: the principal of the key's tokens and the key (for tagging the session),
+    /// or the wrong-credentials error.
     pub(super) async fn exchange_api_key(
         &self,
         keys: &dyn DynApiKeys,
         bearer: &str,
         client: Option<IpAddr>,
-    ) -> Result<(Principal, String), LoginError> {
+    ) -> Result<(Principal, ApiKeyInfo), LoginError> {
         let presented = ApiKey::parse(bearer);
         let hash = match &presented {
             Some(key) => key.hash(),
@@ -131,7 +148,7 @@ impl<S: CredentialStore, A> LoginService<S, A> {
         &self,
         keys: &dyn DynApiKeys,
         hash: &ApiKeyHash,
-    ) -> Result<Option<(Principal, String)>, BoxError> {
+    ) -> Result<Option<(Principal, ApiKeyInfo)>, BoxError> {
         let Some(found) = keys.find_by_hash(hash).await? else {
             tracing::debug!("unknown API key");
             return Ok(None);
@@ -180,7 +197,7 @@ impl<S: CredentialStore, A> LoginService<S, A> {
             tracing::warn!(error = %e, "could not record an API key's last use");
         }
         tracing::debug!("API key accepted");
-        Ok(Some((principal, key.id)))
+        Ok(Some((principal, key)))
     }
 }
 

@@ -115,7 +115,7 @@ use crate::error::{LoginError, ResponseBody, json_bytes_response, wrong_method};
 use crate::factor::{LoginFactor, LoginFactorError, RememberDevice, SecondFactor};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
-use crate::session::{NewSession, SessionError, Sessions, StartVerdict, new_session_id};
+use crate::session::{KeyTag, NewSession, SessionError, Sessions, StartVerdict, new_session_id};
 use crate::store::{CredentialStore, Credentials, Lookup};
 use crate::throttle::LoginThrottle;
 use crate::token::{Grant, Jwt, Principal};
@@ -446,6 +446,11 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = req.into_parts();
+        let origin = Origin {
+            client,
+            user_agent: user_agent(&parts.headers),
+            api_key: None,
+        };
         let credentials = if is_json(&parts.headers) {
             read_credentials(&parts.headers, body, self.body_limit).await?
         } else {
@@ -460,7 +465,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             if let Some(keys) = &self.api_keys
                 && ApiKey::is_prefixed(bearer)
             {
-                return self.api_key_login(&**keys, bearer, client).await;
+                return self.api_key_login(&**keys, bearer, origin).await;
             }
             // The subject's "not before" as it is before the token is checked.
             let seen = self.sessions.as_ref().map(Sessions::snapshot);
@@ -471,7 +476,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             };
             tracing::debug!("auth0 token accepted");
             let seen = seen.and_then(|s| s.not_before(principal.subject()));
-            let pair = match self.issue(&principal, seen, client).await? {
+            let pair = match self.issue(&principal, seen, origin).await? {
                 Issue::Pair(pair) => pair,
                 Issue::Refused(not_before) => {
                     // Logged out everywhere while this login was under way: the token once more.
@@ -483,7 +488,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                         Auth0Verdict::NotMine => return Err(LoginError::MissingCredentials),
                     };
                     let pair = self
-                        .issue_again(&again, &principal, not_before, client)
+                        .issue_again(&again, &principal, not_before, origin)
                         .await?;
                     return Ok(((pair, None), again.subject().to_owned(), "auth0"));
                 }
@@ -534,7 +539,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                     .cloned();
                 let via = passed.as_ref().map_or("password", |p| p.via);
                 let seen = seen.and_then(|s| s.not_before(principal.subject()));
-                match self.issue(&principal, seen, client).await? {
+                match self.issue(&principal, seen, origin).await? {
                     Issue::Pair(pair) => {
                         Ok(((pair, device_token), principal.subject().to_owned(), via))
                     }
@@ -550,7 +555,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                             Err(e) => return Err(LoginError::Store(Box::new(e))),
                         };
                         let pair = self
-                            .issue_again(&again, &principal, not_before, client)
+                            .issue_again(&again, &principal, not_before, origin)
                             .await?;
                         // Remembered devices are forgotten by a logout everywhere: none issued.
                         Ok(((pair, None), again.subject().to_owned(), via))
@@ -594,6 +599,30 @@ impl<S: CredentialStore, A> LoginService<S, A> {
     }
 }
 
+/// Where a login came from, for the session it starts (the owner's session list).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Origin<'a> {
+    pub(super) client: Option<IpAddr>,
+    pub(super) user_agent: Option<&'a str>,
+    pub(super) api_key: Option<KeyTag<'a>>,
+}
+
+/// The longest `User-Agent` a session keeps (bytes; a longer one is cut at a character).
+const MAX_USER_AGENT: usize = 256;
+
+/// The request's `User-Agent`, when it is text, at most [`MAX_USER_AGENT`] bytes of it.
+fn user_agent(headers: &http::HeaderMap) -> Option<&str> {
+    let agent = headers.get(http::header::USER_AGENT)?.to_str().ok()?;
+    if agent.len() <= MAX_USER_AGENT {
+        return Some(agent);
+    }
+    let mut end = MAX_USER_AGENT;
+    while !agent.is_char_boundary(end) {
+        end -= 1;
+    }
+    agent.get(..end)
+}
+
 /// What [`LoginService::issue`] did.
 enum Issue {
     Pair(crate::TokenPair),
@@ -610,8 +639,9 @@ impl<S, A> LoginService<S, A> {
         &self,
         principal: &Principal,
         seen: Option<u64>,
-        client: Option<IpAddr>,
+        origin: Origin<'_>,
     ) -> Result<Issue, LoginError> {
+        let client = origin.client;
         let Some(sessions) = &self.sessions else {
             return Ok(Issue::Pair(self.jwt.issue_pair_for(principal)));
         };
@@ -624,7 +654,10 @@ impl<S, A> LoginService<S, A> {
             &issued.refresh_jti,
             issued.refresh_expires_at,
         )
-        .seen_not_before(seen);
+        .seen_not_before(seen)
+        .client(origin.client)
+        .user_agent(origin.user_agent)
+        .api_key(origin.api_key);
         match sessions.start(session).await {
             Ok(StartVerdict::Started { evicted }) => {
                 for _ in &evicted {
@@ -657,7 +690,7 @@ impl<S, A> LoginService<S, A> {
         principal: &Principal,
         first: &Principal,
         not_before: u64,
-        client: Option<IpAddr>,
+        origin: Origin<'_>,
     ) -> Result<crate::TokenPair, LoginError> {
         let seen = if principal.subject() == first.subject() {
             Some(not_before)
@@ -666,7 +699,7 @@ impl<S, A> LoginService<S, A> {
                 .as_ref()
                 .and_then(|s| s.snapshot().not_before(principal.subject()))
         };
-        match self.issue(principal, seen, client).await? {
+        match self.issue(principal, seen, origin).await? {
             Issue::Pair(pair) => Ok(pair),
             Issue::Refused(_) => {
                 tracing::warn!("subject logged out everywhere twice during one login: try again");

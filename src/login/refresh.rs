@@ -15,6 +15,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use super::{AUDIT, AuditClient, Minted, WantMinted};
+use crate::apikey::{self, ApiKeyStore, DynApiKeys};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
 use crate::error::{
@@ -24,7 +25,7 @@ use crate::error::{
 use crate::metrics::Metrics;
 use crate::session::{RefreshVerdict, Rotation, SessionError, Sessions};
 use crate::store::{CredentialStore, Lookup};
-use crate::token::{Claims, Grant, Jwt, Principal, TokenPair, TokenUse};
+use crate::token::{Claims, Grant, Jwt, Principal, TokenPair, TokenUse, now_secs};
 
 /// The refresh route: `GET` with `Authorization: Bearer <refresh token>` answers
 /// `{"access_token":"…"}`; anything else 401 `Missing or invalid JWT token` (any method other
@@ -43,6 +44,17 @@ pub struct RefreshService {
     sessions: Option<Sessions>,
     rotation: Option<Duration>,
     principals: Option<Principals>,
+    api_keys: Option<ApiKeys>,
+}
+
+/// The API-key store a refresh of a key's tokens checks.
+#[derive(Clone)]
+struct ApiKeys(Arc<dyn DynApiKeys>);
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKeys(..)")
+    }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -102,7 +114,19 @@ impl RefreshService {
             sessions: None,
             rotation: None,
             principals: None,
+            api_keys: None,
         }
+    }
+
+    /// Checks the API key of tokens exchanged for one ([`crate::apikey`]) at every refresh:
+    /// the key must still exist, belong to the subject and not have expired (else the refresh
+    /// route's 401: a revoked key's tokens stop at their next refresh, with or without
+    /// sessions), and the new access token keeps the key's restriction of the owner's roles.
+    /// Give it the store the login exchanges keys with. Without it, a refresh of a key's tokens
+    /// is refused: it could neither see a revocation nor keep the restriction.
+    pub fn api_keys<K: ApiKeyStore>(mut self, store: K) -> Self {
+        self.api_keys = Some(ApiKeys(Arc::new(store)));
+        self
     }
 
     /// Looks the subject up in `store` at every refresh ([`CredentialStore::principal`]): the
@@ -301,9 +325,37 @@ impl RefreshService {
         }
     }
 
-    /// The principal the new tokens are for: the store's current one with
-    /// [`principals`](Self::principals), else the refresh token's own.
+    /// The principal the new tokens are for: the owner's now ([`Self::owner_principal`]),
+    /// restricted to its API key's roles when the tokens were exchanged for a key.
     async fn current_principal(&self, claims: &Claims) -> Result<Principal, Refused> {
+        let current = self.owner_principal(claims).await?;
+        if apikey::key_of(claims).is_none() {
+            return Ok(current);
+        }
+        let refused = || Refused::Token(AuthError::InvalidToken(TokenError::Revoked));
+        let Some(ApiKeys(keys)) = &self.api_keys else {
+            tracing::warn!(
+                "refresh of an API key's tokens without an API-key store \
+                 (RefreshService::api_keys): refused"
+            );
+            return Err(refused());
+        };
+        let Some(id) = apikey::key_of(claims) else {
+            return Err(refused());
+        };
+        let key = keys.find_by_id(&id).await.map_err(Refused::Lookup)?;
+        match apikey::restrict_at_refresh(claims, current, key.as_ref(), now_secs()) {
+            Some(principal) => Ok(principal),
+            None => {
+                tracing::debug!("the API key of the refresh token is gone or expired: refused");
+                Err(refused())
+            }
+        }
+    }
+
+    /// The subject's principal now: the store's with [`principals`](Self::principals), else
+    /// the refresh token's own.
+    async fn owner_principal(&self, claims: &Claims) -> Result<Principal, Refused> {
         let Some(Principals(source)) = &self.principals else {
             return Ok(claims.principal());
         };

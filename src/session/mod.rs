@@ -80,6 +80,7 @@ mod revocations;
 
 use std::fmt;
 use std::future::Future;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use base64::Engine;
@@ -130,6 +131,20 @@ pub struct NewSession<'a> {
     refresh_jti: &'a str,
     expires_at: u64,
     seen_not_before: Option<u64>,
+    client: Option<IpAddr>,
+    user_agent: Option<&'a str>,
+    api_key: Option<KeyTag<'a>>,
+}
+
+/// The API key a session was started with (an exchange at the login route, see
+/// [`crate::apikey`]): revoking the key ends the session ([`SessionStore::end_by_key`]), and
+/// the owner's session list names the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyTag<'a> {
+    /// The key's id.
+    pub id: &'a str,
+    /// The key's name.
+    pub name: &'a str,
 }
 
 impl<'a> NewSession<'a> {
@@ -145,7 +160,46 @@ impl<'a> NewSession<'a> {
             refresh_jti,
             expires_at,
             seen_not_before: None,
+            client: None,
+            user_agent: None,
+            api_key: None,
         }
+    }
+
+    /// The client address the login came from (for the owner's session list).
+    #[must_use]
+    pub fn client(mut self, client: Option<IpAddr>) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// The login's `User-Agent` (for the owner's session list; the store may shorten it).
+    #[must_use]
+    pub fn user_agent(mut self, user_agent: Option<&'a str>) -> Self {
+        self.user_agent = user_agent;
+        self
+    }
+
+    /// The API key the session was started with.
+    #[must_use]
+    pub fn api_key(mut self, key: Option<KeyTag<'a>>) -> Self {
+        self.api_key = key;
+        self
+    }
+
+    /// The client address of the login, if known.
+    pub fn client_addr(&self) -> Option<IpAddr> {
+        self.client
+    }
+
+    /// The login's `User-Agent`, if sent.
+    pub fn user_agent_str(&self) -> Option<&'a str> {
+        self.user_agent
+    }
+
+    /// The API key of the session, if it was started with one.
+    pub fn api_key_tag(&self) -> Option<KeyTag<'a>> {
+        self.api_key
     }
 
     /// The subject's "not before" ([`Revocations::not_before_millis`], milliseconds on the
@@ -249,6 +303,8 @@ pub enum SessionError {
     Unavailable(String),
     /// The store answered with an error (a bug, a misconfiguration). Answered as a 500.
     Store(String),
+    /// The store cannot list a subject's sessions ([`SessionStore::list`] not implemented).
+    Unsupported,
 }
 
 impl fmt::Display for SessionError {
@@ -256,6 +312,7 @@ impl fmt::Display for SessionError {
         match self {
             SessionError::Unavailable(why) => write!(f, "session store unavailable: {why}"),
             SessionError::Store(why) => write!(f, "session store error: {why}"),
+            SessionError::Unsupported => f.write_str("the session store cannot list sessions"),
         }
     }
 }
@@ -374,6 +431,83 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The local revocation set this store keeps current; hand it to
     /// [`JwtAuthLayer::revocations`](crate::auth::JwtAuthLayer::revocations).
     fn revocations(&self) -> &Revocations;
+
+    /// The live sessions of `subject`, oldest first (the owner's session list). One round trip
+    /// for a remote store, through a per-subject index: never a scan of the whole store. The
+    /// default answers [`SessionError::Unsupported`].
+    fn list(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, SessionError>> + Send {
+        let _ = subject;
+        async { Err(SessionError::Unsupported) }
+    }
+
+    /// Ends session `sid` if it is a live session of `subject` (`true`); `false` (nothing
+    /// ended) for another subject's session or an unknown one. The default lists, then ends.
+    fn end_session(
+        &self,
+        subject: &str,
+        sid: &str,
+    ) -> impl Future<Output = Result<bool, SessionError>> + Send {
+        async move {
+            let live = self.list(subject).await?;
+            if !live.iter().any(|s| s.sid == sid) {
+                return Ok(false);
+            }
+            self.end(sid).await?;
+            Ok(true)
+        }
+    }
+
+    /// Ends every live session of `subject` started with the API key `key_id` (the key was
+    /// revoked); how many. The default lists, then ends each.
+    fn end_by_key(
+        &self,
+        subject: &str,
+        key_id: &str,
+    ) -> impl Future<Output = Result<usize, SessionError>> + Send {
+        async move {
+            let live = self.list(subject).await?;
+            let mut ended = 0;
+            for session in live
+                .iter()
+                .filter(|s| s.api_key.as_ref().is_some_and(|k| k.id == key_id))
+            {
+                self.end(&session.sid).await?;
+                ended += 1;
+            }
+            Ok(ended)
+        }
+    }
+}
+
+/// One live session, as its owner sees it ([`SessionStore::list`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The session id (the `sid` claim of its tokens).
+    pub sid: String,
+    /// When the session started (login), Unix seconds.
+    pub created_at: u64,
+    /// When its refresh token was last used, Unix seconds (`None`: never refreshed).
+    pub refreshed_at: Option<u64>,
+    /// When it ends unless refreshed (its refresh token's `exp`), Unix seconds.
+    pub expires_at: u64,
+    /// The client address of the login, if known.
+    pub client: Option<IpAddr>,
+    /// The login's `User-Agent`, if sent.
+    pub user_agent: Option<String>,
+    /// The API key it was started with.
+    pub api_key: Option<SessionKey>,
+}
+
+/// The API key of a listed session ([`SessionInfo::api_key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionKey {
+    /// The key's id.
+    pub id: String,
+    /// The key's name.
+    pub name: String,
 }
 
 /// How long a revocation must be kept: until no access token it could refuse is valid any more
@@ -406,6 +540,20 @@ trait ErasedStore: Send + Sync + 'static {
     fn end<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<(), SessionError>>;
     fn end_all<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<(), SessionError>>;
     fn revocations(&self) -> &Revocations;
+    fn list<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<SessionInfo>, SessionError>>;
+    fn end_session<'a>(
+        &'a self,
+        subject: &'a str,
+        sid: &'a str,
+    ) -> BoxFuture<'a, Result<bool, SessionError>>;
+    fn end_by_key<'a>(
+        &'a self,
+        subject: &'a str,
+        key_id: &'a str,
+    ) -> BoxFuture<'a, Result<usize, SessionError>>;
 }
 
 impl<S: SessionStore> ErasedStore for S {
@@ -438,6 +586,26 @@ impl<S: SessionStore> ErasedStore for S {
     }
     fn revocations(&self) -> &Revocations {
         SessionStore::revocations(self)
+    }
+    fn list<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<SessionInfo>, SessionError>> {
+        Box::pin(SessionStore::list(self, subject))
+    }
+    fn end_session<'a>(
+        &'a self,
+        subject: &'a str,
+        sid: &'a str,
+    ) -> BoxFuture<'a, Result<bool, SessionError>> {
+        Box::pin(SessionStore::end_session(self, subject, sid))
+    }
+    fn end_by_key<'a>(
+        &'a self,
+        subject: &'a str,
+        key_id: &'a str,
+    ) -> BoxFuture<'a, Result<usize, SessionError>> {
+        Box::pin(SessionStore::end_by_key(self, subject, key_id))
     }
 }
 
@@ -556,6 +724,23 @@ impl Sessions {
     /// disables a user. See [`SessionStore::end_all`].
     pub async fn end_all(&self, subject: &str) -> Result<(), SessionError> {
         self.store.end_all(subject).await
+    }
+
+    /// The live sessions of `subject`. See [`SessionStore::list`].
+    pub async fn list(&self, subject: &str) -> Result<Vec<SessionInfo>, SessionError> {
+        self.store.list(subject).await
+    }
+
+    /// Ends `subject`'s session `sid` (`false`: not one of its live sessions). See
+    /// [`SessionStore::end_session`].
+    pub async fn end_session(&self, subject: &str, sid: &str) -> Result<bool, SessionError> {
+        self.store.end_session(subject, sid).await
+    }
+
+    /// Ends `subject`'s sessions started with API key `key_id`. See
+    /// [`SessionStore::end_by_key`].
+    pub async fn end_by_key(&self, subject: &str, key_id: &str) -> Result<usize, SessionError> {
+        self.store.end_by_key(subject, key_id).await
     }
 }
 
