@@ -271,6 +271,7 @@ pub(crate) struct KitCore<S> {
 
 /// Whether the layer wraps one route of an axum router rather than the app: axum's
 /// `Router::layer` and `MethodRouter::layer` hand each route to the layer as a `Route`.
+#[cfg_attr(not(feature = "axum"), allow(clippy::extra_unused_type_parameters))]
 fn after_routing<S: 'static>() -> bool {
     #[cfg(feature = "axum")]
     {

@@ -133,6 +133,7 @@ impl Batch {
         self.sessions.len() + self.subjects.len()
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn is_empty(&self) -> bool {
         self.sessions.is_empty() && self.subjects.is_empty()
     }
