@@ -3,7 +3,9 @@
 //!
 //! The layer serves the crate's own routes itself — `POST {prefix}/login`,
 //! `GET {prefix}/login/refresh`, and with sessions `POST {prefix}/logout` and
-//! `POST {prefix}/logout/all`; `GET {prefix}` (Core's about document) when one is given; the
+//! `POST {prefix}/logout/all`, `GET {prefix}/v3/auth/sessions` and
+//! `DELETE {prefix}/v3/auth/sessions/{id}` (the user's own sessions,
+//! [`SessionsService`]); `GET {prefix}` (Core's about document) when one is given; the
 //! JWKS at `/.well-known/jwks.json` when the ring has public keys — and guards every other
 //! request with the [policy](crate::auth::PathPolicy) before the app sees it. Nothing can be
 //! mounted half: with sessions, the layer always refuses revoked tokens, the logout routes are
@@ -70,7 +72,7 @@ use crate::factor::{SecondFactor, TotpService};
 use crate::jwks::JwksService;
 use crate::login::{LoginService, LogoutService, RefreshService};
 use crate::metrics::Metrics;
-use crate::session::Sessions;
+use crate::session::{Sessions, SessionsService};
 use crate::store::CredentialStore;
 use crate::throttle::LoginThrottle;
 use crate::token::Jwt;
@@ -390,6 +392,10 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
                 logout,
                 about: self.about.map(About::into_service),
                 totp: totp.map(|t| Box::new(t) as Box<dyn routes::Endpoint>),
+                own_sessions: self.sessions.as_ref().map(|sessions| {
+                    Box::new(SessionsService::new(sessions.clone()).prefix(&self.prefix))
+                        as Box<dyn routes::Endpoint>
+                }),
                 jwks,
                 sessions: self.sessions,
                 browser,
