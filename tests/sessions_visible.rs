@@ -314,7 +314,7 @@ async fn the_user_sees_and_ends_its_sessions_in_memory() {
 #[tokio::test]
 async fn the_user_sees_and_ends_its_sessions_on_redis() {
     let jwt = jwt();
-    let options = RedisOptions::new().prefix(&unique_prefix());
+    let options = RedisOptions::new().prefix(unique_prefix());
     let store = RedisSessionStore::connect(SHARED, options, &jwt)
         .await
         .unwrap();
@@ -402,7 +402,7 @@ async fn a_store_that_cannot_list_answers_501_and_one_that_is_down_503() {
 #[tokio::test]
 async fn redis_store_lists_what_logins_recorded_and_ends_by_key() {
     let jwt = jwt();
-    let options = RedisOptions::new().prefix(&unique_prefix());
+    let options = RedisOptions::new().prefix(unique_prefix());
     let store = RedisSessionStore::connect(SHARED, options, &jwt)
         .await
         .unwrap();
