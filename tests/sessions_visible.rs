@@ -43,16 +43,21 @@ fn now() -> u64 {
 }
 
 async fn serve(jwt: &Jwt, sessions: Sessions) -> SocketAddr {
+    serve_with(jwt, Some(sessions)).await
+}
+
+async fn serve_with(jwt: &Jwt, sessions: Option<Sessions>) -> SocketAddr {
     let users = Argon2Store::new()
         .with_password("alice", "alice-pw")
         .unwrap()
         .with_password("bob", "bob-pw")
         .unwrap();
-    let layer = tower_jwt_login::kit::LoginKit::new(jwt.clone(), users)
-        .sessions(sessions)
-        .failure_delay(Duration::ZERO)
-        .build()
-        .unwrap();
+    let mut kit =
+        tower_jwt_login::kit::LoginKit::new(jwt.clone(), users).failure_delay(Duration::ZERO);
+    if let Some(sessions) = sessions {
+        kit = kit.sessions(sessions);
+    }
+    let layer = kit.build().unwrap();
     let app = Router::new().route(
         "/api/notes",
         get(|claims: Claims| async move { format!("notes of {}", claims.subject()) }),
@@ -482,4 +487,24 @@ async fn redis_store_lists_what_logins_recorded_and_ends_by_key() {
     assert!(store.list("alice").await.unwrap().is_empty());
     assert_eq!(store.list("bob").await.unwrap().len(), 1);
     assert_eq!(store.end_by_key("alice", "k1").await.unwrap(), 0);
+}
+
+/// Without sessions the paths are the app's like any other: protected, then the app's answer
+/// (here axum's empty 404).
+#[tokio::test]
+async fn without_sessions_the_paths_are_the_apps() {
+    let jwt = jwt();
+    let addr = serve_with(&jwt, None).await;
+    let (access, _) = login(addr, "alice", "Firefox/128.0", "127.0.0.1").await;
+    assert!(
+        jwt.verify(&access, TokenUse::Access)
+            .unwrap()
+            .session_id()
+            .is_none()
+    );
+    Req::get(LIST).send(addr).await.assert_unauthorized(false);
+    let reply = list(addr, &access).await;
+    assert_eq!((reply.status, reply.body.len()), (404, 0));
+    let reply = delete(addr, Some(&access), "AAAAAAAAAAAAAAAAAAAAAA").await;
+    assert_eq!((reply.status, reply.body.len()), (404, 0));
 }

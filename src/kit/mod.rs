@@ -2,13 +2,13 @@
 //! gives back **one** [`LoginLayer`] to wrap the whole app.
 //!
 //! The layer serves the crate's own routes itself — `POST {prefix}/login`,
-//! `GET {prefix}/login/refresh`, and with sessions `POST {prefix}/logout` and
+//! `GET {prefix}/login/refresh`, and with sessions `POST {prefix}/logout`,
 //! `POST {prefix}/logout/all`, `GET {prefix}/v3/auth/sessions` and
-//! `DELETE {prefix}/v3/auth/sessions/{id}` (the user's own sessions,
-//! [`SessionsService`]); `GET {prefix}` (Core's about document) when one is given; the
-//! JWKS at `/.well-known/jwks.json` when the ring has public keys — and guards every other
-//! request with the [policy](crate::auth::PathPolicy) before the app sees it. Nothing can be
-//! mounted half: with sessions, the layer always refuses revoked tokens, the logout routes are
+//! `DELETE {prefix}/v3/auth/sessions/{id}` (the user's own sessions, [`SessionsService`]);
+//! `GET {prefix}` (Core's about document) when one is given; the JWKS at
+//! `/.well-known/jwks.json` when the ring has public keys — and guards every other request with
+//! the [policy](crate::auth::PathPolicy) before the app sees it. Nothing can be mounted half:
+//! with sessions, the layer always refuses revoked tokens, the logout and session routes are
 //! always there, and a Redis session store makes the login throttle count for the whole fleet.
 //!
 //! It is built from the crate's parts ([`LoginService`], [`RefreshService`], [`LogoutService`],
@@ -144,7 +144,8 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
     }
 
     /// Turns [sessions](crate::session) on: logins start sessions, refresh checks them, the
-    /// logout routes are served, and the layer refuses revoked access tokens. A Redis store
+    /// logout routes and the user's own session routes ([`SessionsService`]) are served, and
+    /// the layer refuses revoked access tokens. A Redis store
     /// also makes the login throttle count in Redis, for the whole fleet.
     pub fn sessions(mut self, sessions: impl Into<Sessions>) -> Self {
         self.sessions = Some(sessions.into());
