@@ -2,11 +2,13 @@
 //! gives back **one** [`LoginLayer`] to wrap the whole app.
 //!
 //! The layer serves the crate's own routes itself — `POST {prefix}/login`,
-//! `GET {prefix}/login/refresh`, and with sessions `POST {prefix}/logout` and
-//! `POST {prefix}/logout/all`; `GET {prefix}` (Core's about document) when one is given; the
-//! JWKS at `/.well-known/jwks.json` when the ring has public keys — and guards every other
-//! request with the [policy](crate::auth::PathPolicy) before the app sees it. Nothing can be
-//! mounted half: with sessions, the layer always refuses revoked tokens, the logout routes are
+//! `GET {prefix}/login/refresh`, and with sessions `POST {prefix}/logout`,
+//! `POST {prefix}/logout/all`, `GET {prefix}/v3/auth/sessions` and
+//! `DELETE {prefix}/v3/auth/sessions/{id}` (the user's own sessions, [`SessionsService`]);
+//! `GET {prefix}` (Core's about document) when one is given; the JWKS at
+//! `/.well-known/jwks.json` when the ring has public keys — and guards every other request with
+//! the [policy](crate::auth::PathPolicy) before the app sees it. Nothing can be mounted half:
+//! with sessions, the layer always refuses revoked tokens, the logout and session routes are
 //! always there, and a Redis session store makes the login throttle count for the whole fleet.
 //!
 //! It is built from the crate's parts ([`LoginService`], [`RefreshService`], [`LogoutService`],
@@ -70,7 +72,7 @@ use crate::factor::{SecondFactor, TotpService};
 use crate::jwks::JwksService;
 use crate::login::{LoginService, LogoutService, RefreshService};
 use crate::metrics::Metrics;
-use crate::session::Sessions;
+use crate::session::{Sessions, SessionsService};
 use crate::store::CredentialStore;
 use crate::throttle::LoginThrottle;
 use crate::token::Jwt;
@@ -142,8 +144,9 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
     }
 
     /// Turns [sessions](crate::session) on: logins start sessions, refresh checks them, the
-    /// logout routes are served, and the layer refuses revoked access tokens. A Redis store
-    /// also makes the login throttle count in Redis, for the whole fleet.
+    /// logout routes and the user's own session routes ([`SessionsService`]) are served, and
+    /// the layer refuses revoked access tokens. A Redis store also makes the login throttle
+    /// count in Redis, for the whole fleet.
     pub fn sessions(mut self, sessions: impl Into<Sessions>) -> Self {
         self.sessions = Some(sessions.into());
         self
@@ -390,6 +393,10 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
                 logout,
                 about: self.about.map(About::into_service),
                 totp: totp.map(|t| Box::new(t) as Box<dyn routes::Endpoint>),
+                own_sessions: self.sessions.as_ref().map(|sessions| {
+                    Box::new(SessionsService::new(sessions.clone()).prefix(&self.prefix))
+                        as Box<dyn routes::Endpoint>
+                }),
                 jwks,
                 sessions: self.sessions,
                 browser,

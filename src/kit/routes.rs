@@ -91,6 +91,8 @@ pub(crate) enum Own {
     Jwks,
     /// The second factor's management routes (a valid access token required).
     Totp,
+    /// The user's own sessions: the list, and ending one (a valid access token required).
+    Sessions,
 }
 
 /// The paths of the crate's own routes under the assembly's prefix.
@@ -104,6 +106,8 @@ pub(crate) struct Routes {
     pub(crate) jwks: bool,
     /// The second factor's management paths, when it is on.
     pub(crate) totp: Option<[String; 4]>,
+    /// The base path of the user's own sessions (`<base>` and `<base>/<id>`), with sessions.
+    pub(crate) sessions: Option<String>,
 }
 
 impl Routes {
@@ -116,6 +120,7 @@ impl Routes {
             about,
             jwks,
             totp: None,
+            sessions: sessions.then(|| format!("{prefix}/v3/auth/sessions")),
             prefix,
         }
     }
@@ -138,6 +143,15 @@ impl Routes {
                 && totp.iter().any(|p| p == path)
             {
                 return Some(Own::Totp);
+            }
+            if let Some(base) = &self.sessions
+                && let Some(tail) = path.strip_prefix(base.as_str())
+                && (tail.is_empty()
+                    || tail
+                        .strip_prefix('/')
+                        .is_some_and(|id| !id.is_empty() && !id.contains('/')))
+            {
+                return Some(Own::Sessions);
             }
             if let Some((logout, all)) = &self.logout {
                 if path == logout {
@@ -168,6 +182,18 @@ mod tests {
         assert_eq!(routes.find("/api/logout/all"), Some(Own::LogoutAll));
         assert_eq!(routes.find("/api"), Some(Own::About));
         assert_eq!(routes.find("/.well-known/jwks.json"), Some(Own::Jwks));
+        assert_eq!(routes.find("/api/v3/auth/sessions"), Some(Own::Sessions));
+        assert_eq!(
+            routes.find("/api/v3/auth/sessions/abc"),
+            Some(Own::Sessions)
+        );
+        for other in [
+            "/api/v3/auth/sessions/",
+            "/api/v3/auth/sessions/a/b",
+            "/api/v3/auth/sessionsx",
+        ] {
+            assert_eq!(routes.find(other), None, "{other}");
+        }
         for other in [
             "/api/",
             "/api/login/",
@@ -181,6 +207,7 @@ mod tests {
         let bare = Routes::new("", false, false, false);
         assert_eq!(bare.find("/login"), Some(Own::Login));
         assert_eq!(bare.find("/logout"), None);
+        assert_eq!(bare.find("/v3/auth/sessions"), None);
         assert_eq!(bare.find(""), None);
         assert_eq!(bare.find("/.well-known/jwks.json"), None);
     }

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::revocations::{Batch, NotBefore};
 use super::{
     DEFAULT_MAX_SESSIONS, NewSession, RefreshVerdict, Revocations, Rotation, SessionError,
-    SessionStore, StartVerdict, retention,
+    SessionInfo, SessionKey, SessionStore, StartVerdict, retention,
 };
 use crate::Jwt;
 use crate::token::now_secs;
@@ -71,6 +72,33 @@ struct Session {
     seen_not_before: Option<u64>,
     /// When it was started or last rotated ([`State::seq`]).
     touched: u64,
+    /// When it started, Unix seconds, and the order of its start ([`State::seq`]).
+    created_at: u64,
+    started: u64,
+    /// When it was last refreshed, Unix seconds.
+    refreshed_at: Option<u64>,
+    /// Where the login came from.
+    client: Option<IpAddr>,
+    user_agent: Option<String>,
+    /// The API key it was started with: id, name.
+    api_key: Option<(String, String)>,
+}
+
+impl Session {
+    fn info(&self, sid: &str) -> SessionInfo {
+        SessionInfo {
+            sid: sid.to_owned(),
+            created_at: self.created_at,
+            refreshed_at: self.refreshed_at,
+            expires_at: self.expires_at,
+            client: self.client,
+            user_agent: self.user_agent.clone(),
+            api_key: self.api_key.as_ref().map(|(id, name)| SessionKey {
+                id: id.clone(),
+                name: name.clone(),
+            }),
+        }
+    }
 }
 
 impl MemorySessionStore {
@@ -240,6 +268,17 @@ impl SessionStore for MemorySessionStore {
                     expires_at: session.expires_at(),
                     seen_not_before: session.not_before_seen(),
                     touched,
+                    created_at: now,
+                    started: touched,
+                    refreshed_at: None,
+                    client: session.client_addr(),
+                    user_agent: session
+                        .user_agent_str()
+                        .filter(|ua| !ua.is_empty())
+                        .map(str::to_owned),
+                    api_key: session
+                        .api_key_tag()
+                        .map(|key| (key.id.to_owned(), key.name.to_owned())),
                 },
             );
             state
@@ -297,6 +336,7 @@ impl SessionStore for MemorySessionStore {
             jti == presented_jti && now_ms.saturating_sub(*spent) < millis(grace)
         });
         if current || within_grace {
+            session.refreshed_at = Some(now_ms / 1000);
             let Some(rotation) = rotation else {
                 return Ok(RefreshVerdict::Live);
             };
@@ -384,6 +424,77 @@ impl SessionStore for MemorySessionStore {
     fn revocations(&self) -> &Revocations {
         &self.inner.revocations
     }
+
+    async fn list(&self, subject: &str) -> Result<Vec<SessionInfo>, SessionError> {
+        let now = now_secs();
+        let state = self.lock();
+        let Some(sids) = state.by_subject.get(subject) else {
+            return Ok(Vec::new());
+        };
+        let mut live: Vec<(u64, u64, SessionInfo)> = sids
+            .iter()
+            .filter_map(|sid| {
+                let session = state.sessions.get(sid)?;
+                (session.subject == subject && session.expires_at > now)
+                    .then(|| (session.created_at, session.started, session.info(sid)))
+            })
+            .collect();
+        drop(state);
+        // Oldest first: by start (the clock, then the order of starts).
+        live.sort_unstable_by(|a, b| (a.0, a.1, &a.2.sid).cmp(&(b.0, b.1, &b.2.sid)));
+        Ok(live.into_iter().map(|(_, _, info)| info).collect())
+    }
+
+    async fn end_session(&self, subject: &str, sid: &str) -> Result<bool, SessionError> {
+        let now = now_secs();
+        {
+            let mut state = self.lock();
+            let owned = state
+                .sessions
+                .get(sid)
+                .is_some_and(|s| s.subject == subject && s.expires_at > now);
+            if !owned {
+                return Ok(false);
+            }
+            state.remove(sid);
+        }
+        self.inner
+            .revocations
+            .revoke_session(sid, self.revoke_until());
+        Ok(true)
+    }
+
+    async fn end_by_key(&self, subject: &str, key_id: &str) -> Result<usize, SessionError> {
+        let now = now_secs();
+        let ended: Vec<String> = {
+            let mut state = self.lock();
+            let Some(sids) = state.by_subject.get(subject) else {
+                return Ok(0);
+            };
+            let ended: Vec<String> = sids
+                .iter()
+                .filter(|sid| {
+                    state.sessions.get(*sid).is_some_and(|s| {
+                        s.expires_at > now && s.api_key.as_ref().is_some_and(|(id, _)| id == key_id)
+                    })
+                })
+                .cloned()
+                .collect();
+            for sid in &ended {
+                state.remove(sid);
+            }
+            ended
+        };
+        if !ended.is_empty() {
+            let until = self.revoke_until();
+            let batch = Batch {
+                sessions: ended.iter().map(|sid| (Arc::from(&**sid), until)).collect(),
+                subjects: Vec::new(),
+            };
+            self.inner.revocations.apply_async(batch).await;
+        }
+        Ok(ended.len())
+    }
 }
 
 impl fmt::Debug for MemorySessionStore {
@@ -424,6 +535,89 @@ mod tests {
         assert!(sids.iter().all(|sid| revocations.is_session_revoked(sid)));
         assert!(revocations.not_before("alice").is_some());
         assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_owner_lists_its_live_sessions_oldest_first_and_ends_them() {
+        use crate::session::{KeyTag, SessionInfo, SessionKey};
+        let store = store();
+        let far = now_secs() + 3600;
+        let before = now_secs();
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        let key = KeyTag {
+            id: "k1",
+            name: "ci",
+        };
+        let starts = [
+            NewSession::new("s1", "alice", "j1", far)
+                .client(Some(client))
+                .user_agent(Some("Firefox")),
+            NewSession::new("s2", "alice", "j2", far + 10).api_key(Some(key)),
+            NewSession::new("b1", "bob", "j3", far).api_key(Some(key)),
+            // Expired already: never listed.
+            NewSession::new("s3", "alice", "j4", before.saturating_sub(1)),
+        ];
+        for start in starts {
+            store.start(start).await.unwrap();
+        }
+        let rotation = Rotation::new("j1b", far, Duration::ZERO);
+        let verdict = store.refresh("s1", "alice", "j1", Some(rotation)).await;
+        assert_eq!(verdict.unwrap(), RefreshVerdict::Rotated);
+        let after = now_secs();
+
+        let mut list = store.list("alice").await.unwrap();
+        assert_eq!(list.len(), 2, "{list:?}");
+        for info in &list {
+            assert!((before..=after).contains(&info.created_at), "{info:?}");
+        }
+        let refreshed = list[0].refreshed_at.unwrap();
+        assert!((before..=after).contains(&refreshed));
+        for info in &mut list {
+            info.created_at = 0;
+        }
+        list[0].refreshed_at = Some(0);
+        let expected = [
+            SessionInfo {
+                sid: "s1".to_owned(),
+                created_at: 0,
+                refreshed_at: Some(0),
+                expires_at: far,
+                client: Some(client),
+                user_agent: Some("Firefox".to_owned()),
+                api_key: None,
+            },
+            SessionInfo {
+                sid: "s2".to_owned(),
+                created_at: 0,
+                refreshed_at: None,
+                expires_at: far + 10,
+                client: None,
+                user_agent: None,
+                api_key: Some(SessionKey {
+                    id: "k1".to_owned(),
+                    name: "ci".to_owned(),
+                }),
+            },
+        ];
+        assert_eq!(list, expected);
+        assert!(store.list("carol").await.unwrap().is_empty());
+
+        // Another subject's session, an expired one and an unknown one are not alice's to end.
+        assert!(!store.end_session("alice", "b1").await.unwrap());
+        assert!(!store.end_session("alice", "s3").await.unwrap());
+        assert!(!store.end_session("alice", "nope").await.unwrap());
+        assert!(!store.revocations().is_session_revoked("b1"));
+        assert!(store.end_session("alice", "s1").await.unwrap());
+        assert!(store.revocations().is_session_revoked("s1"));
+        let verdict = store.refresh("s1", "alice", "j1b", None).await;
+        assert_eq!(verdict.unwrap(), RefreshVerdict::Ended);
+
+        // Revoking the key ends alice's session of it, not bob's.
+        assert_eq!(store.end_by_key("alice", "k1").await.unwrap(), 1);
+        assert!(store.revocations().is_session_revoked("s2"));
+        assert!(store.list("alice").await.unwrap().is_empty());
+        assert_eq!(store.list("bob").await.unwrap().len(), 1);
+        assert_eq!(store.end_by_key("alice", "k1").await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -7,6 +7,11 @@
 //! The layer never asks the store: it reads the store's local [`Revocations`] set, which the
 //! store keeps current (the Redis store across a whole fleet, through pub/sub).
 //!
+//! A user sees its own live sessions and ends one of them through [`SessionsService`]
+//! (`GET /api/v3/auth/sessions`, `DELETE /api/v3/auth/sessions/{id}`; served by the
+//! [`LoginKit`](crate::kit::LoginKit) whenever it has sessions), which asks
+//! [`SessionStore::list`] and [`SessionStore::end_session`].
+//!
 //! Two stores come with the crate: [`MemorySessionStore`] (one instance) and, with the `redis`
 //! feature, `RedisSessionStore` (a fleet sharing one Redis). Both keep at most 100 live sessions
 //! per subject by default (`max_sessions_per_subject`): a login beyond that ends the subject's
@@ -77,6 +82,7 @@ mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 mod revocations;
+mod service;
 
 use std::fmt;
 use std::future::Future;
@@ -91,6 +97,7 @@ pub use memory::MemorySessionStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisSessionStore;
 pub use revocations::Revocations;
+pub use service::{SESSION_NOT_FOUND_DETAIL, SESSIONS_UNSUPPORTED_DETAIL, SessionsService};
 
 use crate::token::fill_random;
 

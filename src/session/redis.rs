@@ -7,7 +7,7 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `P{sessions}:sess:<sid>` | hash | `sub`, `jti` (current refresh token), `exp`, `prev`/`prev_at` (last spent token, ms), `nb` (the subject's "not before" the login saw, ms), `at` (when it started, Redis µs; the oldest is ended first at the per-subject limit) | at `exp`, the newest refresh token's expiry |
+//! | `P{sessions}:sess:<sid>` | hash | `sub`, `jti` (current refresh token), `exp`, `prev`/`prev_at` (last spent token, ms), `nb` (the subject's "not before" the login saw, ms), `at` (when it started, Redis µs; the oldest is ended first at the per-subject limit), `rat` (when last refreshed, Redis s), and, when known, `ip` (client address), `ua` (`User-Agent`), `kid`/`kname` (the API key's id and name) | at `exp`, the newest refresh token's expiry |
 //! | `P{sessions}:user:<sub>` | sorted set | the subject's `sid`s, scored by their `exp` (plus the millisecond of the start or last rotation, as a fraction: the lowest is the oldest) | at the latest `exp`; expired members pruned on every write |
 //! | `P{sessions}:nb:<sub>` | string | the subject's "not before", ms on Redis's clock | with its revocation entry |
 //! | `P{sessions}:revoked` | sorted set | revoked `sid`s, scored by when the entry expires | at the latest score; expired members pruned on every write |
@@ -19,9 +19,12 @@
 //! back what Redis had lost).
 //!
 //! Every change is one Lua script (`EVALSHA`): start (with the per-subject limit and the "not
-//! before" check), refresh/rotate (with reuse detection), end, end-all. A login and a refresh
-//! are one round trip each. Revocation entries live as long as an access token can (plus a
-//! minute): a refresh is always checked against the session itself.
+//! before" check), refresh/rotate (with reuse detection; it also notes the time, `rat`), end,
+//! end-all, and the owner's ending of one of its sessions or of those of an API key. The
+//! owner's session list is one read-only script over the subject's `user:<sub>` set, never a
+//! scan of the keyspace. A login and a refresh are one round trip each. Revocation entries live
+//! as long as an access token can (plus a minute): a refresh is always checked against the
+//! session itself.
 //!
 //! # Sync
 //!
@@ -50,7 +53,7 @@ use redis::aio::ConnectionLike;
 use super::revocations::{Batch, NotBefore};
 use super::{
     DEFAULT_MAX_SESSIONS, NewSession, RefreshVerdict, Revocations, Rotation, SessionError,
-    SessionStore, StartVerdict, retention,
+    SessionInfo, SessionKey, SessionStore, StartVerdict, retention,
 };
 use crate::Jwt;
 use crate::redis::{RedisConnection, RedisOptions, RedisSetupError, classify};
@@ -90,7 +93,8 @@ end
 "#;
 
 /// KEYS: sess, user, nb, revoked. ARGV: sid, sub, jti, exp, seen not-before ms ('' = none),
-/// max sessions, retention s, channel, session key prefix.
+/// max sessions, retention s, channel, session key prefix, client address, User-Agent, API key
+/// id, API key name (each '' = none).
 /// Returns `{'refused', nb}` or `{'started', evicted sid…}`.
 const LUA_START: &str = r#"
 local nb = redis.call('GET', KEYS[3])
@@ -123,7 +127,14 @@ if over > 0 then
   for _, sid in ipairs(evicted) do reply[#reply + 1] = sid end
 end
 local t = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'sub', ARGV[2], 'jti', ARGV[3], 'exp', ARGV[4], 'nb', ARGV[5], 'at', t[1] .. string.format('%06d', tonumber(t[2])))
+local fields = {'sub', ARGV[2], 'jti', ARGV[3], 'exp', ARGV[4], 'nb', ARGV[5], 'at', t[1] .. string.format('%06d', tonumber(t[2]))}
+if ARGV[10] ~= '' then fields[#fields + 1] = 'ip'; fields[#fields + 1] = ARGV[10] end
+if ARGV[11] ~= '' then fields[#fields + 1] = 'ua'; fields[#fields + 1] = ARGV[11] end
+if ARGV[12] ~= '' then
+  fields[#fields + 1] = 'kid'; fields[#fields + 1] = ARGV[12]
+  fields[#fields + 1] = 'kname'; fields[#fields + 1] = ARGV[13]
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIREAT', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], tonumber(ARGV[4]) + (now % 1000) / 1000, ARGV[1])
 keep_until(KEYS[2], ARGV[4])
@@ -141,6 +152,7 @@ local now = now_ms()
 local current = s[2] == ARGV[3]
 local within = (not current) and s[3] == ARGV[3] and s[4] and (now - tonumber(s[4]) < tonumber(ARGV[6]))
 if current or within then
+  redis.call('HSET', KEYS[1], 'rat', math.floor(now / 1000))
   if ARGV[4] == '' then return 'live' end
   if current then
     redis.call('HSET', KEYS[1], 'jti', ARGV[4], 'prev', ARGV[3], 'prev_at', now)
@@ -175,6 +187,55 @@ redis.call('DEL', KEYS[1])
 revoke_all(KEYS[2], {ARGV[1]}, till, now_s)
 redis.call('PUBLISH', ARGV[3], 'r ' .. till .. ' ' .. ARGV[1])
 return till
+"#;
+
+/// KEYS: user. ARGV: session key prefix, sub. Returns one row per live session of the subject:
+/// `{sid, exp, at, rat, ip, ua, kid, kname}` ('' = none). Reads only.
+const LUA_LIST: &str = r#"
+local now_s = math.floor(now_ms() / 1000)
+local rows = {}
+for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now_s, '+inf')) do
+  local s = redis.call('HMGET', ARGV[1] .. sid, 'sub', 'exp', 'at', 'rat', 'ip', 'ua', 'kid', 'kname')
+  if s[1] == ARGV[2] and s[2] and tonumber(s[2]) > now_s then
+    rows[#rows + 1] = {sid, s[2], s[3] or '', s[4] or '', s[5] or '', s[6] or '', s[7] or '', s[8] or ''}
+  end
+end
+return rows
+"#;
+
+/// KEYS: sess, revoked, user. ARGV: sid, retention s, channel, sub. Ends the session if it is
+/// the subject's; returns the revocation's expiry, or 0 (not the subject's session: nothing
+/// done).
+const LUA_END_OWN: &str = r#"
+if redis.call('HGET', KEYS[1], 'sub') ~= ARGV[4] then return 0 end
+local now_s = math.floor(now_ms() / 1000)
+local till = now_s + tonumber(ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[1])
+revoke_all(KEYS[2], {ARGV[1]}, till, now_s)
+redis.call('PUBLISH', ARGV[3], 'r ' .. till .. ' ' .. ARGV[1])
+return till
+"#;
+
+/// KEYS: user, revoked. ARGV: API key id, retention s, channel, session key prefix. Ends the
+/// subject's sessions started with the key; returns `{until, sid…}` (`{0}`: none).
+const LUA_END_BY_KEY: &str = r#"
+local ended = {}
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('HGET', ARGV[4] .. sid, 'kid') == ARGV[1] then ended[#ended + 1] = sid end
+end
+if #ended == 0 then return {0} end
+local now_s = math.floor(now_ms() / 1000)
+local till = now_s + tonumber(ARGV[2])
+for i = 1, #ended, 500 do
+  redis.call('ZREM', KEYS[1], unpack(ended, i, math.min(i + 499, #ended)))
+end
+unlink_sessions(ARGV[4], ended)
+revoke_all(KEYS[2], ended, till, now_s)
+redis.call('PUBLISH', ARGV[3], 'r ' .. till .. ' ' .. table.concat(ended, ' '))
+local reply = {till}
+for _, sid in ipairs(ended) do reply[#reply + 1] = sid end
+return reply
 "#;
 
 /// KEYS: user, revoked, nbf, nb. ARGV: sub, retention s, channel, session key prefix.
@@ -281,9 +342,21 @@ struct Scripts {
     end: Script,
     end_all: Script,
     restore: Script,
+    list: Script,
+    end_own: Script,
+    end_by_key: Script,
 }
 
-const BODIES: [&str; 5] = [LUA_START, LUA_REFRESH, LUA_END, LUA_END_ALL, LUA_RESTORE];
+const BODIES: [&str; 8] = [
+    LUA_START,
+    LUA_REFRESH,
+    LUA_END,
+    LUA_END_ALL,
+    LUA_RESTORE,
+    LUA_LIST,
+    LUA_END_OWN,
+    LUA_END_BY_KEY,
+];
 
 impl Scripts {
     fn new() -> Self {
@@ -294,6 +367,9 @@ impl Scripts {
             end: script(LUA_END),
             end_all: script(LUA_END_ALL),
             restore: script(LUA_RESTORE),
+            list: script(LUA_LIST),
+            end_own: script(LUA_END_OWN),
+            end_by_key: script(LUA_END_BY_KEY),
         }
     }
 }
@@ -432,7 +508,15 @@ impl SessionStore for RedisSessionStore {
             .arg(inner.max_sessions.load(Ordering::Relaxed))
             .arg(inner.retention)
             .arg(inner.keys.channel())
-            .arg(inner.keys.session_prefix());
+            .arg(inner.keys.session_prefix())
+            .arg(
+                session
+                    .client_addr()
+                    .map_or_else(String::new, |ip| ip.to_string()),
+            )
+            .arg(session.user_agent_str().unwrap_or_default())
+            .arg(session.api_key_tag().map_or("", |key| key.id))
+            .arg(session.api_key_tag().map_or("", |key| key.name));
         let reply: Vec<String> = inner
             .redis
             .run(|mut con| async move { call.invoke_async(&mut con).await })
@@ -567,6 +651,95 @@ impl SessionStore for RedisSessionStore {
 
     fn revocations(&self) -> &Revocations {
         &self.inner.revocations
+    }
+
+    async fn list(&self, subject: &str) -> Result<Vec<SessionInfo>, SessionError> {
+        let inner = &self.inner;
+        let mut call = inner.scripts.list.prepare_invoke();
+        call.key(inner.keys.user(subject))
+            .arg(inner.keys.session_prefix())
+            .arg(subject);
+        let rows: Vec<Vec<String>> = inner
+            .redis
+            .run(|mut con| async move { call.invoke_async(&mut con).await })
+            .await?;
+        let mut live: Vec<(u64, SessionInfo)> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let [sid, exp, at, rat, ip, ua, kid, kname]: [String; 8] = row
+                .try_into()
+                .map_err(|_| SessionError::Store("unexpected session row".to_owned()))?;
+            let Ok(expires_at) = exp.parse::<u64>() else {
+                return Err(SessionError::Store(format!("session expiry {exp:?}")));
+            };
+            // `at` is Redis's clock in microseconds.
+            let started_micros = at.parse::<u64>().unwrap_or(0);
+            let info = SessionInfo {
+                sid,
+                created_at: started_micros / 1_000_000,
+                refreshed_at: rat.parse().ok(),
+                expires_at,
+                client: ip.parse().ok(),
+                user_agent: (!ua.is_empty()).then_some(ua),
+                api_key: (!kid.is_empty()).then_some(SessionKey {
+                    id: kid,
+                    name: kname,
+                }),
+            };
+            live.push((started_micros, info));
+        }
+        live.sort_unstable_by(|a, b| (a.0, &a.1.sid).cmp(&(b.0, &b.1.sid)));
+        Ok(live.into_iter().map(|(_, info)| info).collect())
+    }
+
+    async fn end_session(&self, subject: &str, sid: &str) -> Result<bool, SessionError> {
+        let inner = &self.inner;
+        let mut call = inner.scripts.end_own.prepare_invoke();
+        call.key(inner.keys.session(sid))
+            .key(inner.keys.revoked())
+            .key(inner.keys.user(subject))
+            .arg(sid)
+            .arg(inner.retention)
+            .arg(inner.keys.channel())
+            .arg(subject);
+        let until: u64 = inner
+            .redis
+            .run_durable(|mut con| async move { call.invoke_async(&mut con).await })
+            .await?;
+        if until == 0 {
+            return Ok(false);
+        }
+        inner.revocations.revoke_session(sid, until);
+        Ok(true)
+    }
+
+    async fn end_by_key(&self, subject: &str, key_id: &str) -> Result<usize, SessionError> {
+        let inner = &self.inner;
+        let mut call = inner.scripts.end_by_key.prepare_invoke();
+        call.key(inner.keys.user(subject))
+            .key(inner.keys.revoked())
+            .arg(key_id)
+            .arg(inner.retention)
+            .arg(inner.keys.channel())
+            .arg(inner.keys.session_prefix());
+        let reply: Vec<String> = inner
+            .redis
+            .run_durable(|mut con| async move { call.invoke_async(&mut con).await })
+            .await?;
+        let mut reply = reply.into_iter();
+        let Some(Ok(until)) = reply.next().map(|till| till.parse::<u64>()) else {
+            return Err(SessionError::Store(
+                "unexpected end-by-key reply".to_owned(),
+            ));
+        };
+        let ended: Vec<String> = reply.collect();
+        if !ended.is_empty() {
+            let batch = Batch {
+                sessions: ended.iter().map(|sid| (Arc::from(&**sid), until)).collect(),
+                subjects: Vec::new(),
+            };
+            inner.revocations.apply_async(batch).await;
+        }
+        Ok(ended.len())
     }
 }
 
