@@ -558,6 +558,36 @@ async fn the_access_cookie_authenticates_and_unsafe_methods_need_the_csrf_check(
         .send(addr)
         .await;
     assert_eq!((reply.status, reply.text()), (200, "created"));
+
+    // The user's own routes read the cookie too: the session list, and ending a session (an
+    // unsafe method) only with the CSRF check.
+    let reply = Req::get("/api/v3/auth/sessions")
+        .header("cookie", &jar)
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let list = reply.json();
+    let sessions = list.as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["current"], true);
+    let sid = sessions[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v3/auth/sessions/{sid}");
+    let reply = Req::new("DELETE", &path)
+        .header("cookie", &jar)
+        .send(addr)
+        .await;
+    assert_eq!((reply.status, reply.text()), (403, CSRF_FAILED));
+    let reply = Req::new("DELETE", &path)
+        .header("cookie", &jar)
+        .header("x-csrf-token", csrf)
+        .send(addr)
+        .await;
+    assert_eq!((reply.status, reply.text()), (204, ""));
+    let reply = Req::get("/api/notes")
+        .header("cookie", &jar)
+        .send(addr)
+        .await;
+    reply.assert_invalid_token("token revoked");
 }
 
 // ---- CORS, through the example server --------------------------------------------------------

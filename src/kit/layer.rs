@@ -312,7 +312,7 @@ where
         let own = shared.routes.find(policy_path(&req));
         if let Some(browser) = &shared.browser
             && browser.browser.has_access_cookie()
-            && own.is_none()
+            && own.is_none_or(Own::takes_access_token)
             && let Err(response) = access_from_cookie(browser, &mut req)
         {
             return CoreFuture::ready(response);

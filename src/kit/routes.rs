@@ -95,6 +95,14 @@ pub(crate) enum Own {
     Sessions,
 }
 
+impl Own {
+    /// Whether the route reads an access token (the user's own management routes, and the
+    /// about document's full form): in browser mode, from the access cookie too.
+    pub(crate) fn takes_access_token(self) -> bool {
+        matches!(self, Own::About | Own::Totp | Own::Sessions)
+    }
+}
+
 /// The paths of the crate's own routes under the assembly's prefix.
 #[derive(Debug, Clone)]
 pub(crate) struct Routes {
