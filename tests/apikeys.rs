@@ -93,3 +93,34 @@ async fn bad_key_requests_get_clear_errors() {
 async fn password_logins_through_the_store() {
     accounts_suite::password_logins_through_the_store(memory()).await;
 }
+
+#[tokio::test]
+async fn kit_keys_refresh_with_their_roles_and_revoking_ends_their_session() {
+    accounts_suite::kit_keys_refresh_with_their_roles_and_revoking_ends_their_session(memory())
+        .await;
+}
+
+#[tokio::test]
+async fn kit_keys_of_a_disabled_owner_stop() {
+    accounts_suite::kit_keys_of_a_disabled_owner_stop(memory()).await;
+}
+
+#[tokio::test]
+async fn kit_another_users_key_is_not_found() {
+    accounts_suite::kit_another_users_key_is_not_found(memory()).await;
+}
+
+#[tokio::test]
+async fn kit_password_change_ends_the_other_sessions() {
+    accounts_suite::kit_password_change_ends_the_other_sessions(memory()).await;
+}
+
+#[tokio::test]
+async fn kit_password_change_keeps_only_the_callers_session() {
+    accounts_suite::kit_password_change_keeps_only_the_callers_session(memory()).await;
+}
+
+#[tokio::test]
+async fn kit_password_change_without_a_session_list_ends_every_session() {
+    accounts_suite::kit_password_change_without_a_session_list_ends_every_session(memory()).await;
+}

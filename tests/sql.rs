@@ -215,6 +215,12 @@ suite!(
     a_wrong_key_costs_what_a_wrong_password_costs,
     bad_key_requests_get_clear_errors,
     password_logins_through_the_store,
+    kit_keys_refresh_with_their_roles_and_revoking_ends_their_session,
+    kit_keys_of_a_disabled_owner_stop,
+    kit_another_users_key_is_not_found,
+    kit_password_change_ends_the_other_sessions,
+    kit_password_change_keeps_only_the_callers_session,
+    kit_password_change_without_a_session_list_ends_every_session,
 );
 
 /// Each database-only test, once per database.

@@ -37,6 +37,8 @@ pub(crate) struct KitShared {
     pub(crate) logout: Option<(Box<dyn Endpoint>, Box<dyn Endpoint>)>,
     pub(crate) about: Option<AboutService>,
     pub(crate) totp: Option<Box<dyn Endpoint>>,
+    pub(crate) keys: Option<Box<dyn Endpoint>>,
+    pub(crate) password: Option<Box<dyn Endpoint>>,
     pub(crate) jwks: Option<JwksService>,
     pub(crate) sessions: Option<Sessions>,
     pub(crate) browser: Option<Arc<BrowserShared>>,
@@ -118,7 +120,7 @@ impl BrowserShared {
                 }
                 response
             }
-            Own::About | Own::Jwks | Own::Totp => response,
+            Own::About | Own::Jwks | Own::Totp | Own::Keys | Own::Password => response,
         }
     }
 }
@@ -363,6 +365,22 @@ impl<S> KitCore<S> {
                 // The user's own second factor: a valid access token, whatever the policy says.
                 return match shared.guard.check_as(req, Access::Protected) {
                     Ok(req) => CoreFuture::own(totp.call(own_request(req))),
+                    Err(response) => CoreFuture::ready(response),
+                };
+            }
+            Own::Keys | Own::Password => {
+                let service = if own == Own::Keys {
+                    &shared.keys
+                } else {
+                    &shared.password
+                };
+                let Some(service) = service else {
+                    return CoreFuture::ready(wrong_method(method));
+                };
+                // The user's own keys and password: a valid access token, whatever the policy
+                // says.
+                return match shared.guard.check_as(req, Access::Protected) {
+                    Ok(req) => CoreFuture::own(service.call(own_request(req))),
                     Err(response) => CoreFuture::ready(response),
                 };
             }

@@ -91,6 +91,10 @@ pub(crate) enum Own {
     Jwks,
     /// The second factor's management routes (a valid access token required).
     Totp,
+    /// The API keys' management routes (a valid access token required).
+    Keys,
+    /// The password change (a valid access token required).
+    Password,
 }
 
 /// The paths of the crate's own routes under the assembly's prefix.
@@ -104,6 +108,11 @@ pub(crate) struct Routes {
     pub(crate) jwks: bool,
     /// The second factor's management paths, when it is on.
     pub(crate) totp: Option<[String; 4]>,
+    /// The API keys' collection path (`{prefix}/v3/auth/keys`), when keys are on: the path and
+    /// every path under it.
+    pub(crate) keys: Option<String>,
+    /// The password change's path, when it is on.
+    pub(crate) password: Option<String>,
 }
 
 impl Routes {
@@ -116,6 +125,8 @@ impl Routes {
             about,
             jwks,
             totp: None,
+            keys: None,
+            password: None,
             prefix,
         }
     }
@@ -138,6 +149,15 @@ impl Routes {
                 && totp.iter().any(|p| p == path)
             {
                 return Some(Own::Totp);
+            }
+            if let Some(keys) = &self.keys
+                && let Some(rest) = path.strip_prefix(keys.as_str())
+                && (rest.is_empty() || rest.starts_with('/'))
+            {
+                return Some(Own::Keys);
+            }
+            if self.password.as_deref() == Some(path) {
+                return Some(Own::Password);
             }
             if let Some((logout, all)) = &self.logout {
                 if path == logout {
