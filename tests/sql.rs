@@ -253,6 +253,7 @@ both!(
     the_second_factor_store,
     second_factor_claims_are_atomic_across_instances,
     the_configured_database_is_migrated_with_its_user,
+    the_example_server_keeps_keys_and_passwords_across_a_restart,
 );
 
 async fn login(store: &SqlStore, user: &str, password: &str) -> Option<String> {
@@ -884,4 +885,72 @@ async fn the_configured_database_is_migrated_with_its_user(db: TestDb) {
         .unwrap();
     let shown = format!("{:?}", secret.database.unwrap());
     assert_eq!(shown, "DatabaseUrl(postgres://db.internal:5432)");
+}
+
+/// The example server with `CORE_API_AUTH_DATABASE` (this test's own schema or file): the
+/// configured user is created in the database, owns an API key and changes its password
+/// through the app's routes; the app built again over the same database (a restart: new pool,
+/// new stores) still exchanges the key, lists it, and takes the changed password only.
+async fn the_example_server_keeps_keys_and_passwords_across_a_restart(db: TestDb) {
+    use accounts_suite::{change_password, create, exchange, list, password_login};
+    use common::{INVALID_CREDENTIALS, spawn_router};
+    use serde_json::json;
+
+    let url = db.url();
+    let config = CoreAuthConfig::default()
+        .with_lookup(move |k| match k {
+            "CORE_API_AUTH_ENABLE" => Some("true".into()),
+            "CORE_API_AUTH_USERNAME" => Some("admin".into()),
+            "CORE_API_AUTH_PASSWORD" => Some("datarhei".into()),
+            "CORE_API_AUTH_JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+            "CORE_API_AUTH_LOGIN_FAILURE_DELAY" => Some("0".into()),
+            "CORE_API_AUTH_DATABASE" => Some(url.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let first = spawn_router(common::core_server::app_from_env(&config).await.unwrap()).await;
+    let reply = password_login(first, "admin", "datarhei").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let admin = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let reply = create(first, &admin, json!({ "name": "backup job" })).await;
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let key = reply.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(exchange(first, &key).await.status, 200);
+    let reply = change_password(
+        first,
+        &admin,
+        json!({ "password": "datarhei", "new_password": "a much longer password" }),
+    )
+    .await;
+    assert_eq!((reply.status, reply.text()), (204, ""));
+
+    // A restart: the app built again over the same database.
+    let second = spawn_router(common::core_server::app_from_env(&config).await.unwrap()).await;
+    let reply = password_login(second, "admin", "datarhei").await;
+    assert_eq!((reply.status, reply.text()), (401, INVALID_CREDENTIALS));
+    let reply = password_login(second, "admin", "a much longer password").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let admin = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let reply = exchange(second, &key).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+    // The app's ring: Core's key from the configured user, password and secret.
+    let claims = config
+        .jwt_config()
+        .unwrap()
+        .build()
+        .unwrap()
+        .verify(&token, tower_jwt_login::TokenUse::Access)
+        .unwrap();
+    assert_eq!(claims.subject(), "admin");
+    assert_eq!(
+        claims.extra_json(),
+        Some(format!("{{\"api_key\":\"{id}\"}}").as_str())
+    );
+    let listed = list(second, &admin).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json()[0]["id"], id.as_str());
+    assert_eq!(listed.json()[0]["name"], "backup job");
+    assert!(listed.json()[0]["last_used_at"].as_u64().is_some());
 }

@@ -198,6 +198,21 @@ mod tests {
         ] {
             assert_eq!(routes.find(other), None, "{other}");
         }
+        let mut routes = routes;
+        routes.keys = Some("/api/v3/auth/keys".to_owned());
+        routes.password = Some("/api/v3/auth/password".to_owned());
+        assert_eq!(routes.find("/api/v3/auth/keys"), Some(Own::Keys));
+        assert_eq!(routes.find("/api/v3/auth/keys/abc"), Some(Own::Keys));
+        assert_eq!(routes.find("/api/v3/auth/keys/"), Some(Own::Keys));
+        assert_eq!(routes.find("/api/v3/auth/password"), Some(Own::Password));
+        for other in [
+            "/api/v3/auth/keysx",
+            "/api/v3/auth/key",
+            "/api/v3/auth/password/",
+            "/api/v3/auth/passwords",
+        ] {
+            assert_eq!(routes.find(other), None, "{other}");
+        }
         let bare = Routes::new("", false, false, false);
         assert_eq!(bare.find("/login"), Some(Own::Login));
         assert_eq!(bare.find("/logout"), None);
