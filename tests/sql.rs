@@ -888,12 +888,13 @@ async fn the_configured_database_is_migrated_with_its_user(db: TestDb) {
 }
 
 /// The example server with `CORE_API_AUTH_DATABASE` (this test's own schema or file): the
-/// configured user is created in the database, owns an API key and changes its password
-/// through the app's routes; the app built again over the same database (a restart: new pool,
-/// new stores) still exchanges the key, lists it, and takes the changed password only.
+/// configured user is created in the database, owns an API key, turns the second factor on and
+/// changes its password through the app's routes; the app built again over the same database
+/// (a restart: new pool, new stores) still exchanges the key, lists it, takes the changed
+/// password only, and asks for the second factor (a recovery code passes).
 async fn the_example_server_keeps_keys_and_passwords_across_a_restart(db: TestDb) {
     use accounts_suite::{change_password, create, exchange, list, password_login};
-    use common::{INVALID_CREDENTIALS, spawn_router};
+    use common::{INVALID_CREDENTIALS, Req, spawn_router};
     use serde_json::json;
 
     let url = db.url();
@@ -905,6 +906,10 @@ async fn the_example_server_keeps_keys_and_passwords_across_a_restart(db: TestDb
             "CORE_API_AUTH_JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
             "CORE_API_AUTH_LOGIN_FAILURE_DELAY" => Some("0".into()),
             "CORE_API_AUTH_DATABASE" => Some(url.clone()),
+            "CORE_API_AUTH_TOTP" => Some("true".into()),
+            "CORE_API_AUTH_TOTP_KEY" => {
+                Some("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f".into())
+            }
             _ => None,
         })
         .unwrap();
@@ -917,6 +922,22 @@ async fn the_example_server_keeps_keys_and_passwords_across_a_restart(db: TestDb
     let id = reply.json()["id"].as_str().unwrap().to_owned();
     let key = reply.json()["key"].as_str().unwrap().to_owned();
     assert_eq!(exchange(first, &key).await.status, 200);
+    let reply = Req::post("/api/v3/auth/totp/setup")
+        .bearer(&admin)
+        .send(first)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let secret = reply.json()["secret"].as_str().unwrap().to_owned();
+    let reply = Req::post("/api/v3/auth/totp/enable")
+        .bearer(&admin)
+        .json(json!({ "code": totp(&secret, common::now()) }).to_string())
+        .send(first)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let recovery = reply.json()["recovery_codes"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let reply = change_password(
         first,
         &admin,
@@ -929,7 +950,20 @@ async fn the_example_server_keeps_keys_and_passwords_across_a_restart(db: TestDb
     let second = spawn_router(common::core_server::app_from_env(&config).await.unwrap()).await;
     let reply = password_login(second, "admin", "datarhei").await;
     assert_eq!((reply.status, reply.text()), (401, INVALID_CREDENTIALS));
-    let reply = password_login(second, "admin", "a much longer password").await;
+    password_login(second, "admin", "a much longer password")
+        .await
+        .assert_error(401, "TOTP code required");
+    let reply = Req::post("/api/login")
+        .json(
+            json!({
+                "username": "admin",
+                "password": "a much longer password",
+                "totp_code": recovery,
+            })
+            .to_string(),
+        )
+        .send(second)
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let admin = reply.json()["access_token"].as_str().unwrap().to_owned();
     let reply = exchange(second, &key).await;
@@ -953,4 +987,19 @@ async fn the_example_server_keeps_keys_and_passwords_across_a_restart(db: TestDb
     assert_eq!(listed.json()[0]["id"], id.as_str());
     assert_eq!(listed.json()[0]["name"], "backup job");
     assert!(listed.json()[0]["last_used_at"].as_u64().is_some());
+}
+
+/// RFC 6238 written out from RFC 4226 §5.3 over `hmac` and `sha1` directly, independent of the
+/// crate's implementation.
+fn totp(secret_base32: &str, unix_time: u64) -> String {
+    use hmac::{Hmac, Mac};
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(secret_base32.as_bytes())
+        .unwrap();
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(&secret).unwrap();
+    mac.update(&(unix_time / 30).to_be_bytes());
+    let tag = mac.finalize().into_bytes();
+    let offset = (tag[19] & 0x0f) as usize;
+    let value = u32::from_be_bytes(tag[offset..offset + 4].try_into().unwrap()) & 0x7fff_ffff;
+    format!("{:06}", value % 1_000_000)
 }
