@@ -13,7 +13,8 @@ use crate::store::{CredentialStore, Credentials, Lookup, PlaintextUser, SetPassw
 /// - Without `CORE_API_AUTH_DATABASE`: Core's one configured user, compared as
 ///   [`PlaintextUser`] does, with API keys in memory. A password changed through the password
 ///   change lasts until the process ends; at the next start `CORE_API_AUTH_PASSWORD` applies
-///   again, and the keys are gone.
+///   again, and the keys are gone. Both are this instance's only: a fleet of instances needs
+///   the database.
 /// - With it (feature `sql`): the `SqlStore` — users, roles, keys (and second factors) survive
 ///   a restart.
 ///

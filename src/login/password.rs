@@ -175,6 +175,14 @@ impl PasswordChangeService {
         self
     }
 
+    /// The largest body accepted, in bytes (default 4 KiB); larger bodies get `413` at once,
+    /// unread.
+    #[must_use]
+    pub fn body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+
     /// The shortest new password accepted, in characters (default 8; at least 1).
     #[must_use]
     pub fn min_length(mut self, chars: usize) -> Self {
