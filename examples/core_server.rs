@@ -53,8 +53,17 @@
 //! the second factor for the configured user: the routes under `/api/v3/auth/totp` enrol it,
 //! and logins then need a code (docs/second-factor.md).
 //!
-//! The whole login — routes, throttle, sessions, CORS, cookies, second factor — is one
-//! `LoginKit` layer made from these variables by `CoreAuthConfig::login_kit_for`, wrapped
+//! API keys and the password change are always served (docs/assembly.md): `GET`/`POST
+//! /api/v3/auth/keys` and `DELETE /api/v3/auth/keys/{id}` manage the caller's keys, which
+//! `POST /api/login` with `Authorization: Bearer tjl_…` exchanges for tokens;
+//! `POST /api/v3/auth/password` changes the caller's password (and ends its other sessions).
+//! `CORE_API_AUTH_DATABASE` (`postgres://…` or `sqlite://…`, with `--features sql`) keeps users,
+//! keys and second factors in a database (migrated at start-up, the configured user created
+//! when missing), so they survive a restart; without it, keys live in memory and a changed
+//! password lasts until the process ends.
+//!
+//! The whole login — routes, throttle, sessions, CORS, cookies, second factor, keys — is one
+//! `LoginKit` layer made from these variables by `CoreAuthConfig::login_kit_with`, wrapped
 //! around the app's routes.
 //!
 //! Auth0 logins (docs/protocol.md §5) need the `auth0` feature: `CORE_API_AUTH_AUTH0_ENABLE=true
@@ -74,7 +83,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use tower::Layer;
 use tower_jwt_login::auth::PathPolicy;
 use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
-use tower_jwt_login::config::{CoreAuthConfig, SessionBackend, random_password};
+use tower_jwt_login::config::{CoreAuthConfig, CoreUsers, SessionBackend, random_password};
 use tower_jwt_login::discovery::About;
 use tower_jwt_login::error::error_response;
 use tower_jwt_login::factor::SecondFactor;
@@ -133,6 +142,21 @@ pub fn app_with_parts<A: Auth0Provider>(
     sessions: Option<Sessions>,
     second_factor: Option<SecondFactor>,
 ) -> Result<Router, BoxError> {
+    let users = CoreUsers::configured(auth.credential_store());
+    app_with_users(auth, auth0, auth0_auths, sessions, second_factor, users)
+}
+
+/// The app over `users` (made by [`CoreAuthConfig::users`]: the database of
+/// `CORE_API_AUTH_DATABASE`, or Core's one user with API keys in memory): they log in, own API
+/// keys (`/api/v3/auth/keys`) and change their password (`POST /api/v3/auth/password`).
+pub fn app_with_users<A: Auth0Provider>(
+    auth: &CoreAuthConfig,
+    auth0: A,
+    auth0_auths: Vec<String>,
+    sessions: Option<Sessions>,
+    second_factor: Option<SecondFactor>,
+    users: CoreUsers,
+) -> Result<Router, BoxError> {
     // With auth off there is nothing to log in to: no `auths` at all.
     let auth0_auths = if auth.enable { auth0_auths } else { Vec::new() };
     let mut about =
@@ -149,7 +173,7 @@ pub fn app_with_parts<A: Auth0Provider>(
     // throttle, trusted proxies, sessions, rotation, CORS. The client address is the TCP peer
     // that axum records with `into_make_service_with_connect_info` (or what a trusted proxy
     // forwarded in the configured header).
-    let mut login = auth.login_kit_for(auth.jwt_config()?.build()?, sessions)?;
+    let mut login = auth.login_kit_with(auth.jwt_config()?.build()?, sessions, users)?;
     if let Some(factor) = second_factor {
         login = login.second_factor(factor);
     }
@@ -276,10 +300,19 @@ pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::
     if let Some(sessions) = &sessions {
         tracing::info!(backend = ?auth.sessions, rotation = auth.refresh_rotation, ?sessions, "sessions on");
     }
-    // CORE_API_AUTH_TOTP: the second factor for the configured user (its store on the sessions'
-    // Redis when there is one; a wrong CORE_API_AUTH_TOTP_KEY stops start-up here).
+    // CORE_API_AUTH_DATABASE: users, API keys and second factors in PostgreSQL or SQLite
+    // (migrated, the configured user created when missing); without it, Core's one user and
+    // keys in memory.
+    let users = if auth.enable {
+        auth.users().await?
+    } else {
+        CoreUsers::configured(auth.credential_store())
+    };
+    // CORE_API_AUTH_TOTP: the second factor for the configured user (its store in the database,
+    // or on the sessions' Redis when there is one; a wrong CORE_API_AUTH_TOTP_KEY stops start-up
+    // here).
     let factor = if auth.enable {
-        auth.second_factor().await?
+        auth.second_factor_for(&users).await?
     } else {
         None
     };
@@ -288,7 +321,7 @@ pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::
     }
     let auth0 = Auth0Config::from_env()?;
     if !auth0.enable {
-        return app_with_parts(auth, NoAuth0, Vec::new(), sessions, factor);
+        return app_with_users(auth, NoAuth0, Vec::new(), sessions, factor, users);
     }
     if !auth.enable {
         tracing::warn!("CORE_API_AUTH_AUTH0_ENABLE is ignored: CORE_API_AUTH_ENABLE is false");
@@ -301,7 +334,7 @@ pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::
             tracing::info!(issuer = %tenant.issuer(), users = tenant.allowed_users().len(), "auth0 tenant");
         }
         let auths = provider.auths();
-        app_with_parts(auth, provider, auths, sessions, factor)
+        app_with_users(auth, provider, auths, sessions, factor, users)
     }
     #[cfg(not(feature = "auth0"))]
     {

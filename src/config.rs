@@ -44,6 +44,10 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+mod users;
+
+pub use users::{CoreUsers, CoreUsersError};
+
 use crate::browser::Browser;
 use crate::client_addr::{ClientAddrResolver, ClientIpHeader, TrustedProxies};
 use crate::factor::{
@@ -608,17 +612,9 @@ impl CoreAuthConfig {
     /// # });
     /// ```
     pub async fn second_factor(&self) -> Result<Option<SecondFactor>, SecondFactorSetupError> {
-        use sha2::Digest;
-        if !(self.enable && self.totp) {
+        let Some((key, epoch)) = self.factor_key_and_epoch()? else {
             return Ok(None);
-        }
-        let key = FactorKey::parse(&self.totp_key).map_err(SecondFactorSetupError::Key)?;
-        let mut epoch = sha2::Sha256::new();
-        epoch.update(b"tower-jwt-login credential epoch\0");
-        epoch.update(self.username.as_bytes());
-        epoch.update([0]);
-        epoch.update(self.password.as_bytes());
-        let epoch = epoch.finalize();
+        };
         match &self.sessions {
             #[cfg(feature = "redis")]
             SessionBackend::Redis(url) => {
@@ -641,6 +637,46 @@ impl CoreAuthConfig {
                 .await
                 .map(Some),
         }
+    }
+
+    /// [`second_factor`](Self::second_factor) for `users`: with users in a database
+    /// ([`CoreUsers::sql`]) the second factors live there too (and survive a restart);
+    /// otherwise as `second_factor` says.
+    pub async fn second_factor_for(
+        &self,
+        users: &CoreUsers,
+    ) -> Result<Option<SecondFactor>, SecondFactorSetupError> {
+        #[cfg(feature = "sql")]
+        if let Some(store) = users.sql_store() {
+            let Some((key, epoch)) = self.factor_key_and_epoch()? else {
+                return Ok(None);
+            };
+            return SecondFactor::builder(store.clone(), key)
+                .credential_epoch(epoch)
+                .build()
+                .await
+                .map(Some);
+        }
+        let _ = users;
+        self.second_factor().await
+    }
+
+    /// The key that seals TOTP secrets and the credential epoch of the configured user, when
+    /// the second factor is on.
+    fn factor_key_and_epoch(
+        &self,
+    ) -> Result<Option<(FactorKey, [u8; 32])>, SecondFactorSetupError> {
+        use sha2::Digest;
+        if !(self.enable && self.totp) {
+            return Ok(None);
+        }
+        let key = FactorKey::parse(&self.totp_key).map_err(SecondFactorSetupError::Key)?;
+        let mut epoch = sha2::Sha256::new();
+        epoch.update(b"tower-jwt-login credential epoch\0");
+        epoch.update(self.username.as_bytes());
+        epoch.update([0]);
+        epoch.update(self.password.as_bytes());
+        Ok(Some((key, epoch.finalize().into())))
     }
 
     /// The configured password.
@@ -725,11 +761,24 @@ impl CoreAuthConfig {
         PlaintextUser::new(self.username.clone(), &self.password)
     }
 
-    /// The whole login of this configuration as one [`LoginKit`]: the key ring, Core's one
-    /// user, the failure delay, the throttle (counting for the fleet with Redis sessions), the
-    /// client address and trusted proxies, the sessions (a Redis store is connected here),
-    /// rotation, CORS, browser mode and the second factor. Add the app's own parts (the about document, Auth0, the policy) and
-    /// build it.
+    /// The users and API keys of this configuration: with `CORE_API_AUTH_DATABASE` the SQL
+    /// store ([`sql_store`](Self::sql_store): connected, migrated, the configured user created
+    /// when missing), otherwise Core's one configured user with API keys in memory.
+    pub async fn users(&self) -> Result<CoreUsers, SetupError> {
+        #[cfg(feature = "sql")]
+        if let Some(store) = self.sql_store().await? {
+            return Ok(CoreUsers::sql(store));
+        }
+        Ok(CoreUsers::configured(self.credential_store()))
+    }
+
+    /// The whole login of this configuration as one [`LoginKit`]: the key ring, the users
+    /// ([`users`](Self::users): the database of `CORE_API_AUTH_DATABASE`, or Core's one user),
+    /// API keys and the password change over them, the failure delay, the throttle (counting
+    /// for the fleet with Redis sessions), the client address and trusted proxies, the sessions
+    /// (a Redis store is connected here), rotation, CORS, browser mode and the second factor
+    /// (in the database when there is one). Add the app's own parts (the about document, Auth0,
+    /// the policy) and build it.
     ///
     /// ```
     /// use tower_jwt_login::config::CoreAuthConfig;
@@ -749,28 +798,50 @@ impl CoreAuthConfig {
     /// assert!(layer.sessions().is_some());
     /// # });
     /// ```
-    pub async fn login_kit(&self) -> Result<LoginKit<PlaintextUser>, SetupError> {
+    pub async fn login_kit(&self) -> Result<LoginKit<CoreUsers>, SetupError> {
         let jwt = self.jwt_config()?.build()?;
         let sessions = self.sessions(&jwt).await?;
-        let mut kit = self.login_kit_for(jwt, sessions)?;
-        if let Some(factor) = self
-            .second_factor()
+        let users = self.users().await?;
+        let factor = self
+            .second_factor_for(&users)
             .await
-            .map_err(|e| SetupError::SecondFactor(e.to_string()))?
-        {
+            .map_err(|e| SetupError::SecondFactor(e.to_string()))?;
+        let mut kit = self.login_kit_with(jwt, sessions, users)?;
+        if let Some(factor) = factor {
             kit = kit.second_factor(factor);
         }
         Ok(kit)
     }
 
-    /// [`login_kit`](Self::login_kit) with the tokens of `jwt` and the sessions given (`None`:
-    /// stateless, whatever `CORE_API_AUTH_SESSIONS` says), without I/O.
+    /// [`login_kit`](Self::login_kit) with the tokens of `jwt`, the sessions given (`None`:
+    /// stateless, whatever `CORE_API_AUTH_SESSIONS` says) and Core's one configured user with
+    /// API keys in memory ([`CoreUsers::configured`]), without I/O and without the second
+    /// factor.
     pub fn login_kit_for(
         &self,
         jwt: Jwt,
         sessions: Option<Sessions>,
-    ) -> Result<LoginKit<PlaintextUser>, SetupError> {
-        let mut kit = LoginKit::new(jwt, self.credential_store())
+    ) -> Result<LoginKit<CoreUsers>, SetupError> {
+        self.login_kit_with(
+            jwt,
+            sessions,
+            CoreUsers::configured(self.credential_store()),
+        )
+    }
+
+    /// [`login_kit_for`](Self::login_kit_for) over `users` (made by [`users`](Self::users)):
+    /// they are the credential store, the API-key store
+    /// ([`LoginKit::api_keys`]) and the password-change store
+    /// ([`LoginKit::password_change`]).
+    pub fn login_kit_with(
+        &self,
+        jwt: Jwt,
+        sessions: Option<Sessions>,
+        users: CoreUsers,
+    ) -> Result<LoginKit<CoreUsers>, SetupError> {
+        let mut kit = LoginKit::new(jwt, users.clone())
+            .api_keys(users.clone())
+            .password_change(users)
             .failure_delay(self.login_failure_delay)
             .throttle(self.login_throttle()?)
             .fleet_key(self.jwt_key().expose_secret())

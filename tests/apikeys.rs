@@ -1,6 +1,7 @@
-//! API keys with the in-memory stores (`Argon2Store` users, `MemoryApiKeyStore` keys), over
-//! real HTTP on 127.0.0.1: the shared account suite (tests/accounts_suite), which tests/sql.rs
-//! runs against PostgreSQL and SQLite too.
+//! API keys and the password change with the in-memory stores (`Argon2Store` users,
+//! `MemoryApiKeyStore` keys), over real HTTP on 127.0.0.1: the shared account suite
+//! (tests/accounts_suite, by hand and through `LoginKit`), which tests/sql.rs runs against
+//! PostgreSQL and SQLite too, and the example server without a database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts_suite;
@@ -92,4 +93,74 @@ async fn bad_key_requests_get_clear_errors() {
 #[tokio::test]
 async fn password_logins_through_the_store() {
     accounts_suite::password_logins_through_the_store(memory()).await;
+}
+
+#[tokio::test]
+async fn kit_keys_refresh_with_their_roles_and_revoking_ends_their_session() {
+    accounts_suite::kit_keys_refresh_with_their_roles_and_revoking_ends_their_session(memory())
+        .await;
+}
+
+#[tokio::test]
+async fn kit_keys_of_a_disabled_owner_stop() {
+    accounts_suite::kit_keys_of_a_disabled_owner_stop(memory()).await;
+}
+
+#[tokio::test]
+async fn kit_another_users_key_is_not_found() {
+    accounts_suite::kit_another_users_key_is_not_found(memory()).await;
+}
+
+#[tokio::test]
+async fn kit_password_change_ends_the_other_sessions() {
+    accounts_suite::kit_password_change_ends_the_other_sessions(memory()).await;
+}
+
+#[tokio::test]
+async fn kit_password_change_keeps_only_the_callers_session() {
+    accounts_suite::kit_password_change_keeps_only_the_callers_session(memory()).await;
+}
+
+#[tokio::test]
+async fn kit_password_change_without_a_session_list_ends_every_session() {
+    accounts_suite::kit_password_change_without_a_session_list_ends_every_session(memory()).await;
+}
+
+/// The example server without a database serves keys and the password change for Core's one
+/// user: keys in memory, a changed password in memory (the login then takes only the new one).
+#[tokio::test]
+async fn the_example_server_serves_keys_and_the_password_change_without_a_database() {
+    use accounts_suite::{change_password, create, exchange, list, password_login, revoke};
+    use common::{INVALID_CREDENTIALS, PASSWORD, USER, core_config, spawn_core};
+    use serde_json::json;
+
+    let addr = spawn_core(core_config(std::time::Duration::ZERO)).await;
+    let reply = password_login(addr, USER, PASSWORD).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let admin = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let reply = create(addr, &admin, json!({ "name": "ci", "expires_in": 60 })).await;
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let key = reply.json()["key"].as_str().unwrap().to_owned();
+    let reply = exchange(addr, &key).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    let reply = change_password(
+        addr,
+        &admin,
+        json!({ "password": PASSWORD, "new_password": "a new admin password" }),
+    )
+    .await;
+    assert_eq!((reply.status, reply.text()), (204, ""));
+    let reply = password_login(addr, USER, PASSWORD).await;
+    assert_eq!((reply.status, reply.text()), (401, INVALID_CREDENTIALS));
+    let reply = password_login(addr, USER, "a new admin password").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // The key does not depend on the password.
+    assert_eq!(exchange(addr, &key).await.status, 200);
+    assert_eq!(list(addr, &admin).await.json()[0]["id"], id.as_str());
+    assert_eq!(revoke(addr, &admin, &id).await.status, 204);
+    let reply = exchange(addr, &key).await;
+    assert_eq!((reply.status, reply.text()), (401, INVALID_CREDENTIALS));
 }

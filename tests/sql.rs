@@ -215,6 +215,12 @@ suite!(
     a_wrong_key_costs_what_a_wrong_password_costs,
     bad_key_requests_get_clear_errors,
     password_logins_through_the_store,
+    kit_keys_refresh_with_their_roles_and_revoking_ends_their_session,
+    kit_keys_of_a_disabled_owner_stop,
+    kit_another_users_key_is_not_found,
+    kit_password_change_ends_the_other_sessions,
+    kit_password_change_keeps_only_the_callers_session,
+    kit_password_change_without_a_session_list_ends_every_session,
 );
 
 /// Each database-only test, once per database.
@@ -247,6 +253,7 @@ both!(
     the_second_factor_store,
     second_factor_claims_are_atomic_across_instances,
     the_configured_database_is_migrated_with_its_user,
+    the_example_server_keeps_keys_and_passwords_across_a_restart,
 );
 
 async fn login(store: &SqlStore, user: &str, password: &str) -> Option<String> {
@@ -878,4 +885,121 @@ async fn the_configured_database_is_migrated_with_its_user(db: TestDb) {
         .unwrap();
     let shown = format!("{:?}", secret.database.unwrap());
     assert_eq!(shown, "DatabaseUrl(postgres://db.internal:5432)");
+}
+
+/// The example server with `CORE_API_AUTH_DATABASE` (this test's own schema or file): the
+/// configured user is created in the database, owns an API key, turns the second factor on and
+/// changes its password through the app's routes; the app built again over the same database
+/// (a restart: new pool, new stores) still exchanges the key, lists it, takes the changed
+/// password only, and asks for the second factor (a recovery code passes).
+async fn the_example_server_keeps_keys_and_passwords_across_a_restart(db: TestDb) {
+    use accounts_suite::{change_password, create, exchange, list, password_login};
+    use common::{INVALID_CREDENTIALS, Req, spawn_router};
+    use serde_json::json;
+
+    let url = db.url();
+    let config = CoreAuthConfig::default()
+        .with_lookup(move |k| match k {
+            "CORE_API_AUTH_ENABLE" => Some("true".into()),
+            "CORE_API_AUTH_USERNAME" => Some("admin".into()),
+            "CORE_API_AUTH_PASSWORD" => Some("datarhei".into()),
+            "CORE_API_AUTH_JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+            "CORE_API_AUTH_LOGIN_FAILURE_DELAY" => Some("0".into()),
+            "CORE_API_AUTH_DATABASE" => Some(url.clone()),
+            "CORE_API_AUTH_TOTP" => Some("true".into()),
+            "CORE_API_AUTH_TOTP_KEY" => {
+                Some("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f".into())
+            }
+            _ => None,
+        })
+        .unwrap();
+    let first = spawn_router(common::core_server::app_from_env(&config).await.unwrap()).await;
+    let reply = password_login(first, "admin", "datarhei").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let admin = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let reply = create(first, &admin, json!({ "name": "backup job" })).await;
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let key = reply.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(exchange(first, &key).await.status, 200);
+    let reply = Req::post("/api/v3/auth/totp/setup")
+        .bearer(&admin)
+        .send(first)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let secret = reply.json()["secret"].as_str().unwrap().to_owned();
+    let reply = Req::post("/api/v3/auth/totp/enable")
+        .bearer(&admin)
+        .json(json!({ "code": totp(&secret, common::now()) }).to_string())
+        .send(first)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let recovery = reply.json()["recovery_codes"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = change_password(
+        first,
+        &admin,
+        json!({ "password": "datarhei", "new_password": "a much longer password" }),
+    )
+    .await;
+    assert_eq!((reply.status, reply.text()), (204, ""));
+
+    // A restart: the app built again over the same database.
+    let second = spawn_router(common::core_server::app_from_env(&config).await.unwrap()).await;
+    let reply = password_login(second, "admin", "datarhei").await;
+    assert_eq!((reply.status, reply.text()), (401, INVALID_CREDENTIALS));
+    password_login(second, "admin", "a much longer password")
+        .await
+        .assert_error(401, "TOTP code required");
+    let reply = Req::post("/api/login")
+        .json(
+            json!({
+                "username": "admin",
+                "password": "a much longer password",
+                "totp_code": recovery,
+            })
+            .to_string(),
+        )
+        .send(second)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let admin = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let reply = exchange(second, &key).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+    // The app's ring: Core's key from the configured user, password and secret.
+    let claims = config
+        .jwt_config()
+        .unwrap()
+        .build()
+        .unwrap()
+        .verify(&token, tower_jwt_login::TokenUse::Access)
+        .unwrap();
+    assert_eq!(claims.subject(), "admin");
+    assert_eq!(
+        claims.extra_json(),
+        Some(format!("{{\"api_key\":\"{id}\"}}").as_str())
+    );
+    let listed = list(second, &admin).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json()[0]["id"], id.as_str());
+    assert_eq!(listed.json()[0]["name"], "backup job");
+    assert!(listed.json()[0]["last_used_at"].as_u64().is_some());
+}
+
+/// RFC 6238 written out from RFC 4226 §5.3 over `hmac` and `sha1` directly, independent of the
+/// crate's implementation.
+fn totp(secret_base32: &str, unix_time: u64) -> String {
+    use hmac::{Hmac, Mac};
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(secret_base32.as_bytes())
+        .unwrap();
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(&secret).unwrap();
+    mac.update(&(unix_time / 30).to_be_bytes());
+    let tag = mac.finalize().into_bytes();
+    let offset = (tag[19] & 0x0f) as usize;
+    let value = u32::from_be_bytes(tag[offset..offset + 4].try_into().unwrap()) & 0x7fff_ffff;
+    format!("{:06}", value % 1_000_000)
 }

@@ -18,6 +18,9 @@
 //!   `POST /api/login` with `Authorization: Bearer <key>` and no body answers a token pair for
 //!   the key's owner, carrying the owner's current extra claims with `roles` restricted to the
 //!   key's, and the claim [`API_KEY_CLAIM`] naming the key.
+//! - **In the assembly** ([`LoginKit::api_keys`](crate::kit::LoginKit::api_keys)): one call
+//!   wires the exchange, the check at refresh and the management routes over one store, and
+//!   with sessions revoking a key ends its sessions.
 //! - **Where keys live** ([`ApiKeyStore`]): [`MemoryApiKeyStore`] for one instance, or with the
 //!   `sql` feature `SqlStore` (PostgreSQL, SQLite).
 //!

@@ -20,6 +20,7 @@ use crate::error::{
 };
 use crate::json::parse_object;
 use crate::login::AUDIT;
+use crate::session::Sessions;
 use crate::token::{Claims, now_secs};
 
 /// The default path of the collection: `{path}` lists and creates, `{path}/{id}` revokes.
@@ -75,6 +76,7 @@ pub struct ApiKeyService<K> {
     body_limit: usize,
     max_keys: usize,
     max_lifetime: u64,
+    sessions: Option<Sessions>,
 }
 
 impl<K> Clone for ApiKeyService<K> {
@@ -85,6 +87,7 @@ impl<K> Clone for ApiKeyService<K> {
             body_limit: self.body_limit,
             max_keys: self.max_keys,
             max_lifetime: self.max_lifetime,
+            sessions: self.sessions.clone(),
         }
     }
 }
@@ -95,6 +98,7 @@ impl<K> fmt::Debug for ApiKeyService<K> {
             .field("path", &self.path)
             .field("max_keys", &self.max_keys)
             .field("max_lifetime", &self.max_lifetime)
+            .field("sessions", &self.sessions.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -131,7 +135,21 @@ impl<K: ApiKeyStore> ApiKeyService<K> {
             body_limit: 16 * 1024,
             max_keys: 100,
             max_lifetime: TEN_YEARS,
+            sessions: None,
         }
+    }
+
+    /// Revoking a key also ends the sessions started with it
+    /// ([`Sessions::end_by_key`]): their access tokens are refused by the layer at once, not
+    /// only at their next refresh. When the session store fails (or cannot list sessions) after
+    /// the key was deleted, the key stays revoked and the answer is still `204`: the refresh of
+    /// its tokens is refused anyway (the refresh checks the key,
+    /// [`RefreshService::api_keys`](crate::login::RefreshService::api_keys)), so its access
+    /// tokens end within one access-token lifetime; the failure is logged.
+    #[must_use]
+    pub fn sessions(mut self, sessions: impl Into<Sessions>) -> Self {
+        self.sessions = Some(sessions.into());
+        self
     }
 
     /// The collection's path (the full path of the request, e.g. `/api/v3/auth/keys`).
@@ -336,12 +354,26 @@ impl<K: ApiKeyStore> ApiKeyService<K> {
                 "API key not found",
             ));
         }
-        // Hook: sessions started with this key end here once sessions are tagged with keys.
+        let mut ended = 0;
+        if let Some(sessions) = &self.sessions {
+            // The key is gone: its tokens cannot be refreshed any more. Ending its sessions
+            // also refuses their access tokens now; a failure leaves them to run out.
+            match sessions.end_by_key(claims.subject(), id).await {
+                Ok(n) => ended = n,
+                Err(error) => tracing::warn!(
+                    error = %error,
+                    key = id,
+                    "API key revoked, but its sessions could not be ended: their access \
+                     tokens stay valid until they expire (their refresh is refused)"
+                ),
+            }
+        }
         tracing::info!(
             target: AUDIT,
             outcome = "api_key_revoked",
             subject = claims.subject(),
             key = id,
+            sessions_ended = ended,
             "api_key"
         );
         let mut res = Response::new(Full::new(Bytes::new()));

@@ -39,6 +39,8 @@ pub(crate) struct KitShared {
     pub(crate) totp: Option<Box<dyn Endpoint>>,
     /// The user's own sessions (with sessions).
     pub(crate) own_sessions: Option<Box<dyn Endpoint>>,
+    pub(crate) keys: Option<Box<dyn Endpoint>>,
+    pub(crate) password: Option<Box<dyn Endpoint>>,
     pub(crate) jwks: Option<JwksService>,
     pub(crate) sessions: Option<Sessions>,
     pub(crate) browser: Option<Arc<BrowserShared>>,
@@ -120,7 +122,12 @@ impl BrowserShared {
                 }
                 response
             }
-            Own::About | Own::Jwks | Own::Totp | Own::Sessions => response,
+            Own::About
+            | Own::Jwks
+            | Own::Totp
+            | Own::Sessions
+            | Own::Keys
+            | Own::Password => response,
         }
     }
 }
@@ -369,11 +376,17 @@ impl<S> KitCore<S> {
                     Err(response) => CoreFuture::ready(response),
                 };
             }
-            Own::Sessions => {
-                let Some(service) = &shared.own_sessions else {
+            Own::Sessions | Own::Keys | Own::Password => {
+                let service = match own {
+                    Own::Sessions => &shared.own_sessions,
+                    Own::Keys => &shared.keys,
+                    _ => &shared.password,
+                };
+                let Some(service) = service else {
                     return CoreFuture::ready(wrong_method(method));
                 };
-                // The user's own sessions: a valid access token, whatever the policy says.
+                // The user's own sessions, keys and password: a valid access token, whatever
+                // the policy says.
                 return match shared.guard.check_as(req, Access::Protected) {
                     Ok(req) => CoreFuture::own(service.call(own_request(req))),
                     Err(response) => CoreFuture::ready(response),

@@ -63,6 +63,7 @@ pub use body::KitBody;
 pub use future::ResponseFuture;
 pub use layer::{LoginKitService, LoginLayer};
 
+use crate::apikey::{ApiKeyService, ApiKeyStore, DynApiKeys};
 use crate::auth::{JwtAuthLayer, PathPolicy, Requirement};
 use crate::auth0::{Auth0Provider, NoAuth0};
 use crate::browser::Browser;
@@ -70,10 +71,10 @@ use crate::client_addr::ClientAddrResolver;
 use crate::discovery::About;
 use crate::factor::{SecondFactor, TotpService};
 use crate::jwks::JwksService;
-use crate::login::{LoginService, LogoutService, RefreshService};
+use crate::login::{LoginService, LogoutService, PasswordChangeService, RefreshService};
 use crate::metrics::Metrics;
 use crate::session::{Sessions, SessionsService};
-use crate::store::CredentialStore;
+use crate::store::{CredentialStore, SetPassword};
 use crate::throttle::LoginThrottle;
 use crate::token::Jwt;
 use layer::KitShared;
@@ -106,6 +107,33 @@ pub struct LoginKit<S, A = NoAuth0> {
     cors: Option<Cors>,
     browser: Option<Browser>,
     second_factor: Option<SecondFactor>,
+    api_keys: Option<KitKeys>,
+    password_change: Option<PasswordChangeService>,
+}
+
+/// The API keys of an assembly: the store the login and the refresh look keys up in, and the
+/// management routes over the same store (made at `build`, once the prefix and the sessions
+/// are known).
+struct KitKeys {
+    lookup: Arc<dyn DynApiKeys>,
+    service: Box<dyn FnOnce(String, Option<Sessions>) -> Box<dyn routes::Endpoint> + Send + Sync>,
+}
+
+impl KitKeys {
+    fn new<K: ApiKeyStore>(store: K) -> Self {
+        let store = Arc::new(store);
+        let lookup: Arc<dyn DynApiKeys> = Arc::clone(&store) as Arc<dyn DynApiKeys>;
+        KitKeys {
+            lookup,
+            service: Box::new(move |path, sessions| {
+                let mut service = ApiKeyService::new(store).path(path);
+                if let Some(sessions) = sessions {
+                    service = service.sessions(sessions);
+                }
+                Box::new(service)
+            }),
+        }
+    }
 }
 
 impl<S: CredentialStore> LoginKit<S> {
@@ -131,6 +159,8 @@ impl<S: CredentialStore> LoginKit<S> {
             cors: None,
             browser: None,
             second_factor: None,
+            api_keys: None,
+            password_change: None,
         }
     }
 }
@@ -215,6 +245,8 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
             cors: self.cors,
             browser: self.browser,
             second_factor: self.second_factor,
+            api_keys: self.api_keys,
+            password_change: self.password_change,
         }
     }
 
@@ -292,6 +324,34 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
         self
     }
 
+    /// API keys ([`crate::apikey`]) from `store`: the login exchanges them
+    /// ([`LoginService::api_keys`]), the refresh checks a key's tokens against it
+    /// ([`RefreshService::api_keys`]: a revoked key's tokens stop at their next refresh, and
+    /// keep the key's roles), and the layer serves the owner's management routes
+    /// ([`ApiKeyService`]) at `{prefix}/v3/auth/keys` (`GET` lists, `POST` creates) and
+    /// `{prefix}/v3/auth/keys/{id}` (`DELETE` revokes), a valid access token required whatever
+    /// the policy says. With sessions, revoking a key also ends the sessions started with it
+    /// (see [`ApiKeyService::sessions`]). One store is shared by all three: an in-memory
+    /// [`MemoryApiKeyStore`](crate::apikey::MemoryApiKeyStore), or with the `sql` feature a
+    /// clone of the `SqlStore` that also holds the users.
+    pub fn api_keys<K: ApiKeyStore>(mut self, store: K) -> Self {
+        self.api_keys = Some(KitKeys::new(store));
+        self
+    }
+
+    /// The self-service password change ([`PasswordChangeService`]) at
+    /// `POST {prefix}/v3/auth/password` (a valid access token required whatever the policy
+    /// says): the current password is checked with `store` — after the assembly's failure delay
+    /// when wrong, counted by its throttle — the new one set with
+    /// [`SetPassword::set_password`], and with sessions every other session of the user ends.
+    /// Give it the store the assembly logs users in with (an `Arc` clone of it, or a clone of
+    /// a `SqlStore`): [`Argon2Store`](crate::store::Argon2Store),
+    /// [`PasswordStore`](crate::store::PasswordStore) and `SqlStore` can set passwords.
+    pub fn password_change<P: SetPassword>(mut self, store: P) -> Self {
+        self.password_change = Some(PasswordChangeService::new(store));
+        self
+    }
+
     /// The layer, or why this configuration contradicts itself.
     pub fn build(self) -> Result<LoginLayer, KitError> {
         if !self.prefix.is_empty() && !self.prefix.starts_with('/') {
@@ -318,6 +378,16 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
                 .throttle(throttle.clone())
                 .client_addr(self.client_addr.clone())
         });
+        let password = self.password_change.map(|change| {
+            let change = change
+                .failure_delay(self.failure_delay)
+                .client_addr(self.client_addr.clone())
+                .throttle(throttle.clone());
+            match &self.sessions {
+                Some(sessions) => change.sessions(sessions.clone()),
+                None => change,
+            }
+        });
         let mut login = LoginService::new(jwt.clone(), Arc::clone(&store))
             .failure_delay(self.failure_delay)
             .client_addr(self.client_addr.clone())
@@ -329,6 +399,12 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
         let mut refresh = RefreshService::new(jwt.clone())
             .client_addr(self.client_addr)
             .principals(Arc::clone(&store));
+        let mut keys = None;
+        if let Some(kit_keys) = self.api_keys {
+            login = login.api_keys_shared(Arc::clone(&kit_keys.lookup));
+            refresh = refresh.api_keys_shared(kit_keys.lookup);
+            keys = Some(kit_keys.service);
+        }
         let mut layer = self.layer;
         if let Some(limit) = self.body_limit {
             login = login.body_limit(limit);
@@ -370,6 +446,14 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
             jwks.is_some(),
         );
         routes.totp = totp.as_ref().map(TotpService::paths);
+        let keys = keys.map(|service| {
+            let path = format!("{}/v3/auth/keys", routes.prefix);
+            routes.keys = Some(path.clone());
+            service(path, self.sessions.clone())
+        });
+        if password.is_some() {
+            routes.password = Some(format!("{}/v3/auth/password", routes.prefix));
+        }
         let browser = browser.map(|browser| {
             Arc::new(layer::BrowserShared {
                 browser,
@@ -397,6 +481,8 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
                     Box::new(SessionsService::new(sessions.clone()).prefix(&self.prefix))
                         as Box<dyn routes::Endpoint>
                 }),
+                keys,
+                password: password.map(|p| Box::new(p) as Box<dyn routes::Endpoint>),
                 jwks,
                 sessions: self.sessions,
                 browser,

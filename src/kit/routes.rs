@@ -93,13 +93,20 @@ pub(crate) enum Own {
     Totp,
     /// The user's own sessions: the list, and ending one (a valid access token required).
     Sessions,
+    /// The API keys' management routes (a valid access token required).
+    Keys,
+    /// The password change (a valid access token required).
+    Password,
 }
 
 impl Own {
     /// Whether the route reads an access token (the user's own management routes, and the
     /// about document's full form): in browser mode, from the access cookie too.
     pub(crate) fn takes_access_token(self) -> bool {
-        matches!(self, Own::About | Own::Totp | Own::Sessions)
+        matches!(
+            self,
+            Own::About | Own::Totp | Own::Sessions | Own::Keys | Own::Password
+        )
     }
 }
 
@@ -116,6 +123,11 @@ pub(crate) struct Routes {
     pub(crate) totp: Option<[String; 4]>,
     /// The base path of the user's own sessions (`<base>` and `<base>/<id>`), with sessions.
     pub(crate) sessions: Option<String>,
+    /// The API keys' collection path (`{prefix}/v3/auth/keys`), when keys are on: the path and
+    /// every path under it.
+    pub(crate) keys: Option<String>,
+    /// The password change's path, when it is on.
+    pub(crate) password: Option<String>,
 }
 
 impl Routes {
@@ -129,6 +141,8 @@ impl Routes {
             jwks,
             totp: None,
             sessions: sessions.then(|| format!("{prefix}/v3/auth/sessions")),
+            keys: None,
+            password: None,
             prefix,
         }
     }
@@ -160,6 +174,15 @@ impl Routes {
                         .is_some_and(|id| !id.is_empty() && !id.contains('/')))
             {
                 return Some(Own::Sessions);
+            }
+            if let Some(keys) = &self.keys
+                && let Some(rest) = path.strip_prefix(keys.as_str())
+                && (rest.is_empty() || rest.starts_with('/'))
+            {
+                return Some(Own::Keys);
+            }
+            if self.password.as_deref() == Some(path) {
+                return Some(Own::Password);
             }
             if let Some((logout, all)) = &self.logout {
                 if path == logout {
@@ -209,6 +232,21 @@ mod tests {
             "/api/%6cogin",
             "/apilogin",
             "/x",
+        ] {
+            assert_eq!(routes.find(other), None, "{other}");
+        }
+        let mut routes = routes;
+        routes.keys = Some("/api/v3/auth/keys".to_owned());
+        routes.password = Some("/api/v3/auth/password".to_owned());
+        assert_eq!(routes.find("/api/v3/auth/keys"), Some(Own::Keys));
+        assert_eq!(routes.find("/api/v3/auth/keys/abc"), Some(Own::Keys));
+        assert_eq!(routes.find("/api/v3/auth/keys/"), Some(Own::Keys));
+        assert_eq!(routes.find("/api/v3/auth/password"), Some(Own::Password));
+        for other in [
+            "/api/v3/auth/keysx",
+            "/api/v3/auth/key",
+            "/api/v3/auth/password/",
+            "/api/v3/auth/passwords",
         ] {
             assert_eq!(routes.find(other), None, "{other}");
         }

@@ -64,6 +64,12 @@ impl<S: CredentialStore, A> LoginService<S, A> {
         self
     }
 
+    /// [`api_keys`](Self::api_keys) with a store already shared (the assembly's).
+    pub(crate) fn api_keys_shared(mut self, store: Arc<dyn DynApiKeys>) -> Self {
+        self.api_keys = Some(store);
+        self
+    }
+
     /// The login of an API key: the exchange, then the pair (with sessions, of a new session;
     /// refused because the owner was logged out everywhere meanwhile, the key is checked once
     /// more). The second factor does not apply: the key was made with a token that passed it.

@@ -122,9 +122,11 @@ use crate::token::{Grant, Jwt, Principal};
 
 mod apikey;
 mod logout;
+mod password;
 mod refresh;
 
 pub use logout::LogoutService;
+pub use password::{DEFAULT_MIN_PASSWORD_LEN, PasswordChangeService};
 pub use refresh::RefreshService;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -129,6 +129,12 @@ impl RefreshService {
         self
     }
 
+    /// [`api_keys`](Self::api_keys) with a store already shared (the assembly's).
+    pub(crate) fn api_keys_shared(mut self, store: Arc<dyn DynApiKeys>) -> Self {
+        self.api_keys = Some(ApiKeys(store));
+        self
+    }
+
     /// Looks the subject up in `store` at every refresh ([`CredentialStore::principal`]): the
     /// new access token carries the principal's **current** extra claims (a demoted admin loses
     /// the role at the next refresh), and a subject the store refuses (disabled, removed) gets

@@ -11,7 +11,7 @@ use argon2::password_hash::{PasswordHash, PasswordVerifier};
 
 use super::password::{Cost, HashParams, PasswordBackend, PasswordStore, PasswordStoreError};
 use super::password::{StoredUser, checked_cost};
-use super::{CredentialStore, Credentials, Lookup};
+use super::{CredentialStore, Credentials, Lookup, SetPassword};
 use crate::token::{Principal, PrincipalBuilder, PrincipalError};
 
 /// Why a hash was refused or could not be checked.
@@ -454,6 +454,16 @@ fn argon2_error(error: PasswordStoreError<Infallible>) -> Argon2Error {
     match error {
         PasswordStoreError::Argon2(e) => e,
         PasswordStoreError::Backend(never) => match never {},
+    }
+}
+
+/// Hashes on the blocking pool (see [`PasswordStore`]'s implementation).
+impl SetPassword for Argon2Store {
+    async fn set_password(&self, subject: &str, password: &str) -> Result<bool, Argon2Error> {
+        self.inner
+            .set_password(subject, password)
+            .await
+            .map_err(argon2_error)
     }
 }
 

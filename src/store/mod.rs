@@ -173,6 +173,68 @@ pub enum Lookup {
     NotSupported,
 }
 
+/// A credential store that can also set a user's password: what the self-service password
+/// change ([`PasswordChangeService`](crate::login::PasswordChangeService), served by
+/// [`LoginKit::password_change`](crate::kit::LoginKit::password_change)) needs. The current
+/// password is checked with [`CredentialStore::authenticate`] under the subject's name, so the
+/// store's subjects must be its login names (true of [`PasswordStore`], [`Argon2Store`] and
+/// `SqlStore`).
+///
+/// ```
+/// use std::sync::Mutex;
+/// use tower_jwt_login::store::{CredentialStore, Credentials, SetPassword};
+///
+/// /// One user, for the example (a real store keeps Argon2 hashes: see `PasswordStore`).
+/// struct One(Mutex<String>);
+///
+/// impl CredentialStore for One {
+///     type Error = std::convert::Infallible;
+///
+///     async fn authenticate(&self, c: &Credentials) -> Result<Option<String>, Self::Error> {
+///         let ok = c.username() == "alice" && *self.0.lock().unwrap() == c.password();
+///         Ok(ok.then(|| "alice".to_owned()))
+///     }
+/// }
+///
+/// impl SetPassword for One {
+///     async fn set_password(&self, subject: &str, password: &str) -> Result<bool, Self::Error> {
+///         if subject != "alice" {
+///             return Ok(false);
+///         }
+///         *self.0.lock().unwrap() = password.to_owned();
+///         Ok(true)
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = One(Mutex::new("old password".into()));
+/// assert!(store.set_password("alice", "new password").await.unwrap());
+/// let ok = store.authenticate(&Credentials::new("alice", "new password")).await.unwrap();
+/// assert_eq!(ok.as_deref(), Some("alice"));
+/// # });
+/// ```
+pub trait SetPassword: CredentialStore {
+    /// Replaces `subject`'s password with `password` (the store hashes it); `Ok(false)` when
+    /// there is no such user. Tokens already issued stay valid: the password change ends the
+    /// user's other sessions itself.
+    fn set_password(
+        &self,
+        subject: &str,
+        password: &str,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+}
+
+/// A shared store can set passwords when the store can.
+impl<S: SetPassword> SetPassword for std::sync::Arc<S> {
+    fn set_password(
+        &self,
+        subject: &str,
+        password: &str,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        (**self).set_password(subject, password)
+    }
+}
+
 /// A shared store is a store: give the same `Arc` to the [`LoginService`](crate::login::LoginService)
 /// and to [`RefreshService::principals`](crate::login::RefreshService::principals).
 impl<S: CredentialStore> CredentialStore for std::sync::Arc<S> {

@@ -75,7 +75,7 @@ use argon2::{Algorithm, Argon2, Version};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
-use super::{Argon2Error, CredentialStore, Credentials, Lookup, verify_password};
+use super::{Argon2Error, CredentialStore, Credentials, Lookup, SetPassword, verify_password};
 use crate::token::{Principal, fill_random};
 
 /// What a [`PasswordBackend`] knows about one user. `Debug` never shows the hash.
@@ -146,9 +146,10 @@ pub trait PasswordBackend: Send + Sync + 'static {
         name: &str,
     ) -> impl Future<Output = Result<Option<StoredUser>, Self::Error>> + Send;
 
-    /// Replaces `name`'s hash `old_phc` with `new_phc` (the same password, hashed again with
-    /// the configured parameters after a successful login). Only when the stored hash is still
-    /// `old_phc`: a password changed meanwhile must win. Whether it was replaced; a failure is
+    /// Replaces `name`'s hash `old_phc` with `new_phc`: the same password, hashed again with
+    /// the configured parameters after a successful login, or a new password
+    /// ([`SetPassword`] on [`PasswordStore`]). Only when the stored hash is still `old_phc`: a
+    /// password changed meanwhile must win. Whether it was replaced; a failure is
     /// logged and the login succeeds all the same.
     fn update_hash(
         &self,
@@ -579,6 +580,43 @@ impl<B: PasswordBackend> PasswordStore<B> {
         .map_err(|_| Argon2Error::TaskFailed)
     }
 }
+
+/// Sets a password through the backend: the user is looked up, the new password hashed with
+/// the configured parameters (on the blocking pool) and stored with
+/// [`PasswordBackend::update_hash`] over the hash just read (tried again, a few times, when the
+/// hash changed in between, e.g. re-hashed by a login). `Ok(false)`: no such user, or its hash
+/// changed at every try (concurrent password changes, which won).
+impl<B: PasswordBackend> SetPassword for PasswordStore<B> {
+    async fn set_password(&self, subject: &str, password: &str) -> Result<bool, Self::Error> {
+        let new = self
+            .hash(password)
+            .await
+            .map_err(PasswordStoreError::Argon2)?;
+        for _ in 0..SET_PASSWORD_TRIES {
+            let Some(user) = self
+                .backend
+                .find(subject)
+                .await
+                .map_err(PasswordStoreError::Backend)?
+            else {
+                return Ok(false);
+            };
+            if self
+                .backend
+                .update_hash(subject, user.phc(), &new)
+                .await
+                .map_err(PasswordStoreError::Backend)?
+            {
+                return Ok(true);
+            }
+        }
+        // Changed at every try: other password changes won.
+        Ok(false)
+    }
+}
+
+/// How often [`SetPassword::set_password`] reads the hash again when it changed in between.
+const SET_PASSWORD_TRIES: usize = 4;
 
 impl<B: PasswordBackend> CredentialStore for PasswordStore<B> {
     type Error = PasswordStoreError<B::Error>;

@@ -14,8 +14,13 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use tower_jwt_login::apikey::{ApiKey, ApiKeyInfo, ApiKeyService, ApiKeyStore};
 use tower_jwt_login::auth::{JwtAuthLayer, PathPolicy, Requirement};
+use tower_jwt_login::kit::LoginKit;
 use tower_jwt_login::login::{LoginService, RefreshService};
-use tower_jwt_login::store::CredentialStore;
+use tower_jwt_login::session::{
+    KeyTag, MemorySessionStore, NewSession, RefreshVerdict, Revocations, Rotation, SessionError,
+    SessionInfo, SessionKey, SessionStore, Sessions, StartVerdict,
+};
+use tower_jwt_login::store::{CredentialStore, SetPassword};
 use tower_jwt_login::throttle::LoginThrottle;
 use tower_jwt_login::{Claims, Jwt, JwtConfig, JwtKey, TokenUse};
 
@@ -23,8 +28,8 @@ use crate::common::{INVALID_CREDENTIALS, Reply, Req, decode_parts, spawn_router}
 
 /// What the suite needs of a backend: its stores and the user management it is tested with.
 pub trait Accounts: Send + Sync + 'static {
-    /// The credential store (users, passwords, roles).
-    type Creds: CredentialStore;
+    /// The credential store (users, passwords, roles), which can also set passwords.
+    type Creds: CredentialStore + SetPassword;
     /// The API key store.
     type Keys: ApiKeyStore;
 
@@ -552,4 +557,488 @@ pub async fn password_logins_through_the_store<A: Accounts>(accounts: A) {
         .send(addr)
         .await;
     assert_eq!(reply.status, 401, "a disabled user cannot refresh");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the assembly: `LoginKit::api_keys` and `LoginKit::password_change` over the backend.
+
+/// A memory session store that lists sessions (by the sessions it saw start and not end), or
+/// — with `listing` false — answers `Unsupported` like a store without a session index.
+pub struct Listed {
+    inner: MemorySessionStore,
+    listing: bool,
+    /// (subject, session)
+    live: std::sync::Mutex<Vec<(String, SessionInfo)>>,
+}
+
+impl Listed {
+    pub fn new(listing: bool) -> Self {
+        Listed {
+            inner: MemorySessionStore::new(&jwt()),
+            listing,
+            live: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl SessionStore for Listed {
+    async fn start(&self, session: NewSession<'_>) -> Result<StartVerdict, SessionError> {
+        let verdict = self.inner.start(session).await?;
+        if let StartVerdict::Started { evicted } = &verdict {
+            let mut live = self.live.lock().unwrap();
+            live.retain(|(_, s)| !evicted.contains(&s.sid));
+            let info = SessionInfo {
+                sid: session.sid().to_owned(),
+                created_at: now(),
+                refreshed_at: None,
+                expires_at: session.expires_at(),
+                client: session.client_addr(),
+                user_agent: session.user_agent_str().map(str::to_owned),
+                api_key: session.api_key_tag().map(|KeyTag { id, name }| SessionKey {
+                    id: id.to_owned(),
+                    name: name.to_owned(),
+                }),
+            };
+            live.push((session.subject().to_owned(), info));
+        }
+        Ok(verdict)
+    }
+
+    async fn refresh(
+        &self,
+        sid: &str,
+        subject: &str,
+        presented_jti: &str,
+        rotation: Option<Rotation<'_>>,
+    ) -> Result<RefreshVerdict, SessionError> {
+        self.inner
+            .refresh(sid, subject, presented_jti, rotation)
+            .await
+    }
+
+    async fn end(&self, sid: &str) -> Result<(), SessionError> {
+        self.live.lock().unwrap().retain(|(_, s)| s.sid != sid);
+        self.inner.end(sid).await
+    }
+
+    async fn end_all(&self, subject: &str) -> Result<(), SessionError> {
+        self.inner.end_all(subject).await?;
+        self.live.lock().unwrap().retain(|(s, _)| s != subject);
+        Ok(())
+    }
+
+    fn revocations(&self) -> &Revocations {
+        self.inner.revocations()
+    }
+
+    async fn list(&self, subject: &str) -> Result<Vec<SessionInfo>, SessionError> {
+        if !self.listing {
+            return Err(SessionError::Unsupported);
+        }
+        let live = self.live.lock().unwrap();
+        Ok(live
+            .iter()
+            .filter(|(s, _)| s == subject)
+            .map(|(_, info)| info.clone())
+            .collect())
+    }
+}
+
+pub const PASSWORD_PATH: &str = "/api/v3/auth/password";
+
+/// The app through `LoginKit`: the backend's users, its keys (`api_keys`) and password change
+/// (`password_change`), the sessions given, a protected `/api/whoami` and the admin-only
+/// `/api/admin`. The kit's throttle is `throttle`, its failure delay `delay`.
+pub async fn serve_kit<A: Accounts>(
+    accounts: &A,
+    sessions: Option<Sessions>,
+    delay: Duration,
+    throttle: Option<LoginThrottle>,
+) -> SocketAddr {
+    let mut kit = LoginKit::new(jwt(), accounts.creds())
+        .api_keys(accounts.keys())
+        .password_change(accounts.creds())
+        .failure_delay(delay)
+        .throttle(throttle)
+        .require("/api/admin", Requirement::role("admin"));
+    if let Some(sessions) = sessions {
+        kit = kit.sessions(sessions);
+    }
+    let layer = kit.build().unwrap();
+    let app = Router::new()
+        .route(
+            "/api/whoami",
+            get(|claims: Claims| async move {
+                format!(
+                    "{} {}",
+                    claims.subject(),
+                    claims.extra_json().unwrap_or("{}")
+                )
+            }),
+        )
+        .route("/api/admin", get(|| async { "admin only" }));
+    spawn_router(layer.wrap(app)).await
+}
+
+pub async fn refresh(addr: SocketAddr, refresh_token: &str) -> Reply {
+    Req::get("/api/login/refresh")
+        .bearer(refresh_token)
+        .send(addr)
+        .await
+}
+
+pub async fn change_password(addr: SocketAddr, access: &str, body: Value) -> Reply {
+    Req::post(PASSWORD_PATH)
+        .bearer(access)
+        .json(body.to_string())
+        .send(addr)
+        .await
+}
+
+/// A pair from a password login: (access, refresh).
+pub async fn login_pair(addr: SocketAddr, user: &str, password: &str) -> (String, String) {
+    pair(&password_login(addr, user, password).await)
+}
+
+/// The access token of a successful refresh.
+#[track_caller]
+fn refreshed(reply: &Reply) -> String {
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let v = reply.json();
+    assert_eq!(v.as_object().unwrap().len(), 1, "{}", reply.text());
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Through the assembly with sessions: a key with a role subset is created, exchanged and
+/// refreshed — the refreshed access token keeps only the key's roles — then revoked: the
+/// refresh of its tokens is refused, and its session is ended, so its access token is refused
+/// by the layer at once; the owner's own session goes on.
+pub async fn kit_keys_refresh_with_their_roles_and_revoking_ends_their_session<A: Accounts>(
+    accounts: A,
+) {
+    accounts
+        .add_user("root", "root-pw", &["admin", "viewer"])
+        .await;
+    let sessions = Sessions::new(Listed::new(true));
+    let addr = serve_kit(&accounts, Some(sessions), Duration::ZERO, None).await;
+    let (root, root_refresh) = login_pair(addr, "root", "root-pw").await;
+
+    let reply = create(
+        addr,
+        &root,
+        json!({ "name": "reader", "roles": ["viewer"] }),
+    )
+    .await;
+    let (id, key) = created(&reply, "reader", None);
+    let reply = list(addr, &root).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()[0]["id"], id.as_str());
+    assert_eq!(reply.json()[0]["roles"], json!(["viewer"]));
+
+    let (key_access, key_refresh) = pair(&exchange(addr, &key).await);
+    let expected = format!("{{\"roles\":[\"viewer\"],\"api_key\":\"{id}\"}}");
+    let claims = jwt().verify(&key_access, TokenUse::Access).unwrap();
+    assert_eq!(claims.extra_json(), Some(expected.as_str()));
+    assert!(
+        claims.session_id().is_some(),
+        "the exchange started a session"
+    );
+    Req::get("/api/admin")
+        .bearer(&key_access)
+        .send(addr)
+        .await
+        .assert_error(403, "Insufficient permissions");
+
+    // The refresh asks the store for root's roles now, and restricts them to the key's.
+    let again = refreshed(&refresh(addr, &key_refresh).await);
+    let claims = jwt().verify(&again, TokenUse::Access).unwrap();
+    assert_eq!(claims.subject(), "root");
+    assert_eq!(claims.extra_json(), Some(expected.as_str()));
+    let reply = whoami(addr, &again).await;
+    assert_eq!(
+        (reply.status, reply.text().to_owned()),
+        (200, format!("root {expected}"))
+    );
+
+    let reply = revoke(addr, &root, &id).await;
+    assert_eq!(reply.status, 204);
+    assert!(reply.body.is_empty());
+    // The refresh is refused, and the key's access tokens are refused at once.
+    refresh(addr, &key_refresh)
+        .await
+        .assert_invalid_token("token revoked");
+    whoami(addr, &again)
+        .await
+        .assert_invalid_token("token revoked");
+    whoami(addr, &key_access)
+        .await
+        .assert_invalid_token("token revoked");
+    let reply = exchange(addr, &key).await;
+    assert_eq!((reply.status, reply.text()), (401, INVALID_CREDENTIALS));
+    // Root's own session is not the key's.
+    let reply = whoami(addr, &root).await;
+    assert_eq!(
+        (reply.status, reply.text()),
+        (200, "root {\"roles\":[\"admin\",\"viewer\"]}")
+    );
+    refreshed(&refresh(addr, &root_refresh).await);
+}
+
+/// Through the assembly without sessions: a revoked key's refresh is refused all the same (the
+/// refresh checks the key), and a disabled owner's key stops: neither exchanged nor refreshed.
+pub async fn kit_keys_of_a_disabled_owner_stop<A: Accounts>(accounts: A) {
+    accounts.add_user("alice", "alice-pw", &["viewer"]).await;
+    let addr = serve_kit(&accounts, None, Duration::ZERO, None).await;
+    let alice = access(addr, "alice", "alice-pw").await;
+    let (_, key) = created(
+        &create(addr, &alice, json!({ "name": "ci" })).await,
+        "ci",
+        None,
+    );
+    let (_, key_refresh) = pair(&exchange(addr, &key).await);
+    refreshed(&refresh(addr, &key_refresh).await);
+
+    accounts.set_disabled("alice", true).await;
+    let reply = exchange(addr, &key).await;
+    assert_eq!((reply.status, reply.text()), (401, INVALID_CREDENTIALS));
+    refresh(addr, &key_refresh)
+        .await
+        .assert_invalid_token("token revoked");
+
+    accounts.set_disabled("alice", false).await;
+    refreshed(&refresh(addr, &key_refresh).await);
+    let (id, key2) = created(
+        &create(addr, &alice, json!({ "name": "second" })).await,
+        "second",
+        None,
+    );
+    let (_, refresh2) = pair(&exchange(addr, &key2).await);
+    assert_eq!(revoke(addr, &alice, &id).await.status, 204);
+    refresh(addr, &refresh2)
+        .await
+        .assert_invalid_token("token revoked");
+    // The other key is untouched.
+    refreshed(&refresh(addr, &key_refresh).await);
+}
+
+/// Through the assembly: bob's `DELETE` of alice's key is the 404 of a key that does not exist,
+/// and the key keeps working; without a token the key routes are the layer's 401.
+pub async fn kit_another_users_key_is_not_found<A: Accounts>(accounts: A) {
+    accounts.add_user("alice", "alice-pw", &[]).await;
+    accounts.add_user("bob", "bob-pw", &[]).await;
+    let addr = serve_kit(&accounts, None, Duration::ZERO, None).await;
+    let alice = access(addr, "alice", "alice-pw").await;
+    let bob = access(addr, "bob", "bob-pw").await;
+    let (id, key) = created(
+        &create(addr, &alice, json!({ "name": "mine" })).await,
+        "mine",
+        None,
+    );
+    let theirs = revoke(addr, &bob, &id).await;
+    theirs.assert_error(404, "API key not found");
+    assert_eq!(theirs.body, revoke(addr, &bob, "nope").await.body);
+    let reply = list(addr, &bob).await;
+    assert_eq!((reply.status, reply.text()), (200, "[]\n"));
+    pair(&exchange(addr, &key).await);
+    Req::get(KEYS).send(addr).await.assert_unauthorized(false);
+    Req::new("DELETE", &format!("{KEYS}/{id}"))
+        .send(addr)
+        .await
+        .assert_unauthorized(false);
+    Req::get(KEYS)
+        .bearer("not-a-token")
+        .send(addr)
+        .await
+        .assert_invalid_token("malformed token");
+    assert_eq!(list(addr, &alice).await.json()[0]["id"], id.as_str());
+}
+
+/// The password change through the assembly with sessions that list: the current password is
+/// checked (wrong: the login's 401 after the failure delay, counted by the throttle), the new
+/// one must be long enough (400), and a change ends the user's other sessions — a key's
+/// included — but not the caller's; the old password stops, the new one logs in.
+pub async fn kit_password_change_ends_the_other_sessions<A: Accounts>(accounts: A) {
+    accounts.add_user("alice", "alice-pw", &[]).await;
+    accounts.add_user("bob", "bob-pw", &[]).await;
+    let delay = Duration::from_millis(200);
+    let throttle = LoginThrottle::new(3, Duration::from_secs(600)).unwrap();
+    let sessions = Sessions::new(Listed::new(true));
+    let addr = serve_kit(&accounts, Some(sessions), delay, Some(throttle)).await;
+    let (mine, my_refresh) = login_pair(addr, "alice", "alice-pw").await;
+    let (other, other_refresh) = login_pair(addr, "alice", "alice-pw").await;
+    let (bobs, bobs_refresh) = login_pair(addr, "bob", "bob-pw").await;
+    let (_, key) = created(
+        &create(addr, &mine, json!({ "name": "ci" })).await,
+        "ci",
+        None,
+    );
+    let (key_access, _) = pair(&exchange(addr, &key).await);
+
+    // Too short: 400 at once, nothing checked.
+    change_password(
+        addr,
+        &mine,
+        json!({ "password": "alice-pw", "new_password": "short12" }),
+    )
+    .await
+    .assert_error(
+        400,
+        "Invalid password change request: new_password must be at least 8 characters",
+    );
+    for body in [
+        json!({ "password": "alice-pw" }),
+        json!({ "password": "alice-pw", "new_password": 12345678 }),
+        json!({ "password": "alice-pw", "new_password": "long enough", "x": 1 }),
+        json!(["alice-pw", "long enough"]),
+    ] {
+        change_password(addr, &mine, body).await.assert_error(
+            400,
+            "Invalid password change request: expected a JSON object with password (the \
+             current one) and new_password",
+        );
+    }
+    Req::post(PASSWORD_PATH)
+        .bearer(&mine)
+        .body("password=x")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(addr)
+        .await
+        .assert_error(415, "Expected Content-Type: application/json");
+    Req::post(PASSWORD_PATH)
+        .bearer(&mine)
+        .json(format!("{{\"password\":\"{}\"}}", "x".repeat(5000)))
+        .send(addr)
+        .await
+        .assert_error(413, "Request body too large");
+    Req::post(PASSWORD_PATH)
+        .json(json!({ "password": "alice-pw", "new_password": "long enough" }).to_string())
+        .send(addr)
+        .await
+        .assert_unauthorized(false);
+    // A key's token cannot change the password.
+    change_password(
+        addr,
+        &key_access,
+        json!({ "password": "alice-pw", "new_password": "long enough" }),
+    )
+    .await
+    .assert_error(403, "API key tokens cannot change the password");
+
+    // A wrong current password: the login's 401, after the delay; the third is the limit.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply = change_password(
+            addr,
+            &mine,
+            json!({ "password": "guess", "new_password": "long enough" }),
+        )
+        .await;
+        assert_eq!((reply.status, reply.text()), (401, INVALID_CREDENTIALS));
+        assert!(started.elapsed() >= delay, "the failure delay applies");
+    }
+    let reply = change_password(
+        addr,
+        &mine,
+        json!({ "password": "alice-pw", "new_password": "long enough" }),
+    )
+    .await;
+    reply.assert_error(429, "Too many failed login attempts, try again later");
+    assert!(reply.header("retry-after").is_some());
+    // Nothing changed: every session is live.
+    assert_eq!(whoami(addr, &other).await.status, 200);
+
+    // Bob's right password from his own counters: changed.
+    let reply = change_password(
+        addr,
+        &bobs,
+        json!({ "password": "bob-pw", "new_password": "bob's new password" }),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{}", reply.text());
+    assert!(reply.body.is_empty());
+    assert_eq!(reply.header("content-type"), None);
+    // The caller's own session goes on: its access token and its refresh.
+    assert_eq!(whoami(addr, &bobs).await.status, 200);
+    refreshed(&refresh(addr, &bobs_refresh).await);
+    let reply = password_login(addr, "bob", "bob-pw").await;
+    assert_eq!((reply.status, reply.text()), (401, INVALID_CREDENTIALS));
+    login_pair(addr, "bob", "bob's new password").await;
+    // Alice was not touched.
+    assert_eq!(whoami(addr, &other).await.status, 200);
+    assert_eq!(whoami(addr, &key_access).await.status, 200);
+    refreshed(&refresh(addr, &other_refresh).await);
+    refreshed(&refresh(addr, &my_refresh).await);
+}
+
+/// Alice's change (from a fresh address: the throttle's counters are per address) ends her
+/// other password session and her key's session, not the caller's.
+pub async fn kit_password_change_keeps_only_the_callers_session<A: Accounts>(accounts: A) {
+    accounts.add_user("alice", "alice-pw", &[]).await;
+    let sessions = Sessions::new(Listed::new(true));
+    let addr = serve_kit(&accounts, Some(sessions), Duration::ZERO, None).await;
+    let (mine, my_refresh) = login_pair(addr, "alice", "alice-pw").await;
+    let (other, other_refresh) = login_pair(addr, "alice", "alice-pw").await;
+    let (_, key) = created(
+        &create(addr, &mine, json!({ "name": "ci" })).await,
+        "ci",
+        None,
+    );
+    let (key_access, key_refresh) = pair(&exchange(addr, &key).await);
+
+    let reply = change_password(
+        addr,
+        &mine,
+        json!({ "password": "alice-pw", "new_password": "through the looking-glass" }),
+    )
+    .await;
+    assert_eq!((reply.status, reply.text()), (204, ""));
+    whoami(addr, &other)
+        .await
+        .assert_invalid_token("token revoked");
+    refresh(addr, &other_refresh)
+        .await
+        .assert_invalid_token("token revoked");
+    whoami(addr, &key_access)
+        .await
+        .assert_invalid_token("token revoked");
+    refresh(addr, &key_refresh)
+        .await
+        .assert_invalid_token("token revoked");
+    assert_eq!(whoami(addr, &mine).await.status, 200);
+    refreshed(&refresh(addr, &my_refresh).await);
+    let reply = password_login(addr, "alice", "alice-pw").await;
+    assert_eq!((reply.status, reply.text()), (401, INVALID_CREDENTIALS));
+    login_pair(addr, "alice", "through the looking-glass").await;
+    // The key itself was not revoked: a new exchange works, with the new password irrelevant.
+    pair(&exchange(addr, &key).await);
+}
+
+/// With a session store that cannot list sessions, a password change logs the user out
+/// everywhere — the caller included — and still answers 204.
+pub async fn kit_password_change_without_a_session_list_ends_every_session<A: Accounts>(
+    accounts: A,
+) {
+    accounts.add_user("alice", "alice-pw", &[]).await;
+    let sessions = Sessions::new(Listed::new(false));
+    let addr = serve_kit(&accounts, Some(sessions), Duration::ZERO, None).await;
+    let (mine, my_refresh) = login_pair(addr, "alice", "alice-pw").await;
+    let (other, _) = login_pair(addr, "alice", "alice-pw").await;
+    let reply = change_password(
+        addr,
+        &mine,
+        json!({ "password": "alice-pw", "new_password": "another password" }),
+    )
+    .await;
+    assert_eq!((reply.status, reply.text()), (204, ""));
+    whoami(addr, &other)
+        .await
+        .assert_invalid_token("token revoked");
+    whoami(addr, &mine)
+        .await
+        .assert_invalid_token("token revoked");
+    refresh(addr, &my_refresh)
+        .await
+        .assert_invalid_token("token revoked");
+    login_pair(addr, "alice", "another password").await;
 }

@@ -50,7 +50,7 @@ use sqlx::{Row, postgres::PgConnectOptions};
 
 use super::password::{HashParams, PasswordBackend, PasswordStore, PasswordStoreError};
 use super::password::{StoredUser, checked_cost};
-use super::{Argon2Error, CredentialStore, Credentials, Lookup};
+use super::{Argon2Error, CredentialStore, Credentials, Lookup, SetPassword};
 use crate::apikey::{ApiKeyHash, ApiKeyInfo, ApiKeyStore, FoundApiKey};
 use crate::token::{Principal, PrincipalError, members_of, now_secs};
 
@@ -837,6 +837,15 @@ impl CredentialStore for SqlStore {
     /// disabled user.
     async fn principal(&self, subject: &str) -> Result<Lookup, Self::Error> {
         self.passwords.principal(subject).await
+    }
+}
+
+/// [`SqlStore::set_password`]: one `UPDATE`, hashed on the blocking pool.
+impl SetPassword for SqlStore {
+    async fn set_password(&self, subject: &str, password: &str) -> Result<bool, Self::Error> {
+        SqlStore::set_password(self, subject, password)
+            .await
+            .map_err(PasswordStoreError::Backend)
     }
 }
 
