@@ -139,7 +139,9 @@ fn bench(c: &mut Criterion, rt: &tokio::runtime::Runtime, connect: PgConnectOpti
             .unwrap();
         let sql = SqlStore::postgres(pool, SqlOptions::new().hash_params(params)).unwrap();
         sql.migrate().await.unwrap();
-        sql.ensure_user(common::USER, common::PASSWORD).await.unwrap();
+        sql.ensure_user(common::USER, common::PASSWORD)
+            .await
+            .unwrap();
         let dir = std::env::temp_dir().join(format!("tjl-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("accounts.db").display());
