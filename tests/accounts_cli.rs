@@ -589,7 +589,9 @@ fn dates_are_utc() {
 mod redis {
     use super::*;
     use tower_jwt_login::redis::RedisOptions;
-    use tower_jwt_login::session::{NewSession, RedisSessionStore, RefreshVerdict, SessionStore};
+    use tower_jwt_login::session::{
+        KeyTag, NewSession, RedisSessionStore, RefreshVerdict, SessionError, SessionStore,
+    };
 
     /// `passwd`, `disable` and `remove` end every session of the user in the servers' Redis;
     /// `enable` and the other commands touch no session.
@@ -655,6 +657,72 @@ mod redis {
                 "{command}"
             );
         }
+
+        // api-key revoke ends the sessions the key started, when the store can list them;
+        // a store that cannot says so, and the key's tokens stop at their next refresh.
+        assert_eq!(
+            run(&["add-user", "dave"], &env, "wonderland\n").await,
+            ok("added user dave\n")
+        );
+        let (code, _, err) = run(&["api-key", "create", "dave", "ci"], &env, "").await;
+        assert_eq!(code, 0, "{err}");
+        let id = err
+            .strip_prefix("created API key ")
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap()
+            .to_owned();
+        server
+            .start(
+                NewSession::new("sid-dave-key", "dave", "jti", far).api_key(Some(KeyTag {
+                    id: &id,
+                    name: "ci",
+                })),
+            )
+            .await
+            .unwrap();
+        server
+            .start(NewSession::new("sid-dave-password", "dave", "jti", far))
+            .await
+            .unwrap();
+        let (code, out, err) = run(&["api-key", "revoke", "dave", &id], &env, "").await;
+        assert_eq!(code, 0, "{err}");
+        let revoked = format!("revoked API key {id} of dave\n");
+        match server.list("dave").await {
+            Ok(_) => {
+                assert_eq!(
+                    (out, err),
+                    (
+                        format!("{revoked}ended 1 session(s) of the key\n"),
+                        String::new()
+                    )
+                );
+                assert_eq!(
+                    server
+                        .refresh("sid-dave-key", "dave", "jti", None)
+                        .await
+                        .unwrap(),
+                    RefreshVerdict::Ended
+                );
+            }
+            Err(SessionError::Unsupported) => assert_eq!(
+                (out, err),
+                (
+                    revoked,
+                    "note: the session store cannot list sessions: the key's sessions end at \
+                     their next refresh\n"
+                        .to_owned()
+                )
+            ),
+            Err(e) => panic!("{e}"),
+        }
+        // The password session goes on.
+        assert_eq!(
+            server
+                .refresh("sid-dave-password", "dave", "jti", None)
+                .await
+                .unwrap(),
+            RefreshVerdict::Live
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

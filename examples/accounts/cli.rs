@@ -28,7 +28,7 @@ commands:
                                     create an API key for NAME (roles: a subset of NAME's;
                                     none given: all of them) and print it, the only time
   api-key list NAME                 list NAME's API keys (never the keys themselves)
-  api-key revoke NAME ID            revoke NAME's API key ID
+  api-key revoke NAME ID            revoke NAME's API key ID (with Redis: and end its sessions)
   help                              this text
 
 environment:
@@ -335,9 +335,10 @@ async fn execute(
         ));
     };
     // Redis first: a command that should log a user out changes nothing when it cannot.
-    let logout = match command.logs_out() {
-        Some(_) => logout_target(&config).await?,
-        None => Logout::None,
+    let logout = if command.logs_out().is_some() || matches!(command, Command::KeyRevoke { .. }) {
+        logout_target(&config).await?
+    } else {
+        Logout::None
     };
     // A password is read before the database is touched.
     let password = match &command {
@@ -360,7 +361,7 @@ async fn execute(
     if result.is_ok()
         && let Some(name) = command.logs_out()
     {
-        match logout {
+        match &logout {
             #[cfg(feature = "redis")]
             Logout::Redis(sessions) => {
                 sessions.end_all(name).await.map_err(|e| {
@@ -379,6 +380,28 @@ async fn execute(
                     "note: the sessions of {name} were not ended (no Redis sessions \
                      configured: CORE_API_AUTH_SESSIONS); see docs/accounts.md"
                 );
+            }
+        }
+    }
+    // A revoked key's sessions: ended at once when the store can find them (their refreshes
+    // are refused anyway).
+    #[cfg(feature = "redis")]
+    if result.is_ok()
+        && let (Command::KeyRevoke { name, id }, Logout::Redis(sessions)) = (&command, &logout)
+    {
+        match sessions.end_by_key(name, id).await {
+            Ok(n) => say(out, format_args!("ended {n} session(s) of the key"))?,
+            Err(tower_jwt_login::session::SessionError::Unsupported) => {
+                let _ = writeln!(
+                    err,
+                    "note: the session store cannot list sessions: the key's sessions end at \
+                     their next refresh"
+                );
+            }
+            Err(e) => {
+                return Err(failed(format!(
+                    "the key was revoked, but its sessions were not ended: {e}"
+                )));
             }
         }
     }
