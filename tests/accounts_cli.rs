@@ -577,6 +577,46 @@ async fn an_unreachable_database_fails_with_status_1() {
     assert!(err.ends_with('\n') && err.lines().count() == 1, "{err}");
 }
 
+/// On a terminal the password is prompted for on stderr (and still read from stdin).
+#[tokio::test]
+async fn a_terminal_gets_a_prompt() {
+    let (dir, url) = sqlite_url();
+    let args: Vec<String> = ["add-user", "alice"].map(str::to_owned).to_vec();
+    let mut input = Cursor::new(b"wonderland\n".to_vec());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let io = cli::Io {
+        input: &mut input,
+        out: &mut out,
+        err: &mut err,
+        terminal: true,
+    };
+    let code = cli::run(
+        &args,
+        |k| (k == "CORE_API_AUTH_DATABASE").then(|| url.clone()),
+        io,
+    )
+    .await;
+    assert_eq!(
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap()
+        ),
+        (
+            0,
+            "added user alice\n".to_owned(),
+            "password for alice (shown as typed): ".to_owned()
+        )
+    );
+    let store = SqlStore::connect(&url, SqlOptions::new()).await.unwrap();
+    assert_eq!(
+        login(&store, "alice", "wonderland").await.as_deref(),
+        Some("alice")
+    );
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn dates_are_utc() {
     assert_eq!(cli::utc(0), "1970-01-01T00:00:00Z");
