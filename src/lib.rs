@@ -158,6 +158,11 @@ struct AssemblyDocDoctests;
 #[doc = include_str!("../docs/second-factor.md")]
 struct SecondFactorDocDoctests;
 
+/// docs/accounts.md, run as doctests with the `sql` feature.
+#[cfg(all(doctest, feature = "sql"))]
+#[doc = include_str!("../docs/accounts.md")]
+struct AccountsDocDoctests;
+
 /// docs/client.md, run as doctests with the `client` feature.
 #[cfg(all(doctest, feature = "client"))]
 #[doc = include_str!("../docs/client.md")]
