@@ -514,16 +514,8 @@ async fn command_on(
                 )));
             }
             let key = ApiKey::generate();
-            let now = now_secs();
-            let info = ApiKeyInfo {
-                id: new_key_id()?,
-                subject: name.clone(),
-                name: key_name.clone(),
-                roles: roles.clone(),
-                created_at: now,
-                expires_at: expires_in.map(|s| now.saturating_add(s)),
-                last_used_at: None,
-            };
+            let info =
+                ApiKeyInfo::fresh(name.as_str(), key_name.as_str(), roles.clone(), *expires_in);
             store.create(&info, &key.hash()).await.map_err(db)?;
             // The key alone on stdout (`KEY=$(accounts api-key create …)`), the rest on stderr.
             let _ = writeln!(
@@ -636,31 +628,6 @@ fn read_password(
         return Err(usage("empty password"));
     }
     Ok(password)
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// A key id like the key routes': 16 random base62 characters.
-fn new_key_id() -> Result<String, Failure> {
-    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut id = String::with_capacity(16);
-    while id.len() < 16 {
-        let mut bytes = [0u8; 32];
-        getrandom::getrandom(&mut bytes).map_err(|e| failed(format!("randomness: {e}")))?;
-        // Bytes below 248 = 4 × 62 map evenly.
-        for b in bytes.into_iter().filter(|b| *b < 248) {
-            if id.len() < 16
-                && let Some(&c) = BASE62.get(usize::from(b % 62))
-            {
-                id.push(char::from(c));
-            }
-        }
-    }
-    Ok(id)
 }
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC).

@@ -230,6 +230,36 @@ pub struct ApiKeyInfo {
 }
 
 impl ApiKeyInfo {
+    /// A new key's record: a fresh id, created now, expiring `expires_in` seconds from now
+    /// (never with `None`), never used. Store it with the key's hash
+    /// ([`ApiKeyStore::create`]); this is what the key routes do.
+    ///
+    /// ```
+    /// use tower_jwt_login::apikey::ApiKeyInfo;
+    ///
+    /// let info = ApiKeyInfo::fresh("alice", "ci", Some(vec!["viewer".into()]), Some(3600));
+    /// assert_eq!(info.id.len(), 16);
+    /// assert_eq!(info.expires_at, Some(info.created_at + 3600));
+    /// assert!(!info.is_expired(info.created_at));
+    /// ```
+    pub fn fresh(
+        subject: impl Into<String>,
+        name: impl Into<String>,
+        roles: Option<Vec<String>>,
+        expires_in: Option<u64>,
+    ) -> Self {
+        let now = crate::token::now_secs();
+        ApiKeyInfo {
+            id: new_key_id(),
+            subject: subject.into(),
+            name: name.into(),
+            roles,
+            created_at: now,
+            expires_at: expires_in.map(|s| now.saturating_add(s)),
+            last_used_at: None,
+        }
+    }
+
     /// Whether the key has expired at `now` (Unix seconds).
     pub fn is_expired(&self, now: u64) -> bool {
         self.expires_at.is_some_and(|at| now >= at)

@@ -14,14 +14,14 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
 use tower_service::Service;
 
-use super::{API_KEY_CLAIM, ApiKey, ApiKeyInfo, ApiKeyStore, BoxError, new_key_id};
+use super::{API_KEY_CLAIM, ApiKey, ApiKeyInfo, ApiKeyStore, BoxError};
 use crate::error::{
     AuthError, ResponseBody, error_response, json_response, unauthorized_response, wrong_method,
 };
 use crate::json::parse_object;
 use crate::login::AUDIT;
 use crate::session::Sessions;
-use crate::token::{Claims, now_secs};
+use crate::token::Claims;
 
 /// The default path of the collection: `{path}` lists and creates, `{path}/{id}` revokes.
 pub const DEFAULT_KEYS_PATH: &str = "/api/v3/auth/keys";
@@ -297,16 +297,7 @@ impl<K: ApiKeyStore> ApiKeyService<K> {
             ));
         }
         let key = ApiKey::generate();
-        let now = now_secs();
-        let info = ApiKeyInfo {
-            id: new_key_id(),
-            subject: subject.to_owned(),
-            name: name.to_owned(),
-            roles,
-            created_at: now,
-            expires_at: body.expires_in.map(|s| now.saturating_add(s)),
-            last_used_at: None,
-        };
+        let info = ApiKeyInfo::fresh(subject, name, roles, body.expires_in);
         self.store.create(&info, &key.hash()).await?;
         tracing::info!(
             target: AUDIT,

@@ -122,12 +122,9 @@ impl BrowserShared {
                 }
                 response
             }
-            Own::About
-            | Own::Jwks
-            | Own::Totp
-            | Own::Sessions
-            | Own::Keys
-            | Own::Password => response,
+            Own::About | Own::Jwks | Own::Totp | Own::Sessions | Own::Keys | Own::Password => {
+                response
+            }
         }
     }
 }
