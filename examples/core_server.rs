@@ -30,7 +30,7 @@
 //! With a public key in the ring, `GET /.well-known/jwks.json` publishes it. A bad key file stops
 //! start-up with a message naming the file and the problem.
 //!
-//! Logs go to stdout at `RUST_LOG` (default `info`), written by a background thread
+//! Logs go to stdout at `RUST_LOG` (default `info`, `sqlx=warn`), written by a background thread
 //! (`tracing-appender`'s non-blocking writer) so that no request waits for the log's output;
 //! with colour only when stdout is a terminal.
 //!
@@ -244,7 +244,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
         )
         // Colour codes only for a person at a terminal, never into a file or a pipe.
         .with_ansi(std::io::stdout().is_terminal())
