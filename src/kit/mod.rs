@@ -324,7 +324,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
             login = login.second_factor(factor.clone());
         }
         let mut refresh = RefreshService::new(jwt.clone())
-            .client_addr(self.client_addr)
+            .client_addr(self.client_addr.clone())
             .principals(Arc::clone(&store));
         let mut layer = self.layer;
         if let Some(limit) = self.body_limit {
@@ -344,12 +344,13 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
                 refresh = refresh.rotation(grace);
             }
             layer = layer.revocations(sessions.revocations());
-            let mut all = LogoutService::all(jwt.clone(), sessions.clone());
+            let mut all =
+                LogoutService::all(jwt.clone(), sessions.clone()).client_addr(self.client_addr.clone());
             if let Some(factor) = &self.second_factor {
                 all = all.second_factor(factor.clone());
             }
             logout = Some((
-                Box::new(LogoutService::new(jwt.clone(), sessions.clone()))
+                Box::new(LogoutService::new(jwt.clone(), sessions.clone()).client_addr(self.client_addr.clone()))
                     as Box<dyn routes::Endpoint>,
                 Box::new(all) as Box<dyn routes::Endpoint>,
             ));

@@ -111,7 +111,9 @@ use crate::apikey::{ApiKey, DynApiKeys};
 use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{LoginError, ResponseBody, json_bytes_response, wrong_method};
+use crate::error::{
+    AuthError, LoginError, ResponseBody, TokenError, json_bytes_response, wrong_method,
+};
 use crate::factor::{LoginFactor, LoginFactorError, RememberDevice, SecondFactor};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
@@ -324,6 +326,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
+        let started = std::time::Instant::now();
         let method = req.method().clone();
         if method != Method::POST {
             return wrong_method(&method);
@@ -340,16 +343,16 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 span.record("subject", subject.as_str());
                 span.record("outcome", "success");
                 tracing::info!(
+                    name: "login",
                     target: AUDIT,
                     outcome = "success",
-                    subject = subject.as_str(),
-                    client = %client_field,
+                    enduser.id = subject.as_str(),
+                    client.address = %client_field,
+                    http.request.method = "POST",
                     via,
                     "login"
                 );
-                if let Some(metrics) = &self.metrics {
-                    metrics.record_login_success();
-                }
+                crate::metrics::login_succeeded(self.metrics.as_ref(), via, started);
                 let (pair, device_token) = answer;
                 let mut response =
                     json_bytes_response(&method, pair.json_line_with(device_token.as_deref()));
@@ -362,43 +365,50 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             }
             Err(error) => {
                 tracing::Span::current().record("outcome", error.reason());
-                if let Some(metrics) = &self.metrics {
-                    metrics.record_login_failure(&error);
-                }
+                crate::metrics::login_failed(self.metrics.as_ref(), &error, started);
+                let outcome = crate::metrics::login_outcome(&error);
                 match &error {
                     LoginError::Throttled(refused) => tracing::info!(
+                        name: "login",
                         target: AUDIT,
-                        outcome = "throttled",
-                        client = %client_field,
-                        reason = error.reason(),
+                        outcome,
+                        client.address = %client_field,
+                        http.request.method = "POST",
+                        error.type = error.reason(),
                         limit = refused.scope().as_str(),
                         retry_after = refused.retry_after_secs(),
                         "login"
                     ),
                     LoginError::Unavailable { retry_after_secs }
                     | LoginError::SecondFactorUnavailable { retry_after_secs } => tracing::info!(
+                        name: "login",
                         target: AUDIT,
-                        outcome = "unavailable",
-                        client = %client_field,
-                        reason = error.reason(),
+                        outcome,
+                        client.address = %client_field,
+                        http.request.method = "POST",
+                        error.type = error.reason(),
                         retry_after = retry_after_secs,
                         "login"
                     ),
                     LoginError::Store(source) => {
                         tracing::error!(error = %source, "store failed");
                         tracing::info!(
+                            name: "login",
                             target: AUDIT,
-                            outcome = "error",
-                            client = %client_field,
-                            reason = error.reason(),
+                            outcome,
+                            client.address = %client_field,
+                            http.request.method = "POST",
+                            error.type = error.reason(),
                             "login"
                         );
                     }
                     _ => tracing::info!(
+                        name: "login",
                         target: AUDIT,
-                        outcome = "failure",
-                        client = %client_field,
-                        reason = error.reason(),
+                        outcome,
+                        client.address = %client_field,
+                        http.request.method = "POST",
+                        error.type = error.reason(),
                         "login"
                     ),
                 }
@@ -662,11 +672,12 @@ impl<S, A> LoginService<S, A> {
             Ok(StartVerdict::Started { evicted }) => {
                 for _ in &evicted {
                     tracing::info!(
+                        name: "session_evicted",
                         target: AUDIT,
-                        outcome = "session_evicted",
-                        subject,
-                        client = %AuditClient(client),
-                        "login"
+                        outcome = "success",
+                        enduser.id = subject,
+                        client.address = %AuditClient(client),
+                        "session_evicted"
                     );
                 }
                 Ok(Issue::Pair(issued.tokens))
@@ -749,7 +760,34 @@ impl Minted {
 /// The target of the audit events (see the [module docs](self)).
 pub(crate) const AUDIT: &str = "tower_jwt_login::audit";
 
-/// The `client` field of an audit event: the address, or `unknown`.
+/// The `error.type` of an audit event refusing a token: a short code per kind of refusal.
+pub(crate) fn token_error_type(error: &AuthError) -> &'static str {
+    match error {
+        AuthError::MissingToken => "missing_token",
+        AuthError::MultipleAuthorizationHeaders => "multiple_authorization_headers",
+        AuthError::InvalidAuthorizationHeader => "invalid_authorization_header",
+        AuthError::Forbidden => "forbidden",
+        AuthError::InvalidToken(error) => match error {
+            TokenError::TooLong => "token_too_long",
+            TokenError::Malformed => "malformed_token",
+            TokenError::UnsupportedAlgorithm => "unsupported_algorithm",
+            TokenError::UnsupportedHeader => "unsupported_token_header",
+            TokenError::InvalidSignature => "invalid_signature",
+            TokenError::UnknownKey => "unknown_key",
+            TokenError::InvalidClaims => "invalid_claims",
+            TokenError::MissingClaim(_) => "missing_claim",
+            TokenError::Expired => "token_expired",
+            TokenError::NotYetValid => "token_not_yet_valid",
+            TokenError::IssuedInFuture => "token_issued_in_future",
+            TokenError::InvalidIssuer => "invalid_issuer",
+            TokenError::WrongTokenUse => "wrong_token_use",
+            TokenError::Revoked => "token_revoked",
+            TokenError::NoSession => "token_without_session",
+        },
+    }
+}
+
+/// The `client.address` field of an audit event: the address, or `unknown`.
 pub(crate) struct AuditClient(pub(crate) Option<IpAddr>);
 
 impl std::fmt::Display for AuditClient {
