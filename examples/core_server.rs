@@ -182,7 +182,7 @@ pub fn app_with_parts<A: Auth0Provider>(
 /// The process's Prometheus recorder, installed as the `metrics` facade's global recorder when
 /// the first app is built (a process has one global recorder: should another be installed
 /// already, `/metrics` renders this one's, empty). Latencies as histograms with buckets from
-/// 1 ms to 10 s (Prometheus can aggregate those across instances, unlike summaries).
+/// 100 µs to 10 s (Prometheus can aggregate those across instances, unlike summaries).
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -190,7 +190,8 @@ pub fn prometheus() -> &'static PrometheusHandle {
             .set_buckets_for_metric(
                 Matcher::Suffix("_duration_seconds".to_owned()),
                 &[
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0, 2.5, 10.0,
                 ],
             )
             .unwrap_or_else(|_| PrometheusBuilder::new());

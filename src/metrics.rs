@@ -60,22 +60,86 @@ use crate::error::{AuthError, LoginError, TokenError};
 /// Every series the crate records: name, kind, unit, help. docs/operations.md lists them with
 /// their labels; [`describe`] hands them to the recorder.
 pub const SERIES: &[(&str, SeriesKind, &str)] = &[
-    (LOGIN_SUCCESSES, SeriesKind::Counter, "Logins answered with a token pair, by `via`."),
-    (LOGIN_FAILURES, SeriesKind::Counter, "Failed logins (400, 401, 413, 500, 503), by `reason`; throttled ones are in jwt_login_throttled_total."),
-    (LOGIN_THROTTLED, SeriesKind::Counter, "Logins refused by the throttle (429), by the refusing `limit`."),
-    (LOGIN_DURATION, SeriesKind::Seconds, "Time to answer a login (without the failure delay), by `outcome`."),
-    (REFRESHES, SeriesKind::Counter, "Refreshes answered with a new access token."),
-    (REFRESH_FAILURES, SeriesKind::Counter, "Refused refreshes (401, 500, 503), by `reason`."),
-    (REFRESH_DURATION, SeriesKind::Seconds, "Time to answer a refresh, by `outcome`."),
-    (LOGOUTS, SeriesKind::Counter, "Logouts, by `scope` (`session`, `all`), `outcome` and, unless a success, `reason`."),
-    (REJECTIONS, SeriesKind::Counter, "Requests the guard refused with 401, by `reason`."),
-    (FORBIDDEN, SeriesKind::Counter, "Requests the guard refused with 403 (a valid token short of the path's requirement)."),
-    (CSRF_REFUSALS, SeriesKind::Counter, "Requests refused by the browser mode's CSRF check (403)."),
-    (SECOND_FACTOR, SeriesKind::Counter, "Second-factor (TOTP) outcomes, by `action`, `outcome` and, unless a success, `reason`."),
-    (JWKS_FETCHES, SeriesKind::Counter, "Fetches of an Auth0 tenant's JWKS."),
-    (JWKS_FETCH_FAILURES, SeriesKind::Counter, "JWKS fetches that failed (network, status, unusable document)."),
-    (REDIS_ERRORS, SeriesKind::Counter, "Redis calls that failed, by `kind` (`unavailable`: unreachable, timed out, read-only; `error`: anything else)."),
-    (REVOKED_ENTRIES, SeriesKind::Gauge, "Entries (sessions and subjects) in the local revocation set."),
+    (
+        LOGIN_SUCCESSES,
+        SeriesKind::Counter,
+        "Logins answered with a token pair, by `via`.",
+    ),
+    (
+        LOGIN_FAILURES,
+        SeriesKind::Counter,
+        "Failed logins (400, 401, 413, 500, 503), by `reason`; throttled ones are in jwt_login_throttled_total.",
+    ),
+    (
+        LOGIN_THROTTLED,
+        SeriesKind::Counter,
+        "Logins refused by the throttle (429), by the refusing `limit`.",
+    ),
+    (
+        LOGIN_DURATION,
+        SeriesKind::Seconds,
+        "Time to answer a login (without the failure delay), by `outcome`.",
+    ),
+    (
+        REFRESHES,
+        SeriesKind::Counter,
+        "Refreshes answered with a new access token.",
+    ),
+    (
+        REFRESH_FAILURES,
+        SeriesKind::Counter,
+        "Refused refreshes (401, 500, 503), by `reason`.",
+    ),
+    (
+        REFRESH_DURATION,
+        SeriesKind::Seconds,
+        "Time to answer a refresh, by `outcome`.",
+    ),
+    (
+        LOGOUTS,
+        SeriesKind::Counter,
+        "Logouts, by `scope` (`session`, `all`), `outcome` and, unless a success, `reason`.",
+    ),
+    (
+        REJECTIONS,
+        SeriesKind::Counter,
+        "Requests the guard refused with 401, by `reason`.",
+    ),
+    (
+        FORBIDDEN,
+        SeriesKind::Counter,
+        "Requests the guard refused with 403 (a valid token short of the path's requirement).",
+    ),
+    (
+        CSRF_REFUSALS,
+        SeriesKind::Counter,
+        "Requests refused by the browser mode's CSRF check (403).",
+    ),
+    (
+        SECOND_FACTOR,
+        SeriesKind::Counter,
+        "Second-factor (TOTP) outcomes, by `action`, `outcome` and, unless a success, `reason`.",
+    ),
+    (
+        JWKS_FETCHES,
+        SeriesKind::Counter,
+        "Fetches of an Auth0 tenant's JWKS.",
+    ),
+    (
+        JWKS_FETCH_FAILURES,
+        SeriesKind::Counter,
+        "JWKS fetches that failed (network, status, unusable document).",
+    ),
+    (
+        REDIS_ERRORS,
+        SeriesKind::Counter,
+        "Redis calls that failed, by `kind` (`unavailable`: unreachable, timed out, read-only; `error`: anything else).",
+    ),
+    (
+        REVOKED_ENTRIES,
+        SeriesKind::Gauge,
+        "Entries (sessions and subjects) in the local revocation set.",
+    ),
 ];
 
 /// The kind of a series in [`SERIES`].
@@ -243,7 +307,9 @@ pub(crate) fn logged_out(everywhere: bool, outcome: &'static str, reason: Option
         let scope = if everywhere { "all" } else { "session" };
         match reason {
             None => add!(LOGOUTS, "scope" => scope, "outcome" => outcome),
-            Some(reason) => add!(LOGOUTS, "scope" => scope, "outcome" => outcome, "reason" => reason),
+            Some(reason) => {
+                add!(LOGOUTS, "scope" => scope, "outcome" => outcome, "reason" => reason)
+            }
         }
     }
     #[cfg(not(feature = "metrics"))]
@@ -301,7 +367,11 @@ pub(crate) fn csrf_refused(metrics: Option<&Metrics>) {
 
 /// A second-factor management action (`setup`, `enable`, `recovery_codes`, `disable`) with its
 /// outcome (`success`, `failure`, `throttled`) and, unless a success, its reason.
-pub(crate) fn second_factor(action: &'static str, outcome: &'static str, reason: Option<&'static str>) {
+pub(crate) fn second_factor(
+    action: &'static str,
+    outcome: &'static str,
+    reason: Option<&'static str>,
+) {
     #[cfg(feature = "metrics")]
     match reason {
         None => add!(SECOND_FACTOR, "action" => action, "outcome" => outcome),

@@ -574,7 +574,10 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 async fn the_example_server_serves_its_metrics_to_prometheus_without_a_token() {
     let addr = common::spawn_core(core_config(Duration::ZERO)).await;
     let wrong = r#"{"username":"admin","password":"wrong"}"#;
-    assert_eq!(Req::post("/api/login").json(wrong).send(addr).await.status, 401);
+    assert_eq!(
+        Req::post("/api/login").json(wrong).send(addr).await.status,
+        401
+    );
     Req::get("/api/v3/process")
         .send(addr)
         .await
@@ -584,7 +587,10 @@ async fn the_example_server_serves_its_metrics_to_prometheus_without_a_token() {
         .send(addr)
         .await;
     let (_, refresh) = tokens(&reply);
-    let reply = Req::get("/api/login/refresh").bearer(&refresh).send(addr).await;
+    let reply = Req::get("/api/login/refresh")
+        .bearer(&refresh)
+        .send(addr)
+        .await;
     assert_eq!(reply.status, 200);
 
     // Public: a scraper has no token. Other tests of this binary record too: at least ours.
@@ -597,12 +603,21 @@ async fn the_example_server_serves_its_metrics_to_prometheus_without_a_token() {
     let text = reply.text();
     for (series, at_least) in [
         ("jwt_login_successes_total{via=\"password\"}", 1.0),
-        ("jwt_login_failures_total{reason=\"invalid_credentials\"}", 1.0),
+        (
+            "jwt_login_failures_total{reason=\"invalid_credentials\"}",
+            1.0,
+        ),
         ("jwt_auth_rejections_total{reason=\"missing_token\"}", 1.0),
         ("jwt_refreshes_total", 1.0),
         ("jwt_login_duration_seconds_count{outcome=\"success\"}", 1.0),
-        ("jwt_login_duration_seconds_bucket{outcome=\"success\",le=\"+Inf\"}", 1.0),
-        ("jwt_refresh_duration_seconds_count{outcome=\"success\"}", 1.0),
+        (
+            "jwt_login_duration_seconds_bucket{outcome=\"success\",le=\"+Inf\"}",
+            1.0,
+        ),
+        (
+            "jwt_refresh_duration_seconds_count{outcome=\"success\"}",
+            1.0,
+        ),
     ] {
         let value = sample(text, series);
         assert!(value.is_some_and(|v| v >= at_least), "{series} in:\n{text}");

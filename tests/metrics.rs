@@ -78,16 +78,20 @@ async fn logins_refreshes_logouts_and_refusals_are_recorded_under_their_labels()
     let bob = login("bob", "bob-pw").await;
     assert_eq!(bob.status, 200);
     let bob_access = bob.json()["access_token"].as_str().unwrap().to_owned();
-    login("carol", "wrong")
-        .await
-        .assert_error(401, "Invalid authorization credentials: invalid username or password");
+    login("carol", "wrong").await.assert_error(
+        401,
+        "Invalid authorization credentials: invalid username or password",
+    );
     assert_eq!(login("carol", "wrong").await.status, 401);
     let throttled = login("carol", "wrong").await;
     assert_eq!(throttled.status, 429);
     assert!(throttled.header("retry-after").is_some());
 
     // The guard: 401 by reason, 403 apart.
-    Req::get("/api/notes").send(addr).await.assert_unauthorized(false);
+    Req::get("/api/notes")
+        .send(addr)
+        .await
+        .assert_unauthorized(false);
     Req::get("/api/notes")
         .bearer(&refresh)
         .send(addr)
@@ -98,7 +102,10 @@ async fn logins_refreshes_logouts_and_refusals_are_recorded_under_their_labels()
         .send(addr)
         .await
         .assert_error(403, "Insufficient permissions");
-    let ok = Req::get("/api/admin/users").bearer(&access).send(addr).await;
+    let ok = Req::get("/api/admin/users")
+        .bearer(&access)
+        .send(addr)
+        .await;
     assert_eq!((ok.status, ok.text()), (200, "all users"));
 
     // Refresh: one answered, one refused (an access token is no refresh token).
@@ -138,14 +145,8 @@ async fn logins_refreshes_logouts_and_refusals_are_recorded_under_their_labels()
             2.0,
         ),
         ("jwt_login_throttled_total{limit=\"account_address\"}", 1.0),
-        (
-            "jwt_login_duration_seconds_count{outcome=\"success\"}",
-            2.0,
-        ),
-        (
-            "jwt_login_duration_seconds_count{outcome=\"failure\"}",
-            2.0,
-        ),
+        ("jwt_login_duration_seconds_count{outcome=\"success\"}", 2.0),
+        ("jwt_login_duration_seconds_count{outcome=\"failure\"}", 2.0),
         (
             "jwt_login_duration_seconds_count{outcome=\"throttled\"}",
             1.0,
@@ -155,7 +156,10 @@ async fn logins_refreshes_logouts_and_refusals_are_recorded_under_their_labels()
         ("jwt_auth_rejections_total{reason=\"revoked\"}", 1.0),
         ("jwt_auth_forbidden_total", 1.0),
         ("jwt_refreshes_total", 1.0),
-        ("jwt_refresh_failures_total{reason=\"wrong_token_use\"}", 1.0),
+        (
+            "jwt_refresh_failures_total{reason=\"wrong_token_use\"}",
+            1.0,
+        ),
         (
             "jwt_refresh_duration_seconds_count{outcome=\"success\"}",
             1.0,
@@ -188,7 +192,10 @@ async fn logins_refreshes_logouts_and_refusals_are_recorded_under_their_labels()
         text.contains("# HELP jwt_login_duration_seconds Time to answer a login"),
         "{text}"
     );
-    assert!(text.contains("# TYPE jwt_logouts_total counter\n"), "{text}");
+    assert!(
+        text.contains("# TYPE jwt_logouts_total counter\n"),
+        "{text}"
+    );
 
     // The snapshot of the same requests (it keeps revoked tokens under `invalid_token`).
     let s = snapshot.snapshot();

@@ -13,27 +13,38 @@
 //!
 //! # Audit log
 //!
-//! Every login and refresh outcome writes exactly one `tracing` event at INFO with the target
-//! `tower_jwt_login::audit` (everything else the routes log is DEBUG, except a failing store
-//! (ERROR), the throttle's once-per-window limit warning and the one-time missing-address
-//! warning). Fields:
+//! Every login, refresh and logout outcome writes exactly one `tracing` event at INFO with the
+//! target `tower_jwt_login::audit`, as do the [second factor](crate::factor)'s and the
+//! [API keys](crate::apikey)' changes (everything else the routes log is DEBUG, except a failing
+//! store (ERROR), the throttle's once-per-window limit warning and the one-time missing-address
+//! warning). The event's `tracing` name and message say what happened (`login`, `refresh`,
+//! `logout`, `session_evicted`, …); fields carry OpenTelemetry's semantic-convention names
+//! where one exists, so that the events map onto OpenTelemetry log records unchanged:
 //!
 //! - `outcome`: `success`, `failure` (400/401/413), `throttled` (429), `unavailable` (503,
 //!   the [session store](crate::session) or the [second-factor store](crate::factor) cannot be
 //!   reached) or `error` (500, a store failed);
-//! - `subject`: on success only — the subject the tokens are minted for;
-//! - `client`: the client address, `unknown` when none was found;
-//! - `reason`: on anything but success — `invalid_credentials`, `missing_credentials`,
-//!   `auth0_rejected`, `payload_too_large`, `throttled` (with `limit`, the refusing
-//!   [scope](crate::throttle::ThrottleScope)), `store_error`, with the second factor
-//!   `totp_required` and `invalid_totp`; for refresh, the verification error;
+//! - `enduser.id`: the subject, when it is known (a success; a logout's verified token) —
+//!   never a failed login's attempted username;
+//! - `client.address`: the client address, `unknown` when none was found;
+//! - `http.request.method`: the request's method;
+//! - `error.type`: on anything but success — for a login `invalid_credentials`,
+//!   `missing_credentials`, `auth0_rejected`, `payload_too_large`, `throttled` (with `limit`,
+//!   the refusing [scope](crate::throttle::ThrottleScope), and `retry_after`),
+//!   `session_store_unavailable`, `store_error`, with the second factor `totp_required`,
+//!   `invalid_totp` and `second_factor_store_unavailable`; for a refresh or logout, the refused
+//!   token's kind (`token_expired`, `token_revoked`, `missing_token`, …),
+//!   `session_store_unavailable` or `store_error`;
 //! - `via`: on a login success, `password`, `auth0` or `api_key` (an [API key](crate::apikey)
 //!   exchanged); with the second factor on for the user, `password+totp`,
-//!   `password+recovery_code` (a recovery code was spent) or `password+trusted_device`.
+//!   `password+recovery_code` (a recovery code was spent) or `password+trusted_device`;
+//! - `scope`: on a logout, `session` or `all`.
+//!
+//! docs/operations.md has the whole table: every event, field and `error.type`.
 //!
 //! With [sessions](LoginService::sessions), a login that ends one of the subject's sessions to
 //! stay within the store's per-subject limit also writes one event per ended session, before
-//! its own: `outcome="session_evicted"` with `subject` and `client`.
+//! its own: `session_evicted` with `enduser.id` and `client.address`.
 //!
 //! A login during which its subject was logged out everywhere (a password change, a disabled
 //! account, `POST /api/logout/all` — see [`SessionStore::end_all`](crate::session::SessionStore::end_all))
@@ -41,7 +52,7 @@
 //! service checks the credentials (or the Auth0 token) once more. Still good, the login
 //! succeeds with a session started after the logout; no longer good, it fails as usual (`401`).
 //! Refused a second time (logged out everywhere again meanwhile), it answers the `503` with
-//! `Retry-After` of an unavailable store (`reason="session_store_unavailable"`): try again.
+//! `Retry-After` of an unavailable store (`error.type="session_store_unavailable"`): try again.
 //!
 //! The routes run in DEBUG spans (`login`, `refresh`, `logout`) with `subject` and `outcome`, for
 //! correlating the DEBUG lines of one request; at INFO they are not built, and the audit event
@@ -50,7 +61,7 @@
 //! Never a password, a token or a secret. Nor the *attempted* username of a failed login: a
 //! username field regularly receives a password typed one field too early, and audit logs travel
 //! further than password databases. Attacks on one account show as `throttled` events with
-//! `limit="account"`; per address they show by `client`.
+//! `limit="account"`; per address they show by `client.address`.
 //!
 //! ```
 //! use std::time::Duration;
