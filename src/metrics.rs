@@ -705,6 +705,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_series_is_documented_once_and_named_in_prometheus_style() {
+        let docs = include_str!("../docs/operations.md");
+        for &(name, kind, help) in SERIES {
+            let row = format!("| `{name}` |");
+            assert_eq!(
+                docs.matches(&row).count(),
+                1,
+                "{name} in docs/operations.md"
+            );
+            assert!(name.starts_with("jwt_") && !help.is_empty(), "{name}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
+            match kind {
+                SeriesKind::Counter => assert!(name.ends_with("_total"), "{name}"),
+                SeriesKind::Seconds => assert!(name.ends_with("_seconds"), "{name}"),
+                SeriesKind::Gauge => assert!(!name.ends_with("_total"), "{name}"),
+            }
+        }
+        let samples = MetricsSnapshot::default();
+        for sample in samples.samples() {
+            assert!(
+                SERIES.iter().any(|(name, ..)| *name == sample.name),
+                "{} is no series",
+                sample.name
+            );
+        }
+    }
+
+    #[test]
     fn counts_by_reason() {
         let m = Metrics::new();
         let clone = m.clone();

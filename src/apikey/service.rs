@@ -290,7 +290,16 @@ impl<K: ApiKeyStore> ApiKeyService<K> {
             last_used_at: None,
         };
         self.store.create(&info, &key.hash()).await?;
-        tracing::info!(name: "api_key", target: AUDIT, action = "create", outcome = "success", enduser.id = subject, api_key.id = info.id.as_str(), http.request.method = "POST", "api_key");
+        tracing::info!(
+            name: "api_key",
+            target: AUDIT,
+            action = "create",
+            outcome = "success",
+            enduser.id = subject,
+            api_key.id = info.id.as_str(),
+            http.request.method = "POST",
+            "api_key"
+        );
         let mut res = json_response(
             &method,
             &Created {
@@ -331,7 +340,16 @@ impl<K: ApiKeyStore> ApiKeyService<K> {
             ));
         }
         // Hook: sessions started with this key end here once sessions are tagged with keys.
-        tracing::info!(name: "api_key", target: AUDIT, action = "revoke", outcome = "success", enduser.id = claims.subject(), api_key.id = id, http.request.method = "DELETE", "api_key");
+        tracing::info!(
+            name: "api_key",
+            target: AUDIT,
+            action = "revoke",
+            outcome = "success",
+            enduser.id = claims.subject(),
+            api_key.id = id,
+            http.request.method = "DELETE",
+            "api_key"
+        );
         let mut res = Response::new(Full::new(Bytes::new()));
         *res.status_mut() = StatusCode::NO_CONTENT;
         Ok(res)

@@ -528,7 +528,14 @@ impl SecondFactor {
     /// pending setup, recovery codes and remembered devices are forgotten; the next login
     /// needs the password alone.
     pub async fn reset(&self, subject: &str) -> Result<(), FactorStoreError> {
-        tracing::info!(name: "second_factor", target: crate::login::AUDIT, action = "totp_reset", outcome = "success", enduser.id = subject, "second_factor");
+        tracing::info!(
+            name: "second_factor",
+            target: crate::login::AUDIT,
+            action = "totp_reset",
+            outcome = "success",
+            enduser.id = subject,
+            "second_factor"
+        );
         self.store().remove(subject).await
     }
 
