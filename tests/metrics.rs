@@ -137,6 +137,13 @@ async fn logins_refreshes_logouts_and_refusals_are_recorded_under_their_labels()
         .await
         .assert_invalid_token("token revoked");
 
+    // Bob logs out everywhere: his session and his subject join the revocation set.
+    let out = Req::post("/api/logout/all")
+        .bearer(&bob_access)
+        .send(addr)
+        .await;
+    assert_eq!((out.status, out.text()), (204, ""));
+
     let text = prometheus.render();
     for (series, expected) in [
         ("jwt_login_successes_total{via=\"password\"}", 2.0),
@@ -176,7 +183,9 @@ async fn logins_refreshes_logouts_and_refusals_are_recorded_under_their_labels()
             "jwt_logouts_total{scope=\"session\",outcome=\"failure\",reason=\"token_revoked\"}",
             1.0,
         ),
-        ("jwt_revoked_entries", 1.0),
+        ("jwt_logouts_total{scope=\"all\",outcome=\"success\"}", 1.0),
+        // Alice's session; Bob's session and his subject's "not before".
+        ("jwt_revoked_entries", 3.0),
     ] {
         assert_eq!(value(&text, series), Some(expected), "{series} in:\n{text}");
     }
