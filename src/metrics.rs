@@ -6,7 +6,7 @@
 //!   second-factor outcome, JWKS fetch and Redis error is counted under the series of
 //!   docs/operations.md, with login and refresh latency histograms and a gauge of the local
 //!   revocation set's size. Nothing to attach: the pieces record whether or not they have a
-//!   [`Metrics`]. [`describe`] registers each series' help text and unit with the recorder.
+//!   [`Metrics`]. `describe()` registers each series' help text and unit with the recorder.
 //! - [`Metrics`], atomic counters of one assembly (no feature, no global recorder): attach clones
 //!   of it to the pieces that count
 //!   ([`LoginKit::metrics`](crate::kit::LoginKit::metrics),
@@ -58,7 +58,7 @@ use std::time::Instant;
 use crate::error::{AuthError, LoginError, TokenError};
 
 /// Every series the crate records: name, kind, unit, help. docs/operations.md lists them with
-/// their labels; [`describe`] hands them to the recorder.
+/// their labels; `describe()` (feature `metrics`) hands them to the recorder.
 pub const SERIES: &[(&str, SeriesKind, &str)] = &[
     (
         LOGIN_SUCCESSES,
