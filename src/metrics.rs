@@ -57,7 +57,7 @@ use std::time::Instant;
 
 use crate::error::{AuthError, LoginError, TokenError};
 
-/// Every series the crate records: name, kind, unit, help. docs/operations.md lists them with
+/// Every series the crate records: name, kind (its unit for histograms), help text. docs/operations.md lists them with
 /// their labels; `describe()` (feature `metrics`) hands them to the recorder.
 pub const SERIES: &[(&str, SeriesKind, &str)] = &[
     (
@@ -323,37 +323,25 @@ pub(crate) fn rejected(metrics: Option<&Metrics>, error: &AuthError) {
     }
     #[cfg(feature = "metrics")]
     {
+        // The names as literals (those of REJECTIONS and FORBIDDEN): with literal names and
+        // labels the facade's keys are statics, built at compile time.
         macro_rules! rejection {
             ($reason:literal) => {
                 add!("jwt_auth_rejections_total", "reason" => $reason)
             };
         }
-        match rejection_reason(error) {
-            Some("missing_token") => rejection!("missing_token"),
-            Some("invalid_header") => rejection!("invalid_header"),
-            Some("expired") => rejection!("expired"),
-            Some("wrong_token_use") => rejection!("wrong_token_use"),
-            Some("revoked") => rejection!("revoked"),
-            Some(_) => rejection!("invalid_token"),
-            None => add!("jwt_auth_forbidden_total"),
+        match error {
+            AuthError::MissingToken => rejection!("missing_token"),
+            AuthError::MultipleAuthorizationHeaders | AuthError::InvalidAuthorizationHeader => {
+                rejection!("invalid_header");
+            }
+            AuthError::InvalidToken(TokenError::Expired) => rejection!("expired"),
+            AuthError::InvalidToken(TokenError::WrongTokenUse) => rejection!("wrong_token_use"),
+            AuthError::InvalidToken(TokenError::Revoked) => rejection!("revoked"),
+            AuthError::Forbidden => add!("jwt_auth_forbidden_total"),
+            _ => rejection!("invalid_token"),
         }
     }
-}
-
-/// The `reason` label of a 401 from the guard; `None` for a 403.
-#[cfg(feature = "metrics")]
-fn rejection_reason(error: &AuthError) -> Option<&'static str> {
-    Some(match error {
-        AuthError::MissingToken => "missing_token",
-        AuthError::MultipleAuthorizationHeaders | AuthError::InvalidAuthorizationHeader => {
-            "invalid_header"
-        }
-        AuthError::InvalidToken(TokenError::Expired) => "expired",
-        AuthError::InvalidToken(TokenError::WrongTokenUse) => "wrong_token_use",
-        AuthError::InvalidToken(TokenError::Revoked) => "revoked",
-        AuthError::Forbidden => return None,
-        _ => "invalid_token",
-    })
 }
 
 /// A request refused by the browser mode's CSRF check.
