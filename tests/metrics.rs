@@ -3,7 +3,8 @@
 //! recorder) and, for the same requests, into the attached `Metrics` snapshot.
 //!
 //! One test in its own binary on purpose: the facade's recorder is global to the process, so
-//! every count below is exact only when nothing else records meanwhile.
+//! every count below is exact only when nothing else records meanwhile. The revocation gauge is
+//! the size of the set written last (one set per process in an app).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -16,6 +17,7 @@ use common::{Req, spawn_router};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tower::Layer;
 use tower_jwt_login::auth::Requirement;
+use tower_jwt_login::browser::Browser;
 use tower_jwt_login::kit::LoginKit;
 use tower_jwt_login::metrics::{Metrics, SERIES};
 use tower_jwt_login::session::MemorySessionStore;
@@ -61,9 +63,12 @@ async fn logins_refreshes_logouts_and_refusals_are_recorded_under_their_labels()
         .build()
         .unwrap();
     let app = Router::new()
-        .route("/api/notes", get(|| async { "notes" }))
+        .route(
+            "/api/notes",
+            get(|| async { "notes" }).post(|| async { "created" }),
+        )
         .route("/api/admin/users", get(|| async { "all users" }));
-    let addr = spawn_router(Router::new().fallback_service(layer.layer(app))).await;
+    let addr = spawn_router(Router::new().fallback_service(layer.layer(app.clone()))).await;
     let login = |user: &str, password: &str| {
         let req = Req::post("/api/login")
             .json(serde_json::json!({ "username": user, "password": password }).to_string());
@@ -144,15 +149,50 @@ async fn logins_refreshes_logouts_and_refusals_are_recorded_under_their_labels()
         .await;
     assert_eq!((out.status, out.text()), (204, ""));
 
+    // Browser mode (its own assembly): an unsafe request without the CSRF token is refused.
+    let browser = LoginKit::new(
+        jwt.clone(),
+        Argon2Store::new()
+            .with_password("carol", "carol-pw")
+            .unwrap(),
+    )
+    .sessions(MemorySessionStore::new(&jwt))
+    .browser(Browser::new().access_cookie(true))
+    .build()
+    .unwrap();
+    let browser = spawn_router(Router::new().fallback_service(browser.layer(app))).await;
+    let reply = Req::post("/api/login")
+        .header("sec-fetch-site", "same-origin")
+        .json(r#"{"username":"carol","password":"carol-pw"}"#)
+        .send(browser)
+        .await;
+    assert_eq!(reply.status, 200);
+    let jar: Vec<&str> = reply
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .filter_map(|(_, value)| value.split(';').next())
+        .collect();
+    assert!(
+        jar.iter().any(|c| c.starts_with("__Host-access_token=")),
+        "{jar:?}"
+    );
+    let refused = Req::post("/api/notes")
+        .header("cookie", jar.join("; "))
+        .send(browser)
+        .await;
+    refused.assert_error(403, "CSRF check failed");
+
     let text = prometheus.render();
     for (series, expected) in [
-        ("jwt_login_successes_total{via=\"password\"}", 2.0),
+        ("jwt_login_successes_total{via=\"password\"}", 3.0),
+        ("jwt_csrf_refusals_total", 1.0),
         (
             "jwt_login_failures_total{reason=\"invalid_credentials\"}",
             2.0,
         ),
         ("jwt_login_throttled_total{limit=\"account_address\"}", 1.0),
-        ("jwt_login_duration_seconds_count{outcome=\"success\"}", 2.0),
+        ("jwt_login_duration_seconds_count{outcome=\"success\"}", 3.0),
         ("jwt_login_duration_seconds_count{outcome=\"failure\"}", 2.0),
         (
             "jwt_login_duration_seconds_count{outcome=\"throttled\"}",
@@ -184,7 +224,8 @@ async fn logins_refreshes_logouts_and_refusals_are_recorded_under_their_labels()
             1.0,
         ),
         ("jwt_logouts_total{scope=\"all\",outcome=\"success\"}", 1.0),
-        // Alice's session; Bob's session and his subject's "not before".
+        // Alice's session; Bob's session and his subject's "not before" (the browser
+        // assembly has a set of its own, never written here).
         ("jwt_revoked_entries", 3.0),
     ] {
         assert_eq!(value(&text, series), Some(expected), "{series} in:\n{text}");
