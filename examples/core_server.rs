@@ -6,8 +6,9 @@
 //!
 //! Routes: `GET /api` (minimal about without a valid access token, full about with one),
 //! `POST /api/login`, `GET /api/login/refresh`, protected `GET /api/v3/process` (`[]`), public
-//! `GET /ping` (`pong`). Every other path under `/api` is protected; unknown paths answer 404 in
-//! the error shape of docs/protocol.md §2.
+//! `GET /ping` (`pong`), public `GET /metrics` (the crate's series in Prometheus' text format,
+//! recorded through the `metrics` facade). Every other path under `/api` is protected; unknown
+//! paths answer 404 in the error shape of docs/protocol.md §2.
 //!
 //! Configuration, as Core reads it: `CORE_ADDRESS` (default `127.0.0.1:8080`),
 //! `CORE_API_AUTH_ENABLE`, `CORE_API_AUTH_USERNAME`/`RS_USERNAME`,
@@ -74,12 +75,15 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{HeaderValue, Method, StatusCode, header};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tower::Layer;
 use tower_jwt_login::auth::PathPolicy;
 use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
@@ -109,13 +113,16 @@ pub fn app_with_auth0<A: Auth0Provider>(
     app_with_sessions(auth, auth0, auth0_auths, None)
 }
 
-/// The app's own routes: what Core serves besides the login.
+/// The app's own routes: what Core serves besides the login, and `/metrics`.
 fn routes() -> Router {
+    // Installed before the first request, so that every login is counted.
+    let prometheus = prometheus();
     Router::new()
         .route("/", get(page::index))
         .route("/app.js", get(page::app_js))
         .route("/api/v3/process", get(process_list))
         .route("/ping", get(|| async { "pong" }))
+        .route("/metrics", get(move || metrics(prometheus)))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
 }
@@ -194,6 +201,46 @@ pub fn app_with_users<A: Auth0Provider>(
         .build()?;
     // One layer around the whole app, before routing (like Core).
     Ok(Router::new().fallback_service(login.layer(routes())))
+}
+
+/// The process's Prometheus recorder, installed as the `metrics` facade's global recorder when
+/// the first app is built (a process has one global recorder: should another be installed
+/// already, `/metrics` renders this one's, empty). Latencies as histograms with buckets from
+/// 100 µs to 10 s (Prometheus can aggregate those across instances, unlike summaries).
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("_duration_seconds".to_owned()),
+                &[
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0, 2.5, 10.0,
+                ],
+            )
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        match builder.install_recorder() {
+            Ok(handle) => {
+                tower_jwt_login::metrics::describe();
+                handle
+            }
+            Err(error) => {
+                tracing::warn!(%error, "GET /metrics: another metrics recorder is installed");
+                PrometheusBuilder::new().build_recorder().handle()
+            }
+        }
+    })
+}
+
+/// `GET /metrics`: every series recorded so far, in Prometheus' text format.
+async fn metrics(prometheus: &'static PrometheusHandle) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        prometheus.render(),
+    )
 }
 
 async fn process_list() -> impl IntoResponse {
@@ -275,6 +322,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let app = app_from_env(&auth)
         .await?
         .into_make_service_with_connect_info::<SocketAddr>();
+    // The recorder's upkeep (draining latency samples between scrapes), off the request path.
+    tokio::spawn(async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            prometheus().run_upkeep();
+        }
+    });
     let address = listen_address()?;
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(address = %listener.local_addr()?, auth = auth.enable, "core_server listening");

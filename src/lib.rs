@@ -49,8 +49,11 @@
 //! docs/fleet.md), [`factor`] adds the opt-in second factor (TOTP codes, recovery codes,
 //! remembered devices; docs/second-factor.md).
 //!
-//! Observability: [`metrics::Metrics`] counts logins, refreshes, rejections, throttling and JWKS
-//! fetches; login, refresh and rejection run in `tracing` spans (`login`, `refresh`,
+//! Observability: with the `metrics` feature the crate records logins, refreshes, logouts,
+//! rejections, throttling, second-factor outcomes, JWKS fetches, Redis errors and latencies into
+//! the `metrics` facade ([`metrics`]); without it, [`metrics::Metrics`] counts the main ones.
+//! Every outcome is one audit event (target `tower_jwt_login::audit`, OpenTelemetry field
+//! names); login, refresh and rejection run in `tracing` spans (`login`, `refresh`,
 //! `jwt_auth.reject`) carrying the subject and the outcome, never a password, token or secret.
 //!
 //! Integrations: `axum` (feature `axum`: the `Claims` extractor, `RouterExt::login_routes`) and

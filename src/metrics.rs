@@ -1,15 +1,24 @@
-//! [`Metrics`]: atomic counters of logins, refreshes, rejections, throttling and JWKS fetches,
-//! for any metrics system.
+//! Metrics: every series the crate records, in one place. Two ways out:
 //!
-//! Create one [`Metrics`], attach clones of it to the pieces that count
-//! ([`JwtAuthLayer::metrics`](crate::auth::JwtAuthLayer::metrics),
-//! [`LoginService::metrics`](crate::login::LoginService::metrics),
-//! [`RefreshService::metrics`](crate::login::RefreshService::metrics)), and read a
-//! [`MetricsSnapshot`] whenever your exporter scrapes. Counting is one relaxed atomic add; a
-//! component without metrics attached counts nothing.
+//! - with the `metrics` feature, into the [`metrics`](https://docs.rs/metrics) facade, the
+//!   ecosystem's metrics API: install a recorder (metrics-exporter-prometheus, OpenTelemetry,
+//!   StatsD, …) and every login, refresh, logout, rejection, throttle refusal, CSRF refusal,
+//!   second-factor outcome, JWKS fetch and Redis error is counted under the series of
+//!   docs/operations.md, with login and refresh latency histograms and a gauge of the local
+//!   revocation set's size. Nothing to attach: the pieces record whether or not they have a
+//!   [`Metrics`]. `describe()` registers each series' help text and unit with the recorder.
+//! - [`Metrics`], atomic counters of one assembly (no feature, no global recorder): attach clones
+//!   of it to the pieces that count
+//!   ([`LoginKit::metrics`](crate::kit::LoginKit::metrics),
+//!   [`JwtAuthLayer::metrics`](crate::auth::JwtAuthLayer::metrics),
+//!   [`LoginService::metrics`](crate::login::LoginService::metrics),
+//!   [`RefreshService::metrics`](crate::login::RefreshService::metrics)), and read a
+//!   [`MetricsSnapshot`] whenever your exporter scrapes. Counting is one relaxed atomic add; a
+//!   component without metrics attached counts nothing here. Its samples use the facade's
+//!   series names (a subset of the series, `reason` their only label).
 //!
-//! Exporting, here in Prometheus' text format (any other system works the same way: walk
-//! [`MetricsSnapshot::samples`]):
+//! Exporting the snapshot, here in Prometheus' text format (any other system works the same
+//! way: walk [`MetricsSnapshot::samples`]):
 //!
 //! ```
 //! use std::fmt::Write;
@@ -44,8 +53,355 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use crate::error::{AuthError, LoginError, TokenError};
+
+/// Every series the crate records: name, kind (its unit for histograms), help text. docs/operations.md lists them with
+/// their labels; `describe()` (feature `metrics`) hands them to the recorder.
+pub const SERIES: &[(&str, SeriesKind, &str)] = &[
+    (
+        LOGIN_SUCCESSES,
+        SeriesKind::Counter,
+        "Logins answered with a token pair, by `via`.",
+    ),
+    (
+        LOGIN_FAILURES,
+        SeriesKind::Counter,
+        "Failed logins (400, 401, 413, 500, 503), by `reason`; throttled ones are in jwt_login_throttled_total.",
+    ),
+    (
+        LOGIN_THROTTLED,
+        SeriesKind::Counter,
+        "Logins refused by the throttle (429), by the refusing `limit`.",
+    ),
+    (
+        LOGIN_DURATION,
+        SeriesKind::Seconds,
+        "Time to answer a login (without the failure delay), by `outcome`.",
+    ),
+    (
+        REFRESHES,
+        SeriesKind::Counter,
+        "Refreshes answered with a new access token.",
+    ),
+    (
+        REFRESH_FAILURES,
+        SeriesKind::Counter,
+        "Refused refreshes (401, 500, 503), by `reason`.",
+    ),
+    (
+        REFRESH_DURATION,
+        SeriesKind::Seconds,
+        "Time to answer a refresh, by `outcome`.",
+    ),
+    (
+        LOGOUTS,
+        SeriesKind::Counter,
+        "Logouts, by `scope` (`session`, `all`), `outcome` and, unless a success, `reason`.",
+    ),
+    (
+        REJECTIONS,
+        SeriesKind::Counter,
+        "Requests the guard refused with 401, by `reason`.",
+    ),
+    (
+        FORBIDDEN,
+        SeriesKind::Counter,
+        "Requests the guard refused with 403 (a valid token short of the path's requirement).",
+    ),
+    (
+        CSRF_REFUSALS,
+        SeriesKind::Counter,
+        "Requests refused by the browser mode's CSRF check (403).",
+    ),
+    (
+        SECOND_FACTOR,
+        SeriesKind::Counter,
+        "Second-factor (TOTP) outcomes, by `action`, `outcome` and, unless a success, `reason`.",
+    ),
+    (
+        JWKS_FETCHES,
+        SeriesKind::Counter,
+        "Fetches of an Auth0 tenant's JWKS.",
+    ),
+    (
+        JWKS_FETCH_FAILURES,
+        SeriesKind::Counter,
+        "JWKS fetches that failed (network, status, unusable document).",
+    ),
+    (
+        REDIS_ERRORS,
+        SeriesKind::Counter,
+        "Redis calls that failed, by `kind` (`unavailable`: unreachable, timed out, read-only; `error`: anything else).",
+    ),
+    (
+        REVOKED_ENTRIES,
+        SeriesKind::Gauge,
+        "Entries (sessions and subjects) in the local revocation set.",
+    ),
+];
+
+/// The kind of a series in [`SERIES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SeriesKind {
+    /// A counter (only grows).
+    Counter,
+    /// A histogram of durations in seconds.
+    Seconds,
+    /// A gauge.
+    Gauge,
+}
+
+const LOGIN_SUCCESSES: &str = "jwt_login_successes_total";
+const LOGIN_FAILURES: &str = "jwt_login_failures_total";
+const LOGIN_THROTTLED: &str = "jwt_login_throttled_total";
+const LOGIN_DURATION: &str = "jwt_login_duration_seconds";
+const REFRESHES: &str = "jwt_refreshes_total";
+const REFRESH_FAILURES: &str = "jwt_refresh_failures_total";
+const REFRESH_DURATION: &str = "jwt_refresh_duration_seconds";
+const LOGOUTS: &str = "jwt_logouts_total";
+const REJECTIONS: &str = "jwt_auth_rejections_total";
+const FORBIDDEN: &str = "jwt_auth_forbidden_total";
+const CSRF_REFUSALS: &str = "jwt_csrf_refusals_total";
+const SECOND_FACTOR: &str = "jwt_second_factor_total";
+const JWKS_FETCHES: &str = "jwt_jwks_fetches_total";
+const JWKS_FETCH_FAILURES: &str = "jwt_jwks_fetch_failures_total";
+const REDIS_ERRORS: &str = "jwt_redis_errors_total";
+const REVOKED_ENTRIES: &str = "jwt_revoked_entries";
+
+/// Registers the help text and unit of every series in [`SERIES`] with the installed recorder
+/// (Prometheus shows them as `# HELP`). Call it once, after installing the recorder.
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub fn describe() {
+    for &(name, kind, help) in SERIES {
+        match kind {
+            SeriesKind::Counter => ::metrics::describe_counter!(name, help),
+            SeriesKind::Seconds => {
+                ::metrics::describe_histogram!(name, ::metrics::Unit::Seconds, help);
+            }
+            SeriesKind::Gauge => ::metrics::describe_gauge!(name, help),
+        }
+    }
+}
+
+/// Adds one to a counter of the facade. With a literal name and literal labels the key is a
+/// static (no allocation: the guard's rejections use this form); otherwise the labels are
+/// collected per call.
+#[cfg(feature = "metrics")]
+macro_rules! add {
+    ($($key:tt)*) => {
+        ::metrics::counter!($($key)*).increment(1)
+    };
+}
+
+/// The seconds since `started`, into a histogram of the facade.
+#[cfg(feature = "metrics")]
+fn observe(name: &'static str, outcome: &'static str, started: Instant) {
+    ::metrics::histogram!(name, "outcome" => outcome).record(started.elapsed().as_secs_f64());
+}
+
+/// The `outcome` of a login (the audit event's): `success`, `failure`, `throttled`,
+/// `unavailable` or `error`.
+pub(crate) fn login_outcome(error: &LoginError) -> &'static str {
+    match error {
+        LoginError::Throttled(_) => "throttled",
+        LoginError::Unavailable { .. } | LoginError::SecondFactorUnavailable { .. } => {
+            "unavailable"
+        }
+        LoginError::Store(_) => "error",
+        _ => "failure",
+    }
+}
+
+/// A login answered with a token pair (`via`: `password`, `auth0`, `api_key`,
+/// `password+totp`, …), `started` when its request came in.
+pub(crate) fn login_succeeded(metrics: Option<&Metrics>, via: &'static str, started: Instant) {
+    if let Some(metrics) = metrics {
+        metrics.record_login_success();
+    }
+    #[cfg(feature = "metrics")]
+    {
+        add!(LOGIN_SUCCESSES, "via" => via);
+        observe(LOGIN_DURATION, "success", started);
+        if let Some(method) = via.strip_prefix("password+") {
+            add!(SECOND_FACTOR, "action" => "login", "outcome" => "success", "method" => method);
+        }
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (via, started);
+}
+
+/// A refused login, `started` when its request came in.
+pub(crate) fn login_failed(metrics: Option<&Metrics>, error: &LoginError, started: Instant) {
+    if let Some(metrics) = metrics {
+        metrics.record_login_failure(error);
+    }
+    #[cfg(feature = "metrics")]
+    {
+        let outcome = login_outcome(error);
+        match error {
+            LoginError::Throttled(refused) => {
+                add!(LOGIN_THROTTLED, "limit" => refused.scope().as_str());
+            }
+            _ => add!(LOGIN_FAILURES, "reason" => error.reason()),
+        }
+        if matches!(
+            error,
+            LoginError::TotpRequired
+                | LoginError::InvalidTotp
+                | LoginError::SecondFactorUnavailable { .. }
+        ) {
+            add!(SECOND_FACTOR, "action" => "login", "outcome" => outcome, "reason" => error.reason());
+        }
+        observe(LOGIN_DURATION, outcome, started);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = started;
+}
+
+/// A refresh's outcome (`success`, `failure`, `unavailable`, `error`) and, unless a success,
+/// its reason.
+pub(crate) fn refreshed(metrics: Option<&Metrics>, outcome: &'static str, reason: &'static str) {
+    if let Some(metrics) = metrics {
+        if outcome == "success" {
+            metrics.record_refresh();
+        } else {
+            metrics.record_refresh_failure();
+        }
+    }
+    #[cfg(feature = "metrics")]
+    if outcome == "success" {
+        add!(REFRESHES);
+    } else {
+        add!(REFRESH_FAILURES, "reason" => reason);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = reason;
+}
+
+/// A refresh answered with `status`, `started` when its request came in.
+pub(crate) fn refresh_timed(status: http::StatusCode, started: Instant) {
+    #[cfg(feature = "metrics")]
+    observe(
+        REFRESH_DURATION,
+        match status.as_u16() {
+            200 => "success",
+            503 => "unavailable",
+            500..=599 => "error",
+            _ => "failure",
+        },
+        started,
+    );
+    #[cfg(not(feature = "metrics"))]
+    let _ = (status, started);
+}
+
+/// A logout (`everywhere`: `POST /api/logout/all`) with its outcome and, unless a success, its
+/// reason.
+pub(crate) fn logged_out(everywhere: bool, outcome: &'static str, reason: Option<&'static str>) {
+    #[cfg(feature = "metrics")]
+    {
+        let scope = if everywhere { "all" } else { "session" };
+        match reason {
+            None => add!(LOGOUTS, "scope" => scope, "outcome" => outcome),
+            Some(reason) => {
+                add!(LOGOUTS, "scope" => scope, "outcome" => outcome, "reason" => reason)
+            }
+        }
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (everywhere, outcome, reason);
+}
+
+/// A request the guard refused: 401 under its reason, or 403. Allocation-free (static keys).
+pub(crate) fn rejected(metrics: Option<&Metrics>, error: &AuthError) {
+    if let Some(metrics) = metrics {
+        metrics.record_rejection(error);
+    }
+    #[cfg(feature = "metrics")]
+    {
+        // The names as literals (those of REJECTIONS and FORBIDDEN): with literal names and
+        // labels the facade's keys are statics, built at compile time.
+        macro_rules! rejection {
+            ($reason:literal) => {
+                add!("jwt_auth_rejections_total", "reason" => $reason)
+            };
+        }
+        match error {
+            AuthError::MissingToken => rejection!("missing_token"),
+            AuthError::MultipleAuthorizationHeaders | AuthError::InvalidAuthorizationHeader => {
+                rejection!("invalid_header");
+            }
+            AuthError::InvalidToken(TokenError::Expired) => rejection!("expired"),
+            AuthError::InvalidToken(TokenError::WrongTokenUse) => rejection!("wrong_token_use"),
+            AuthError::InvalidToken(TokenError::Revoked) => rejection!("revoked"),
+            AuthError::Forbidden => add!("jwt_auth_forbidden_total"),
+            _ => rejection!("invalid_token"),
+        }
+    }
+}
+
+/// A request refused by the browser mode's CSRF check.
+pub(crate) fn csrf_refused(metrics: Option<&Metrics>) {
+    if let Some(metrics) = metrics {
+        metrics.record_csrf_refusal();
+    }
+    #[cfg(feature = "metrics")]
+    add!("jwt_csrf_refusals_total");
+}
+
+/// A second-factor management action (`setup`, `enable`, `recovery_codes`, `disable`) with its
+/// outcome (`success`, `failure`, `throttled`) and, unless a success, its reason.
+pub(crate) fn second_factor(
+    action: &'static str,
+    outcome: &'static str,
+    reason: Option<&'static str>,
+) {
+    #[cfg(feature = "metrics")]
+    match reason {
+        None => add!(SECOND_FACTOR, "action" => action, "outcome" => outcome),
+        Some(reason) => {
+            add!(SECOND_FACTOR, "action" => action, "outcome" => outcome, "reason" => reason);
+        }
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (action, outcome, reason);
+}
+
+/// One fetch of an Auth0 tenant's JWKS (`ok`: it gave a usable key set).
+#[cfg_attr(not(feature = "auth0"), allow(dead_code))]
+pub(crate) fn jwks_fetched(metrics: Option<&Metrics>, ok: bool) {
+    if let Some(metrics) = metrics {
+        metrics.record_jwks_fetch(ok);
+    }
+    #[cfg(feature = "metrics")]
+    {
+        add!(JWKS_FETCHES);
+        if !ok {
+            add!(JWKS_FETCH_FAILURES);
+        }
+    }
+}
+
+/// A failed Redis call: `unavailable` (unreachable, timed out, read-only primary) or not.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn redis_failed(unavailable: bool) {
+    #[cfg(feature = "metrics")]
+    add!(REDIS_ERRORS, "kind" => if unavailable { "unavailable" } else { "error" });
+    #[cfg(not(feature = "metrics"))]
+    let _ = unavailable;
+}
+
+/// The local revocation set now holds `entries`.
+pub(crate) fn revoked_entries(entries: usize) {
+    #[cfg(feature = "metrics")]
+    ::metrics::gauge!(REVOKED_ENTRIES).set(entries as f64);
+    #[cfg(not(feature = "metrics"))]
+    let _ = entries;
+}
 
 /// Shared atomic counters. Cloning is cheap and every clone counts into the same counters.
 #[derive(Clone, Default)]
@@ -73,6 +429,7 @@ struct Counters {
     jwks_fetches: AtomicU64,
     jwks_fetch_failures: AtomicU64,
     csrf_refusals: AtomicU64,
+    forbidden: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -123,7 +480,8 @@ impl Metrics {
         bump(&self.inner.refresh_failures);
     }
 
-    /// Counts a request the [`JwtAuthLayer`](crate::auth::JwtAuthLayer) refused, under its reason.
+    /// Counts a request the [`JwtAuthLayer`](crate::auth::JwtAuthLayer) refused, under its
+    /// reason ([`AuthError::Forbidden`], a 403, apart from the 401s).
     pub fn record_rejection(&self, error: &AuthError) {
         let c = &self.inner;
         bump(match error {
@@ -133,6 +491,7 @@ impl Metrics {
             }
             AuthError::InvalidToken(TokenError::Expired) => &c.rejected_expired,
             AuthError::InvalidToken(TokenError::WrongTokenUse) => &c.rejected_wrong_token_use,
+            AuthError::Forbidden => &c.forbidden,
             _ => &c.rejected_invalid_token,
         });
     }
@@ -176,6 +535,7 @@ impl Metrics {
             jwks_fetches: read(&c.jwks_fetches),
             jwks_fetch_failures: read(&c.jwks_fetch_failures),
             csrf_refusals: read(&c.csrf_refusals),
+            forbidden: read(&c.forbidden),
         }
     }
 }
@@ -208,6 +568,8 @@ pub struct MetricsSnapshot {
     pub jwks_fetch_failures: u64,
     /// Requests refused by the browser mode's CSRF check (403).
     pub csrf_refusals: u64,
+    /// Requests the layer refused with 403 (a valid token short of the path's requirement).
+    pub forbidden: u64,
 }
 
 /// Failed logins by reason (the labels of [`LoginError::reason`]).
@@ -282,12 +644,10 @@ pub struct Sample {
 impl MetricsSnapshot {
     /// Every counter as a [`Sample`], in a fixed order, for exporters.
     pub fn samples(&self) -> impl Iterator<Item = Sample> {
-        const LOGIN_FAILURES: &str = "jwt_login_failures_total";
-        const REJECTIONS: &str = "jwt_auth_rejections_total";
         let f = &self.login_failures;
         let r = &self.rejections;
         [
-            ("jwt_login_successes_total", None, self.login_successes),
+            (LOGIN_SUCCESSES, None, self.login_successes),
             (
                 LOGIN_FAILURES,
                 Some("missing_credentials"),
@@ -306,21 +666,18 @@ impl MetricsSnapshot {
             ),
             (LOGIN_FAILURES, Some("store_error"), f.store_error),
             (LOGIN_FAILURES, Some("other"), f.other),
-            ("jwt_login_throttled_total", None, self.throttled),
-            ("jwt_refreshes_total", None, self.refreshes),
-            ("jwt_refresh_failures_total", None, self.refresh_failures),
+            (LOGIN_THROTTLED, None, self.throttled),
+            (REFRESHES, None, self.refreshes),
+            (REFRESH_FAILURES, None, self.refresh_failures),
             (REJECTIONS, Some("missing_token"), r.missing_token),
             (REJECTIONS, Some("invalid_header"), r.invalid_header),
             (REJECTIONS, Some("expired"), r.expired),
             (REJECTIONS, Some("wrong_token_use"), r.wrong_token_use),
             (REJECTIONS, Some("invalid_token"), r.invalid_token),
-            ("jwt_jwks_fetches_total", None, self.jwks_fetches),
-            (
-                "jwt_jwks_fetch_failures_total",
-                None,
-                self.jwks_fetch_failures,
-            ),
-            ("jwt_csrf_refusals_total", None, self.csrf_refusals),
+            (FORBIDDEN, None, self.forbidden),
+            (JWKS_FETCHES, None, self.jwks_fetches),
+            (JWKS_FETCH_FAILURES, None, self.jwks_fetch_failures),
+            (CSRF_REFUSALS, None, self.csrf_refusals),
         ]
         .into_iter()
         .map(|(name, reason, value)| Sample {
@@ -334,6 +691,37 @@ impl MetricsSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_series_is_documented_once_and_named_in_prometheus_style() {
+        let docs = include_str!("../docs/operations.md");
+        for &(name, kind, help) in SERIES {
+            let row = format!("| `{name}` |");
+            assert_eq!(
+                docs.matches(&row).count(),
+                1,
+                "{name} in docs/operations.md"
+            );
+            assert!(name.starts_with("jwt_") && !help.is_empty(), "{name}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
+            match kind {
+                SeriesKind::Counter => assert!(name.ends_with("_total"), "{name}"),
+                SeriesKind::Seconds => assert!(name.ends_with("_seconds"), "{name}"),
+                SeriesKind::Gauge => assert!(!name.ends_with("_total"), "{name}"),
+            }
+        }
+        let samples = MetricsSnapshot::default();
+        for sample in samples.samples() {
+            assert!(
+                SERIES.iter().any(|(name, ..)| *name == sample.name),
+                "{} is no series",
+                sample.name
+            );
+        }
+    }
 
     #[test]
     fn counts_by_reason() {

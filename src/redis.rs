@@ -654,6 +654,9 @@ impl RedisConnection {
             Ok(Err(error)) => Err(classify(&error)),
             Err(_) => Err(SessionError::Unavailable("timed out".to_owned())),
         };
+        if let Err(error) = &outcome {
+            crate::metrics::redis_failed(matches!(error, SessionError::Unavailable(_)));
+        }
         if let Err(SessionError::Unavailable(_)) = &outcome {
             let until = self.millis().saturating_add(FAIL_FAST.as_millis() as u64);
             self.inner.down_until.fetch_max(until, Ordering::Relaxed);

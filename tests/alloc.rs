@@ -169,6 +169,47 @@ fn allocations_per_verified_request() {
         layer_sessions <= layer_ours,
         "sessions on: {layer_sessions} allocations, off: {layer_ours}"
     );
+
+    // A refused request is counted (feature `metrics`, on for the tests) under a static key: the
+    // count itself allocates nothing; metrics-exporter-prometheus copies a labelled key on each
+    // registration (`Key::to_retained`), one allocation beside the refusal's own (its response).
+    let expired = jwt
+        .issue(&tower_jwt_login::Grant::new(common::USER))
+        .tokens
+        .access_token;
+    let refused_bearer = common::bearer(&format!("{expired}x"));
+    let refused = |svc: &mut dyn FnMut(http::Request<()>) -> http::StatusCode| {
+        (0..5)
+            .map(|_| {
+                let req = common::request(&refused_bearer);
+                let region = Region::new(GLOBAL);
+                let status = svc(req);
+                let change = region.change();
+                assert_eq!(status, http::StatusCode::UNAUTHORIZED);
+                change.allocations + change.reallocations
+            })
+            .min()
+            .unwrap()
+    };
+    let refused_noop = refused(&mut |req| common::drive(&mut ours, req).status());
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .unwrap();
+    let refused_prometheus = refused(&mut |req| common::drive(&mut ours, req).status());
+    println!("  refused, no recorder              {refused_noop}");
+    println!("  refused, Prometheus recorder      {refused_prometheus}");
+    assert!(
+        prometheus
+            .render()
+            .contains("jwt_auth_rejections_total{reason=\"invalid_token\"} 5\n"),
+        "{}",
+        prometheus.render()
+    );
+    assert!(
+        refused_prometheus <= refused_noop + 1,
+        "a refusal counted by the Prometheus recorder: {refused_prometheus} allocations, \
+         without a recorder {refused_noop}"
+    );
 }
 
 /// `GET /api/v3/process` in an axum router with application state, as real apps have (it makes

@@ -590,6 +590,80 @@ async fn the_access_cookie_authenticates_and_unsafe_methods_need_the_csrf_check(
     reply.assert_invalid_token("token revoked");
 }
 
+// ---- Metrics, through the example server -----------------------------------------------------
+
+/// The value of the sample line `series` (name and labels exactly as rendered), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(series)?.strip_prefix(' ')?;
+        rest.parse().ok()
+    })
+}
+
+#[tokio::test]
+async fn the_example_server_serves_its_metrics_to_prometheus_without_a_token() {
+    let addr = common::spawn_core(core_config(Duration::ZERO)).await;
+    let wrong = r#"{"username":"admin","password":"wrong"}"#;
+    assert_eq!(
+        Req::post("/api/login").json(wrong).send(addr).await.status,
+        401
+    );
+    Req::get("/api/v3/process")
+        .send(addr)
+        .await
+        .assert_unauthorized(false);
+    let reply = Req::post("/api/login")
+        .json(r#"{"username":"admin","password":"datarhei"}"#)
+        .send(addr)
+        .await;
+    let (_, refresh) = tokens(&reply);
+    let reply = Req::get("/api/login/refresh")
+        .bearer(&refresh)
+        .send(addr)
+        .await;
+    assert_eq!(reply.status, 200);
+
+    // Public: a scraper has no token. Other tests of this binary record too: at least ours.
+    let reply = Req::get("/metrics").send(addr).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = reply.text();
+    for (series, at_least) in [
+        ("jwt_login_successes_total{via=\"password\"}", 1.0),
+        (
+            "jwt_login_failures_total{reason=\"invalid_credentials\"}",
+            1.0,
+        ),
+        ("jwt_auth_rejections_total{reason=\"missing_token\"}", 1.0),
+        ("jwt_refreshes_total", 1.0),
+        ("jwt_login_duration_seconds_count{outcome=\"success\"}", 1.0),
+        (
+            "jwt_login_duration_seconds_bucket{outcome=\"success\",le=\"+Inf\"}",
+            1.0,
+        ),
+        (
+            "jwt_refresh_duration_seconds_count{outcome=\"success\"}",
+            1.0,
+        ),
+    ] {
+        let value = sample(text, series);
+        assert!(value.is_some_and(|v| v >= at_least), "{series} in:\n{text}");
+    }
+    for described in [
+        "# TYPE jwt_login_successes_total counter\n",
+        "# HELP jwt_login_failures_total Failed logins",
+        "# TYPE jwt_login_duration_seconds histogram\n",
+        "# TYPE jwt_refresh_duration_seconds histogram\n",
+    ] {
+        assert!(text.contains(described), "{described:?} in:\n{text}");
+    }
+    // Nothing secret in it.
+    assert!(!text.contains("datarhei") && !text.contains(&refresh));
+}
+
 // ---- CORS, through the example server --------------------------------------------------------
 
 #[tokio::test]

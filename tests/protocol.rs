@@ -806,8 +806,9 @@ async fn example_binary_writes_each_audit_line_at_once_without_colour() {
     for field in [
         " INFO ",
         "login outcome=\"success\"",
-        "subject=\"admin\"",
-        "client=127.0.0.1",
+        "enduser.id=\"admin\"",
+        "client.address=127.0.0.1",
+        "http.request.method=\"POST\"",
         "via=\"password\"",
     ] {
         assert!(audit.contains(field), "{field:?} missing in {audit}");

@@ -1,5 +1,6 @@
 //! The per-subject session limit, over HTTP against the example server: a login beyond it ends
-//! the oldest session — its tokens are refused at once — and writes one audit event for it.
+//! the oldest session — its tokens are refused at once — and writes one audit event for it; a
+//! logout is audited under the same target and vocabulary.
 //!
 //! Alone in its own test binary, like tests/tracing_spans.rs: a thread-local subscriber races
 //! with other tests' threads over tracing's global callsite-interest cache.
@@ -76,6 +77,14 @@ async fn a_login_beyond_the_limit_ends_the_oldest_session_and_audits_it() {
         let reply = Req::get("/api/v3/process").bearer(live).send(addr).await;
         assert_eq!(reply.status, 200);
     }
+    // A logout, and a second one with the same (now revoked) token.
+    let reply = Req::post("/api/logout").bearer(&second).send(addr).await;
+    assert_eq!((reply.status, reply.text()), (204, ""));
+    Req::post("/api/logout")
+        .bearer(&second)
+        .send(addr)
+        .await
+        .assert_invalid_token("token revoked");
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let audit: Vec<&str> = log
@@ -84,13 +93,13 @@ async fn a_login_beyond_the_limit_ends_the_oldest_session_and_audits_it() {
         .collect();
     let evicted: Vec<&&str> = audit
         .iter()
-        .filter(|l| l.contains("outcome=\"session_evicted\""))
+        .filter(|l| l.contains("session_evicted outcome="))
         .collect();
     assert_eq!(evicted.len(), 1, "audit lines:\n{}", audit.join("\n"));
     for field in [
-        "login outcome=\"session_evicted\"",
-        "subject=\"admin\"",
-        "client=127.0.0.1",
+        "session_evicted outcome=\"success\"",
+        "enduser.id=\"admin\"",
+        "client.address=127.0.0.1",
     ] {
         assert!(
             evicted[0].contains(field),
@@ -108,6 +117,24 @@ async fn a_login_beyond_the_limit_ends_the_oldest_session_and_audits_it() {
         .position(|l| l.contains("session_evicted"))
         .unwrap();
     assert_eq!(at + 1, successes[2], "audit lines:\n{}", audit.join("\n"));
+    // The logouts: the last two audit events.
+    let [.., out, refused] = audit[..] else {
+        panic!("audit lines:\n{}", audit.join("\n"));
+    };
+    assert!(
+        out.ends_with(
+            " INFO tower_jwt_login::audit: logout outcome=\"success\" scope=\"session\" \
+             enduser.id=\"admin\" client.address=127.0.0.1 http.request.method=\"POST\""
+        ),
+        "{out}"
+    );
+    assert!(
+        refused.ends_with(
+            " INFO tower_jwt_login::audit: logout outcome=\"failure\" scope=\"session\" \
+             client.address=127.0.0.1 http.request.method=\"POST\" error.type=\"token_revoked\""
+        ),
+        "{refused}"
+    );
     for secret in [PASSWORD, SECRET, &first, &first_refresh] {
         assert!(!log.contains(secret), "log leaks {secret:?}");
     }

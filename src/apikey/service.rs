@@ -300,10 +300,13 @@ impl<K: ApiKeyStore> ApiKeyService<K> {
         let info = ApiKeyInfo::fresh(subject, name, roles, body.expires_in);
         self.store.create(&info, &key.hash()).await?;
         tracing::info!(
+            name: "api_key",
             target: AUDIT,
-            outcome = "api_key_created",
-            subject,
-            key = info.id.as_str(),
+            action = "create",
+            outcome = "success",
+            enduser.id = subject,
+            api_key.id = info.id.as_str(),
+            http.request.method = "POST",
             "api_key"
         );
         let mut res = json_response(
@@ -360,10 +363,13 @@ impl<K: ApiKeyStore> ApiKeyService<K> {
             }
         }
         tracing::info!(
+            name: "api_key",
             target: AUDIT,
-            outcome = "api_key_revoked",
-            subject = claims.subject(),
-            key = id,
+            action = "revoke",
+            outcome = "success",
+            enduser.id = claims.subject(),
+            api_key.id = id,
+            http.request.method = "DELETE",
             sessions_ended = ended,
             "api_key"
         );

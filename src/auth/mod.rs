@@ -295,13 +295,7 @@ impl<R: OnRejection> Shared<R> {
         )
         .entered();
         tracing::debug!("request refused");
-        // Metrics count authentication failures; a 403 (valid token, claims short of a
-        // requirement) is none of their kinds.
-        if let Some(metrics) = &self.metrics
-            && error != AuthError::Forbidden
-        {
-            metrics.record_rejection(&error);
-        }
+        crate::metrics::rejected(self.metrics.as_ref(), &error);
         let (parts, _body) = req.into_parts();
         let mut response = self.rejection.on_rejection(&error, &parts);
         response.extensions_mut().insert(error);

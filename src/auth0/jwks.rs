@@ -419,9 +419,7 @@ impl<F: JwksFetcher> Inner<F> {
             }),
         };
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if let Some(metrics) = self.metrics.get() {
-            metrics.record_jwks_fetch(parsed.is_ok());
-        }
+        crate::metrics::jwks_fetched(self.metrics.get(), parsed.is_ok());
         match parsed {
             Ok(mut set) => {
                 set.fetched_at = Some(Instant::now());

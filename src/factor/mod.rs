@@ -528,7 +528,14 @@ impl SecondFactor {
     /// pending setup, recovery codes and remembered devices are forgotten; the next login
     /// needs the password alone.
     pub async fn reset(&self, subject: &str) -> Result<(), FactorStoreError> {
-        tracing::info!(target: crate::login::AUDIT, subject, "second factor reset");
+        tracing::info!(
+            name: "second_factor",
+            target: crate::login::AUDIT,
+            action = "totp_reset",
+            outcome = "success",
+            enduser.id = subject,
+            "second_factor"
+        );
         self.store().remove(subject).await
     }
 
@@ -577,9 +584,12 @@ impl SecondFactor {
         let used = self.store().use_recovery(subject, &hash).await?;
         if used {
             tracing::info!(
+                name: "second_factor",
                 target: crate::login::AUDIT,
-                subject,
-                "recovery code used"
+                action = "recovery_code_used",
+                outcome = "success",
+                enduser.id = subject,
+                "second_factor"
             );
         }
         Ok(used.then_some(CodeMatch::Recovery))

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tower_service::Service;
 use zeroize::Zeroizing;
 
-use super::{FactorError, SecondFactor};
+use super::{FactorError, FactorStoreError, SecondFactor};
 use crate::client_addr::ClientAddrResolver;
 use crate::error::{
     AuthError, LoginError, ResponseBody, error_response, json_response, unauthorized_response,
@@ -162,13 +162,19 @@ impl TotpService {
         if let Some(throttle) = self.throttle.as_ref().filter(|_| code.is_some())
             && let Err(refused) = throttle.begin_shared(&subject, client).await
         {
+            crate::metrics::second_factor(action.name(), "throttled", Some("throttled"));
             tracing::info!(
+                name: "second_factor",
                 target: AUDIT,
                 action = action.name(),
                 outcome = "throttled",
-                subject,
-                client = %AuditClient(client),
-                "second factor"
+                enduser.id = subject,
+                client.address = %AuditClient(client),
+                http.request.method = method.as_str(),
+                error.type = "throttled",
+                limit = refused.scope().as_str(),
+                retry_after = refused.retry_after_secs(),
+                "second_factor"
             );
             return LoginError::Throttled(refused).into_response(&method);
         }
@@ -209,13 +215,16 @@ impl TotpService {
         match outcome {
             Ok(response) => {
                 if action != Action::Status {
+                    crate::metrics::second_factor(action.name(), "success", None);
                     tracing::info!(
+                        name: "second_factor",
                         target: AUDIT,
                         action = action.name(),
                         outcome = "success",
-                        subject,
-                        client = %client,
-                        "second factor"
+                        enduser.id = subject,
+                        client.address = %client,
+                        http.request.method = method.as_str(),
+                        "second_factor"
                     );
                 }
                 response
@@ -224,14 +233,22 @@ impl TotpService {
                 if let FactorError::Store(source) = &error {
                     tracing::error!(error = %source, "second-factor store failed");
                 }
+                let outcome = match &error {
+                    FactorError::Store(FactorStoreError::Unavailable(_)) => "unavailable",
+                    FactorError::Store(_) => "error",
+                    _ => "failure",
+                };
+                crate::metrics::second_factor(action.name(), outcome, Some(error.reason()));
                 tracing::info!(
+                    name: "second_factor",
                     target: AUDIT,
                     action = action.name(),
-                    outcome = "failure",
-                    subject,
-                    client = %client,
-                    reason = error.reason(),
-                    "second factor"
+                    outcome,
+                    enduser.id = subject,
+                    client.address = %client,
+                    http.request.method = method.as_str(),
+                    error.type = error.reason(),
+                    "second_factor"
                 );
                 if error.status() == StatusCode::SERVICE_UNAVAILABLE {
                     return unavailable_response_with(&method, 5, error.detail());

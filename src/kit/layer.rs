@@ -60,9 +60,7 @@ impl BrowserShared {
     /// The 403 of a refused CSRF check, logged and counted.
     fn refuse(&self, method: &Method) -> Response<ResponseBody> {
         tracing::debug!("CSRF check failed: request refused");
-        if let Some(metrics) = &self.metrics {
-            metrics.record_csrf_refusal();
-        }
+        crate::metrics::csrf_refused(self.metrics.as_ref());
         error_response(method, StatusCode::FORBIDDEN, CSRF_DETAIL)
     }
 

@@ -397,7 +397,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
             login = login.second_factor(factor.clone());
         }
         let mut refresh = RefreshService::new(jwt.clone())
-            .client_addr(self.client_addr)
+            .client_addr(self.client_addr.clone())
             .principals(Arc::clone(&store));
         let mut keys = None;
         if let Some(kit_keys) = self.api_keys {
@@ -423,13 +423,16 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
                 refresh = refresh.rotation(grace);
             }
             layer = layer.revocations(sessions.revocations());
-            let mut all = LogoutService::all(jwt.clone(), sessions.clone());
+            let mut all = LogoutService::all(jwt.clone(), sessions.clone())
+                .client_addr(self.client_addr.clone());
             if let Some(factor) = &self.second_factor {
                 all = all.second_factor(factor.clone());
             }
             logout = Some((
-                Box::new(LogoutService::new(jwt.clone(), sessions.clone()))
-                    as Box<dyn routes::Endpoint>,
+                Box::new(
+                    LogoutService::new(jwt.clone(), sessions.clone())
+                        .client_addr(self.client_addr.clone()),
+                ) as Box<dyn routes::Endpoint>,
                 Box::new(all) as Box<dyn routes::Endpoint>,
             ));
         }

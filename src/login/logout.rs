@@ -45,7 +45,9 @@ use tower_service::Service;
 use tracing::Instrument;
 use tracing::field::Empty;
 
+use super::{AUDIT, AuditClient, token_error_type};
 use crate::bearer::bearer_token;
+use crate::client_addr::ClientAddrResolver;
 use crate::error::{
     AuthError, ResponseBody, TokenError, error_response, unauthorized_response,
     unavailable_response, wrong_method,
@@ -68,12 +70,16 @@ use crate::token::{Claims, Jwt, TokenUse};
 /// any method but `POST`. The service verifies the token itself: make the route public for
 /// `POST` in the [`PathPolicy`](crate::auth::PathPolicy) (a refresh token would not pass the
 /// layer).
+///
+/// Each outcome writes one audit event (target `tower_jwt_login::audit`, name `logout`; see
+/// the [module docs](crate::login#audit-log)).
 #[derive(Debug, Clone)]
 pub struct LogoutService {
     jwt: Jwt,
     sessions: Sessions,
     everywhere: bool,
     second_factor: Option<SecondFactor>,
+    client_addr: ClientAddrResolver,
 }
 
 impl LogoutService {
@@ -84,6 +90,7 @@ impl LogoutService {
             sessions: sessions.into(),
             everywhere: false,
             second_factor: None,
+            client_addr: ClientAddrResolver::new(),
         }
     }
 
@@ -94,6 +101,7 @@ impl LogoutService {
             sessions: sessions.into(),
             everywhere: true,
             second_factor: None,
+            client_addr: ClientAddrResolver::new(),
         }
     }
 
@@ -102,6 +110,13 @@ impl LogoutService {
     /// (No effect on [`LogoutService::new`], which ends one session.)
     pub fn second_factor(mut self, second_factor: SecondFactor) -> Self {
         self.second_factor = Some(second_factor);
+        self
+    }
+
+    /// How the client address of the audit event is found (default
+    /// [`ClientAddrResolver::new`]; give it the login's resolver when behind a proxy).
+    pub fn client_addr(mut self, resolver: ClientAddrResolver) -> Self {
+        self.client_addr = resolver;
         self
     }
 
@@ -125,13 +140,26 @@ impl LogoutService {
         self,
         method: Method,
         claims: Result<Claims, AuthError>,
+        client: AuditClient,
     ) -> Response<ResponseBody> {
         let span = tracing::Span::current();
+        let scope = if self.everywhere { "all" } else { "session" };
         let claims = match claims {
             Ok(claims) => claims,
             Err(error) => {
-                span.record("outcome", "refused");
-                tracing::info!(reason = %error, outcome = "refused", "logout");
+                span.record("outcome", "failure");
+                let reason = token_error_type(&error);
+                crate::metrics::logged_out(self.everywhere, "failure", Some(reason));
+                tracing::info!(
+                    name: "logout",
+                    target: AUDIT,
+                    outcome = "failure",
+                    scope,
+                    client.address = %client,
+                    http.request.method = "POST",
+                    error.type = reason,
+                    "logout"
+                );
                 return unauthorized_response(&method, &error);
             }
         };
@@ -149,10 +177,15 @@ impl LogoutService {
         match outcome {
             Ok(()) => {
                 span.record("outcome", "success");
+                crate::metrics::logged_out(self.everywhere, "success", None);
                 tracing::info!(
-                    subject = claims.subject(),
-                    everywhere = self.everywhere,
+                    name: "logout",
+                    target: AUDIT,
                     outcome = "success",
+                    scope,
+                    enduser.id = claims.subject(),
+                    client.address = %client,
+                    http.request.method = "POST",
                     "logout"
                 );
                 let mut res = Response::new(Full::new(Bytes::new()));
@@ -162,11 +195,41 @@ impl LogoutService {
             Err(SessionError::Unavailable(why)) => {
                 span.record("outcome", "unavailable");
                 tracing::warn!(reason = %why, "session store unavailable: logout refused");
-                unavailable_response(&method, self.sessions.retry_after_secs())
+                let retry_after = self.sessions.retry_after_secs();
+                crate::metrics::logged_out(
+                    self.everywhere,
+                    "unavailable",
+                    Some("session_store_unavailable"),
+                );
+                tracing::info!(
+                    name: "logout",
+                    target: AUDIT,
+                    outcome = "unavailable",
+                    scope,
+                    enduser.id = claims.subject(),
+                    client.address = %client,
+                    http.request.method = "POST",
+                    error.type = "session_store_unavailable",
+                    retry_after,
+                    "logout"
+                );
+                unavailable_response(&method, retry_after)
             }
             Err(error) => {
-                span.record("outcome", "store_error");
+                span.record("outcome", "error");
                 tracing::error!(%error, "session store failed");
+                crate::metrics::logged_out(self.everywhere, "error", Some("store_error"));
+                tracing::info!(
+                    name: "logout",
+                    target: AUDIT,
+                    outcome = "error",
+                    scope,
+                    enduser.id = claims.subject(),
+                    client.address = %client,
+                    http.request.method = "POST",
+                    error.type = "store_error",
+                    "logout"
+                );
                 error_response(
                     &method,
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -210,8 +273,9 @@ impl<B> Service<Request<B>> for LogoutService {
             return Box::pin(std::future::ready(Ok(response)));
         }
         let claims = self.verify(&req);
+        let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
         let this = self.clone();
         let span = tracing::debug_span!("logout", subject = Empty, outcome = Empty);
-        Box::pin(async move { Ok(this.handle(method, claims).await) }.instrument(span))
+        Box::pin(async move { Ok(this.handle(method, claims, client).await) }.instrument(span))
     }
 }

@@ -13,27 +13,38 @@
 //!
 //! # Audit log
 //!
-//! Every login and refresh outcome writes exactly one `tracing` event at INFO with the target
-//! `tower_jwt_login::audit` (everything else the routes log is DEBUG, except a failing store
-//! (ERROR), the throttle's once-per-window limit warning and the one-time missing-address
-//! warning). Fields:
+//! Every login, refresh and logout outcome writes exactly one `tracing` event at INFO with the
+//! target `tower_jwt_login::audit`, as do the [second factor](crate::factor)'s and the
+//! [API keys](crate::apikey)' changes (everything else the routes log is DEBUG, except a failing
+//! store (ERROR), the throttle's once-per-window limit warning and the one-time missing-address
+//! warning). The event's `tracing` name and message say what happened (`login`, `refresh`,
+//! `logout`, `session_evicted`, …); fields carry OpenTelemetry's semantic-convention names
+//! where one exists, so that the events map onto OpenTelemetry log records unchanged:
 //!
 //! - `outcome`: `success`, `failure` (400/401/413), `throttled` (429), `unavailable` (503,
 //!   the [session store](crate::session) or the [second-factor store](crate::factor) cannot be
 //!   reached) or `error` (500, a store failed);
-//! - `subject`: on success only — the subject the tokens are minted for;
-//! - `client`: the client address, `unknown` when none was found;
-//! - `reason`: on anything but success — `invalid_credentials`, `missing_credentials`,
-//!   `auth0_rejected`, `payload_too_large`, `throttled` (with `limit`, the refusing
-//!   [scope](crate::throttle::ThrottleScope)), `store_error`, with the second factor
-//!   `totp_required` and `invalid_totp`; for refresh, the verification error;
+//! - `enduser.id`: the subject, when it is known (a success; a logout's verified token) —
+//!   never a failed login's attempted username;
+//! - `client.address`: the client address, `unknown` when none was found;
+//! - `http.request.method`: the request's method;
+//! - `error.type`: on anything but success — for a login `invalid_credentials`,
+//!   `missing_credentials`, `auth0_rejected`, `payload_too_large`, `throttled` (with `limit`,
+//!   the refusing [scope](crate::throttle::ThrottleScope), and `retry_after`),
+//!   `session_store_unavailable`, `store_error`, with the second factor `totp_required`,
+//!   `invalid_totp` and `second_factor_store_unavailable`; for a refresh or logout, the refused
+//!   token's kind (`token_expired`, `token_revoked`, `missing_token`, …),
+//!   `session_store_unavailable` or `store_error`;
 //! - `via`: on a login success, `password`, `auth0` or `api_key` (an [API key](crate::apikey)
 //!   exchanged); with the second factor on for the user, `password+totp`,
-//!   `password+recovery_code` (a recovery code was spent) or `password+trusted_device`.
+//!   `password+recovery_code` (a recovery code was spent) or `password+trusted_device`;
+//! - `scope`: on a logout, `session` or `all`.
+//!
+//! docs/operations.md has the whole table: every event, field and `error.type`.
 //!
 //! With [sessions](LoginService::sessions), a login that ends one of the subject's sessions to
 //! stay within the store's per-subject limit also writes one event per ended session, before
-//! its own: `outcome="session_evicted"` with `subject` and `client`.
+//! its own: `session_evicted` with `enduser.id` and `client.address`.
 //!
 //! A login during which its subject was logged out everywhere (a password change, a disabled
 //! account, `POST /api/logout/all` — see [`SessionStore::end_all`](crate::session::SessionStore::end_all))
@@ -41,7 +52,7 @@
 //! service checks the credentials (or the Auth0 token) once more. Still good, the login
 //! succeeds with a session started after the logout; no longer good, it fails as usual (`401`).
 //! Refused a second time (logged out everywhere again meanwhile), it answers the `503` with
-//! `Retry-After` of an unavailable store (`reason="session_store_unavailable"`): try again.
+//! `Retry-After` of an unavailable store (`error.type="session_store_unavailable"`): try again.
 //!
 //! The routes run in DEBUG spans (`login`, `refresh`, `logout`) with `subject` and `outcome`, for
 //! correlating the DEBUG lines of one request; at INFO they are not built, and the audit event
@@ -50,7 +61,7 @@
 //! Never a password, a token or a secret. Nor the *attempted* username of a failed login: a
 //! username field regularly receives a password typed one field too early, and audit logs travel
 //! further than password databases. Attacks on one account show as `throttled` events with
-//! `limit="account"`; per address they show by `client`.
+//! `limit="account"`; per address they show by `client.address`.
 //!
 //! ```
 //! use std::time::Duration;
@@ -111,7 +122,9 @@ use crate::apikey::{ApiKey, DynApiKeys};
 use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{LoginError, ResponseBody, json_bytes_response, wrong_method};
+use crate::error::{
+    AuthError, LoginError, ResponseBody, TokenError, json_bytes_response, wrong_method,
+};
 use crate::factor::{LoginFactor, LoginFactorError, RememberDevice, SecondFactor};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
@@ -326,6 +339,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
+        let started = std::time::Instant::now();
         let method = req.method().clone();
         if method != Method::POST {
             return wrong_method(&method);
@@ -342,16 +356,16 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
                 span.record("subject", subject.as_str());
                 span.record("outcome", "success");
                 tracing::info!(
+                    name: "login",
                     target: AUDIT,
                     outcome = "success",
-                    subject = subject.as_str(),
-                    client = %client_field,
+                    enduser.id = subject.as_str(),
+                    client.address = %client_field,
+                    http.request.method = "POST",
                     via,
                     "login"
                 );
-                if let Some(metrics) = &self.metrics {
-                    metrics.record_login_success();
-                }
+                crate::metrics::login_succeeded(self.metrics.as_ref(), via, started);
                 let (pair, device_token) = answer;
                 let mut response =
                     json_bytes_response(&method, pair.json_line_with(device_token.as_deref()));
@@ -364,43 +378,50 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
             }
             Err(error) => {
                 tracing::Span::current().record("outcome", error.reason());
-                if let Some(metrics) = &self.metrics {
-                    metrics.record_login_failure(&error);
-                }
+                crate::metrics::login_failed(self.metrics.as_ref(), &error, started);
+                let outcome = crate::metrics::login_outcome(&error);
                 match &error {
                     LoginError::Throttled(refused) => tracing::info!(
+                        name: "login",
                         target: AUDIT,
-                        outcome = "throttled",
-                        client = %client_field,
-                        reason = error.reason(),
+                        outcome,
+                        client.address = %client_field,
+                        http.request.method = "POST",
+                        error.type = error.reason(),
                         limit = refused.scope().as_str(),
                         retry_after = refused.retry_after_secs(),
                         "login"
                     ),
                     LoginError::Unavailable { retry_after_secs }
                     | LoginError::SecondFactorUnavailable { retry_after_secs } => tracing::info!(
+                        name: "login",
                         target: AUDIT,
-                        outcome = "unavailable",
-                        client = %client_field,
-                        reason = error.reason(),
+                        outcome,
+                        client.address = %client_field,
+                        http.request.method = "POST",
+                        error.type = error.reason(),
                         retry_after = retry_after_secs,
                         "login"
                     ),
                     LoginError::Store(source) => {
                         tracing::error!(error = %source, "store failed");
                         tracing::info!(
+                            name: "login",
                             target: AUDIT,
-                            outcome = "error",
-                            client = %client_field,
-                            reason = error.reason(),
+                            outcome,
+                            client.address = %client_field,
+                            http.request.method = "POST",
+                            error.type = error.reason(),
                             "login"
                         );
                     }
                     _ => tracing::info!(
+                        name: "login",
                         target: AUDIT,
-                        outcome = "failure",
-                        client = %client_field,
-                        reason = error.reason(),
+                        outcome,
+                        client.address = %client_field,
+                        http.request.method = "POST",
+                        error.type = error.reason(),
                         "login"
                     ),
                 }
@@ -664,11 +685,12 @@ impl<S, A> LoginService<S, A> {
             Ok(StartVerdict::Started { evicted }) => {
                 for _ in &evicted {
                     tracing::info!(
+                        name: "session_evicted",
                         target: AUDIT,
-                        outcome = "session_evicted",
-                        subject,
-                        client = %AuditClient(client),
-                        "login"
+                        outcome = "success",
+                        enduser.id = subject,
+                        client.address = %AuditClient(client),
+                        "session_evicted"
                     );
                 }
                 Ok(Issue::Pair(issued.tokens))
@@ -751,7 +773,34 @@ impl Minted {
 /// The target of the audit events (see the [module docs](self)).
 pub(crate) const AUDIT: &str = "tower_jwt_login::audit";
 
-/// The `client` field of an audit event: the address, or `unknown`.
+/// The `error.type` of an audit event refusing a token: a short code per kind of refusal.
+pub(crate) fn token_error_type(error: &AuthError) -> &'static str {
+    match error {
+        AuthError::MissingToken => "missing_token",
+        AuthError::MultipleAuthorizationHeaders => "multiple_authorization_headers",
+        AuthError::InvalidAuthorizationHeader => "invalid_authorization_header",
+        AuthError::Forbidden => "forbidden",
+        AuthError::InvalidToken(error) => match error {
+            TokenError::TooLong => "token_too_long",
+            TokenError::Malformed => "malformed_token",
+            TokenError::UnsupportedAlgorithm => "unsupported_algorithm",
+            TokenError::UnsupportedHeader => "unsupported_token_header",
+            TokenError::InvalidSignature => "invalid_signature",
+            TokenError::UnknownKey => "unknown_key",
+            TokenError::InvalidClaims => "invalid_claims",
+            TokenError::MissingClaim(_) => "missing_claim",
+            TokenError::Expired => "token_expired",
+            TokenError::NotYetValid => "token_not_yet_valid",
+            TokenError::IssuedInFuture => "token_issued_in_future",
+            TokenError::InvalidIssuer => "invalid_issuer",
+            TokenError::WrongTokenUse => "wrong_token_use",
+            TokenError::Revoked => "token_revoked",
+            TokenError::NoSession => "token_without_session",
+        },
+    }
+}
+
+/// The `client.address` field of an audit event: the address, or `unknown`.
 pub(crate) struct AuditClient(pub(crate) Option<IpAddr>);
 
 impl std::fmt::Display for AuditClient {

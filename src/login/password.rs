@@ -231,11 +231,13 @@ impl PasswordChangeService {
                         tracing::error!(error = %source, "credential store failed");
                     }
                     _ => tracing::info!(
+                        name: "password_change",
                         target: AUDIT,
                         outcome = "failure",
-                        subject,
-                        client = %AuditClient(client),
-                        reason = error.reason(),
+                        enduser.id = subject,
+                        client.address = %AuditClient(client),
+                        http.request.method = "POST",
+                        error.type = error.reason(),
                         "password_change"
                     ),
                 }
@@ -261,10 +263,12 @@ impl PasswordChangeService {
         }
         let ended = self.end_others(&claims).await;
         tracing::info!(
+            name: "password_change",
             target: AUDIT,
-            outcome = "password_changed",
-            subject,
-            client = %AuditClient(client),
+            outcome = "success",
+            enduser.id = subject,
+            client.address = %AuditClient(client),
+            http.request.method = "POST",
             sessions_ended = ended.as_ref().ok().copied().flatten(),
             "password_change"
         );

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{Method, Request, Response, StatusCode};
 use serde::Serialize;
@@ -14,7 +14,7 @@ use tower_service::Service;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use super::{AUDIT, AuditClient, Minted, WantMinted};
+use super::{AUDIT, AuditClient, Minted, WantMinted, token_error_type};
 use crate::apikey::{self, ApiKeyStore, DynApiKeys};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
@@ -197,19 +197,13 @@ impl RefreshService {
         self
     }
 
-    fn record(&self, claims: Option<&Claims>, outcome: &'static str) {
+    fn record(&self, claims: Option<&Claims>, outcome: &'static str, reason: &'static str) {
         let span = tracing::Span::current();
         if let Some(claims) = claims {
             span.record("subject", claims.subject());
         }
         span.record("outcome", outcome);
-        if let Some(metrics) = &self.metrics {
-            if outcome == "success" {
-                metrics.record_refresh();
-            } else {
-                metrics.record_refresh_failure();
-            }
-        }
+        crate::metrics::refreshed(self.metrics.as_ref(), outcome, reason);
     }
 
     fn verify<B>(&self, req: &Request<B>) -> Result<Claims, AuthError> {
@@ -249,7 +243,7 @@ impl RefreshService {
         client: &AuditClient,
         minted: bool,
     ) -> Response<ResponseBody> {
-        self.record(Some(claims), "success");
+        self.record(Some(claims), "success", "");
         audit_success(claims, client);
         let (mut response, tokens) = match answer {
             Answer::Access(access_token) => {
@@ -279,12 +273,15 @@ impl RefreshService {
         error: &AuthError,
         client: &AuditClient,
     ) -> Response<ResponseBody> {
-        self.record(None, "refused");
+        let reason = token_error_type(error);
+        self.record(None, "failure", reason);
         tracing::info!(
+            name: "refresh",
             target: AUDIT,
             outcome = "failure",
-            client = %client,
-            reason = %error,
+            client.address = %client,
+            http.request.method = "GET",
+            error.type = reason,
             "refresh"
         );
         unauthorized_response(method, error)
@@ -418,12 +415,14 @@ impl RefreshService {
         match refused {
             Refused::Token(error) => self.failure(method, &error, client),
             Refused::Unavailable(retry_after) => {
-                self.record(Some(claims), "unavailable");
+                self.record(Some(claims), "unavailable", "session_store_unavailable");
                 tracing::info!(
+                    name: "refresh",
                     target: AUDIT,
                     outcome = "unavailable",
-                    client = %client,
-                    reason = "session_store_unavailable",
+                    client.address = %client,
+                    http.request.method = "GET",
+                    error.type = "session_store_unavailable",
                     retry_after,
                     "refresh"
                 );
@@ -446,12 +445,14 @@ impl RefreshService {
         claims: &Claims,
         client: &AuditClient,
     ) -> Response<ResponseBody> {
-        self.record(Some(claims), "store_error");
+        self.record(Some(claims), "error", "store_error");
         tracing::info!(
+            name: "refresh",
             target: AUDIT,
             outcome = "error",
-            client = %client,
-            reason = "store_error",
+            client.address = %client,
+            http.request.method = "GET",
+            error.type = "store_error",
             "refresh"
         );
         error_response(
@@ -464,10 +465,12 @@ impl RefreshService {
 
 fn audit_success(claims: &Claims, client: &AuditClient) {
     tracing::info!(
+        name: "refresh",
         target: AUDIT,
         outcome = "success",
-        subject = claims.subject(),
-        client = %client,
+        enduser.id = claims.subject(),
+        client.address = %client,
+        http.request.method = "GET",
         "refresh"
     );
 }
@@ -530,6 +533,7 @@ impl<B> Service<Request<B>> for RefreshService {
             };
         }
         let span = tracing::debug_span!("refresh", subject = Empty, outcome = Empty);
+        let started = Instant::now();
         if self.sessions.is_none() && self.principals.is_none() {
             let _entered = span.enter();
             let method = method.clone();
@@ -541,6 +545,7 @@ impl<B> Service<Request<B>> for RefreshService {
                 }
                 Err(error) => self.failure(&method, &error, &client),
             };
+            crate::metrics::refresh_timed(response.status(), started);
             return RefreshFuture {
                 state: FutureState::Ready(Some(response)),
             };
@@ -551,7 +556,12 @@ impl<B> Service<Request<B>> for RefreshService {
         let this = self.clone();
         RefreshFuture {
             state: FutureState::Pending(Box::pin(
-                async move { this.handle(req).await }.instrument(span),
+                async move {
+                    let response = this.handle(req).await;
+                    crate::metrics::refresh_timed(response.status(), started);
+                    response
+                }
+                .instrument(span),
             )),
         }
     }

@@ -118,7 +118,7 @@ impl MemorySessionStore {
     /// At most `max` live sessions per subject (default 100; at least 1). A login that would
     /// exceed it ends the subject's oldest session (the one whose refresh token expires first:
     /// the least recently started or rotated), revoked like a logout; the login service writes
-    /// an audit event for it (`outcome="session_evicted"`). Applies to every clone.
+    /// an audit event for it (`session_evicted`). Applies to every clone.
     #[must_use]
     pub fn max_sessions_per_subject(self, max: usize) -> Self {
         self.inner.max_sessions.store(max.max(1), Ordering::Relaxed);

@@ -476,7 +476,7 @@ impl RedisSessionStore {
     /// exceed it ends the subject's oldest session (the one whose refresh token expires first:
     /// the least recently started or rotated), revoked on every instance like a logout, in the
     /// same script; the login service writes an audit event for it
-    /// (`outcome="session_evicted"`). Applies to every clone; give every instance the same.
+    /// (`session_evicted`). Applies to every clone; give every instance the same.
     #[must_use]
     pub fn max_sessions_per_subject(self, max: usize) -> Self {
         self.inner.max_sessions.store(max.max(1), Ordering::Relaxed);

@@ -394,6 +394,7 @@ impl Revocations {
             sessions: new_sessions.unwrap_or(sessions),
             subjects: new_subjects.unwrap_or(subjects),
         }));
+        crate::metrics::revoked_entries(self.len());
         #[cfg(test)]
         self.inner
             .writes

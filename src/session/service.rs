@@ -200,11 +200,13 @@ impl SessionsService {
                 match self.sessions.end_session(subject, sid).await {
                     Ok(true) => {
                         tracing::info!(
+                            name: "session",
                             target: AUDIT,
-                            action = "session_end",
+                            action = "end",
                             outcome = "success",
-                            subject,
-                            sid,
+                            enduser.id = subject,
+                            session.id = sid,
+                            http.request.method = "DELETE",
                             current = claims.session_id() == Some(sid),
                             "session"
                         );
