@@ -26,6 +26,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
@@ -481,7 +482,7 @@ pub enum LoginError {
     PayloadTooLarge,
     /// Too many failed logins for the account or client address (429, with `Retry-After`);
     /// answered at once, without the failure delay.
-    Throttled(crate::throttle::Throttled),
+    Throttled(Throttled),
     /// The credential store failed (500). The source is logged, never sent.
     Store(Box<dyn std::error::Error + Send + Sync>),
     /// The [session store](crate::session) cannot be reached: no tokens are issued (503, with
@@ -591,6 +592,109 @@ impl std::error::Error for LoginError {
         }
     }
 }
+
+/// A failure of the [session store](crate::session::SessionStore) itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The store cannot be reached in time (timeout, connection refused or lost). The services
+    /// answer `503 Service Unavailable` with `Retry-After`; no token is issued.
+    Unavailable(String),
+    /// The store answered with an error (a bug, a misconfiguration). Answered as a 500.
+    Store(String),
+    /// The store cannot list a subject's sessions ([`SessionStore::list`](crate::session::SessionStore::list) not
+    /// implemented).
+    Unsupported,
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Unavailable(why) => write!(f, "session store unavailable: {why}"),
+            SessionError::Store(why) => write!(f, "session store error: {why}"),
+            SessionError::Unsupported => f.write_str("the session store cannot list sessions"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+/// An attempt refused by the throttle. The login answers 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    retry_after: Duration,
+    scope: ThrottleScope,
+}
+
+/// Which limit refused an attempt (for logs and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ThrottleScope {
+    /// The (account, address) limit.
+    AccountAndAddress,
+    /// The per-address limit.
+    Address,
+    /// The per-account ceiling.
+    Account,
+    /// The per-IPv6-/56 limit.
+    Ipv6Net56,
+    /// The per-IPv6-/48 limit.
+    Ipv6Net48,
+}
+
+impl ThrottleScope {
+    /// A short label: `account_address`, `address`, `account`, `ipv6_56`, `ipv6_48`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThrottleScope::AccountAndAddress => "account_address",
+            ThrottleScope::Address => "address",
+            ThrottleScope::Account => "account",
+            ThrottleScope::Ipv6Net56 => "ipv6_56",
+            ThrottleScope::Ipv6Net48 => "ipv6_48",
+        }
+    }
+}
+
+impl Throttled {
+    pub(crate) fn new(retry_after: Duration, scope: ThrottleScope) -> Self {
+        Throttled { retry_after, scope }
+    }
+
+    /// How long until the refusing window ends.
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+
+    /// [`retry_after`](Self::retry_after) in whole seconds, rounded up, at least 1: the
+    /// `Retry-After` header value.
+    pub fn retry_after_secs(&self) -> u64 {
+        let secs = self.retry_after.as_secs();
+        let secs = if self.retry_after.subsec_nanos() > 0 {
+            secs.saturating_add(1)
+        } else {
+            secs
+        };
+        secs.max(1)
+    }
+
+    /// Which limit refused the attempt.
+    pub fn scope(&self) -> ThrottleScope {
+        self.scope
+    }
+}
+
+impl fmt::Display for Throttled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "too many failed logins ({} limit); retry after {} s",
+            self.scope.as_str(),
+            self.retry_after_secs()
+        )
+    }
+}
+
+impl std::error::Error for Throttled {}
 
 #[cfg(test)]
 mod tests {

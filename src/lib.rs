@@ -81,6 +81,7 @@
 )]
 
 pub mod apikey;
+mod audit;
 pub mod auth;
 pub mod auth0;
 #[cfg(feature = "axum")]

@@ -52,7 +52,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::store::Lookup;
+use crate::token::Lookup;
 use crate::token::{Claims, Principal, PrincipalError, members_of, random_alphanumeric};
 
 pub use memory::MemoryApiKeyStore;

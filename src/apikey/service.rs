@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 use tower_service::Service;
 
 use super::{API_KEY_CLAIM, ApiKey, ApiKeyInfo, ApiKeyStore, BoxError, new_key_id};
+use crate::audit::AUDIT;
 use crate::error::{
     AuthError, ResponseBody, error_response, json_response, unauthorized_response, wrong_method,
 };
 use crate::json::parse_object;
-use crate::login::AUDIT;
 use crate::token::{Claims, now_secs};
 
 /// The default path of the collection: `{path}` lists and creates, `{path}/{id}` revokes.

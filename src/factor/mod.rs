@@ -528,7 +528,7 @@ impl SecondFactor {
     /// pending setup, recovery codes and remembered devices are forgotten; the next login
     /// needs the password alone.
     pub async fn reset(&self, subject: &str) -> Result<(), FactorStoreError> {
-        tracing::info!(target: crate::login::AUDIT, subject, "second factor reset");
+        tracing::info!(target: crate::audit::AUDIT, subject, "second factor reset");
         self.store().remove(subject).await
     }
 
@@ -577,7 +577,7 @@ impl SecondFactor {
         let used = self.store().use_recovery(subject, &hash).await?;
         if used {
             tracing::info!(
-                target: crate::login::AUDIT,
+                target: crate::audit::AUDIT,
                 subject,
                 "recovery code used"
             );

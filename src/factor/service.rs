@@ -15,13 +15,13 @@ use tower_service::Service;
 use zeroize::Zeroizing;
 
 use super::{FactorError, SecondFactor};
+use crate::audit::{AUDIT, AuditClient};
 use crate::client_addr::ClientAddrResolver;
 use crate::error::{
     AuthError, LoginError, ResponseBody, error_response, json_response, unauthorized_response,
     unavailable_response_with, wrong_method,
 };
 use crate::json::parse_object;
-use crate::login::{AUDIT, AuditClient};
 use crate::throttle::LoginThrottle;
 use crate::token::Claims;
 

@@ -108,6 +108,7 @@ use tracing::field::Empty;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::apikey::{ApiKey, DynApiKeys};
+use crate::audit::{AUDIT, AuditClient};
 use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
@@ -742,21 +743,6 @@ impl Minted {
             access: pair.access_token,
             refresh: Some(pair.refresh_token),
             device_trust_token: None,
-        }
-    }
-}
-
-/// The target of the audit events (see the [module docs](self)).
-pub(crate) const AUDIT: &str = "tower_jwt_login::audit";
-
-/// The `client` field of an audit event: the address, or `unknown`.
-pub(crate) struct AuditClient(pub(crate) Option<IpAddr>);
-
-impl std::fmt::Display for AuditClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(ip) => ip.fmt(f),
-            None => f.write_str("unknown"),
         }
     }
 }

@@ -92,6 +92,8 @@ pub use memory::MemorySessionStore;
 pub use redis::RedisSessionStore;
 pub use revocations::Revocations;
 
+pub use crate::error::SessionError;
+
 use crate::token::fill_random;
 
 /// A new session id: 128 random bits, base64url without padding (22 characters).
@@ -293,31 +295,6 @@ impl<'a> Rotation<'a> {
         self.grace
     }
 }
-
-/// A failure of the session store itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// The store cannot be reached in time (timeout, connection refused or lost). The services
-    /// answer `503 Service Unavailable` with `Retry-After`; no token is issued.
-    Unavailable(String),
-    /// The store answered with an error (a bug, a misconfiguration). Answered as a 500.
-    Store(String),
-    /// The store cannot list a subject's sessions ([`SessionStore::list`] not implemented).
-    Unsupported,
-}
-
-impl fmt::Display for SessionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SessionError::Unavailable(why) => write!(f, "session store unavailable: {why}"),
-            SessionError::Store(why) => write!(f, "session store error: {why}"),
-            SessionError::Unsupported => f.write_str("the session store cannot list sessions"),
-        }
-    }
-}
-
-impl std::error::Error for SessionError {}
 
 /// Where sessions live. Native `async fn` in traits: implement it with `async fn start(...)`.
 ///

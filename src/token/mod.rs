@@ -39,7 +39,7 @@ pub(crate) use key::{fill_random, random_alphanumeric};
 pub use keyring::{MAX_PREVIOUS_SECRETS, SigningKey, VerificationKey};
 pub(crate) use principal::members_of;
 pub use principal::{
-    DEFAULT_MAX_EXTRA_LEN, Principal, PrincipalBuilder, PrincipalError, RESERVED_CLAIMS,
+    DEFAULT_MAX_EXTRA_LEN, Lookup, Principal, PrincipalBuilder, PrincipalError, RESERVED_CLAIMS,
 };
 
 use crate::error::TokenError;
