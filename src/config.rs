@@ -694,7 +694,7 @@ impl CoreAuthConfig {
                     crate::session::RedisSessionStore::connect(url, self.redis_options(), jwt)
                         .await
                         .map_err(|e| SessionSetupError(e.to_string()))?;
-                Ok(Some(Sessions::new(store)))
+                Ok(Some(Sessions::with_fleet(store)))
             }
             #[cfg(not(feature = "redis"))]
             SessionBackend::Redis(_) => Err(SessionSetupError(
