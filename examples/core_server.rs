@@ -76,8 +76,8 @@ use tower_jwt_login::auth::PathPolicy;
 use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
 use tower_jwt_login::config::{CoreAuthConfig, SessionBackend, random_password};
 use tower_jwt_login::discovery::About;
-use tower_jwt_login::error::error_response;
 use tower_jwt_login::factor::SecondFactor;
+use tower_jwt_login::response::error_response;
 use tower_jwt_login::session::Sessions;
 
 #[path = "core_server/page.rs"]

@@ -24,9 +24,9 @@ use serde::Serialize;
 use tower_service::Service;
 
 use crate::Claims;
-use crate::error::{ResponseBody, json_response};
 use crate::factor::SecondFactor;
 use crate::json::json_line;
+use crate::response::{ResponseBody, json_response};
 
 /// The `auths` entry of the local username/password login.
 pub const LOCAL_JWT: &str = "localjwt";
@@ -313,7 +313,7 @@ impl<B> Service<Request<B>> for AboutService {
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let method = req.method().clone();
         if method != Method::GET && method != Method::HEAD {
-            let response = crate::error::wrong_method(&method);
+            let response = crate::response::wrong_method(&method);
             return Box::pin(std::future::ready(Ok(response)));
         }
         let claims = req.extensions().get::<Claims>().cloned();

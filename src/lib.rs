@@ -41,7 +41,8 @@
 //! so the login throttle sees the client address (docs/assembly.md).
 //!
 //! Modules: [`kit`] assembles, [`browser`] keeps tokens in cookies, [`token`] mints and verifies, [`auth`] guards, [`login`] serves the login routes,
-//! [`store`] checks credentials, [`error`] renders every error, [`config`] reads Core's
+//! [`store`] checks credentials, [`error`] holds the error types and [`response`] renders
+//! every error, [`config`] reads Core's
 //! environment variables, [`discovery`] renders Core's about documents, [`bearer`] parses
 //! `Authorization`, [`throttle`] limits failed logins per account and client address, whose
 //! address [`client_addr`] finds, [`session`] adds opt-in sessions (logout, revocation across a
@@ -105,6 +106,7 @@ pub mod metrics;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+pub mod response;
 pub mod session;
 pub mod store;
 pub mod throttle;

@@ -10,7 +10,8 @@ use http::{Request, Response, StatusCode, request::Parts};
 use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceExt};
 use tower_jwt_login::auth::{Access, JwtAuthLayer, PathPolicy};
-use tower_jwt_login::error::{AuthError, ResponseBody, TokenError, error_response};
+use tower_jwt_login::error::{AuthError, TokenError};
+use tower_jwt_login::response::{ResponseBody, error_response};
 use tower_jwt_login::{Claims, Jwt, JwtConfig, JwtKey};
 
 fn jwt() -> Jwt {

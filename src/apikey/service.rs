@@ -16,10 +16,11 @@ use tower_service::Service;
 
 use super::{API_KEY_CLAIM, ApiKey, ApiKeyInfo, ApiKeyStore, BoxError, new_key_id};
 use crate::audit::AUDIT;
-use crate::error::{
-    AuthError, ResponseBody, error_response, json_response, unauthorized_response, wrong_method,
-};
+use crate::error::AuthError;
 use crate::json::parse_object;
+use crate::response::{
+    ResponseBody, error_response, json_response, unauthorized_response, wrong_method,
+};
 use crate::token::{Claims, now_secs};
 
 /// The default path of the collection: `{path}` lists and creates, `{path}/{id}` revokes.

@@ -57,7 +57,7 @@ use http_body_util::Either;
 use tower_layer::Layer;
 use tower_service::Service;
 
-pub use crate::error::{
+pub use crate::response::{
     forbidden_response, grpc_permission_denied_response, grpc_unauthenticated_response,
     is_grpc_request,
 };
@@ -67,8 +67,9 @@ pub use rejection::{DefaultRejection, OnRejection};
 pub use require::{Require, RequireLayer};
 
 use crate::bearer::{bearer_bytes, token_refusal};
-use crate::error::{AuthError, ResponseBody, TokenError};
+use crate::error::{AuthError, TokenError};
 use crate::metrics::Metrics;
+use crate::response::ResponseBody;
 use crate::session::Revocations;
 use crate::token::{Claims, ExtraClaims, Jwt, TokenUse};
 

@@ -8,8 +8,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{Requirement, ResponseFuture};
-use crate::error::{
-    AuthError, ResponseBody, grpc_rejection_response, is_grpc_request, unauthorized_response,
+use crate::error::AuthError;
+use crate::response::{
+    ResponseBody, grpc_rejection_response, is_grpc_request, unauthorized_response,
 };
 use crate::token::Claims;
 

@@ -17,11 +17,12 @@ use zeroize::Zeroizing;
 use super::{FactorError, SecondFactor};
 use crate::audit::{AUDIT, AuditClient};
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{
-    AuthError, LoginError, ResponseBody, error_response, json_response, unauthorized_response,
-    unavailable_response_with, wrong_method,
-};
+use crate::error::{AuthError, LoginError};
 use crate::json::parse_object;
+use crate::response::{
+    ResponseBody, error_response, json_response, unauthorized_response, unavailable_response_with,
+    wrong_method,
+};
 use crate::throttle::LoginThrottle;
 use crate::token::Claims;
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::error::ResponseBody;
+use crate::response::ResponseBody;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

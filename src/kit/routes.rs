@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use tower_service::Service;
 
-use crate::error::ResponseBody;
+use crate::response::ResponseBody;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -46,11 +46,11 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::bearer::bearer_token;
-use crate::error::{
-    AuthError, ResponseBody, TokenError, error_response, unauthorized_response,
-    unavailable_response, wrong_method,
-};
+use crate::error::{AuthError, TokenError};
 use crate::factor::{FactorStoreError, SecondFactor};
+use crate::response::{
+    ResponseBody, error_response, unauthorized_response, unavailable_response, wrong_method,
+};
 use crate::session::{SessionError, Sessions};
 use crate::token::{Claims, Jwt, TokenUse};
 

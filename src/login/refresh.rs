@@ -18,11 +18,12 @@ use super::{AUDIT, AuditClient, Minted, WantMinted};
 use crate::apikey::{self, ApiKeyStore, DynApiKeys};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{
-    AuthError, ResponseBody, TokenError, error_response, json_bytes_response, json_response,
-    unauthorized_response, unavailable_response, wrong_method,
-};
+use crate::error::{AuthError, TokenError};
 use crate::metrics::Metrics;
+use crate::response::{
+    ResponseBody, error_response, json_bytes_response, json_response, unauthorized_response,
+    unavailable_response, wrong_method,
+};
 use crate::session::{RefreshVerdict, Rotation, SessionError, Sessions};
 use crate::store::{CredentialStore, Lookup};
 use crate::token::{Claims, Grant, Jwt, Principal, TokenPair, TokenUse, now_secs};
