@@ -46,6 +46,7 @@ use zeroize::Zeroizing;
 
 use crate::browser::Browser;
 use crate::client_addr::{ClientAddrResolver, ClientIpHeader, TrustedProxies};
+use crate::env::parse_bool;
 use crate::factor::{
     FactorKey, FactorKeyError, MemoryFactorStore, SecondFactor, SecondFactorSetupError,
 };
@@ -1083,15 +1084,6 @@ impl CoreAuthConfig {
 pub fn random_password() -> String {
     let chars = crate::token::random_alphanumeric::<24>();
     String::from_utf8_lossy(chars.as_slice()).into_owned()
-}
-
-/// Go's `strconv.ParseBool`.
-fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
 }
 
 fn parse_seconds(v: &str) -> Option<Duration> {

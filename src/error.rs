@@ -19,6 +19,10 @@ use std::time::Duration;
 
 use http::{HeaderValue, StatusCode};
 
+/// Any error, boxed: what the crate takes from inner services, bodies and stores it does not
+/// know the error type of.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The `details` string of every refused protected request and refresh (Core's wording).
 pub const INVALID_TOKEN_DETAIL: &str = "Missing or invalid JWT token";
 /// The `details` string of a request refused for its claims: a valid access token whose

@@ -96,6 +96,7 @@ pub mod client;
 pub mod client_addr;
 pub mod config;
 pub mod discovery;
+mod env;
 pub mod error;
 pub mod factor;
 mod json;

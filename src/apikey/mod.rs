@@ -359,7 +359,7 @@ impl<K: ApiKeyStore> ApiKeyStore for std::sync::Arc<K> {
     }
 }
 
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The exchange's and the refresh's view of an [`ApiKeyStore`], behind a trait object (the

@@ -14,9 +14,10 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
 use tower_service::Service;
 
-use super::{API_KEY_CLAIM, ApiKey, ApiKeyInfo, ApiKeyStore, BoxError, new_key_id};
+use super::{API_KEY_CLAIM, ApiKey, ApiKeyInfo, ApiKeyStore, new_key_id};
 use crate::audit::AUDIT;
 use crate::error::AuthError;
+use crate::error::BoxError;
 use crate::json::parse_object;
 use crate::response::{
     ResponseBody, error_response, json_response, unauthorized_response, wrong_method,

@@ -36,6 +36,8 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use serde::Deserialize;
 
+use crate::env::parse_bool;
+
 /// One Auth0 tenant: tokens issued by `https://<domain>/` for `audience`, accepted for the
 /// listed `sub` values only.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,11 +310,7 @@ impl Auth0Config {
     pub fn with_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TenantError> {
         let enable = match lookup("CORE_API_AUTH_AUTH0_ENABLE") {
             None => false,
-            Some(v) => match v.as_str() {
-                "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
-                "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
-                _ => return Err(TenantError::InvalidEnable),
-            },
+            Some(v) => parse_bool(&v).ok_or(TenantError::InvalidEnable)?,
         };
         let tenants = match lookup("CORE_API_AUTH_AUTH0_TENANTS") {
             Some(list) => Auth0Tenant::parse_list(&list)?,

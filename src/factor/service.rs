@@ -26,7 +26,7 @@ use crate::response::{
 use crate::throttle::LoginThrottle;
 use crate::token::Claims;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 
 /// The largest body a management call reads (`{"code":"…"}`).
 const BODY_LIMIT: usize = 4 * 1024;

@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use crate::response::ResponseBody;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 
 pin_project! {
     /// The body of a [`LoginKitService`](super::LoginKitService) response: the wrapped app's

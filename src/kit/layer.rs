@@ -10,9 +10,10 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::{CoreFuture, ResponseFuture};
-use super::routes::{BoxError, Endpoint, Own, Routes, own_request};
+use super::routes::{Endpoint, Own, Routes, own_request};
 use crate::auth::{Access, DefaultRejection, Shared as Guard, is_preflight, policy_path};
 use crate::discovery::AboutService;
+use crate::error::BoxError;
 use crate::jwks::JwksService;
 use crate::response::wrong_method;
 use crate::session::Sessions;

@@ -14,7 +14,7 @@ use tower_service::Service;
 
 use crate::response::ResponseBody;
 
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 
 /// The request body the crate's own services are called with.
 pub(crate) type OwnBody = UnsyncBoxBody<Bytes, BoxError>;

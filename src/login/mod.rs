@@ -129,7 +129,7 @@ mod refresh;
 pub use logout::LogoutService;
 pub use refresh::RefreshService;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 
 /// The login route. Generic over the request body; answers `POST` only (any other method gets
 /// `404` in the §2 shape — with [`PathPolicy::login_routes`](crate::auth::PathPolicy::login_routes)

@@ -58,7 +58,7 @@ impl std::fmt::Debug for ApiKeys {
     }
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 
 /// The credential store a refresh asks for the subject's current principal.
 #[derive(Clone)]
