@@ -284,6 +284,7 @@ pub trait RouterExt: Sized {
     /// let app: Router = Router::new().login_routes("/api", login, RefreshService::new(jwt));
     /// # let _ = app;
     /// ```
+    #[must_use]
     fn login_routes<L, R>(self, prefix: &str, login: L, refresh: R) -> Self
     where
         L: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,

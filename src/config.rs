@@ -547,36 +547,42 @@ impl CoreAuthConfig {
     }
 
     /// Enables or disables auth.
+    #[must_use]
     pub fn enable(mut self, enable: bool) -> Self {
         self.enable = enable;
         self
     }
 
     /// Sets the username.
+    #[must_use]
     pub fn username(mut self, username: impl Into<String>) -> Self {
         self.username = username.into();
         self
     }
 
     /// Sets the password.
+    #[must_use]
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Zeroizing::new(password.into());
         self
     }
 
     /// Sets the JWT secret.
+    #[must_use]
     pub fn jwt_secret(mut self, secret: impl Into<String>) -> Self {
         self.jwt_secret = Zeroizing::new(secret.into());
         self
     }
 
     /// Turns the second factor on or off (`CORE_API_AUTH_TOTP`).
+    #[must_use]
     pub fn totp(mut self, on: bool) -> Self {
         self.totp = on;
         self
     }
 
     /// Sets the key that seals TOTP secrets (`CORE_API_AUTH_TOTP_KEY`).
+    #[must_use]
     pub fn totp_key(mut self, key: impl Into<String>) -> Self {
         self.totp_key = Zeroizing::new(key.into());
         self
@@ -1019,6 +1025,7 @@ impl JwtKeySettings {
 
     /// Adds a previous JWT secret (more than [`MAX_PREVIOUS_SECRETS`] fail
     /// [`CoreAuthConfig::validate`]).
+    #[must_use]
     pub fn previous_secret(mut self, secret: impl Into<String>) -> Self {
         self.previous_secrets.push(Zeroizing::new(secret.into()));
         self

@@ -66,6 +66,7 @@ impl JwksService {
     }
 
     /// Sets the `max-age` of the answers (whole seconds).
+    #[must_use]
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.cache_control = cache_control(max_age);
         self

@@ -70,7 +70,7 @@
 //! pure Rust, no C toolchain, fastest to build on small machines) or `aws_lc_rs`. With both (as
 //! `--all-features` does) aws-lc-rs is installed, see [`ensure_jsonwebtoken_backend`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![warn(missing_docs, unreachable_pub)]
+#![warn(missing_docs, unreachable_pub, clippy::return_self_not_must_use)]
 #![cfg_attr(
     not(test),
     deny(

@@ -122,6 +122,7 @@ impl RedisOptions {
 
     /// The prefix of every key and channel the crate uses (default `tjl:`); give each app
     /// sharing a Redis its own (`CORE_API_AUTH_REDIS_PREFIX`).
+    #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -129,6 +130,7 @@ impl RedisOptions {
 
     /// The longest any Redis call may take, connecting included (default 1 s;
     /// `CORE_API_AUTH_REDIS_TIMEOUT`).
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -136,6 +138,7 @@ impl RedisOptions {
 
     /// How often the revocation set is re-read in full even without a reconnect (default 30 s):
     /// a belt besides the pub/sub sync.
+    #[must_use]
     pub fn resync_interval(mut self, interval: Duration) -> Self {
         self.resync_interval = interval;
         self
@@ -898,6 +901,7 @@ impl LoginThrottle {
     /// throttle falls back to counting locally (logged once per outage) and returns to Redis by
     /// itself.
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[must_use]
     pub fn fleet(self, redis: RedisConnection, account_key: &[u8]) -> Self {
         self.counting_in(Arc::new(RedisFleetCounter::new(redis, account_key)))
     }

@@ -150,24 +150,28 @@ impl ThrottleConfig {
 
     /// Failures per client address (IPv6: per /64) across all accounts (`0`: no per-address
     /// limit).
+    #[must_use]
     pub fn per_address(mut self, limit: u32) -> Self {
         self.per_address = limit;
         self
     }
 
     /// Failures per IPv6 /56 across all accounts and /64s in it (`0`: no such limit).
+    #[must_use]
     pub fn per_ipv6_56(mut self, limit: u32) -> Self {
         self.per_ipv6_56 = limit;
         self
     }
 
     /// Failures per IPv6 /48 across all accounts and /64s in it (`0`: no such limit).
+    #[must_use]
     pub fn per_ipv6_48(mut self, limit: u32) -> Self {
         self.per_ipv6_48 = limit;
         self
     }
 
     /// Failures per account from all addresses together (`0`: no per-account ceiling).
+    #[must_use]
     pub fn per_account(mut self, limit: u32) -> Self {
         self.per_account = limit;
         self
@@ -175,12 +179,14 @@ impl ThrottleConfig {
 
     /// How long an address that logged in successfully stays exempt from that account's
     /// ceiling (default 30 days; zero disables the exemption).
+    #[must_use]
     pub fn known_address_ttl(mut self, ttl: Duration) -> Self {
         self.known_address_ttl = ttl;
         self
     }
 
     /// The most counters kept at once (at least 1).
+    #[must_use]
     pub fn max_tracked_keys(mut self, max: usize) -> Self {
         self.max_tracked_keys = max.max(1);
         self

@@ -210,3 +210,19 @@ async fn inner_errors_pass_through_untouched() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::IM_A_TEAPOT);
 }
+
+/// The middleware services give their inner service back, as tower-http's do.
+#[test]
+fn the_services_give_their_inner_service_back() {
+    use tower_jwt_login::auth::{RequireLayer, Requirement};
+    let mut auth = JwtAuthLayer::new(jwt()).layer(MustBeReady::default());
+    assert!(!auth.get_ref().ready);
+    auth.get_mut().ready = true;
+    assert!(auth.get_ref().ready);
+    assert!(auth.into_inner().ready);
+
+    let mut require = RequireLayer::new(Requirement::role("admin")).layer(MustBeReady::default());
+    require.get_mut().ready = true;
+    assert!(require.get_ref().ready);
+    assert!(require.into_inner().ready);
+}

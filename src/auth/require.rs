@@ -77,6 +77,23 @@ pub struct Require<S> {
     requirement: Requirement,
 }
 
+impl<S> Require<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Require<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,

@@ -76,18 +76,21 @@ impl Auth0Tenant {
     }
 
     /// Sets the client id (shown to clients in the discovery `auths` entry).
+    #[must_use]
     pub fn clientid(mut self, clientid: impl Into<String>) -> Self {
         self.clientid = clientid.into();
         self
     }
 
     /// Adds an allowed user (an Auth0 `sub` such as `auth0|64f…` or `google-oauth2|…`).
+    #[must_use]
     pub fn user(mut self, sub: impl Into<String>) -> Self {
         self.users.push(sub.into());
         self
     }
 
     /// Adds allowed users.
+    #[must_use]
     pub fn users<I, U>(mut self, subs: I) -> Self
     where
         I: IntoIterator<Item = U>,
@@ -100,6 +103,7 @@ impl Auth0Tenant {
     /// Fetches the keys from `url` instead of `https://<domain>/.well-known/jwks.json` — for
     /// tests (a loopback server, plain `http://` allowed) and deployments behind a mirror. The
     /// issuer the tokens must carry stays `https://<domain>/`.
+    #[must_use]
     pub fn with_jwks_url(mut self, url: impl Into<String>) -> Self {
         self.jwks_url = Some(url.into());
         self

@@ -57,6 +57,7 @@ impl<S: CredentialStore, A> LoginService<S, A> {
     /// assert_eq!(res.status(), 200);
     /// # });
     /// ```
+    #[must_use]
     pub fn api_keys<K: ApiKeyStore>(mut self, store: K) -> Self {
         self.api_keys = Some(Arc::new(store));
         self

@@ -100,6 +100,7 @@ impl LogoutService {
     /// With the [second factor](crate::factor) on: logging out everywhere also forgets every
     /// remembered device of the subject, so the next login on any device needs a code again.
     /// (No effect on [`LogoutService::new`], which ends one session.)
+    #[must_use]
     pub fn second_factor(mut self, second_factor: SecondFactor) -> Self {
         self.second_factor = Some(second_factor);
         self

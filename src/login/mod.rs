@@ -249,6 +249,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
 
     /// Counts successes and failures by reason into `metrics`
     /// ([`Metrics::record_login_success`], [`Metrics::record_login_failure`]).
+    #[must_use]
     pub fn metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
         self
@@ -274,6 +275,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
     /// let unthrottled = LoginService::new(jwt, PlaintextUser::new("admin", "pw")).throttle(None);
     /// # let _ = (login, unthrottled);
     /// ```
+    #[must_use]
     pub fn throttle(mut self, throttle: impl Into<Option<LoginThrottle>>) -> Self {
         self.throttle = throttle.into();
         self
@@ -282,6 +284,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
     /// How the client address is found for the throttle and the audit log (default
     /// [`ClientAddrResolver::new`]: [`ClientAddr`](crate::client_addr::ClientAddr), axum's
     /// `ConnectInfo` or tonic's `TcpConnectInfo`; no trusted proxy).
+    #[must_use]
     pub fn client_addr(mut self, resolver: ClientAddrResolver) -> Self {
         self.client_addr = resolver;
         self
@@ -289,6 +292,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
 
     /// How long every failed login (400 and 401) waits before it is answered (default 5 s, like
     /// Core).
+    #[must_use]
     pub fn failure_delay(mut self, delay: Duration) -> Self {
         self.failure_delay = delay;
         self
@@ -297,6 +301,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
     /// Starts a [session](crate::session) at every login: both tokens carry its id (`sid`), so
     /// logout and revocation can end them. While the store cannot be reached, logins answer
     /// `503` with `Retry-After` and issue no token (a token that could not be revoked).
+    #[must_use]
     pub fn sessions(mut self, sessions: impl Into<Sessions>) -> Self {
         self.sessions = Some(sessions.into());
         self
@@ -309,12 +314,14 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
     /// `Invalid TOTP code` and counts against the throttle like a wrong password. With
     /// `remember_device` (`"30d"` or `"1y"`) a login with a code also answers a
     /// `device_trust_token`. Users without it, and Auth0 logins, are unaffected.
+    #[must_use]
     pub fn second_factor(mut self, second_factor: SecondFactor) -> Self {
         self.second_factor = Some(second_factor);
         self
     }
 
     /// Largest accepted body in bytes (default 16 KiB); larger bodies get 413 at once, unread.
+    #[must_use]
     pub fn body_limit(mut self, limit: usize) -> Self {
         self.body_limit = limit;
         self

@@ -721,6 +721,7 @@ impl Sessions {
     }
 
     /// The `Retry-After` of the `503` while the store is unreachable (default 5 s; at least 1).
+    #[must_use]
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
         self.retry_after = retry_after.as_secs().max(1);
         self
