@@ -691,7 +691,7 @@ impl CoreAuthConfig {
     /// The session store the configuration names, for the tokens of `jwt`: `None` with
     /// sessions off; a Redis store is connected (and its revocation set read) before this
     /// returns.
-    pub async fn sessions(&self, jwt: &Jwt) -> Result<Option<Sessions>, SessionSetupError> {
+    pub async fn connect_sessions(&self, jwt: &Jwt) -> Result<Option<Sessions>, SessionSetupError> {
         match &self.sessions {
             SessionBackend::Off => Ok(None),
             SessionBackend::Memory => Ok(Some(Sessions::new(MemorySessionStore::new(jwt)))),
@@ -758,7 +758,7 @@ impl CoreAuthConfig {
     /// ```
     pub async fn login_kit(&self) -> Result<LoginKit<PlaintextUser>, SetupError> {
         let jwt = self.jwt_config()?.build()?;
-        let sessions = self.sessions(&jwt).await?;
+        let sessions = self.connect_sessions(&jwt).await?;
         let mut kit = self.login_kit_for(jwt, sessions)?;
         if let Some(factor) = self
             .second_factor()

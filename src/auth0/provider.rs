@@ -83,8 +83,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
+use super::cache::{JwksCache, JwksSettings, Lookup};
 use super::fetch::{HttpsFetcher, JwksFetcher, TlsSetupError};
-use super::jwks::{JwksCache, JwksSettings, Lookup};
 use super::tenant::Auth0Tenant;
 use super::{Auth0Provider, Auth0Verdict};
 use crate::json::parse_object;
