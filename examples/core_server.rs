@@ -89,8 +89,8 @@ use tower_jwt_login::auth::PathPolicy;
 use tower_jwt_login::auth0::{Auth0Config, Auth0Provider, NoAuth0};
 use tower_jwt_login::config::{CoreAuthConfig, CoreUsers, SessionBackend, random_password};
 use tower_jwt_login::discovery::About;
-use tower_jwt_login::error::error_response;
 use tower_jwt_login::factor::SecondFactor;
+use tower_jwt_login::response::error_response;
 use tower_jwt_login::session::Sessions;
 
 #[path = "core_server/page.rs"]
@@ -127,9 +127,9 @@ fn routes() -> Router {
         .method_not_allowed_fallback(not_found)
 }
 
-/// The app with sessions from `sessions` (made by [`CoreAuthConfig::sessions`]): logins start
-/// sessions, refresh checks them (and rotates with `CORE_API_AUTH_REFRESH_ROTATION`), the layer
-/// refuses revoked tokens, and `POST /api/logout` and `POST /api/logout/all` are served.
+/// The app with sessions from `sessions` (made by [`CoreAuthConfig::connect_sessions`]): logins
+/// start sessions, refresh checks them (and rotates with `CORE_API_AUTH_REFRESH_ROTATION`), the
+/// layer refuses revoked tokens, and `POST /api/logout` and `POST /api/logout/all` are served.
 pub fn app_with_sessions<A: Auth0Provider>(
     auth: &CoreAuthConfig,
     auth0: A,
@@ -347,7 +347,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::error::Error>> {
     let sessions = if auth.enable && auth.sessions != SessionBackend::Off {
         // The same lifetimes as the app's ring: they bound how long revocations are kept.
-        auth.sessions(&auth.jwt_config()?.build()?).await?
+        auth.connect_sessions(&auth.jwt_config()?.build()?).await?
     } else {
         None
     };
@@ -373,7 +373,7 @@ pub async fn app_from_env(auth: &CoreAuthConfig) -> Result<Router, Box<dyn std::
     if factor.is_some() {
         tracing::info!(user = %auth.username, "second factor (TOTP) on");
     }
-    let auth0 = Auth0Config::from_env()?;
+    let auth0 = Auth0Config::default().with_env()?;
     if !auth0.enable {
         return app_with_users(auth, NoAuth0, Vec::new(), sessions, factor, users);
     }

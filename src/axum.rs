@@ -113,12 +113,13 @@ use http::{HeaderMap, Method, header};
 use tower_service::Service;
 
 use crate::auth::{grpc_unauthenticated_response, is_grpc_request};
-use crate::error::{
-    AuthError, forbidden_response, grpc_permission_denied_response, unauthorized_response,
-    unjudged_token_response,
-};
+use crate::error::AuthError;
 #[cfg(doc)]
 use crate::login::{LoginService, RefreshService};
+use crate::response::{
+    forbidden_response, grpc_permission_denied_response, unauthorized_response,
+    unjudged_token_response,
+};
 use crate::{Claims, ExtraClaims};
 
 /// Extracts the access-token claims the [`JwtAuthLayer`](crate::auth::JwtAuthLayer) attached.
@@ -283,6 +284,7 @@ pub trait RouterExt: Sized {
     /// let app: Router = Router::new().login_routes("/api", login, RefreshService::new(jwt));
     /// # let _ = app;
     /// ```
+    #[must_use]
     fn login_routes<L, R>(self, prefix: &str, login: L, refresh: R) -> Self
     where
         L: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,

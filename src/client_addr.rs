@@ -376,6 +376,7 @@ impl ClientAddrResolver {
 
     /// Reads the peer with `peer` instead (for a server that stores it under its own type, or
     /// tonic with TLS, whose extension is `TlsConnectInfo<TcpConnectInfo>`).
+    #[must_use]
     pub fn peer_from<F>(mut self, peer: F) -> Self
     where
         F: Fn(&Extensions) -> Option<SocketAddr> + Send + Sync + 'static,
@@ -385,12 +386,14 @@ impl ClientAddrResolver {
     }
 
     /// Believes the [client address header](Self::client_ip_header) from these proxies.
+    #[must_use]
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.trusted = Arc::new(proxies);
         self
     }
 
     /// The one header the trusted proxies set (default `X-Forwarded-For`); no other is read.
+    #[must_use]
     pub fn client_ip_header(mut self, header: ClientIpHeader) -> Self {
         self.header = header;
         self

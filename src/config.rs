@@ -50,6 +50,7 @@ pub use users::{CoreUsers, CoreUsersError};
 
 use crate::browser::Browser;
 use crate::client_addr::{ClientAddrResolver, ClientIpHeader, TrustedProxies};
+use crate::env::parse_bool;
 use crate::factor::{
     FactorKey, FactorKeyError, MemoryFactorStore, SecondFactor, SecondFactorSetupError,
 };
@@ -550,36 +551,42 @@ impl CoreAuthConfig {
     }
 
     /// Enables or disables auth.
+    #[must_use]
     pub fn enable(mut self, enable: bool) -> Self {
         self.enable = enable;
         self
     }
 
     /// Sets the username.
+    #[must_use]
     pub fn username(mut self, username: impl Into<String>) -> Self {
         self.username = username.into();
         self
     }
 
     /// Sets the password.
+    #[must_use]
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Zeroizing::new(password.into());
         self
     }
 
     /// Sets the JWT secret.
+    #[must_use]
     pub fn jwt_secret(mut self, secret: impl Into<String>) -> Self {
         self.jwt_secret = Zeroizing::new(secret.into());
         self
     }
 
     /// Turns the second factor on or off (`CORE_API_AUTH_TOTP`).
+    #[must_use]
     pub fn totp(mut self, on: bool) -> Self {
         self.totp = on;
         self
     }
 
     /// Sets the key that seals TOTP secrets (`CORE_API_AUTH_TOTP_KEY`).
+    #[must_use]
     pub fn totp_key(mut self, key: impl Into<String>) -> Self {
         self.totp_key = Zeroizing::new(key.into());
         self
@@ -720,7 +727,7 @@ impl CoreAuthConfig {
     /// The session store the configuration names, for the tokens of `jwt`: `None` with
     /// sessions off; a Redis store is connected (and its revocation set read) before this
     /// returns.
-    pub async fn sessions(&self, jwt: &Jwt) -> Result<Option<Sessions>, SessionSetupError> {
+    pub async fn connect_sessions(&self, jwt: &Jwt) -> Result<Option<Sessions>, SessionSetupError> {
         match &self.sessions {
             SessionBackend::Off => Ok(None),
             SessionBackend::Memory => Ok(Some(Sessions::new(MemorySessionStore::new(jwt)))),
@@ -730,7 +737,7 @@ impl CoreAuthConfig {
                     crate::session::RedisSessionStore::connect(url, self.redis_options(), jwt)
                         .await
                         .map_err(|e| SessionSetupError(e.to_string()))?;
-                Ok(Some(Sessions::new(store)))
+                Ok(Some(Sessions::with_fleet(store)))
             }
             #[cfg(not(feature = "redis"))]
             SessionBackend::Redis(_) => Err(SessionSetupError(
@@ -800,7 +807,7 @@ impl CoreAuthConfig {
     /// ```
     pub async fn login_kit(&self) -> Result<LoginKit<CoreUsers>, SetupError> {
         let jwt = self.jwt_config()?.build()?;
-        let sessions = self.sessions(&jwt).await?;
+        let sessions = self.connect_sessions(&jwt).await?;
         let users = self.users().await?;
         let factor = self
             .second_factor_for(&users)
@@ -1089,6 +1096,7 @@ impl JwtKeySettings {
 
     /// Adds a previous JWT secret (more than [`MAX_PREVIOUS_SECRETS`] fail
     /// [`CoreAuthConfig::validate`]).
+    #[must_use]
     pub fn previous_secret(mut self, secret: impl Into<String>) -> Self {
         self.previous_secrets.push(Zeroizing::new(secret.into()));
         self
@@ -1154,15 +1162,6 @@ impl CoreAuthConfig {
 pub fn random_password() -> String {
     let chars = crate::token::random_alphanumeric::<24>();
     String::from_utf8_lossy(chars.as_slice()).into_owned()
-}
-
-/// Go's `strconv.ParseBool`.
-fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
 }
 
 fn parse_seconds(v: &str) -> Option<Duration> {

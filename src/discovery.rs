@@ -24,9 +24,9 @@ use serde::Serialize;
 use tower_service::Service;
 
 use crate::Claims;
-use crate::error::{ResponseBody, json_response};
 use crate::factor::SecondFactor;
 use crate::json::json_line;
+use crate::response::{ResponseBody, json_response};
 
 /// The `auths` entry of the local username/password login.
 pub const LOCAL_JWT: &str = "localjwt";
@@ -130,6 +130,7 @@ impl About {
     /// assert_eq!(&body[..], b"{\"app\":\"datarhei-core\",\"auths\":[\"localjwt\"],\"totp_required\":false,\"version\":{\"number\":\"16.0.0\"}}\n");
     /// # });
     /// ```
+    #[must_use]
     pub fn second_factor_of(mut self, factor: SecondFactor, subject: impl Into<String>) -> Self {
         self.second_factor = Some((factor, TotpScope::User(subject.into())));
         self
@@ -138,18 +139,21 @@ impl About {
     /// With the [second factor](crate::factor) for a store of many users: both documents say
     /// `"totp_available":true` after `auths` (whether a user needs a code shows at login:
     /// `401 TOTP code required`).
+    #[must_use]
     pub fn second_factor_available(mut self, factor: SecondFactor) -> Self {
         self.second_factor = Some((factor, TotpScope::Available));
         self
     }
 
     /// The full version number (the clients require major 16).
+    #[must_use]
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = version.into();
         self
     }
 
     /// The `auths` list, in order: [`LOCAL_JWT`] first, then one entry per Auth0 tenant.
+    #[must_use]
     pub fn auths<I, A>(mut self, auths: I) -> Self
     where
         I: IntoIterator<Item = A>,
@@ -172,6 +176,7 @@ impl About {
     ///     r#""auths":["localjwt","auth0 domain=example.eu.auth0.com audience=https://api clientid=abc"]"#
     /// ));
     /// ```
+    #[must_use]
     pub fn login_methods<I, A>(mut self, local: bool, auth0: I) -> Self
     where
         I: IntoIterator<Item = A>,
@@ -313,7 +318,7 @@ impl<B> Service<Request<B>> for AboutService {
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let method = req.method().clone();
         if method != Method::GET && method != Method::HEAD {
-            let response = crate::error::wrong_method(&method);
+            let response = crate::response::wrong_method(&method);
             return Box::pin(std::future::ready(Ok(response)));
         }
         let claims = req.extensions().get::<Claims>().cloned();

@@ -1,41 +1,27 @@
-//! Errors, and the one place that renders them as HTTP responses (docs/protocol.md §2).
-//!
-//! Every error the crate answers with has the same body:
-//! `{"code":<status>,"message":"<reason phrase>","details":["…"]}` followed by a newline,
-//! with `Content-Type: application/json`. A `HEAD` request gets the status and headers only.
-//! The one exception is a gRPC request refused by the layer, which gets gRPC's own refusal
-//! ([`grpc_unauthenticated_response`]: HTTP 200, `grpc-status: 16`) because gRPC clients read
-//! nothing else.
+//! The crate's error types: why a token, a request, a login or a store failed, each with the
+//! status and the fixed `details` string it is answered with (docs/protocol.md §2). The
+//! responses themselves are rendered in one place, [`response`](crate::response).
 //!
 //! ```
-//! use http::{Method, StatusCode};
-//! use http_body_util::BodyExt;
-//! use tower_jwt_login::error::error_response;
+//! use http::StatusCode;
+//! use tower_jwt_login::error::{AuthError, INVALID_CREDENTIALS_DETAIL, LoginError, TokenError};
 //!
-//! # tokio_test_block_on(async {
-//! let res = error_response(&Method::GET, StatusCode::NOT_FOUND, "Not Found");
-//! assert_eq!(res.status(), 404);
-//! assert_eq!(res.headers()["content-type"], "application/json");
-//! let body = res.into_body().collect().await.unwrap().to_bytes();
-//! assert_eq!(&body[..], b"{\"code\":404,\"message\":\"Not Found\",\"details\":[\"Not Found\"]}\n");
-//! # });
-//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
-//! # }
+//! let refused = AuthError::from(TokenError::Expired);
+//! assert_eq!(refused.to_string(), "invalid token: token expired");
+//! assert_eq!(refused.description(), Some("token expired"));
+//! assert_eq!(LoginError::InvalidCredentials.status(), StatusCode::UNAUTHORIZED);
+//! assert_eq!(LoginError::InvalidCredentials.detail(), INVALID_CREDENTIALS_DETAIL);
 //! ```
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
-use http_body_util::Full;
-use serde::Serialize;
+use http::{HeaderValue, StatusCode};
 
-use crate::json::json_line;
-
-/// The body type of every response the crate builds itself.
-pub type ResponseBody = Full<Bytes>;
+/// Any error, boxed: what the crate takes from inner services, bodies and stores it does not
+/// know the error type of.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The `details` string of every refused protected request and refresh (Core's wording).
 pub const INVALID_TOKEN_DETAIL: &str = "Missing or invalid JWT token";
@@ -63,60 +49,6 @@ pub const FACTOR_UNAVAILABLE_DETAIL: &str = "Second factor store unavailable, tr
 /// The `details` string of a login, refresh or logout that needs the
 /// [session store](crate::session) while it cannot be reached (503, with `Retry-After`).
 pub const UNAVAILABLE_DETAIL: &str = "Session store unavailable, try again later";
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: u16,
-    message: &'a str,
-    details: [&'a str; 1],
-}
-
-/// The answer of the crate's routes to a method they do not serve: 404 in the §2 shape, never
-/// 405 (as Core answers, docs/protocol.md §1).
-pub(crate) fn wrong_method(method: &Method) -> Response<ResponseBody> {
-    error_response(method, StatusCode::NOT_FOUND, "Not Found")
-}
-
-/// Renders the docs/protocol.md §2 error response: `status`, the standard reason phrase and one
-/// `details` string. For `HEAD` the body is empty; status and headers are the same.
-pub fn error_response(method: &Method, status: StatusCode, detail: &str) -> Response<ResponseBody> {
-    let error = ErrorBody {
-        code: status.as_u16(),
-        message: status.canonical_reason().unwrap_or("Error"),
-        details: [detail],
-    };
-    let mut res = json_response(method, &error);
-    *res.status_mut() = status;
-    res
-}
-
-/// Renders a 200 JSON response (compact, trailing newline, `Content-Type: application/json`);
-/// for `HEAD` the same status and headers without the body.
-pub(crate) fn json_response<T: Serialize + ?Sized>(
-    method: &Method,
-    value: &T,
-) -> Response<ResponseBody> {
-    if method == Method::HEAD {
-        return json_bytes_response(method, Bytes::new());
-    }
-    json_bytes_response(method, json_line(value))
-}
-
-/// [`json_response`] of a body rendered already (a document served many times, like the
-/// published JWKS).
-pub(crate) fn json_bytes_response(method: &Method, body: Bytes) -> Response<ResponseBody> {
-    let body = if method == Method::HEAD {
-        Bytes::new()
-    } else {
-        body
-    };
-    let mut res = Response::new(Full::new(body));
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    res
-}
 
 /// Why a token was not accepted. The `Display` text is for logs; it never contains the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,141 +251,6 @@ impl From<TokenError> for AuthError {
     }
 }
 
-/// Renders the default 401 for an [`AuthError`]: the §2 body with Core's detail (the same for
-/// every reason, as Core answers) and the RFC 6750 `WWW-Authenticate` header of
-/// [`AuthError::challenge`], which says why: `Bearer` without a token,
-/// `Bearer error="invalid_token", error_description="token expired"` for an expired one.
-///
-/// [`AuthError::Forbidden`] is no 401: it gets [`forbidden_response`]'s 403.
-pub fn unauthorized_response(method: &Method, error: &AuthError) -> Response<ResponseBody> {
-    if *error == AuthError::Forbidden {
-        return forbidden_response(method);
-    }
-    unauthorized_with_challenge(method, error.challenge())
-}
-
-/// The 403 for a valid access token whose claims do not meet the path's
-/// [`Requirement`](crate::auth::Requirement): docs/protocol.md §2's shape,
-/// `{"code":403,"message":"Forbidden","details":["Insufficient permissions"]}`, with
-/// `WWW-Authenticate: Bearer error="insufficient_scope", error_description="insufficient permissions"`
-/// (RFC 6750 §3.1). The detail is fixed: it never says which requirement failed.
-///
-/// ```
-/// use http::Method;
-/// use http_body_util::BodyExt;
-/// use tower_jwt_login::error::forbidden_response;
-///
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let res = forbidden_response(&Method::GET);
-/// assert_eq!(res.status(), 403);
-/// let body = res.into_body().collect().await.unwrap().to_bytes();
-/// assert_eq!(&body[..], b"{\"code\":403,\"message\":\"Forbidden\",\"details\":[\"Insufficient permissions\"]}\n");
-/// # });
-/// ```
-pub fn forbidden_response(method: &Method) -> Response<ResponseBody> {
-    let mut res = error_response(method, StatusCode::FORBIDDEN, FORBIDDEN_DETAIL);
-    res.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, AuthError::Forbidden.challenge());
-    res
-}
-
-/// The gRPC refusal for [`AuthError::Forbidden`]: like [`grpc_unauthenticated_response`], with
-/// `grpc-status: 7` (PERMISSION_DENIED) and `grpc-message: Insufficient permissions`.
-pub fn grpc_permission_denied_response(request_headers: &HeaderMap) -> Response<ResponseBody> {
-    let mut res = grpc_unauthenticated_response(request_headers);
-    let headers = res.headers_mut();
-    headers.insert("grpc-status", HeaderValue::from_static("7"));
-    headers.insert("grpc-message", HeaderValue::from_static(FORBIDDEN_DETAIL));
-    res
-}
-
-/// The gRPC refusal for `error`: `grpc-status: 7` for [`AuthError::Forbidden`], 16 otherwise.
-pub fn grpc_rejection_response(
-    error: &AuthError,
-    request_headers: &HeaderMap,
-) -> Response<ResponseBody> {
-    if *error == AuthError::Forbidden {
-        grpc_permission_denied_response(request_headers)
-    } else {
-        grpc_unauthenticated_response(request_headers)
-    }
-}
-
-/// The 401 for a request that presented a token nobody judged (the axum `Claims` extractor on
-/// a request the layer did not look at): `error="invalid_token"` without a description, since
-/// there is no reason to give.
-#[cfg(feature = "axum")]
-pub(crate) fn unjudged_token_response(method: &Method) -> Response<ResponseBody> {
-    unauthorized_with_challenge(
-        method,
-        HeaderValue::from_static("Bearer error=\"invalid_token\""),
-    )
-}
-
-fn unauthorized_with_challenge(method: &Method, challenge: HeaderValue) -> Response<ResponseBody> {
-    let mut res = error_response(method, StatusCode::UNAUTHORIZED, INVALID_TOKEN_DETAIL);
-    res.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, challenge);
-    res
-}
-
-/// Renders the `503 Service Unavailable` of a login, refresh or logout while the session store
-/// cannot be reached: the §2 body with [`UNAVAILABLE_DETAIL`] and `Retry-After` in seconds.
-///
-/// ```
-/// use http::Method;
-/// let res = tower_jwt_login::error::unavailable_response(&Method::POST, 5);
-/// assert_eq!(res.status(), 503);
-/// assert_eq!(res.headers()["retry-after"], "5");
-/// ```
-pub fn unavailable_response(method: &Method, retry_after_secs: u64) -> Response<ResponseBody> {
-    unavailable_response_with(method, retry_after_secs, UNAVAILABLE_DETAIL)
-}
-
-/// [`unavailable_response`] with another detail (the second-factor store's).
-pub(crate) fn unavailable_response_with(
-    method: &Method,
-    retry_after_secs: u64,
-    detail: &str,
-) -> Response<ResponseBody> {
-    let mut res = error_response(method, StatusCode::SERVICE_UNAVAILABLE, detail);
-    res.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-    res
-}
-
-/// Whether the request is gRPC: its `content-type` starts with `application/grpc` (gRPC,
-/// `application/grpc+proto`, gRPC-Web), compared case-insensitively.
-pub fn is_grpc_request(headers: &HeaderMap) -> bool {
-    const GRPC: &[u8] = b"application/grpc";
-    headers.get(header::CONTENT_TYPE).is_some_and(|v| {
-        v.as_bytes()
-            .get(..GRPC.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(GRPC))
-    })
-}
-
-/// The gRPC refusal: a trailers-only response, HTTP 200 with `grpc-status: 16`
-/// (UNAUTHENTICATED), `grpc-message: Missing or invalid JWT token` and no body, which every gRPC
-/// client reads as a `Status` with code `Unauthenticated`. The `content-type` repeats the
-/// request's when that is a gRPC one (so gRPC-Web clients get theirs), else `application/grpc`.
-pub fn grpc_unauthenticated_response(request_headers: &HeaderMap) -> Response<ResponseBody> {
-    let content_type = request_headers
-        .get(header::CONTENT_TYPE)
-        .filter(|_| is_grpc_request(request_headers))
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_static("application/grpc"));
-    let mut res = Response::new(Full::default());
-    let headers = res.headers_mut();
-    headers.insert(header::CONTENT_TYPE, content_type);
-    headers.insert("grpc-status", HeaderValue::from_static("16"));
-    headers.insert(
-        "grpc-message",
-        HeaderValue::from_static(INVALID_TOKEN_DETAIL),
-    );
-    res
-}
-
 /// Why a login failed. Each variant maps to one status and one fixed `details` string.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -481,7 +278,7 @@ pub enum LoginError {
     PayloadTooLarge,
     /// Too many failed logins for the account or client address (429, with `Retry-After`);
     /// answered at once, without the failure delay.
-    Throttled(crate::throttle::Throttled),
+    Throttled(Throttled),
     /// The credential store failed (500). The source is logged, never sent.
     Store(Box<dyn std::error::Error + Send + Sync>),
     /// The [session store](crate::session) cannot be reached: no tokens are issued (503, with
@@ -555,23 +352,6 @@ impl LoginError {
             LoginError::Unavailable { .. } => "session_store_unavailable",
         }
     }
-
-    pub(crate) fn into_response(self, method: &Method) -> Response<ResponseBody> {
-        if let LoginError::Unavailable { retry_after_secs } = self {
-            return unavailable_response(method, retry_after_secs);
-        }
-        if let LoginError::SecondFactorUnavailable { retry_after_secs } = self {
-            return unavailable_response_with(method, retry_after_secs, FACTOR_UNAVAILABLE_DETAIL);
-        }
-        let mut res = error_response(method, self.status(), &self.detail());
-        if let LoginError::Throttled(throttled) = &self {
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(throttled.retry_after_secs()),
-            );
-        }
-        res
-    }
 }
 
 impl fmt::Display for LoginError {
@@ -591,6 +371,109 @@ impl std::error::Error for LoginError {
         }
     }
 }
+
+/// A failure of the [session store](crate::session::SessionStore) itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The store cannot be reached in time (timeout, connection refused or lost). The services
+    /// answer `503 Service Unavailable` with `Retry-After`; no token is issued.
+    Unavailable(String),
+    /// The store answered with an error (a bug, a misconfiguration). Answered as a 500.
+    Store(String),
+    /// The store cannot list a subject's sessions ([`SessionStore::list`](crate::session::SessionStore::list) not
+    /// implemented).
+    Unsupported,
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Unavailable(why) => write!(f, "session store unavailable: {why}"),
+            SessionError::Store(why) => write!(f, "session store error: {why}"),
+            SessionError::Unsupported => f.write_str("the session store cannot list sessions"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+/// An attempt refused by the throttle. The login answers 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    retry_after: Duration,
+    scope: ThrottleScope,
+}
+
+/// Which limit refused an attempt (for logs and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ThrottleScope {
+    /// The (account, address) limit.
+    AccountAndAddress,
+    /// The per-address limit.
+    Address,
+    /// The per-account ceiling.
+    Account,
+    /// The per-IPv6-/56 limit.
+    Ipv6Net56,
+    /// The per-IPv6-/48 limit.
+    Ipv6Net48,
+}
+
+impl ThrottleScope {
+    /// A short label: `account_address`, `address`, `account`, `ipv6_56`, `ipv6_48`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThrottleScope::AccountAndAddress => "account_address",
+            ThrottleScope::Address => "address",
+            ThrottleScope::Account => "account",
+            ThrottleScope::Ipv6Net56 => "ipv6_56",
+            ThrottleScope::Ipv6Net48 => "ipv6_48",
+        }
+    }
+}
+
+impl Throttled {
+    pub(crate) fn new(retry_after: Duration, scope: ThrottleScope) -> Self {
+        Throttled { retry_after, scope }
+    }
+
+    /// How long until the refusing window ends.
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+
+    /// [`retry_after`](Self::retry_after) in whole seconds, rounded up, at least 1: the
+    /// `Retry-After` header value.
+    pub fn retry_after_secs(&self) -> u64 {
+        let secs = self.retry_after.as_secs();
+        let secs = if self.retry_after.subsec_nanos() > 0 {
+            secs.saturating_add(1)
+        } else {
+            secs
+        };
+        secs.max(1)
+    }
+
+    /// Which limit refused the attempt.
+    pub fn scope(&self) -> ThrottleScope {
+        self.scope
+    }
+}
+
+impl fmt::Display for Throttled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "too many failed logins ({} limit); retry after {} s",
+            self.scope.as_str(),
+            self.retry_after_secs()
+        )
+    }
+}
+
+impl std::error::Error for Throttled {}
 
 #[cfg(test)]
 mod tests {

@@ -38,7 +38,7 @@ use http::{HeaderValue, Method, Request, Response, header};
 use tower_service::Service;
 
 use crate::Jwt;
-use crate::error::{ResponseBody, json_bytes_response, wrong_method};
+use crate::response::{ResponseBody, json_bytes_response, wrong_method};
 
 /// Where the JWKS is usually served.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -66,6 +66,7 @@ impl JwksService {
     }
 
     /// Sets the `max-age` of the answers (whole seconds).
+    #[must_use]
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.cache_control = cache_control(max_age);
         self

@@ -41,7 +41,8 @@
 //! so the login throttle sees the client address (docs/assembly.md).
 //!
 //! Modules: [`kit`] assembles, [`browser`] keeps tokens in cookies, [`token`] mints and verifies, [`auth`] guards, [`login`] serves the login routes,
-//! [`store`] checks credentials, [`error`] renders every error, [`config`] reads Core's
+//! [`store`] checks credentials, [`error`] holds the error types and [`response`] renders
+//! every error, [`config`] reads Core's
 //! environment variables, [`discovery`] renders Core's about documents, [`bearer`] parses
 //! `Authorization`, [`throttle`] limits failed logins per account and client address, whose
 //! address [`client_addr`] finds, [`session`] adds opt-in sessions (logout, revocation across a
@@ -72,7 +73,7 @@
 //! pure Rust, no C toolchain, fastest to build on small machines) or `aws_lc_rs`. With both (as
 //! `--all-features` does) aws-lc-rs is installed, see [`ensure_jsonwebtoken_backend`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![warn(missing_docs, unreachable_pub)]
+#![warn(missing_docs, unreachable_pub, clippy::return_self_not_must_use)]
 #![cfg_attr(
     not(test),
     deny(
@@ -84,6 +85,7 @@
 )]
 
 pub mod apikey;
+mod audit;
 pub mod auth;
 pub mod auth0;
 #[cfg(feature = "axum")]
@@ -97,6 +99,7 @@ pub mod client;
 pub mod client_addr;
 pub mod config;
 pub mod discovery;
+mod env;
 pub mod error;
 pub mod factor;
 mod json;
@@ -107,6 +110,7 @@ pub mod metrics;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+pub mod response;
 pub mod session;
 pub mod store;
 pub mod throttle;

@@ -71,7 +71,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{IntoConnectionInfo, TlsCertificates, TlsMode};
 
-use crate::session::SessionError;
+use crate::error::SessionError;
+use crate::throttle::{FleetCounter, FleetFuture, LoginThrottle, ThrottleScope, Throttled};
 
 /// Settings of the Redis connection. Defaults: prefix `tjl:`, timeout 1 s, full re-read of the
 /// revocation set every 30 s (besides the one after every reconnect), no wait for replicas, TLS
@@ -121,6 +122,7 @@ impl RedisOptions {
 
     /// The prefix of every key and channel the crate uses (default `tjl:`); give each app
     /// sharing a Redis its own (`CORE_API_AUTH_REDIS_PREFIX`).
+    #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -128,6 +130,7 @@ impl RedisOptions {
 
     /// The longest any Redis call may take, connecting included (default 1 s;
     /// `CORE_API_AUTH_REDIS_TIMEOUT`).
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -135,6 +138,7 @@ impl RedisOptions {
 
     /// How often the revocation set is re-read in full even without a reconnect (default 30 s):
     /// a belt besides the pub/sub sync.
+    #[must_use]
     pub fn resync_interval(mut self, interval: Duration) -> Self {
         self.resync_interval = interval;
         self
@@ -891,14 +895,28 @@ end
 return 1
 "#;
 
-/// The fleet-wide counters of a [`LoginThrottle`](crate::throttle::LoginThrottle) (see
-/// [`LoginThrottle::fleet`](crate::throttle::LoginThrottle::fleet)).
+impl LoginThrottle {
+    /// Counts in Redis, so that the limits hold for a fleet of instances as a whole (10
+    /// failures spread over two instances are 10): one script per attempt increments every
+    /// counter the attempt charges, with the same limits, windows and `Retry-After` as the
+    /// local counting. Account names are stored as HMAC-SHA-256 of `account_key` (give every
+    /// instance the same secret; never a username in Redis). When Redis cannot be reached the
+    /// throttle falls back to counting locally (logged once per outage) and returns to Redis by
+    /// itself.
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[must_use]
+    pub fn fleet(self, redis: RedisConnection, account_key: &[u8]) -> Self {
+        self.counting_in(Arc::new(RedisFleetCounter::new(redis, account_key)))
+    }
+}
+
+/// The fleet-wide counters of a [`LoginThrottle`] in Redis (see [`LoginThrottle::fleet`]).
 ///
 /// Keys, with the prefix `P`: `P{throttle}:pair:<account>:<address>`, `…:addr:<address>`,
 /// `…:net56:<hex>`, `…:net48:<hex>`, `…:account:<account>` (each expiring with its window) and
 /// `…:known:<account>:<address>` (expiring with the known-address lifetime); `<account>` is a
 /// keyed hash, IPv6 addresses are their /64. All share the hash tag `{throttle}`.
-pub(crate) struct FleetCounter {
+struct RedisFleetCounter {
     redis: RedisConnection,
     base: String,
     account_key: zeroize::Zeroizing<Vec<u8>>,
@@ -908,10 +926,10 @@ pub(crate) struct FleetCounter {
     degraded: std::sync::atomic::AtomicBool,
 }
 
-impl FleetCounter {
-    pub(crate) fn new(redis: RedisConnection, account_key: &[u8]) -> Self {
+impl RedisFleetCounter {
+    fn new(redis: RedisConnection, account_key: &[u8]) -> Self {
         let base = format!("{}{{throttle}}:", redis.prefix());
-        FleetCounter {
+        RedisFleetCounter {
             redis,
             base,
             account_key: zeroize::Zeroizing::new(account_key.to_vec()),
@@ -940,7 +958,7 @@ impl FleetCounter {
         out
     }
 
-    fn outcome<T>(&self, result: Result<T, crate::session::SessionError>) -> Option<T> {
+    fn outcome<T>(&self, result: Result<T, SessionError>) -> Option<T> {
         use std::sync::atomic::Ordering;
         match result {
             Ok(value) => {
@@ -959,12 +977,12 @@ impl FleetCounter {
     }
 
     /// `None` when Redis failed: the caller counts locally.
-    pub(crate) async fn begin(
+    async fn begin(
         &self,
-        throttle: &crate::throttle::LoginThrottle,
+        throttle: &LoginThrottle,
         account: &str,
         addr: Option<std::net::IpAddr>,
-    ) -> Option<Result<(), crate::throttle::Throttled>> {
+    ) -> Option<Result<(), Throttled>> {
         let account = self.account(account);
         let keys = throttle.shared_keys(&account, addr);
         let config = throttle.config();
@@ -978,7 +996,7 @@ impl FleetCounter {
         call.arg(keys.len())
             .arg(u64::try_from(config.window().as_millis()).unwrap_or(u64::MAX));
         for (_, limit, scope) in &keys {
-            let account_scope = *scope == crate::throttle::ThrottleScope::Account;
+            let account_scope = *scope == ThrottleScope::Account;
             call.arg(*limit).arg(if account_scope { "a" } else { "-" });
         }
         let result: Result<(usize, i64), _> = self
@@ -991,15 +1009,15 @@ impl FleetCounter {
         }
         let scope = keys
             .get(refused_by.saturating_sub(1))
-            .map_or(crate::throttle::ThrottleScope::Account, |(_, _, s)| *s);
+            .map_or(ThrottleScope::Account, |(_, _, s)| *s);
         let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
-        Some(Err(crate::throttle::LoginThrottle::refusal(scope, wait)))
+        Some(Err(LoginThrottle::refusal(scope, wait)))
     }
 
     /// `false` when Redis failed: the caller settles locally.
-    pub(crate) async fn settle(
+    async fn settle(
         &self,
-        throttle: &crate::throttle::LoginThrottle,
+        throttle: &LoginThrottle,
         account: &str,
         addr: Option<std::net::IpAddr>,
         success: bool,
@@ -1023,6 +1041,29 @@ impl FleetCounter {
             .run(|mut con| async move { call.invoke_async::<()>(&mut con).await })
             .await;
         self.outcome(result).is_some()
+    }
+}
+
+impl FleetCounter for RedisFleetCounter {
+    fn begin<'a>(
+        &'a self,
+        throttle: &'a LoginThrottle,
+        account: &'a str,
+        addr: Option<std::net::IpAddr>,
+    ) -> FleetFuture<'a, Option<Result<(), Throttled>>> {
+        Box::pin(RedisFleetCounter::begin(self, throttle, account, addr))
+    }
+
+    fn settle<'a>(
+        &'a self,
+        throttle: &'a LoginThrottle,
+        account: &'a str,
+        addr: Option<std::net::IpAddr>,
+        success: bool,
+    ) -> FleetFuture<'a, bool> {
+        Box::pin(RedisFleetCounter::settle(
+            self, throttle, account, addr, success,
+        ))
     }
 }
 

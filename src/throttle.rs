@@ -81,6 +81,8 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+pub use crate::error::{ThrottleScope, Throttled};
+
 /// The limits of a [`LoginThrottle`]. Build one with [`ThrottleConfig::new`] and adjust it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleConfig {
@@ -148,24 +150,28 @@ impl ThrottleConfig {
 
     /// Failures per client address (IPv6: per /64) across all accounts (`0`: no per-address
     /// limit).
+    #[must_use]
     pub fn per_address(mut self, limit: u32) -> Self {
         self.per_address = limit;
         self
     }
 
     /// Failures per IPv6 /56 across all accounts and /64s in it (`0`: no such limit).
+    #[must_use]
     pub fn per_ipv6_56(mut self, limit: u32) -> Self {
         self.per_ipv6_56 = limit;
         self
     }
 
     /// Failures per IPv6 /48 across all accounts and /64s in it (`0`: no such limit).
+    #[must_use]
     pub fn per_ipv6_48(mut self, limit: u32) -> Self {
         self.per_ipv6_48 = limit;
         self
     }
 
     /// Failures per account from all addresses together (`0`: no per-account ceiling).
+    #[must_use]
     pub fn per_account(mut self, limit: u32) -> Self {
         self.per_account = limit;
         self
@@ -173,12 +179,14 @@ impl ThrottleConfig {
 
     /// How long an address that logged in successfully stays exempt from that account's
     /// ceiling (default 30 days; zero disables the exemption).
+    #[must_use]
     pub fn known_address_ttl(mut self, ttl: Duration) -> Self {
         self.known_address_ttl = ttl;
         self
     }
 
     /// The most counters kept at once (at least 1).
+    #[must_use]
     pub fn max_tracked_keys(mut self, max: usize) -> Self {
         self.max_tracked_keys = max.max(1);
         self
@@ -230,9 +238,36 @@ impl ThrottleConfig {
 #[derive(Clone)]
 pub struct LoginThrottle {
     inner: Arc<Inner>,
-    /// With a Redis session store: the counters shared by the fleet (feature `redis`).
-    #[cfg(feature = "redis")]
-    fleet: Option<Arc<crate::redis::FleetCounter>>,
+    /// The counters shared by the fleet, when there are (Redis: `LoginThrottle::fleet`).
+    fleet: Option<Arc<dyn FleetCounter>>,
+}
+
+/// The boxed future of a [`FleetCounter`] call.
+pub(crate) type FleetFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Counters shared by a fleet of instances, which a [`LoginThrottle`] counts in instead of its
+/// own table (implemented on Redis, feature `redis`: `LoginThrottle::fleet`). The throttle
+/// depends on this trait, the backend implements it.
+pub(crate) trait FleetCounter: Send + Sync {
+    /// Charges an attempt (`addr` already an [`address_key`]): `None` when the backend failed
+    /// and the caller counts locally.
+    fn begin<'a>(
+        &'a self,
+        throttle: &'a LoginThrottle,
+        account: &'a str,
+        addr: Option<IpAddr>,
+    ) -> FleetFuture<'a, Option<Result<(), Throttled>>>;
+
+    /// Settles an attempt (success or refund): `false` when the backend failed and the caller
+    /// settles locally.
+    fn settle<'a>(
+        &'a self,
+        throttle: &'a LoginThrottle,
+        account: &'a str,
+        addr: Option<IpAddr>,
+        success: bool,
+    ) -> FleetFuture<'a, bool>;
 }
 
 struct Inner {
@@ -240,79 +275,6 @@ struct Inner {
     hasher: RandomState,
     table: Mutex<HashMap<Key, Entry>>,
 }
-
-/// An attempt refused by the throttle. The login answers 429 with `Retry-After`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Throttled {
-    retry_after: Duration,
-    scope: ThrottleScope,
-}
-
-/// Which limit refused an attempt (for logs and metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ThrottleScope {
-    /// The (account, address) limit.
-    AccountAndAddress,
-    /// The per-address limit.
-    Address,
-    /// The per-account ceiling.
-    Account,
-    /// The per-IPv6-/56 limit.
-    Ipv6Net56,
-    /// The per-IPv6-/48 limit.
-    Ipv6Net48,
-}
-
-impl ThrottleScope {
-    /// A short label: `account_address`, `address`, `account`, `ipv6_56`, `ipv6_48`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ThrottleScope::AccountAndAddress => "account_address",
-            ThrottleScope::Address => "address",
-            ThrottleScope::Account => "account",
-            ThrottleScope::Ipv6Net56 => "ipv6_56",
-            ThrottleScope::Ipv6Net48 => "ipv6_48",
-        }
-    }
-}
-
-impl Throttled {
-    /// How long until the refusing window ends.
-    pub fn retry_after(&self) -> Duration {
-        self.retry_after
-    }
-
-    /// [`retry_after`](Self::retry_after) in whole seconds, rounded up, at least 1: the
-    /// `Retry-After` header value.
-    pub fn retry_after_secs(&self) -> u64 {
-        let secs = self.retry_after.as_secs();
-        let secs = if self.retry_after.subsec_nanos() > 0 {
-            secs.saturating_add(1)
-        } else {
-            secs
-        };
-        secs.max(1)
-    }
-
-    /// Which limit refused the attempt.
-    pub fn scope(&self) -> ThrottleScope {
-        self.scope
-    }
-}
-
-impl fmt::Display for Throttled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "too many failed logins ({} limit); retry after {} s",
-            self.scope.as_str(),
-            self.retry_after_secs()
-        )
-    }
-}
-
-impl std::error::Error for Throttled {}
 
 /// A tracked counter. Accounts are keyed hashes; addresses are /64 for IPv6; the IPv6 networks
 /// are the address's leading 64 bits, masked to /56 or /48.
@@ -352,25 +314,14 @@ impl LoginThrottle {
                 hasher: RandomState::new(),
                 table: Mutex::new(HashMap::new()),
             }),
-            #[cfg(feature = "redis")]
             fleet: None,
         }
     }
 
-    /// Counts in Redis, so that the limits hold for a fleet of instances as a whole (10
-    /// failures spread over two instances are 10): one script per attempt increments every
-    /// counter the attempt charges, with the same limits, windows and `Retry-After` as the
-    /// local counting. Account names are stored as HMAC-SHA-256 of `account_key` (give every
-    /// instance the same secret; never a username in Redis). When Redis cannot be reached the
-    /// throttle falls back to counting locally (logged once per outage) and returns to Redis by
-    /// itself.
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn fleet(mut self, redis: crate::redis::RedisConnection, account_key: &[u8]) -> Self {
-        self.fleet = Some(Arc::new(crate::redis::FleetCounter::new(
-            redis,
-            account_key,
-        )));
+    /// Counts in `fleet` instead of the local table (`LoginThrottle::fleet` gives it Redis).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn counting_in(mut self, fleet: Arc<dyn FleetCounter>) -> Self {
+        self.fleet = Some(fleet);
         self
     }
 
@@ -378,7 +329,6 @@ impl LoginThrottle {
     /// (`LoginThrottle::fleet`, feature `redis`), locally otherwise or while Redis is
     /// unreachable. What [`LoginService`](crate::login::LoginService) calls.
     pub async fn begin_shared(&self, account: &str, addr: Option<IpAddr>) -> Result<(), Throttled> {
-        #[cfg(feature = "redis")]
         if let Some(fleet) = &self.fleet
             && let Some(verdict) = fleet.begin(self, account, addr.map(address_key)).await
         {
@@ -390,7 +340,6 @@ impl LoginThrottle {
     /// [`succeeded`](Self::succeeded) (`true`) or [`refund`](Self::refund) (`false`), in Redis
     /// when the throttle counts for a fleet (see [`begin_shared`](Self::begin_shared)).
     pub async fn settle_shared(&self, account: &str, addr: Option<IpAddr>, success: bool) {
-        #[cfg(feature = "redis")]
         if let Some(fleet) = &self.fleet
             && fleet
                 .settle(self, account, addr.map(address_key), success)
@@ -453,7 +402,7 @@ impl LoginThrottle {
     /// A refusal for `scope` with `retry_after` to wait (from a shared store).
     #[cfg(feature = "redis")]
     pub(crate) fn refusal(scope: ThrottleScope, retry_after: Duration) -> Throttled {
-        Throttled { retry_after, scope }
+        Throttled::new(retry_after, scope)
     }
 
     /// The limits.
@@ -569,11 +518,8 @@ impl LoginThrottle {
             let age = now.saturating_duration_since(entry.start);
             if age < config.window && entry.count >= limit {
                 let wait = config.window.saturating_sub(age);
-                if refusal.is_none_or(|r| wait > r.retry_after) {
-                    refusal = Some(Throttled {
-                        retry_after: wait,
-                        scope,
-                    });
+                if refusal.is_none_or(|r| wait > r.retry_after()) {
+                    refusal = Some(Throttled::new(wait, scope));
                 }
             }
         }

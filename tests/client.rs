@@ -36,8 +36,8 @@ use tower_jwt_login::client::{
 };
 use tower_jwt_login::config::CoreAuthConfig;
 use tower_jwt_login::discovery::About;
-use tower_jwt_login::error::error_response;
 use tower_jwt_login::login::{LoginService, LogoutService, RefreshService};
+use tower_jwt_login::response::error_response;
 use tower_jwt_login::session::{MemorySessionStore, Sessions};
 use tower_jwt_login::{Jwt, JwtConfig, TokenUse};
 

@@ -10,7 +10,8 @@ use http::{Request, Response, StatusCode, request::Parts};
 use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceExt};
 use tower_jwt_login::auth::{Access, JwtAuthLayer, PathPolicy};
-use tower_jwt_login::error::{AuthError, ResponseBody, TokenError, error_response};
+use tower_jwt_login::error::{AuthError, TokenError};
+use tower_jwt_login::response::{ResponseBody, error_response};
 use tower_jwt_login::{Claims, Jwt, JwtConfig, JwtKey};
 
 fn jwt() -> Jwt {
@@ -208,4 +209,20 @@ async fn inner_errors_pass_through_untouched() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::IM_A_TEAPOT);
+}
+
+/// The middleware services give their inner service back, as tower-http's do.
+#[test]
+fn the_services_give_their_inner_service_back() {
+    use tower_jwt_login::auth::{RequireLayer, Requirement};
+    let mut auth = JwtAuthLayer::new(jwt()).layer(MustBeReady::default());
+    assert!(!auth.get_ref().ready);
+    auth.get_mut().ready = true;
+    assert!(auth.get_ref().ready);
+    assert!(auth.into_inner().ready);
+
+    let mut require = RequireLayer::new(Requirement::role("admin")).layer(MustBeReady::default());
+    require.get_mut().ready = true;
+    assert!(require.get_ref().ready);
+    assert!(require.into_inner().ready);
 }

@@ -639,7 +639,7 @@ async fn cluster_mode_is_refused_at_start_up() {
     }
     .config();
     let jwt = config.jwt_config().unwrap().build().unwrap();
-    let err = config.sessions(&jwt).await.unwrap_err();
+    let err = config.connect_sessions(&jwt).await.unwrap_err();
     assert_eq!(err.to_string(), format!("session store: {expected}"));
     // The plain server next door is fine.
     let plain = PrivateRedis::start();

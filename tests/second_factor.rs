@@ -885,7 +885,7 @@ mod redis {
         let sessions = RedisSessionStore::connect(SHARED, options, &jwt())
             .await
             .unwrap();
-        serve(Some(factor), Some(Sessions::new(sessions)), throttle).await
+        serve(Some(factor), Some(Sessions::with_fleet(sessions)), throttle).await
     }
 
     #[tokio::test]

@@ -988,4 +988,36 @@ mod redis {
                 .any(|(k, _)| k.contains(":pair:") && k.ends_with("198.51.100.1"))
         );
     }
+
+    /// `Sessions::with_fleet` hands the throttle to the Redis store (it counts in Redis, shared
+    /// by the fleet); `Sessions::new` leaves it counting locally.
+    #[tokio::test]
+    async fn sessions_with_fleet_count_in_redis_and_plain_sessions_locally() {
+        use tower_jwt_login::session::Sessions;
+        use tower_jwt_login::throttle::LoginThrottle;
+        let prefix = unique_prefix();
+        let (a, b) = pair(&prefix).await;
+        let (a, b) = (Sessions::with_fleet(a), Sessions::with_fleet(b));
+        let throttle = || LoginThrottle::new(2, Duration::from_secs(60)).unwrap();
+        let t1 = a.fleet_throttle(throttle(), b"secret");
+        let t2 = b.fleet_throttle(throttle(), b"secret");
+        let ip = Some("203.0.113.10".parse().unwrap());
+        t1.begin_shared("carol", ip).await.unwrap();
+        t2.begin_shared("carol", ip).await.unwrap();
+        assert!(t1.begin_shared("carol", ip).await.is_err());
+        assert_eq!(t1.tracked_keys() + t2.tracked_keys(), 0);
+        assert_eq!(
+            keys_with_pttl(SHARED, &prefix)
+                .await
+                .iter()
+                .filter(|(k, _)| k.contains("{throttle}"))
+                .count(),
+            3
+        );
+
+        let plain = Sessions::new(store(SHARED, &unique_prefix()).await);
+        let local = plain.fleet_throttle(throttle(), b"secret");
+        local.begin_shared("carol", ip).await.unwrap();
+        assert!(local.tracked_keys() > 0, "counted in the local table");
+    }
 }

@@ -300,7 +300,7 @@ async fn logout_target(config: &CoreAuthConfig) -> Result<Logout, Failure> {
                     .jwt_config()
                     .and_then(|c| c.build())
                     .map_err(|e| failed(format!("CORE_API_AUTH_JWT_*: {e}")))?;
-                match config.sessions(&jwt).await {
+                match config.connect_sessions(&jwt).await {
                     Ok(Some(sessions)) => Ok(Logout::Redis(sessions)),
                     Ok(None) => Ok(Logout::None),
                     Err(e) => Err(failed(format!("Redis sessions: {e}"))),

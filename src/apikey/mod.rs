@@ -55,7 +55,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::store::Lookup;
+use crate::token::Lookup;
 use crate::token::{Claims, Principal, PrincipalError, members_of, random_alphanumeric};
 
 pub use memory::MemoryApiKeyStore;
@@ -392,7 +392,7 @@ impl<K: ApiKeyStore> ApiKeyStore for std::sync::Arc<K> {
     }
 }
 
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The exchange's and the refresh's view of an [`ApiKeyStore`], behind a trait object (the

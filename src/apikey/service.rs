@@ -14,12 +14,14 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
 use tower_service::Service;
 
-use super::{API_KEY_CLAIM, ApiKey, ApiKeyInfo, ApiKeyStore, BoxError};
-use crate::error::{
-    AuthError, ResponseBody, error_response, json_response, unauthorized_response, wrong_method,
-};
+use super::{API_KEY_CLAIM, ApiKey, ApiKeyInfo, ApiKeyStore};
+use crate::audit::AUDIT;
+use crate::error::AuthError;
+use crate::error::BoxError;
 use crate::json::parse_object;
-use crate::login::AUDIT;
+use crate::response::{
+    ResponseBody, error_response, json_response, unauthorized_response, wrong_method,
+};
 use crate::session::Sessions;
 use crate::token::Claims;
 

@@ -8,7 +8,7 @@ use http::{Method, Response, StatusCode};
 use http_body_util::Either;
 use pin_project_lite::pin_project;
 
-use crate::error::{ResponseBody, error_response};
+use crate::response::{ResponseBody, error_response};
 
 pin_project! {
     /// Response future of [`JwtAuth`](super::JwtAuth).

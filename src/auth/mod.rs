@@ -57,7 +57,7 @@ use http_body_util::Either;
 use tower_layer::Layer;
 use tower_service::Service;
 
-pub use crate::error::{
+pub use crate::response::{
     forbidden_response, grpc_permission_denied_response, grpc_unauthenticated_response,
     is_grpc_request,
 };
@@ -67,8 +67,9 @@ pub use rejection::{DefaultRejection, OnRejection};
 pub use require::{Require, RequireLayer};
 
 use crate::bearer::{bearer_bytes, token_refusal};
-use crate::error::{AuthError, ResponseBody, TokenError};
+use crate::error::{AuthError, TokenError};
 use crate::metrics::Metrics;
+use crate::response::ResponseBody;
 use crate::session::Revocations;
 use crate::token::{Claims, ExtraClaims, Jwt, TokenUse};
 
@@ -116,6 +117,7 @@ impl JwtAuthLayer {
 
 impl<R> JwtAuthLayer<R> {
     /// Sets the per-path policy.
+    #[must_use]
     pub fn policy(mut self, policy: PathPolicy) -> Self {
         self.policy = Arc::new(policy);
         self
@@ -134,6 +136,7 @@ impl<R> JwtAuthLayer<R> {
     }
 
     /// Counts refused requests by reason into `metrics` ([`Metrics::record_rejection`]).
+    #[must_use]
     pub fn metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
         self
@@ -143,6 +146,7 @@ impl<R> JwtAuthLayer<R> {
     /// session was ended, or that was issued before its subject's "not before", as `revocations`
     /// says — the set a [`SessionStore`](crate::session::SessionStore) keeps current. The check
     /// is local: no I/O, no lock; with an empty set it costs one atomic load.
+    #[must_use]
     pub fn revocations(mut self, revocations: Revocations) -> Self {
         self.revocations = Some(revocations);
         self
@@ -183,6 +187,7 @@ impl<R> JwtAuthLayer<R> {
     /// assert!(matches!(body, http_body_util::Either::Left(ref tenant) if tenant == "acme"));
     /// # });
     /// ```
+    #[must_use]
     pub fn claims_type<T>(mut self) -> Self
     where
         T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
@@ -227,6 +232,23 @@ impl<S, R: Clone> Layer<S> for JwtAuthLayer<R> {
 pub struct JwtAuth<S, R = DefaultRejection> {
     inner: S,
     shared: Arc<Shared<R>>,
+}
+
+impl<S, R> JwtAuth<S, R> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 #[derive(Debug)]

@@ -200,6 +200,7 @@ impl PathPolicy {
     }
 
     /// Adds a rule for `path` and every method.
+    #[must_use]
     pub fn rule(mut self, path: &str, access: Access) -> Self {
         self.rules.push(Rule {
             method: None,
@@ -210,6 +211,7 @@ impl PathPolicy {
     }
 
     /// Adds a rule for `path` and one method.
+    #[must_use]
     pub fn rule_for(mut self, method: Method, path: &str, access: Access) -> Self {
         self.rules.push(Rule {
             method: Some(method),
@@ -220,26 +222,31 @@ impl PathPolicy {
     }
 
     /// `path` is public for every method.
+    #[must_use]
     pub fn public(self, path: &str) -> Self {
         self.rule(path, Access::Public)
     }
 
     /// `path` is public for `method` only.
+    #[must_use]
     pub fn public_for(self, method: Method, path: &str) -> Self {
         self.rule_for(method, path, Access::Public)
     }
 
     /// `path` is optional for every method.
+    #[must_use]
     pub fn optional(self, path: &str) -> Self {
         self.rule(path, Access::Optional)
     }
 
     /// `path` is optional for `method` only.
+    #[must_use]
     pub fn optional_for(self, method: Method, path: &str) -> Self {
         self.rule_for(method, path, Access::Optional)
     }
 
     /// `path` is protected (useful to carve an exception out of a public prefix added later).
+    #[must_use]
     pub fn protected(self, path: &str) -> Self {
         self.rule(path, Access::Protected)
     }
@@ -247,6 +254,7 @@ impl PathPolicy {
     /// Core's login routes under `prefix`: `POST {prefix}/login` and `GET {prefix}/login/refresh`
     /// are public; every other method on them stays protected (docs/protocol.md §1), `HEAD`
     /// included (the refresh route serves `GET` only).
+    #[must_use]
     pub fn login_routes(self, prefix: &str) -> Self {
         let prefix = prefix.trim_end_matches('/');
         let refresh = format!("{prefix}/login/refresh");
@@ -292,6 +300,7 @@ impl PathPolicy {
     ///     .require_for(Method::DELETE, "/api/v3/process/*", Requirement::role("editor"));
     /// assert_eq!(policy.access(&Method::GET, "/api/v3/admin/users"), Access::Protected);
     /// ```
+    #[must_use]
     pub fn require(mut self, path: &str, requirement: Requirement) -> Self {
         self.requirements.push(RequirementRule {
             method: None,
@@ -303,6 +312,7 @@ impl PathPolicy {
 
     /// Like [`require`](Self::require), for one method only; a requirement for `GET` also
     /// applies to `HEAD` (axum runs the `GET` handler for it).
+    #[must_use]
     pub fn require_for(mut self, method: Method, path: &str, requirement: Requirement) -> Self {
         self.requirements.push(RequirementRule {
             method: Some(method),

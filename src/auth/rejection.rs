@@ -3,8 +3,9 @@
 use http::Response;
 use http::request::Parts;
 
-use crate::error::{
-    AuthError, ResponseBody, grpc_rejection_response, is_grpc_request, unauthorized_response,
+use crate::error::AuthError;
+use crate::response::{
+    ResponseBody, grpc_rejection_response, is_grpc_request, unauthorized_response,
 };
 
 /// Builds the response for a refused request. Implemented by [`DefaultRejection`] and by every
@@ -15,7 +16,8 @@ use crate::error::{
 /// ```
 /// use http::{Response, StatusCode, request::Parts};
 /// use tower_jwt_login::auth::JwtAuthLayer;
-/// use tower_jwt_login::error::{AuthError, ResponseBody, error_response};
+/// use tower_jwt_login::error::AuthError;
+/// use tower_jwt_login::response::{ResponseBody, error_response};
 /// use tower_jwt_login::{JwtConfig, JwtKey};
 ///
 /// let jwt = JwtConfig::new(JwtKey::random()).build().unwrap();
@@ -37,10 +39,10 @@ pub trait OnRejection: Clone {
 ///
 /// A request whose valid token lacks what the path [requires](crate::auth::Requirement)
 /// ([`AuthError::Forbidden`]) gets 403 `Insufficient permissions` instead
-/// ([`forbidden_response`](crate::error::forbidden_response)).
+/// ([`forbidden_response`](crate::response::forbidden_response)).
 ///
 /// A gRPC request (a `content-type` starting with `application/grpc`, which includes gRPC-Web)
-/// is refused the gRPC way instead: [`grpc_unauthenticated_response`](crate::error::grpc_unauthenticated_response)
+/// is refused the gRPC way instead: [`grpc_unauthenticated_response`](crate::response::grpc_unauthenticated_response)
 /// (`grpc-status: 16`), or `grpc-status: 7` for a forbidden one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultRejection;

@@ -8,8 +8,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{Requirement, ResponseFuture};
-use crate::error::{
-    AuthError, ResponseBody, grpc_rejection_response, is_grpc_request, unauthorized_response,
+use crate::error::AuthError;
+use crate::response::{
+    ResponseBody, grpc_rejection_response, is_grpc_request, unauthorized_response,
 };
 use crate::token::Claims;
 
@@ -74,6 +75,23 @@ impl<S> Layer<S> for RequireLayer {
 pub struct Require<S> {
     inner: S,
     requirement: Requirement,
+}
+
+impl<S> Require<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Require<S>

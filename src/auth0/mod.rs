@@ -49,17 +49,17 @@ mod tenant;
 pub use tenant::{Auth0Config, Auth0Tenant, TenantError, TenantProblem};
 
 #[cfg(feature = "auth0")]
-mod fetch;
+mod cache;
 #[cfg(feature = "auth0")]
-mod jwks;
+mod fetch;
 #[cfg(feature = "auth0")]
 mod provider;
 #[cfg(feature = "auth0")]
 #[cfg_attr(docsrs, doc(cfg(feature = "auth0")))]
-pub use fetch::{FetchError, HttpsFetcher, JwksFetcher, TlsSetupError};
+pub use cache::{JwksCache, JwksSettings};
 #[cfg(feature = "auth0")]
 #[cfg_attr(docsrs, doc(cfg(feature = "auth0")))]
-pub use jwks::{JwksCache, JwksSettings};
+pub use fetch::{FetchError, HttpsFetcher, JwksFetcher, TlsSetupError};
 #[cfg(feature = "auth0")]
 #[cfg_attr(docsrs, doc(cfg(feature = "auth0")))]
 pub use provider::JwksProvider;

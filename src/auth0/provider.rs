@@ -83,8 +83,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
+use super::cache::{JwksCache, JwksSettings, Lookup};
 use super::fetch::{HttpsFetcher, JwksFetcher, TlsSetupError};
-use super::jwks::{JwksCache, JwksSettings, Lookup};
 use super::tenant::Auth0Tenant;
 use super::{Auth0Provider, Auth0Verdict};
 use crate::json::parse_object;
@@ -175,12 +175,14 @@ impl<F: JwksFetcher> JwksProvider<F> {
     }
 
     /// Clock skew tolerated for `exp`, `nbf` and `iat` (default 30 s).
+    #[must_use]
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
     }
 
     /// Counts the JWKS fetches of every tenant's cache in `metrics`.
+    #[must_use]
     pub fn metrics(self, metrics: &Metrics) -> Self {
         for tenant in self.tenants.iter() {
             tenant.cache.attach_metrics(metrics);

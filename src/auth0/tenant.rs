@@ -19,7 +19,7 @@
 //!     ("CORE_API_AUTH_AUTH0_ENABLE", "true"),
 //!     ("CORE_API_AUTH_AUTH0_TENANTS", url),
 //! ];
-//! let config = Auth0Config::with_lookup(|k| {
+//! let config = Auth0Config::default().with_lookup(|k| {
 //!     env.iter().find(|(name, _)| *name == k).map(|(_, v)| v.to_string())
 //! })
 //! .unwrap();
@@ -35,6 +35,8 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use serde::Deserialize;
+
+use crate::env::parse_bool;
 
 /// One Auth0 tenant: tokens issued by `https://<domain>/` for `audience`, accepted for the
 /// listed `sub` values only.
@@ -74,18 +76,21 @@ impl Auth0Tenant {
     }
 
     /// Sets the client id (shown to clients in the discovery `auths` entry).
+    #[must_use]
     pub fn clientid(mut self, clientid: impl Into<String>) -> Self {
         self.clientid = clientid.into();
         self
     }
 
     /// Adds an allowed user (an Auth0 `sub` such as `auth0|64f…` or `google-oauth2|…`).
+    #[must_use]
     pub fn user(mut self, sub: impl Into<String>) -> Self {
         self.users.push(sub.into());
         self
     }
 
     /// Adds allowed users.
+    #[must_use]
     pub fn users<I, U>(mut self, subs: I) -> Self
     where
         I: IntoIterator<Item = U>,
@@ -98,6 +103,7 @@ impl Auth0Tenant {
     /// Fetches the keys from `url` instead of `https://<domain>/.well-known/jwks.json` — for
     /// tests (a loopback server, plain `http://` allowed) and deployments behind a mirror. The
     /// issuer the tokens must carry stays `https://<domain>/`.
+    #[must_use]
     pub fn with_jwks_url(mut self, url: impl Into<String>) -> Self {
         self.jwks_url = Some(url.into());
         self
@@ -298,30 +304,29 @@ pub struct Auth0Config {
 }
 
 impl Auth0Config {
-    /// Reads the two variables from the process environment.
-    pub fn from_env() -> Result<Self, TenantError> {
-        Self::with_lookup(|k| std::env::var(k).ok())
+    /// These settings, overridden by the process environment; then validated (as
+    /// [`CoreAuthConfig::with_env`](crate::config::CoreAuthConfig::with_env)).
+    pub fn with_env(self) -> Result<Self, TenantError> {
+        self.with_lookup(|k| std::env::var(k).ok())
     }
 
-    /// Reads the two variables through `lookup`. The tenants are parsed (and must be valid)
-    /// even when Auth0 is disabled; enabled with no tenant is an error.
-    pub fn with_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TenantError> {
-        let enable = match lookup("CORE_API_AUTH_AUTH0_ENABLE") {
-            None => false,
-            Some(v) => match v.as_str() {
-                "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
-                "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
-                _ => return Err(TenantError::InvalidEnable),
-            },
-        };
-        let tenants = match lookup("CORE_API_AUTH_AUTH0_TENANTS") {
-            Some(list) => Auth0Tenant::parse_list(&list)?,
-            None => Vec::new(),
-        };
-        if enable && tenants.is_empty() {
+    /// These settings, overridden by the two variables `lookup` finds; then validated. The
+    /// tenants are parsed (and must be valid) even when Auth0 is disabled; enabled with no
+    /// tenant is an error.
+    pub fn with_lookup(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, TenantError> {
+        if let Some(v) = lookup("CORE_API_AUTH_AUTH0_ENABLE") {
+            self.enable = parse_bool(&v).ok_or(TenantError::InvalidEnable)?;
+        }
+        if let Some(list) = lookup("CORE_API_AUTH_AUTH0_TENANTS") {
+            self.tenants = Auth0Tenant::parse_list(&list)?;
+        }
+        if self.enable && self.tenants.is_empty() {
             return Err(TenantError::NoTenants);
         }
-        Ok(Auth0Config { enable, tenants })
+        Ok(self)
     }
 
     /// The discovery `auths` entries of the enabled tenants, in order (empty when disabled);
@@ -478,22 +483,29 @@ mod tests {
                 _ => None,
             }
         };
-        let c = Auth0Config::with_lookup(lookup("false", "")).unwrap();
+        let c = Auth0Config::default()
+            .with_lookup(lookup("false", ""))
+            .unwrap();
         assert_eq!(c, Auth0Config::default());
         assert!(c.auths().is_empty());
         assert_eq!(
-            Auth0Config::with_lookup(lookup("true", "")).unwrap_err(),
+            Auth0Config::default()
+                .with_lookup(lookup("true", ""))
+                .unwrap_err(),
             TenantError::NoTenants
         );
         assert_eq!(
-            Auth0Config::with_lookup(lookup("yes", "")).unwrap_err(),
+            Auth0Config::default()
+                .with_lookup(lookup("yes", ""))
+                .unwrap_err(),
             TenantError::InvalidEnable
         );
-        let c = Auth0Config::with_lookup(lookup(
-            "1",
-            "auth0://a@one.example?aud=x, auth0://b@two.example?aud=y",
-        ))
-        .unwrap();
+        let c = Auth0Config::default()
+            .with_lookup(lookup(
+                "1",
+                "auth0://a@one.example?aud=x, auth0://b@two.example?aud=y",
+            ))
+            .unwrap();
         assert_eq!(
             c.auths(),
             [
@@ -502,9 +514,15 @@ mod tests {
             ]
         );
         // Disabled: the tenants are still checked, but not advertised.
-        let c = Auth0Config::with_lookup(lookup("false", "auth0://a@one.example?aud=x")).unwrap();
+        let c = Auth0Config::default()
+            .with_lookup(lookup("false", "auth0://a@one.example?aud=x"))
+            .unwrap();
         assert_eq!(c.tenants.len(), 1);
         assert!(c.auths().is_empty());
-        assert!(Auth0Config::with_lookup(lookup("false", "garbage!")).is_err());
+        assert!(
+            Auth0Config::default()
+                .with_lookup(lookup("false", "garbage!"))
+                .is_err()
+        );
     }
 }

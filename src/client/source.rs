@@ -21,8 +21,9 @@ use zeroize::Zeroizing;
 use super::error::{ClientError, excerpt};
 use super::layer::LoginClientLayer;
 use super::payload;
-use super::transport::{Answer, BoxError, ServiceTransport, Transport, default_transport};
+use super::transport::{Answer, ServiceTransport, Transport, default_transport};
 use crate::discovery::LOCAL_JWT;
+use crate::error::BoxError;
 use crate::token::now_secs;
 
 /// Core's paths, the defaults.

@@ -12,7 +12,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
 use tower_service::Service;
 
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// A whole response of a token endpoint.

@@ -530,7 +530,7 @@ impl SecondFactor {
     pub async fn reset(&self, subject: &str) -> Result<(), FactorStoreError> {
         tracing::info!(
             name: "second_factor",
-            target: crate::login::AUDIT,
+            target: crate::audit::AUDIT,
             action = "totp_reset",
             outcome = "success",
             enduser.id = subject,
@@ -585,7 +585,7 @@ impl SecondFactor {
         if used {
             tracing::info!(
                 name: "second_factor",
-                target: crate::login::AUDIT,
+                target: crate::audit::AUDIT,
                 action = "recovery_code_used",
                 outcome = "success",
                 enduser.id = subject,

@@ -15,17 +15,18 @@ use tower_service::Service;
 use zeroize::Zeroizing;
 
 use super::{FactorError, FactorStoreError, SecondFactor};
+use crate::audit::{AUDIT, AuditClient};
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{
-    AuthError, LoginError, ResponseBody, error_response, json_response, unauthorized_response,
-    unavailable_response_with, wrong_method,
-};
+use crate::error::{AuthError, LoginError};
 use crate::json::parse_object;
-use crate::login::{AUDIT, AuditClient};
+use crate::response::{
+    ResponseBody, error_response, json_response, unauthorized_response, unavailable_response_with,
+    wrong_method,
+};
 use crate::throttle::LoginThrottle;
 use crate::token::Claims;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 
 /// The largest body a management call reads (`{"code":"…"}`).
 const BODY_LIMIT: usize = 4 * 1024;

@@ -8,9 +8,9 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::error::ResponseBody;
+use crate::response::ResponseBody;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 
 pin_project! {
     /// The body of a [`LoginKitService`](super::LoginKitService) response: the wrapped app's

@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 
 use super::body::KitBody;
 use super::routes::OwnFuture;
-use crate::error::{ResponseBody, error_response};
+use crate::response::{ResponseBody, error_response};
 
 pin_project! {
     /// The future of the assembly's inner part: the app's future, one of the crate's own

@@ -10,11 +10,12 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::{CoreFuture, ResponseFuture};
-use super::routes::{BoxError, Endpoint, Own, Routes, own_request};
+use super::routes::{Endpoint, Own, Routes, own_request};
 use crate::auth::{Access, DefaultRejection, Shared as Guard, is_preflight, policy_path};
 use crate::discovery::AboutService;
-use crate::error::wrong_method;
+use crate::error::BoxError;
 use crate::jwks::JwksService;
+use crate::response::wrong_method;
 use crate::session::Sessions;
 use crate::token::Jwt;
 
@@ -22,8 +23,8 @@ use super::body::KitBody;
 use crate::browser::{
     self as cookies, ACCESS_COOKIE, Browser, CSRF_COOKIE, CSRF_DETAIL, CookiePaths, REFRESH_COOKIE,
 };
-use crate::error::{ResponseBody, error_response, json_bytes_response};
 use crate::login::{Minted, WantMinted};
+use crate::response::{ResponseBody, error_response, json_bytes_response};
 use crate::token::TokenPair;
 use http::{HeaderValue, StatusCode, header::AUTHORIZATION};
 

@@ -175,8 +175,8 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
 
     /// Turns [sessions](crate::session) on: logins start sessions, refresh checks them, the
     /// logout routes and the user's own session routes ([`SessionsService`]) are served, and
-    /// the layer refuses revoked access tokens. A Redis store also makes the login throttle
-    /// count in Redis, for the whole fleet.
+    /// the layer refuses revoked access tokens. A store given with [`Sessions::with_fleet`] (a
+    /// Redis one) also makes the login throttle count in Redis, for the whole fleet.
     pub fn sessions(mut self, sessions: impl Into<Sessions>) -> Self {
         self.sessions = Some(sessions.into());
         self

@@ -12,9 +12,9 @@ use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use tower_service::Service;
 
-use crate::error::ResponseBody;
+use crate::response::ResponseBody;
 
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 
 /// The request body the crate's own services are called with.
 pub(crate) type OwnBody = UnsyncBoxBody<Bytes, BoxError>;

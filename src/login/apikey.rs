@@ -5,10 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::{Issue, LoginAnswer, LoginService, Origin};
-use crate::apikey::{
-    ApiKey, ApiKeyHash, ApiKeyInfo, ApiKeyStore, BoxError, DynApiKeys, key_principal,
-};
-use crate::error::LoginError;
+use crate::apikey::{ApiKey, ApiKeyHash, ApiKeyInfo, ApiKeyStore, DynApiKeys, key_principal};
+use crate::error::{BoxError, LoginError};
 use crate::session::{KeyTag, Sessions};
 use crate::store::{CredentialStore, Lookup};
 use crate::token::{Principal, now_secs};
@@ -59,6 +57,7 @@ impl<S: CredentialStore, A> LoginService<S, A> {
     /// assert_eq!(res.status(), 200);
     /// # });
     /// ```
+    #[must_use]
     pub fn api_keys<K: ApiKeyStore>(mut self, store: K) -> Self {
         self.api_keys = Some(Arc::new(store));
         self

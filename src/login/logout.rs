@@ -45,14 +45,14 @@ use tower_service::Service;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use super::{AUDIT, AuditClient, token_error_type};
+use crate::audit::{AUDIT, AuditClient, token_error_type};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{
-    AuthError, ResponseBody, TokenError, error_response, unauthorized_response,
-    unavailable_response, wrong_method,
-};
+use crate::error::{AuthError, TokenError};
 use crate::factor::{FactorStoreError, SecondFactor};
+use crate::response::{
+    ResponseBody, error_response, unauthorized_response, unavailable_response, wrong_method,
+};
 use crate::session::{SessionError, Sessions};
 use crate::token::{Claims, Jwt, TokenUse};
 
@@ -108,6 +108,7 @@ impl LogoutService {
     /// With the [second factor](crate::factor) on: logging out everywhere also forgets every
     /// remembered device of the subject, so the next login on any device needs a code again.
     /// (No effect on [`LogoutService::new`], which ends one session.)
+    #[must_use]
     pub fn second_factor(mut self, second_factor: SecondFactor) -> Self {
         self.second_factor = Some(second_factor);
         self
@@ -115,6 +116,7 @@ impl LogoutService {
 
     /// How the client address of the audit event is found (default
     /// [`ClientAddrResolver::new`]; give it the login's resolver when behind a proxy).
+    #[must_use]
     pub fn client_addr(mut self, resolver: ClientAddrResolver) -> Self {
         self.client_addr = resolver;
         self

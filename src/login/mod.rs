@@ -119,15 +119,15 @@ use tracing::field::Empty;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::apikey::{ApiKey, DynApiKeys};
+use crate::audit::{AUDIT, AuditClient};
 use crate::auth0::{Auth0Provider, Auth0Verdict, NoAuth0};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{
-    AuthError, LoginError, ResponseBody, TokenError, json_bytes_response, wrong_method,
-};
+use crate::error::LoginError;
 use crate::factor::{LoginFactor, LoginFactorError, RememberDevice, SecondFactor};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
+use crate::response::{ResponseBody, json_bytes_response, wrong_method};
 use crate::session::{KeyTag, NewSession, SessionError, Sessions, StartVerdict, new_session_id};
 use crate::store::{CredentialStore, Credentials, Lookup};
 use crate::throttle::LoginThrottle;
@@ -142,7 +142,7 @@ pub use logout::LogoutService;
 pub use password::{DEFAULT_MIN_PASSWORD_LEN, PasswordChangeService};
 pub use refresh::RefreshService;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 
 /// The login route. Generic over the request body; answers `POST` only (any other method gets
 /// `404` in the §2 shape — with [`PathPolicy::login_routes`](crate::auth::PathPolicy::login_routes)
@@ -262,6 +262,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
 
     /// Counts successes and failures by reason into `metrics`
     /// ([`Metrics::record_login_success`], [`Metrics::record_login_failure`]).
+    #[must_use]
     pub fn metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
         self
@@ -287,6 +288,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
     /// let unthrottled = LoginService::new(jwt, PlaintextUser::new("admin", "pw")).throttle(None);
     /// # let _ = (login, unthrottled);
     /// ```
+    #[must_use]
     pub fn throttle(mut self, throttle: impl Into<Option<LoginThrottle>>) -> Self {
         self.throttle = throttle.into();
         self
@@ -295,6 +297,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
     /// How the client address is found for the throttle and the audit log (default
     /// [`ClientAddrResolver::new`]: [`ClientAddr`](crate::client_addr::ClientAddr), axum's
     /// `ConnectInfo` or tonic's `TcpConnectInfo`; no trusted proxy).
+    #[must_use]
     pub fn client_addr(mut self, resolver: ClientAddrResolver) -> Self {
         self.client_addr = resolver;
         self
@@ -302,6 +305,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
 
     /// How long every failed login (400 and 401) waits before it is answered (default 5 s, like
     /// Core).
+    #[must_use]
     pub fn failure_delay(mut self, delay: Duration) -> Self {
         self.failure_delay = delay;
         self
@@ -310,6 +314,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
     /// Starts a [session](crate::session) at every login: both tokens carry its id (`sid`), so
     /// logout and revocation can end them. While the store cannot be reached, logins answer
     /// `503` with `Retry-After` and issue no token (a token that could not be revoked).
+    #[must_use]
     pub fn sessions(mut self, sessions: impl Into<Sessions>) -> Self {
         self.sessions = Some(sessions.into());
         self
@@ -322,12 +327,14 @@ impl<S: CredentialStore, A: Auth0Provider> LoginService<S, A> {
     /// `Invalid TOTP code` and counts against the throttle like a wrong password. With
     /// `remember_device` (`"30d"` or `"1y"`) a login with a code also answers a
     /// `device_trust_token`. Users without it, and Auth0 logins, are unaffected.
+    #[must_use]
     pub fn second_factor(mut self, second_factor: SecondFactor) -> Self {
         self.second_factor = Some(second_factor);
         self
     }
 
     /// Largest accepted body in bytes (default 16 KiB); larger bodies get 413 at once, unread.
+    #[must_use]
     pub fn body_limit(mut self, limit: usize) -> Self {
         self.body_limit = limit;
         self
@@ -766,48 +773,6 @@ impl Minted {
             access: pair.access_token,
             refresh: Some(pair.refresh_token),
             device_trust_token: None,
-        }
-    }
-}
-
-/// The target of the audit events (see the [module docs](self)).
-pub(crate) const AUDIT: &str = "tower_jwt_login::audit";
-
-/// The `error.type` of an audit event refusing a token: a short code per kind of refusal.
-pub(crate) fn token_error_type(error: &AuthError) -> &'static str {
-    match error {
-        AuthError::MissingToken => "missing_token",
-        AuthError::MultipleAuthorizationHeaders => "multiple_authorization_headers",
-        AuthError::InvalidAuthorizationHeader => "invalid_authorization_header",
-        AuthError::Forbidden => "forbidden",
-        AuthError::InvalidToken(error) => match error {
-            TokenError::TooLong => "token_too_long",
-            TokenError::Malformed => "malformed_token",
-            TokenError::UnsupportedAlgorithm => "unsupported_algorithm",
-            TokenError::UnsupportedHeader => "unsupported_token_header",
-            TokenError::InvalidSignature => "invalid_signature",
-            TokenError::UnknownKey => "unknown_key",
-            TokenError::InvalidClaims => "invalid_claims",
-            TokenError::MissingClaim(_) => "missing_claim",
-            TokenError::Expired => "token_expired",
-            TokenError::NotYetValid => "token_not_yet_valid",
-            TokenError::IssuedInFuture => "token_issued_in_future",
-            TokenError::InvalidIssuer => "invalid_issuer",
-            TokenError::WrongTokenUse => "wrong_token_use",
-            TokenError::Revoked => "token_revoked",
-            TokenError::NoSession => "token_without_session",
-        },
-    }
-}
-
-/// The `client.address` field of an audit event: the address, or `unknown`.
-pub(crate) struct AuditClient(pub(crate) Option<IpAddr>);
-
-impl std::fmt::Display for AuditClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(ip) => ip.fmt(f),
-            None => f.write_str("unknown"),
         }
     }
 }

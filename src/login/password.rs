@@ -17,14 +17,14 @@ use serde::Deserialize;
 use tower_service::Service;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{AUDIT, AuditClient};
 use crate::apikey::API_KEY_CLAIM;
+use crate::audit::{AUDIT, AuditClient};
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{
-    AuthError, LoginError, ResponseBody, error_response, unauthorized_response,
-    unavailable_response_with, wrong_method,
-};
+use crate::error::{AuthError, LoginError};
 use crate::json::parse_object;
+use crate::response::{
+    ResponseBody, error_response, unauthorized_response, unavailable_response_with, wrong_method,
+};
 use crate::session::{SessionError, Sessions};
 use crate::store::{Credentials, SetPassword};
 use crate::throttle::LoginThrottle;

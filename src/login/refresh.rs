@@ -14,15 +14,17 @@ use tower_service::Service;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use super::{AUDIT, AuditClient, Minted, WantMinted, token_error_type};
+use super::{Minted, WantMinted};
 use crate::apikey::{self, ApiKeyStore, DynApiKeys};
+use crate::audit::{AUDIT, AuditClient, token_error_type};
 use crate::bearer::bearer_token;
 use crate::client_addr::ClientAddrResolver;
-use crate::error::{
-    AuthError, ResponseBody, TokenError, error_response, json_bytes_response, json_response,
-    unauthorized_response, unavailable_response, wrong_method,
-};
+use crate::error::{AuthError, TokenError};
 use crate::metrics::Metrics;
+use crate::response::{
+    ResponseBody, error_response, json_bytes_response, json_response, unauthorized_response,
+    unavailable_response, wrong_method,
+};
 use crate::session::{RefreshVerdict, Rotation, SessionError, Sessions};
 use crate::store::{CredentialStore, Lookup};
 use crate::token::{Claims, Grant, Jwt, Principal, TokenPair, TokenUse, now_secs};
@@ -57,7 +59,7 @@ impl std::fmt::Debug for ApiKeys {
     }
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 
 /// The credential store a refresh asks for the subject's current principal.
 #[derive(Clone)]
@@ -124,6 +126,7 @@ impl RefreshService {
     /// sessions), and the new access token keeps the key's restriction of the owner's roles.
     /// Give it the store the login exchanges keys with. Without it, a refresh of a key's tokens
     /// is refused: it could neither see a revocation nor keep the restriction.
+    #[must_use]
     pub fn api_keys<K: ApiKeyStore>(mut self, store: K) -> Self {
         self.api_keys = Some(ApiKeys(Arc::new(store)));
         self
@@ -156,6 +159,7 @@ impl RefreshService {
     /// let refresh = RefreshService::new(jwt).principals(store);
     /// # let _ = (login, refresh, users);
     /// ```
+    #[must_use]
     pub fn principals<S: CredentialStore>(mut self, store: Arc<S>) -> Self {
         self.principals = Some(Principals(Arc::new(store)));
         self
@@ -163,6 +167,7 @@ impl RefreshService {
 
     /// How the client address of the audit event is found (default
     /// [`ClientAddrResolver::new`]; give it the login's resolver when behind a proxy).
+    #[must_use]
     pub fn client_addr(mut self, resolver: ClientAddrResolver) -> Self {
         self.client_addr = resolver;
         self
@@ -170,6 +175,7 @@ impl RefreshService {
 
     /// Counts refreshes and refused refreshes into `metrics` ([`Metrics::record_refresh`],
     /// [`Metrics::record_refresh_failure`]).
+    #[must_use]
     pub fn metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
         self
@@ -178,6 +184,7 @@ impl RefreshService {
     /// Refreshes only tokens of a live [session](crate::session): a token without a `sid`, of
     /// an ended session, or (with rotation) already spent is refused with the usual 401; while
     /// the store cannot be reached the answer is `503` with `Retry-After`.
+    #[must_use]
     pub fn sessions(mut self, sessions: impl Into<Sessions>) -> Self {
         self.sessions = Some(sessions.into());
         self
@@ -192,6 +199,7 @@ impl RefreshService {
     ///
     /// Core's own clients keep using their first refresh token and ignore a new one: rotation is
     /// for clients that store the refresh token they are given.
+    #[must_use]
     pub fn rotation(mut self, grace: Duration) -> Self {
         self.rotation = Some(grace);
         self

@@ -99,6 +99,8 @@ pub use redis::RedisSessionStore;
 pub use revocations::Revocations;
 pub use service::{SESSION_NOT_FOUND_DETAIL, SESSIONS_UNSUPPORTED_DETAIL, SessionsService};
 
+pub use crate::error::SessionError;
+
 use crate::token::fill_random;
 
 /// A new session id: 128 random bits, base64url without padding (22 characters).
@@ -300,31 +302,6 @@ impl<'a> Rotation<'a> {
         self.grace
     }
 }
-
-/// A failure of the session store itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// The store cannot be reached in time (timeout, connection refused or lost). The services
-    /// answer `503 Service Unavailable` with `Retry-After`; no token is issued.
-    Unavailable(String),
-    /// The store answered with an error (a bug, a misconfiguration). Answered as a 500.
-    Store(String),
-    /// The store cannot list a subject's sessions ([`SessionStore::list`] not implemented).
-    Unsupported,
-}
-
-impl fmt::Display for SessionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SessionError::Unavailable(why) => write!(f, "session store unavailable: {why}"),
-            SessionError::Store(why) => write!(f, "session store error: {why}"),
-            SessionError::Unsupported => f.write_str("the session store cannot list sessions"),
-        }
-    }
-}
-
-impl std::error::Error for SessionError {}
 
 /// Where sessions live. Native `async fn` in traits: implement it with `async fn start(...)`.
 ///
@@ -616,8 +593,71 @@ impl<S: SessionStore> ErasedStore for S {
     }
 }
 
+/// A [`SessionStore`] that can also count the login throttle's failures for the whole fleet, in
+/// the backend the sessions live in (`RedisSessionStore` does, in its Redis; feature `redis`).
+/// Give such a store with [`Sessions::with_fleet`]; [`Sessions::fleet_throttle`] then hands the
+/// throttle to it.
+///
+/// A Redis-backed store of your own opts in with `LoginThrottle::fleet` on its
+/// `RedisConnection` (feature `redis`):
+///
+/// ```
+/// # #[cfg(feature = "redis")]
+/// # mod example {
+/// use tower_jwt_login::session::{FleetThrottling, RedisSessionStore, SessionStore, Sessions};
+/// use tower_jwt_login::throttle::LoginThrottle;
+/// # use tower_jwt_login::session::{NewSession, RefreshVerdict, Revocations, Rotation};
+/// # use tower_jwt_login::session::{SessionError, StartVerdict};
+///
+/// /// The app's own store: Redis sessions with its own bookkeeping around them.
+/// pub struct AuditedStore {
+///     inner: RedisSessionStore,
+/// }
+///
+/// # impl SessionStore for AuditedStore {
+/// #     fn revocations(&self) -> &Revocations { self.inner.revocations() }
+/// #     async fn start(&self, s: NewSession<'_>) -> Result<StartVerdict, SessionError> {
+/// #         self.inner.start(s).await
+/// #     }
+/// #     async fn refresh(
+/// #         &self, sid: &str, sub: &str, jti: &str, rotation: Option<Rotation<'_>>,
+/// #     ) -> Result<RefreshVerdict, SessionError> {
+/// #         self.inner.refresh(sid, sub, jti, rotation).await
+/// #     }
+/// #     async fn end(&self, sid: &str) -> Result<(), SessionError> { self.inner.end(sid).await }
+/// #     async fn end_all(&self, sub: &str) -> Result<(), SessionError> {
+/// #         self.inner.end_all(sub).await
+/// #     }
+/// # }
+/// impl FleetThrottling for AuditedStore {
+///     fn fleet_throttle(&self, throttle: LoginThrottle, account_key: &[u8]) -> LoginThrottle {
+///         throttle.fleet(self.inner.connection().clone(), account_key)
+///     }
+/// }
+///
+/// pub fn sessions(store: AuditedStore) -> Sessions {
+///     Sessions::with_fleet(store)
+/// }
+/// # }
+/// ```
+pub trait FleetThrottling: SessionStore {
+    /// `throttle`, counting in this store's backend so that its limits hold for the whole
+    /// fleet. Account names are keyed with `account_key` (every instance gives the same).
+    fn fleet_throttle(
+        &self,
+        throttle: crate::throttle::LoginThrottle,
+        account_key: &[u8],
+    ) -> crate::throttle::LoginThrottle;
+}
+
+/// [`FleetThrottling::fleet_throttle`] of the store a [`Sessions`] was built with.
+type FleetFn =
+    dyn Fn(crate::throttle::LoginThrottle, &[u8]) -> crate::throttle::LoginThrottle + Send + Sync;
+
 /// A shared handle on a [`SessionStore`], as the login, refresh and logout services hold it.
-/// Cheap to clone. Built from any store with [`Sessions::new`] (or `.into()`).
+/// Cheap to clone. Built from any store with [`Sessions::new`] (or `.into()`), or with
+/// [`Sessions::with_fleet`] from a store that also counts login failures for the fleet
+/// (`RedisSessionStore`).
 ///
 /// It also carries the `Retry-After` (seconds, default 5) of the `503` answered while the store
 /// cannot be reached.
@@ -640,43 +680,55 @@ impl<S: SessionStore> ErasedStore for S {
 pub struct Sessions {
     store: std::sync::Arc<dyn ErasedStore>,
     retry_after: u64,
-    /// The Redis of a Redis store, which the login throttle can count in.
-    #[cfg(feature = "redis")]
-    redis: Option<crate::redis::RedisConnection>,
+    /// The store's fleet counting, when it was given with [`Sessions::with_fleet`].
+    fleet: Option<std::sync::Arc<FleetFn>>,
 }
 
 impl Sessions {
-    /// A handle on `store`.
+    /// A handle on `store`. The login throttle counts locally
+    /// ([`fleet_throttle`](Self::fleet_throttle) leaves it unchanged).
     pub fn new<S: SessionStore>(store: S) -> Self {
-        #[cfg(feature = "redis")]
-        let redis = (&store as &dyn std::any::Any)
-            .downcast_ref::<RedisSessionStore>()
-            .map(|store| store.connection().clone());
         Sessions {
             store: std::sync::Arc::new(store),
             retry_after: 5,
-            #[cfg(feature = "redis")]
-            redis,
+            fleet: None,
         }
     }
 
-    /// `throttle`, counting in the store's Redis when the store is a Redis one (so its limits
-    /// hold for the whole fleet; see `LoginThrottle::fleet`), unchanged otherwise. Account names
-    /// are keyed with `account_key` (give every instance the same, e.g. the JWT secret).
+    /// A handle on `store`, which also counts the login throttle's failures for the whole
+    /// fleet ([`fleet_throttle`](Self::fleet_throttle)): what a `RedisSessionStore` is given
+    /// with.
+    pub fn with_fleet<S: FleetThrottling>(store: S) -> Self {
+        let store = std::sync::Arc::new(store);
+        let counter = std::sync::Arc::clone(&store);
+        Sessions {
+            store,
+            retry_after: 5,
+            fleet: Some(std::sync::Arc::new(
+                move |throttle: crate::throttle::LoginThrottle, account_key: &[u8]| {
+                    counter.fleet_throttle(throttle, account_key)
+                },
+            )),
+        }
+    }
+
+    /// `throttle`, counting in the store's backend when the store was given with
+    /// [`Sessions::with_fleet`] (so its limits hold for the whole fleet; see
+    /// [`FleetThrottling`]), unchanged otherwise. Account names are keyed with `account_key`
+    /// (give every instance the same, e.g. the JWT secret).
     pub fn fleet_throttle(
         &self,
         throttle: crate::throttle::LoginThrottle,
         account_key: &[u8],
     ) -> crate::throttle::LoginThrottle {
-        #[cfg(feature = "redis")]
-        if let Some(redis) = &self.redis {
-            return throttle.fleet(redis.clone(), account_key);
+        match &self.fleet {
+            Some(fleet) => fleet(throttle, account_key),
+            None => throttle,
         }
-        let _ = account_key;
-        throttle
     }
 
     /// The `Retry-After` of the `503` while the store is unreachable (default 5 s; at least 1).
+    #[must_use]
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
         self.retry_after = retry_after.as_secs().max(1);
         self

@@ -743,6 +743,18 @@ impl SessionStore for RedisSessionStore {
     }
 }
 
+/// The login throttle counts in the store's Redis: give the store with
+/// [`Sessions::with_fleet`](super::Sessions::with_fleet).
+impl super::FleetThrottling for RedisSessionStore {
+    fn fleet_throttle(
+        &self,
+        throttle: crate::throttle::LoginThrottle,
+        account_key: &[u8],
+    ) -> crate::throttle::LoginThrottle {
+        throttle.fleet(self.connection().clone(), account_key)
+    }
+}
+
 impl fmt::Debug for RedisSessionStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisSessionStore")

@@ -53,11 +53,12 @@ use serde::Serialize;
 use tower_service::Service;
 
 use super::{SessionError, SessionInfo, Sessions};
-use crate::error::{
-    AuthError, ResponseBody, error_response, json_response, unauthorized_response,
-    unavailable_response, wrong_method,
+use crate::audit::AUDIT;
+use crate::error::AuthError;
+use crate::response::{
+    ResponseBody, error_response, json_response, unauthorized_response, unavailable_response,
+    wrong_method,
 };
-use crate::login::AUDIT;
 use crate::token::Claims;
 
 /// The `details` string of `DELETE …/sessions/{id}` for a session that is not one of the

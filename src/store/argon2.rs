@@ -196,6 +196,7 @@ impl Argon2Store {
     }
 
     /// At most `n` verifications at once (at least 1).
+    #[must_use]
     pub fn max_concurrency(mut self, n: usize) -> Self {
         self.inner = self.inner.max_concurrency(n);
         self

@@ -47,7 +47,7 @@ use std::future::Future;
 
 use zeroize::Zeroizing;
 
-use crate::token::Principal;
+pub use crate::token::Lookup;
 
 pub use argon2::{Argon2Error, Argon2Store, Argon2Users, hash_password, verify_password};
 pub use password::{HashParams, PasswordBackend, PasswordStore, PasswordStoreError, StoredUser};
@@ -150,27 +150,13 @@ pub trait CredentialStore: Send + Sync + 'static {
         credentials: &Credentials,
     ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
 
-    /// The subject's current [`Principal`] (its extra claims), at login and at refresh; see the
-    /// [trait docs](Self). A [`Lookup::Found`] principal for another subject is refused (a
-    /// store bug, logged). The default is [`Lookup::NotSupported`].
+    /// The subject's current [`Principal`](crate::Principal) (its extra claims), at login and
+    /// at refresh; see the [trait docs](Self). A [`Lookup::Found`] principal for another subject
+    /// is refused (a store bug, logged). The default is [`Lookup::NotSupported`].
     fn principal(&self, subject: &str) -> impl Future<Output = Result<Lookup, Self::Error>> + Send {
         let _ = subject;
         std::future::ready(Ok(Lookup::NotSupported))
     }
-}
-
-/// What [`CredentialStore::principal`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Lookup {
-    /// The subject's current principal: its extra claims go into the minted tokens.
-    Found(Principal),
-    /// The subject may no longer log in or refresh (disabled, removed). A login is refused like
-    /// wrong credentials (401, no hint); a refresh gets the refresh route's 401.
-    Refused,
-    /// The store does not look principals up: a login mints tokens without extra claims, a
-    /// refresh carries the refresh token's extra claims over.
-    NotSupported,
 }
 
 /// A credential store that can also set a user's password: what the self-service password

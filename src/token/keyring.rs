@@ -204,6 +204,7 @@ impl SigningKey {
     }
 
     /// Names the key: tokens carry this `kid` instead of the default.
+    #[must_use]
     pub fn kid(mut self, kid: impl Into<String>) -> Self {
         self.kid = Some(kid.into());
         self
@@ -212,6 +213,7 @@ impl SigningKey {
     /// Pins the algorithm of an HMAC secret (HS256, HS384, HS512). For a private key, whose
     /// algorithm is its own, a different one makes the ring fail to build.
     #[allow(irrefutable_let_patterns)] // without the `asymmetric` feature
+    #[must_use]
     pub fn algorithm(mut self, alg: Algorithm) -> Self {
         if let SigningKind::Hmac { alg: a, .. } = &mut self.kind {
             *a = Some(alg);
@@ -295,6 +297,7 @@ impl VerificationKey {
     }
 
     /// Names the key: the `kid` its tokens carry (must match the name it had when it signed).
+    #[must_use]
     pub fn kid(mut self, kid: impl Into<String>) -> Self {
         self.kid = Some(kid.into());
         self
@@ -303,6 +306,7 @@ impl VerificationKey {
     /// Pins the algorithm of an HMAC secret. For a public key, whose algorithm is its own, a
     /// different one makes the ring fail to build.
     #[allow(irrefutable_let_patterns)] // without the `asymmetric` feature
+    #[must_use]
     pub fn algorithm(mut self, alg: Algorithm) -> Self {
         if let VerificationKind::Hmac { alg: a, .. } = &mut self.kind {
             *a = Some(alg);

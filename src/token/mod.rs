@@ -39,7 +39,7 @@ pub(crate) use key::{fill_random, random_alphanumeric};
 pub use keyring::{MAX_PREVIOUS_SECRETS, SigningKey, VerificationKey};
 pub(crate) use principal::members_of;
 pub use principal::{
-    DEFAULT_MAX_EXTRA_LEN, Principal, PrincipalBuilder, PrincipalError, RESERVED_CLAIMS,
+    DEFAULT_MAX_EXTRA_LEN, Lookup, Principal, PrincipalBuilder, PrincipalError, RESERVED_CLAIMS,
 };
 
 use crate::error::TokenError;
@@ -513,6 +513,7 @@ impl<'a> Grant<'a> {
 
     /// Adds `principal`'s extra claims (minted after Core's claims and `sid`, in the
     /// principal's order). The subject stays the grant's.
+    #[must_use]
     pub fn extra(mut self, principal: &'a Principal) -> Self {
         self.extra = principal.extra_json();
         self
@@ -524,6 +525,7 @@ impl<'a> Grant<'a> {
     }
 
     /// Ties the tokens to the session `sid` (the `sid` claim, after Core's claims).
+    #[must_use]
     pub fn session(mut self, sid: &'a str) -> Self {
         self.session = Some(sid);
         self
@@ -595,6 +597,7 @@ impl JwtConfig {
     /// The signing algorithm: HS256 by default for an HMAC secret, the key's own for a private
     /// key (a different one here makes [`build`](Self::build) fail). Each key accepts exactly its
     /// own algorithm.
+    #[must_use]
     pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
         self.algorithm = Some(algorithm);
         self
@@ -602,11 +605,13 @@ impl JwtConfig {
     /// Adds a verification-only key: a previous signing key kept after a rotation (its tokens
     /// verify until they expire), or another issuer's public key. With more than one key in
     /// the ring every token carries a `kid`.
+    #[must_use]
     pub fn verification_key(mut self, key: impl Into<VerificationKey>) -> Self {
         self.verification.push(key.into());
         self
     }
     /// Adds several verification-only keys ([`verification_key`](Self::verification_key)).
+    #[must_use]
     pub fn verification_keys<I, K>(mut self, keys: I) -> Self
     where
         I: IntoIterator<Item = K>,
@@ -616,26 +621,31 @@ impl JwtConfig {
         self
     }
     /// The `iss` claim minted and required (default `datarhei-core`).
+    #[must_use]
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = issuer.into();
         self
     }
     /// Access token lifetime (default 600 s). Sub-second parts are dropped.
+    #[must_use]
     pub fn access_ttl(mut self, ttl: Duration) -> Self {
         self.access_ttl = ttl;
         self
     }
     /// Refresh token lifetime (default 86 400 s). Sub-second parts are dropped.
+    #[must_use]
     pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
         self.refresh_ttl = ttl;
         self
     }
     /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 0, like Core).
+    #[must_use]
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
     }
     /// Longest token accepted, in bytes (default 8 KiB); longer ones are refused unread.
+    #[must_use]
     pub fn max_token_len(mut self, len: usize) -> Self {
         self.max_token_len = len;
         self

@@ -495,6 +495,21 @@ impl<'de> serde::Deserialize<'de> for AnyStr<'de> {
     }
 }
 
+/// What [`CredentialStore::principal`](crate::store::CredentialStore::principal) found (also
+/// [`store::Lookup`](crate::store::Lookup), where credential stores use it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Lookup {
+    /// The subject's current principal: its extra claims go into the minted tokens.
+    Found(Principal),
+    /// The subject may no longer log in or refresh (disabled, removed). A login is refused like
+    /// wrong credentials (401, no hint); a refresh gets the refresh route's 401.
+    Refused,
+    /// The store does not look principals up: a login mints tokens without extra claims, a
+    /// refresh carries the refresh token's extra claims over.
+    NotSupported,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

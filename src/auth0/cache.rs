@@ -119,6 +119,7 @@ const MAX_REFETCH_PERIOD: Duration = Duration::from_secs(24 * 3600);
 
 impl JwksSettings {
     /// Keys older than this are refreshed in the background on the next lookup.
+    #[must_use]
     pub fn refresh_interval(mut self, interval: Duration) -> Self {
         self.refresh_interval = interval;
         self
@@ -134,6 +135,7 @@ impl JwksSettings {
     /// A `count` of 0 is taken as 1 (with no re-fetch at all, a cache would never get its first
     /// keys); `per` is capped at 24 h; `Duration::ZERO` lifts the limit (single flight still
     /// applies: concurrent misses share one fetch).
+    #[must_use]
     pub fn refetch_budget(mut self, count: u32, per: Duration) -> Self {
         self.refetch_count = count.max(1);
         self.refetch_period = per.min(MAX_REFETCH_PERIOD);
@@ -147,17 +149,20 @@ impl JwksSettings {
     #[deprecated(
         note = "use `refetch_budget(count, per)`; `cooldown(d)` is `refetch_budget(1, d)`"
     )]
+    #[must_use]
     pub fn cooldown(self, cooldown: Duration) -> Self {
         self.refetch_budget(1, cooldown)
     }
 
     /// The longest a fetch may take, from connecting to the last byte.
+    #[must_use]
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
         self.fetch_timeout = timeout;
         self
     }
 
     /// The largest JWKS document accepted, in bytes.
+    #[must_use]
     pub fn max_bytes(mut self, max_bytes: usize) -> Self {
         self.max_bytes = max_bytes;
         self
