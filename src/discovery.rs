@@ -13,8 +13,6 @@
 //! ```
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -26,7 +24,7 @@ use tower_service::Service;
 use crate::Claims;
 use crate::factor::SecondFactor;
 use crate::json::json_line;
-use crate::response::{ResponseBody, json_response};
+use crate::response::{ResponseBody, ResponseFuture, json_response};
 
 /// The `auths` entry of the local username/password login.
 pub const LOCAL_JWT: &str = "localjwt";
@@ -309,7 +307,7 @@ pub struct AboutService {
 impl<B> Service<Request<B>> for AboutService {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -319,11 +317,11 @@ impl<B> Service<Request<B>> for AboutService {
         let method = req.method().clone();
         if method != Method::GET && method != Method::HEAD {
             let response = crate::response::wrong_method(&method);
-            return Box::pin(std::future::ready(Ok(response)));
+            return ResponseFuture::ready(response);
         }
         let claims = req.extensions().get::<Claims>().cloned();
         let about = Arc::clone(&self.about);
-        Box::pin(async move { Ok(about.response(&method, claims.as_ref()).await) })
+        ResponseFuture::new(async move { about.response(&method, claims.as_ref()).await })
     }
 }
 

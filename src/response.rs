@@ -25,6 +25,11 @@
 //! # }
 //! ```
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::Full;
@@ -38,6 +43,61 @@ use crate::json::json_line;
 
 /// The body type of every response the crate builds itself.
 pub type ResponseBody = Full<Bytes>;
+
+/// The response future of every service of the crate's own routes (login, refresh, logout,
+/// the user's sessions, keys, password and second factor, the about document): ready at once
+/// for an answer that needs no I/O (no allocation), boxed when it waits for a store.
+pub struct ResponseFuture {
+    state: FutureState,
+}
+
+enum FutureState {
+    Ready(Option<Response<ResponseBody>>),
+    Pending(Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>),
+}
+
+impl ResponseFuture {
+    /// An answer known now.
+    pub(crate) fn ready(response: Response<ResponseBody>) -> Self {
+        ResponseFuture {
+            state: FutureState::Ready(Some(response)),
+        }
+    }
+
+    /// An answer still to be worked out (a store to ask).
+    pub(crate) fn new<F>(future: F) -> Self
+    where
+        F: Future<Output = Response<ResponseBody>> + Send + 'static,
+    {
+        ResponseFuture {
+            state: FutureState::Pending(Box::pin(future)),
+        }
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<Response<ResponseBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            FutureState::Ready(response) => Poll::Ready(Ok(response.take().unwrap_or_else(|| {
+                // Polled after completion: a caller's bug; answer a 500 rather than panic.
+                error_response(
+                    &Method::GET,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                )
+            }))),
+            FutureState::Pending(future) => future.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+impl std::fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {

@@ -2,8 +2,6 @@
 
 use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -20,7 +18,8 @@ use crate::error::AuthError;
 use crate::error::BoxError;
 use crate::json::parse_object;
 use crate::response::{
-    ResponseBody, error_response, json_response, unauthorized_response, wrong_method,
+    ResponseBody, ResponseFuture, error_response, json_response, unauthorized_response,
+    wrong_method,
 };
 use crate::session::Sessions;
 use crate::token::Claims;
@@ -422,7 +421,7 @@ where
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -430,6 +429,6 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
+        ResponseFuture::new(async move { this.handle(req).await })
     }
 }

@@ -1,8 +1,6 @@
 //! [`TotpService`]: the routes a logged-in user manages the second factor with.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -20,8 +18,8 @@ use crate::client_addr::ClientAddrResolver;
 use crate::error::{AuthError, LoginError};
 use crate::json::parse_object;
 use crate::response::{
-    ResponseBody, error_response, json_response, unauthorized_response, unavailable_response_with,
-    wrong_method,
+    ResponseBody, ResponseFuture, error_response, json_response, unauthorized_response,
+    unavailable_response_with, wrong_method,
 };
 use crate::throttle::LoginThrottle;
 use crate::token::Claims;
@@ -322,7 +320,7 @@ where
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -330,6 +328,6 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
+        ResponseFuture::new(async move { this.handle(req).await })
     }
 }

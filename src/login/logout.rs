@@ -34,8 +34,6 @@
 //! ```
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -51,7 +49,8 @@ use crate::client_addr::ClientAddrResolver;
 use crate::error::{AuthError, TokenError};
 use crate::factor::{FactorStoreError, SecondFactor};
 use crate::response::{
-    ResponseBody, error_response, unauthorized_response, unavailable_response, wrong_method,
+    ResponseBody, ResponseFuture, error_response, unauthorized_response, unavailable_response,
+    wrong_method,
 };
 use crate::session::{SessionError, Sessions};
 use crate::token::{Claims, Jwt, TokenUse};
@@ -262,7 +261,7 @@ impl LogoutService {
 impl<B> Service<Request<B>> for LogoutService {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -272,12 +271,14 @@ impl<B> Service<Request<B>> for LogoutService {
         let method = req.method().clone();
         if method != Method::POST {
             let response = wrong_method(&method);
-            return Box::pin(std::future::ready(Ok(response)));
+            return ResponseFuture::ready(response);
         }
         let claims = self.verify(&req);
         let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
         let this = self.clone();
         let span = tracing::debug_span!("logout", subject = Empty, outcome = Empty);
-        Box::pin(async move { Ok(this.handle(method, claims, client).await) }.instrument(span))
+        ResponseFuture::new(
+            async move { this.handle(method, claims, client).await }.instrument(span),
+        )
     }
 }

@@ -100,9 +100,7 @@
 //! ```
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
@@ -127,7 +125,7 @@ use crate::error::LoginError;
 use crate::factor::{LoginFactor, LoginFactorError, RememberDevice, SecondFactor};
 use crate::json::parse_object;
 use crate::metrics::Metrics;
-use crate::response::{ResponseBody, json_bytes_response, wrong_method};
+use crate::response::{ResponseBody, ResponseFuture, json_bytes_response, wrong_method};
 use crate::session::{KeyTag, NewSession, SessionError, Sessions, StartVerdict, new_session_id};
 use crate::store::{CredentialStore, Credentials, Lookup};
 use crate::throttle::LoginThrottle;
@@ -847,7 +845,7 @@ where
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -857,6 +855,6 @@ where
         let this = self.clone();
         // `subject` is recorded on success only; never the password or a token.
         let span = tracing::debug_span!("login", subject = Empty, outcome = Empty);
-        Box::pin(async move { Ok(this.handle(req).await) }.instrument(span))
+        ResponseFuture::new(async move { this.handle(req).await }.instrument(span))
     }
 }

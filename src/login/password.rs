@@ -23,7 +23,8 @@ use crate::client_addr::ClientAddrResolver;
 use crate::error::{AuthError, LoginError};
 use crate::json::parse_object;
 use crate::response::{
-    ResponseBody, error_response, unauthorized_response, unavailable_response_with, wrong_method,
+    ResponseBody, ResponseFuture, error_response, unauthorized_response, unavailable_response_with,
+    wrong_method,
 };
 use crate::session::{SessionError, Sessions};
 use crate::store::{Credentials, SetPassword};
@@ -457,7 +458,7 @@ where
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -465,6 +466,6 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
+        ResponseFuture::new(async move { this.handle(req).await })
     }
 }

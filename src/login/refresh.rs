@@ -22,8 +22,8 @@ use crate::client_addr::ClientAddrResolver;
 use crate::error::{AuthError, TokenError};
 use crate::metrics::Metrics;
 use crate::response::{
-    ResponseBody, error_response, json_bytes_response, json_response, unauthorized_response,
-    unavailable_response, wrong_method,
+    ResponseBody, ResponseFuture, error_response, json_bytes_response, json_response,
+    unauthorized_response, unavailable_response, wrong_method,
 };
 use crate::session::{RefreshVerdict, Rotation, SessionError, Sessions};
 use crate::store::{CredentialStore, Lookup};
@@ -488,45 +488,10 @@ enum Answer {
     Pair(TokenPair),
 }
 
-/// Response future of [`RefreshService`]: ready at once without sessions (no allocation), boxed
-/// with them (a store round trip).
-pub struct RefreshFuture {
-    state: FutureState,
-}
-
-enum FutureState {
-    Ready(Option<Response<ResponseBody>>),
-    Pending(Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>),
-}
-
-impl Future for RefreshFuture {
-    type Output = Result<Response<ResponseBody>, Infallible>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.state {
-            FutureState::Ready(response) => Poll::Ready(Ok(response.take().unwrap_or_else(|| {
-                // Polled after completion: a caller's bug; answer a 500 rather than panic.
-                error_response(
-                    &Method::GET,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal Server Error",
-                )
-            }))),
-            FutureState::Pending(future) => future.as_mut().poll(cx).map(Ok),
-        }
-    }
-}
-
-impl std::fmt::Debug for RefreshFuture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RefreshFuture").finish_non_exhaustive()
-    }
-}
-
 impl<B> Service<Request<B>> for RefreshService {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = RefreshFuture;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -536,17 +501,24 @@ impl<B> Service<Request<B>> for RefreshService {
         let method = req.method();
         if method != Method::GET {
             let response = wrong_method(method);
-            return RefreshFuture {
-                state: FutureState::Ready(Some(response)),
-            };
+            return ResponseFuture::ready(response);
         }
         let span = tracing::debug_span!("refresh", subject = Empty, outcome = Empty);
         let started = Instant::now();
-        if self.sessions.is_none() && self.principals.is_none() {
+        // Nothing to ask a store: answered at once, without an allocation.
+        if self.sessions.is_none() && self.principals.is_none() && self.api_keys.is_none() {
             let _entered = span.enter();
             let method = method.clone();
             let client = AuditClient(self.client_addr.resolve(req.headers(), req.extensions()));
             let response = match self.verify(&req) {
+                // An API key's tokens need the key store (see `api_keys`): refused without.
+                Ok(claims) if apikey::key_of(&claims).is_some() => {
+                    tracing::warn!(
+                        "refresh of an API key's tokens without an API-key store \
+                         (RefreshService::api_keys): refused"
+                    );
+                    self.failure(&method, &TokenError::Revoked.into(), &client)
+                }
                 Ok(claims) => {
                     let minted = req.extensions().get::<WantMinted>().is_some();
                     self.stateless(&method, &claims, &claims.principal(), &client, minted)
@@ -554,23 +526,19 @@ impl<B> Service<Request<B>> for RefreshService {
                 Err(error) => self.failure(&method, &error, &client),
             };
             crate::metrics::refresh_timed(response.status(), started);
-            return RefreshFuture {
-                state: FutureState::Ready(Some(response)),
-            };
+            return ResponseFuture::ready(response);
         }
         // The request itself is not needed past verification: drop its body now.
         let (parts, _body) = req.into_parts();
         let req = Request::from_parts(parts, ());
         let this = self.clone();
-        RefreshFuture {
-            state: FutureState::Pending(Box::pin(
-                async move {
-                    let response = this.handle(req).await;
-                    crate::metrics::refresh_timed(response.status(), started);
-                    response
-                }
-                .instrument(span),
-            )),
-        }
+        ResponseFuture::new(
+            async move {
+                let response = this.handle(req).await;
+                crate::metrics::refresh_timed(response.status(), started);
+                response
+            }
+            .instrument(span),
+        )
     }
 }

@@ -41,8 +41,6 @@
 //! ```
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -56,8 +54,8 @@ use super::{SessionError, SessionInfo, Sessions};
 use crate::audit::AUDIT;
 use crate::error::AuthError;
 use crate::response::{
-    ResponseBody, error_response, json_response, unauthorized_response, unavailable_response,
-    wrong_method,
+    ResponseBody, ResponseFuture, error_response, json_response, unauthorized_response,
+    unavailable_response, wrong_method,
 };
 use crate::token::Claims;
 
@@ -265,7 +263,7 @@ fn is_session_id(sid: &str) -> bool {
 impl<B> Service<Request<B>> for SessionsService {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -276,6 +274,6 @@ impl<B> Service<Request<B>> for SessionsService {
         let path = req.uri().path().to_owned();
         let claims = req.extensions().get::<Claims>().cloned();
         let this = self.clone();
-        Box::pin(async move { Ok(this.handle(method, path, claims).await) })
+        ResponseFuture::new(async move { this.handle(method, path, claims).await })
     }
 }
