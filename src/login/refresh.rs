@@ -63,7 +63,7 @@ use crate::error::BoxError;
 
 /// The credential store a refresh asks for the subject's current principal.
 #[derive(Clone)]
-struct Principals(Arc<dyn PrincipalSource>);
+struct Principals(Arc<dyn DynPrincipals>);
 
 impl std::fmt::Debug for Principals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,14 +72,14 @@ impl std::fmt::Debug for Principals {
 }
 
 /// [`CredentialStore::principal`] behind a trait object (the service is not generic).
-trait PrincipalSource: Send + Sync + 'static {
+trait DynPrincipals: Send + Sync + 'static {
     fn lookup<'a>(
         &'a self,
         subject: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<Lookup, BoxError>> + Send + 'a>>;
 }
 
-impl<S: CredentialStore> PrincipalSource for Arc<S> {
+impl<S: CredentialStore> DynPrincipals for Arc<S> {
     fn lookup<'a>(
         &'a self,
         subject: &'a str,

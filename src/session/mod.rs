@@ -509,7 +509,7 @@ type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// [`SessionStore`] made object-safe, so the services can hold any store without a type
 /// parameter.
-trait ErasedStore: Send + Sync + 'static {
+trait DynSessionStore: Send + Sync + 'static {
     fn start<'a>(
         &'a self,
         session: NewSession<'a>,
@@ -540,7 +540,7 @@ trait ErasedStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<usize, SessionError>>;
 }
 
-impl<S: SessionStore> ErasedStore for S {
+impl<S: SessionStore> DynSessionStore for S {
     fn start<'a>(
         &'a self,
         session: NewSession<'a>,
@@ -678,7 +678,7 @@ type FleetFn =
 /// ```
 #[derive(Clone)]
 pub struct Sessions {
-    store: std::sync::Arc<dyn ErasedStore>,
+    store: std::sync::Arc<dyn DynSessionStore>,
     retry_after: u64,
     /// The store's fleet counting, when it was given with [`Sessions::with_fleet`].
     fleet: Option<std::sync::Arc<FleetFn>>,
