@@ -204,7 +204,7 @@ pub fn app(store: SqliteStore, jwt: Jwt, failure_delay: Duration) -> Router {
     let login = LoginService::new(jwt.clone(), Arc::clone(&store))
         .failure_delay(failure_delay)
         .client_addr(client_addr);
-    let refresh = RefreshService::new(jwt.clone()).principals(store);
+    let refresh = RefreshService::new(jwt.clone()).credentials(store);
     Router::new()
         .route(
             "/api/whoami",

@@ -80,7 +80,7 @@ async fn server(lookup: bool) -> Server {
     );
     let mut refresh = RefreshService::new(jwt.clone());
     if lookup {
-        refresh = refresh.principals(Arc::clone(&store));
+        refresh = refresh.credentials(Arc::clone(&store));
     }
     let login = LoginService::new(jwt.clone(), store)
         .failure_delay(Duration::ZERO)

@@ -398,7 +398,7 @@ impl<S: CredentialStore, A: Auth0Provider> LoginKit<S, A> {
         }
         let mut refresh = RefreshService::new(jwt.clone())
             .client_addr(self.client_addr.clone())
-            .principals(Arc::clone(&store));
+            .credentials(Arc::clone(&store));
         let mut keys = None;
         if let Some(kit_keys) = self.api_keys {
             login = login.api_keys_shared(Arc::clone(&kit_keys.lookup));

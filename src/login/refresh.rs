@@ -156,11 +156,11 @@ impl RefreshService {
     /// let store = Arc::new(Argon2Store::new());
     /// let users = store.users(); // add, disable, set roles at runtime
     /// let login = LoginService::new(jwt.clone(), Arc::clone(&store));
-    /// let refresh = RefreshService::new(jwt).principals(store);
+    /// let refresh = RefreshService::new(jwt).credentials(store);
     /// # let _ = (login, refresh, users);
     /// ```
     #[must_use]
-    pub fn principals<S: CredentialStore>(mut self, store: Arc<S>) -> Self {
+    pub fn credentials<S: CredentialStore>(mut self, store: Arc<S>) -> Self {
         self.principals = Some(Principals(Arc::new(store)));
         self
     }
@@ -364,7 +364,7 @@ impl RefreshService {
         }
     }
 
-    /// The subject's principal now: the store's with [`principals`](Self::principals), else
+    /// The subject's principal now: the store's with [`credentials`](Self::credentials), else
     /// the refresh token's own.
     async fn owner_principal(&self, claims: &Claims) -> Result<Principal, Refused> {
         let Some(Principals(source)) = &self.principals else {

@@ -222,7 +222,7 @@ impl<S: SetPassword> SetPassword for std::sync::Arc<S> {
 }
 
 /// A shared store is a store: give the same `Arc` to the [`LoginService`](crate::login::LoginService)
-/// and to [`RefreshService::principals`](crate::login::RefreshService::principals).
+/// and to [`RefreshService::credentials`](crate::login::RefreshService::credentials).
 impl<S: CredentialStore> CredentialStore for std::sync::Arc<S> {
     type Error = S::Error;
 

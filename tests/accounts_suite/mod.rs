@@ -60,7 +60,7 @@ pub async fn serve<A: Accounts>(
         .api_keys(accounts.keys())
         .failure_delay(delay)
         .throttle(throttle);
-    let refresh = RefreshService::new(jwt.clone()).principals(accounts.creds());
+    let refresh = RefreshService::new(jwt.clone()).credentials(accounts.creds());
     let keys = ApiKeyService::new(accounts.keys());
     let app = Router::new()
         .route(
