@@ -164,3 +164,60 @@ async fn the_example_server_serves_keys_and_the_password_change_without_a_databa
     let reply = exchange(addr, &key).await;
     assert_eq!((reply.status, reply.text()), (401, INVALID_CREDENTIALS));
 }
+
+/// A refresh service without the key store refuses a key's refresh token, on the fast path of
+/// a stateless refresh as on the others: it could neither see the key revoked nor keep the
+/// key's restriction of the owner's roles.
+#[tokio::test]
+async fn a_refresh_without_the_key_store_refuses_a_keys_tokens() {
+    use bytes::Bytes;
+    use http::Request;
+    use http_body_util::{BodyExt, Full};
+    use tower::ServiceExt;
+    use tower_jwt_login::apikey::{ApiKey, ApiKeyInfo, ApiKeyStore};
+    use tower_jwt_login::login::{LoginService, RefreshService};
+    use tower_jwt_login::store::PlaintextUser;
+
+    let jwt = accounts_suite::jwt();
+    let keys = Arc::new(MemoryApiKeyStore::new());
+    let key = ApiKey::generate();
+    let info = ApiKeyInfo::fresh("admin", "ci", None, None);
+    keys.create(&info, &key.hash()).await.unwrap();
+    let login = LoginService::new(jwt.clone(), PlaintextUser::new("admin", "pw"))
+        .api_keys(Arc::clone(&keys))
+        .failure_delay(std::time::Duration::ZERO);
+    let req = Request::post("/api/login")
+        .header("authorization", format!("Bearer {}", key.expose_secret()))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let res = login.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let pair: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let refresh_token = pair["refresh_token"].as_str().unwrap().to_owned();
+
+    let refresh = |service: RefreshService| {
+        let req = Request::get("/api/login/refresh")
+            .header("authorization", format!("Bearer {refresh_token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        async move {
+            let res = service.oneshot(req).await.unwrap();
+            let status = res.status();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status.as_u16(), String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let refused = (
+        401,
+        "{\"code\":401,\"message\":\"Unauthorized\",\"details\":[\"Missing or invalid JWT token\"]}\n"
+            .to_owned(),
+    );
+    // Stateless, nothing to ask: the fast path.
+    assert_eq!(refresh(RefreshService::new(jwt.clone())).await, refused);
+    // With the key store: answered, and refused again once the key is revoked.
+    let with_keys = RefreshService::new(jwt.clone()).api_keys(Arc::clone(&keys));
+    assert_eq!(refresh(with_keys.clone()).await.0, 200);
+    assert!(keys.revoke("admin", &info.id).await.unwrap());
+    assert_eq!(refresh(with_keys).await, refused);
+}
