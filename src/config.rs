@@ -85,6 +85,9 @@ pub struct CoreAuthConfig {
     pub username: String,
     password: Zeroizing<String>,
     jwt_secret: Zeroizing<String>,
+    /// The random secret used while `jwt_secret` is empty: made once, shared by the clones, so
+    /// every key made from these settings is the same key.
+    random_secret: std::sync::Arc<std::sync::OnceLock<Zeroizing<String>>>,
     /// `CORE_API_AUTH_LOGIN_FAILURE_DELAY` in seconds (the crate's; default 5 like Core).
     pub login_failure_delay: Duration,
     /// `CORE_API_AUTH_LOGIN_MAX_FAILURES`: failed logins per account and client address in the
@@ -194,6 +197,7 @@ impl Default for CoreAuthConfig {
             username: String::new(),
             password: Zeroizing::new(String::new()),
             jwt_secret: Zeroizing::new(String::new()),
+            random_secret: std::sync::Arc::default(),
             login_failure_delay: Duration::from_secs(5),
             login_max_failures: 10,
             login_failure_window: Duration::from_secs(15 * 60),
@@ -691,9 +695,21 @@ impl CoreAuthConfig {
         &self.password
     }
 
-    /// Core's key: `username + password + jwt_secret` (random secret when empty).
+    /// Core's key: `username + password + jwt_secret`. Without a secret, a random one (with a
+    /// warning: tokens die on restart), made once for these settings and their clones, so that
+    /// every key made from them verifies the others' tokens.
     pub fn jwt_key(&self) -> JwtKey {
-        JwtKey::core_compatible(&self.username, &self.password, &self.jwt_secret)
+        if !self.jwt_secret.is_empty() {
+            return JwtKey::core_compatible(&self.username, &self.password, &self.jwt_secret);
+        }
+        let secret = self.random_secret.get_or_init(|| {
+            tracing::warn!(
+                "no JWT secret configured: using a random one, tokens will not survive a restart"
+            );
+            let chars = crate::token::random_alphanumeric::<32>();
+            Zeroizing::new(String::from_utf8_lossy(chars.as_slice()).into_owned())
+        });
+        JwtKey::core_compatible(&self.username, &self.password, secret)
     }
 
     /// The login throttle of these settings ([`login_max_failures`](Self::login_max_failures)

@@ -106,17 +106,34 @@ fn jwt_key_is_cores_derivation() {
     ])
     .unwrap();
     assert_eq!(c.jwt_key().expose_secret(), b"admindatarheisecretsecret");
-    // Without a secret: username + password + 32 random characters, different every time.
-    let c = load(&[
+    // Without a secret: username + password + 32 random characters, made once for the settings
+    // (and their clones: every key made from them is the same key), different for other settings.
+    let vars = [
         ("CORE_API_AUTH_ENABLE", "true"),
         ("CORE_API_AUTH_USERNAME", "admin"),
         ("CORE_API_AUTH_PASSWORD", "datarhei"),
-    ])
-    .unwrap();
-    let (k1, k2) = (c.jwt_key(), c.jwt_key());
+    ];
+    let c = load(&vars).unwrap();
+    let (k1, k2, k3) = (c.jwt_key(), c.jwt_key(), c.clone().jwt_key());
     assert_eq!(k1.expose_secret().len(), "admindatarhei".len() + 32);
     assert!(k1.expose_secret().starts_with(b"admindatarhei"));
-    assert_ne!(k1.expose_secret(), k2.expose_secret());
+    assert_eq!(k1.expose_secret(), k2.expose_secret());
+    assert_eq!(k1.expose_secret(), k3.expose_secret());
+    let other = load(&vars).unwrap().jwt_key();
+    assert_ne!(k1.expose_secret(), other.expose_secret());
+    // So tokens minted with one JwtConfig of these settings verify with another.
+    let minted = c
+        .jwt_config()
+        .unwrap()
+        .build()
+        .unwrap()
+        .issue_access("admin");
+    let verifier = c.jwt_config().unwrap().build().unwrap();
+    assert!(
+        verifier
+            .verify(&minted, tower_jwt_login::TokenUse::Access)
+            .is_ok()
+    );
 }
 
 #[test]
