@@ -362,18 +362,9 @@ impl<S> KitCore<S> {
                 };
             }
             Own::Jwks => return CoreFuture::ready(wrong_method(method)),
-            Own::Totp => {
-                let Some(totp) = &shared.totp else {
-                    return CoreFuture::ready(wrong_method(method));
-                };
-                // The user's own second factor: a valid access token, whatever the policy says.
-                return match shared.guard.check_as(req, Access::Protected) {
-                    Ok(req) => CoreFuture::own(totp.call(own_request(req))),
-                    Err(response) => CoreFuture::ready(response),
-                };
-            }
-            Own::Sessions | Own::Keys | Own::Password => {
+            Own::Totp | Own::Sessions | Own::Keys | Own::Password => {
                 let service = match own {
+                    Own::Totp => &shared.totp,
                     Own::Sessions => &shared.own_sessions,
                     Own::Keys => &shared.keys,
                     _ => &shared.password,
@@ -381,8 +372,8 @@ impl<S> KitCore<S> {
                 let Some(service) = service else {
                     return CoreFuture::ready(wrong_method(method));
                 };
-                // The user's own sessions, keys and password: a valid access token, whatever
-                // the policy says.
+                // The user's own second factor, sessions, keys and password: a valid access
+                // token, whatever the policy says.
                 return match shared.guard.check_as(req, Access::Protected) {
                     Ok(req) => CoreFuture::own(service.call(own_request(req))),
                     Err(response) => CoreFuture::ready(response),

@@ -339,22 +339,16 @@ impl RefreshService {
     /// The principal the new tokens are for: the owner's now ([`Self::owner_principal`]),
     /// restricted to its API key's roles when the tokens were exchanged for a key.
     async fn current_principal(&self, claims: &Claims) -> Result<Principal, Refused> {
-        let current = self.owner_principal(claims).await?;
-        if apikey::key_of(claims).is_none() {
-            return Ok(current);
-        }
+        let Some(id) = apikey::key_of(claims) else {
+            return self.owner_principal(claims).await;
+        };
         let refused = || Refused::Token(AuthError::InvalidToken(TokenError::Revoked));
         let Some(ApiKeys(keys)) = &self.api_keys else {
-            tracing::warn!(
-                "refresh of an API key's tokens without an API-key store \
-                 (RefreshService::api_keys): refused"
-            );
-            return Err(refused());
-        };
-        let Some(id) = apikey::key_of(claims) else {
+            warn_keyless_refresh();
             return Err(refused());
         };
         let key = keys.find_by_id(&id).await.map_err(Refused::Lookup)?;
+        let current = self.owner_principal(claims).await?;
         match apikey::restrict_at_refresh(claims, current, key.as_ref(), now_secs()) {
             Some(principal) => Ok(principal),
             None => {
@@ -483,6 +477,14 @@ fn audit_success(claims: &Claims, client: &AuditClient) {
     );
 }
 
+/// A key's tokens refreshed without the key store: refused (see [`RefreshService::api_keys`]).
+fn warn_keyless_refresh() {
+    tracing::warn!(
+        "refresh of an API key's tokens without an API-key store (RefreshService::api_keys): \
+         refused"
+    );
+}
+
 enum Answer {
     Access(String),
     Pair(TokenPair),
@@ -513,10 +515,7 @@ impl<B> Service<Request<B>> for RefreshService {
             let response = match self.verify(&req) {
                 // An API key's tokens need the key store (see `api_keys`): refused without.
                 Ok(claims) if apikey::key_of(&claims).is_some() => {
-                    tracing::warn!(
-                        "refresh of an API key's tokens without an API-key store \
-                         (RefreshService::api_keys): refused"
-                    );
+                    warn_keyless_refresh();
                     self.failure(&method, &TokenError::Revoked.into(), &client)
                 }
                 Ok(claims) => {
